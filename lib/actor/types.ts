@@ -1,0 +1,193 @@
+import type { Logger } from '../log.ts'
+import type { Clock } from '../time/clock.ts'
+import type { Registry } from './registry.ts'
+
+/**
+ * Why a process exited. `'normal'`, `'shutdown'` and `{ shutdown: x }` are clean exits;
+ * anything else — a thrown `Error`, `'killed'` after a brutal kill, any other value given
+ * to `stop` — is a crash: logged once with its cause, and restarted by `transient`
+ * supervision.
+ */
+export type ExitReason = 'normal' | 'shutdown' | { shutdown: unknown } | 'killed' | Error | unknown
+
+/** True for the clean exit reasons: `'normal'`, `'shutdown'`, `{ shutdown: x }`. */
+export function isCleanExit(reason: ExitReason): boolean {
+  return (
+    reason === 'normal' ||
+    reason === 'shutdown' ||
+    (typeof reason === 'object' && reason !== null && !(reason instanceof Error) && 'shutdown' in reason)
+  )
+}
+
+/** A handle on a process. Compare handles with `===`; a handle stays valid (and `alive: false`) after exit. */
+export interface Pid {
+  /** Unique within this Node.js process, never reused. */
+  readonly id: number
+  /** The registered name, while registered. */
+  readonly name: string | undefined
+  /** False once the process has exited. */
+  readonly alive: boolean
+  /** `#<id>` or `#<id>(<name>)`, for logs. */
+  toString(): string
+}
+
+/** A name in a specific registry, for processes registered outside the default one. */
+export interface ViaName {
+  readonly registry: Registry
+  readonly name: string
+}
+
+/** What `call`, `cast`, `send` and `stop` accept: a pid, a name in the default registry, or a {@link ViaName}. */
+export type ServerRef = Pid | string | ViaName
+
+/** The opaque sender of a `call`; pass it to `GenServer.reply` to answer later (after `noreply`). */
+export interface From<R = unknown> {
+  /** @internal brand */
+  readonly __replyType?: R
+}
+
+/** Optional follow-up of a callback: a GenServer `timeout` or a `continue`. */
+export interface After {
+  /**
+   * If no message arrives within this many ms, `handleInfo(TIMEOUT)` runs. Any message
+   * cancels it. Mutually exclusive with `continue`.
+   */
+  timeout?: number
+  /** Run `handleContinue(value)` before the next message. */
+  continue?: unknown
+}
+
+/** `init` results. */
+export type InitResult<S> =
+  | { readonly tag: 'ok'; readonly state: S; readonly after: After | undefined }
+  | { readonly tag: 'ignore' }
+  | { readonly tag: 'stop'; readonly reason: ExitReason }
+
+/** `handleCall` results. */
+export type CallResult<S, R> =
+  | { readonly tag: 'reply'; readonly value: R; readonly state: S; readonly after: After | undefined }
+  | NoReply<S>
+  | StopResult<S, R>
+
+/** `handleCast`, `handleInfo` and `handleContinue` results. */
+export type NoReplyResult<S> = NoReply<S> | StopResult<S, never>
+
+export interface NoReply<S> {
+  readonly tag: 'noreply'
+  readonly state: S
+  readonly after: After | undefined
+}
+
+export interface StopResult<S, R> {
+  readonly tag: 'stop'
+  readonly reason: ExitReason
+  readonly state: S
+  /** For `handleCall`: a reply sent before `terminate` runs. */
+  readonly reply: { value: R } | undefined
+}
+
+/** Everything a callback can do besides returning a result. One object per process. */
+export interface ProcessContext {
+  /** This process. */
+  readonly self: Pid
+  /** A pino child logger bound to this process's pid and name. */
+  readonly log: Logger
+  /** The clock the process runs on. */
+  readonly clock: Clock
+  /**
+   * Trap exits: exit signals from linked processes (other than the parent) arrive as
+   * {@link Exit} messages in `handleInfo` instead of stopping this process.
+   */
+  trapExit(on: boolean): void
+  /** Links this process to `other`: when one exits abnormally, the other is told (see `trapExit`). */
+  link(other: Pid): void
+  unlink(other: Pid): void
+  /** Monitors `other`: a {@link Down} message arrives in `handleInfo` when it exits (at once if it has). */
+  monitor(other: Pid): MonitorRef
+  demonitor(ref: MonitorRef): void
+  /** Delivers `msg` to this process's `handleInfo` after `ms` on its clock. */
+  sendAfter(msg: unknown, ms: number): TimerRef
+  /** Cancels a `sendAfter`; returns false if it already fired or was cancelled. */
+  cancelTimer(ref: TimerRef): boolean
+}
+
+/** Returned by `monitor`. */
+export type MonitorRef = number & { readonly __monitor?: true }
+/** Returned by `sendAfter`. */
+export type TimerRef = number & { readonly __timer?: true }
+
+/** Sent to a trapping process when a linked process exits. */
+export class Exit {
+  readonly from: Pid | undefined
+  readonly reason: ExitReason
+  constructor(from: Pid | undefined, reason: ExitReason) {
+    this.from = from
+    this.reason = reason
+  }
+}
+
+/** Sent to a monitoring process when the monitored one exits. */
+export class Down {
+  readonly ref: MonitorRef
+  readonly pid: Pid
+  readonly reason: ExitReason
+  constructor(ref: MonitorRef, pid: Pid, reason: ExitReason) {
+    this.ref = ref
+    this.pid = pid
+    this.reason = reason
+  }
+}
+
+/** The info message delivered when a `timeout` from a callback result expires. */
+export const TIMEOUT: unique symbol = Symbol('kubevisor.timeout')
+
+type Awaitable<T> = T | Promise<T>
+
+/**
+ * A GenServer behaviour: the callbacks a process runs, in the style of Elixir's
+ * `GenServer` / Erlang's `gen_server`. State is threaded through: each callback gets the
+ * current state and returns a result carrying the next one.
+ *
+ * - `init(arg, ctx)` → `ok(state, after?)` · `ignore()` · `stop(reason)`. `start` resolves
+ *   only after it returns; a throw is a failed start (terminate does not run).
+ * - `handleCall(msg, from, state, ctx)` → `reply(value, state, after?)` · `noreply(state, after?)`
+ *   (answer later with `GenServer.reply(from, value)`) · `stop(reason, state, { reply }?)`.
+ * - `handleCast(msg, state, ctx)`, `handleInfo(msg, state, ctx)`, `handleContinue(arg, state, ctx)`
+ *   → `noreply(state, after?)` · `stop(reason, state)`.
+ * - `terminate(reason, state, ctx)` runs when a callback returns `stop`, when a callback
+ *   throws (reason: the error), and on an orderly exit signal (supervisor shutdown,
+ *   `GenServer.stop`, a linked crash when not trapping exits); never on a brutal kill.
+ *
+ * Callbacks may be async; messages are handled one at a time, in arrival order. A missing
+ * `handleCall`/`handleCast` crashes the process when such a message arrives (as in Elixir);
+ * a missing `handleInfo` logs and drops the message.
+ */
+export interface Behaviour<A = any, S = any, Call = any, Cast = any, Info = any, R = any> {
+  init(arg: A, ctx: ProcessContext): Awaitable<InitResult<S>>
+  handleCall?(msg: Call, from: From<R>, state: S, ctx: ProcessContext): Awaitable<CallResult<S, R>>
+  handleCast?(msg: Cast, state: S, ctx: ProcessContext): Awaitable<NoReplyResult<S>>
+  handleInfo?(msg: Info | Exit | Down | typeof TIMEOUT, state: S, ctx: ProcessContext): Awaitable<NoReplyResult<S>>
+  handleContinue?(arg: any, state: S, ctx: ProcessContext): Awaitable<NoReplyResult<S>>
+  terminate?(reason: ExitReason, state: S, ctx: ProcessContext): Awaitable<void>
+}
+
+/** Options of `GenServer.start`. */
+export interface StartOptions {
+  /** Register under this name (in `registry`, or the default one). Taken names fail the start. */
+  name?: string
+  /** The registry for `name`; defaults to the process-wide default registry. */
+  registry?: Registry
+  /** Root logger; the process logs through a child bound to its pid and name. */
+  logger?: Logger
+  /** Clock for timeouts and timers; defaults to the system clock. */
+  clock?: Clock
+  /** Max ms for `init`; on expiry the process is killed and start rejects. Default: no limit. */
+  timeout?: number
+  /**
+   * The parent: linked before `init` runs (start_link). An exit signal from the parent
+   * always stops the process in order, running `terminate`, even when trapping exits.
+   */
+  link?: Pid
+  /** Start with exits trapped (see {@link ProcessContext.trapExit}). */
+  trapExit?: boolean
+}
