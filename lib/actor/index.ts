@@ -2,6 +2,7 @@ export {
   AlreadyStartedError,
   BadResultError,
   CallTimeoutError,
+  describeReason,
   InitIgnoredError,
   MissingCallbackError,
   NoProcessError,
