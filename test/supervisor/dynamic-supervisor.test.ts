@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { type Behaviour, GenServer, ok, type Pid, reply, stop } from '../../lib/actor/index.ts'
-import { ChildOperationError, ChildStartError, DynamicSupervisor, InvalidChildSpecError, worker } from '../../lib/supervisor/index.ts'
+import { type ChildOperationError, ChildStartError, DynamicSupervisor, InvalidChildSpecError, worker } from '../../lib/supervisor/index.ts'
 import { settle } from '../../lib/testing/fake-clock.ts'
 import { silent as logger } from '../support/log.ts'
 

@@ -5,7 +5,7 @@ import { describe, test } from 'node:test'
 import { type Behaviour, type ExitReason, GenServer, noreply, ok, type Pid, Registry, reply, stop } from '../../lib/actor/index.ts'
 import {
   type ChildSpec,
-  ChildOperationError,
+  type ChildOperationError,
   ChildStartError,
   InvalidChildSpecError,
   type RestartType,
