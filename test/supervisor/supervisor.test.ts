@@ -2,7 +2,7 @@
 // Erlang `supervisor` / Elixir `Supervisor` doc sentence it pins down.
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { type Behaviour, type ExitReason, GenServer, noreply, ok, type Pid, Registry, reply, stop } from '../../lib/actor/index.ts'
+import { type Behaviour, type ExitReason, GenServer, ok, type Pid, Registry, reply, stop } from '../../lib/actor/index.ts'
 import {
   type ChildSpec,
   type ChildOperationError,
