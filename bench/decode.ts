@@ -1,0 +1,113 @@
+/**
+ * Decoder throughput: kubevisor's `WatchDecoder` against a bare "split lines +
+ * JSON.parse" loop (the ceiling) over the same NDJSON bytes of pod watch events (~4 KB
+ * each), chunked at 16 KB, 64 KB and a mix of 16–64 KB like real socket reads.
+ *
+ *   ./dev node --conditions=source --expose-gc bench/decode.ts
+ *
+ * Prints a markdown table; `run()` returns the rows for an aggregate runner.
+ * No assertions: the target (decoder ≥ 0.9× the ceiling) is read off the table.
+ */
+import { WatchDecoder } from '../lib/watch/decode.ts'
+import { chunked, podWatchStream } from './fixtures/pods.ts'
+
+/** One measured row. */
+export interface DecodeBenchRow {
+  chunking: string
+  reader: string
+  eventsPerSecond: number
+  ratioToCeiling: number
+}
+
+/** The ceiling: decode text as it streams in, split on '\n', JSON.parse each line. */
+function bareReader(chunks: readonly Buffer[]): number {
+  const text = new TextDecoder()
+  let rest = ''
+  let n = 0
+  for (const chunk of chunks) {
+    const s = rest + text.decode(chunk, { stream: true })
+    let start = 0
+    let nl = s.indexOf('\n')
+    while (nl >= 0) {
+      if (nl > start) {
+        const ev = JSON.parse(s.slice(start, nl))
+        if (ev.type) n++
+      }
+      start = nl + 1
+      nl = s.indexOf('\n', start)
+    }
+    rest = s.slice(start)
+  }
+  return n
+}
+
+function decoderReader(chunks: readonly Buffer[]): number {
+  const decoder = new WatchDecoder()
+  let n = 0
+  const emit = (ev: { type: string }) => {
+    if (ev.type) n++
+  }
+  for (const chunk of chunks) decoder.push(chunk, emit)
+  decoder.end(emit)
+  return n
+}
+
+function measure(fn: (chunks: readonly Buffer[]) => number, chunks: readonly Buffer[], rounds: number): number {
+  let best = 0
+  for (let r = 0; r < rounds; r++) {
+    ;(globalThis as { gc?: () => void }).gc?.()
+    const t0 = performance.now()
+    const n = fn(chunks)
+    const rate = n / ((performance.now() - t0) / 1000)
+    if (rate > best) best = rate
+  }
+  return best
+}
+
+/** Runs the benchmark and returns its rows (best of `rounds` per cell, readers interleaved). */
+export function run(options: { events?: number; rounds?: number } = {}): DecodeBenchRow[] {
+  const events = options.events ?? 20_000
+  const rounds = options.rounds ?? 7
+  const bytes = podWatchStream(events)
+  const chunkings: [string, number[]][] = [
+    ['16 KB', [16_384]],
+    ['64 KB', [65_536]],
+    ['16–64 KB mix', [16_384, 65_536, 40_000, 23_117, 57_301]],
+  ]
+  const rows: DecodeBenchRow[] = []
+  for (const [label, sizes] of chunkings) {
+    const chunks = chunked(bytes, sizes)
+    // warm up both, then alternate so neither gets a systematically cooler machine
+    bareReader(chunks)
+    decoderReader(chunks)
+    let ceiling = 0
+    let ours = 0
+    for (let i = 0; i < 2; i++) {
+      ceiling = Math.max(ceiling, measure(bareReader, chunks, Math.ceil(rounds / 2)))
+      ours = Math.max(ours, measure(decoderReader, chunks, Math.ceil(rounds / 2)))
+    }
+    rows.push({ chunking: label, reader: 'bare split + JSON.parse (ceiling)', eventsPerSecond: ceiling, ratioToCeiling: 1 })
+    rows.push({ chunking: label, reader: 'WatchDecoder', eventsPerSecond: ours, ratioToCeiling: ours / ceiling })
+  }
+  return rows
+}
+
+function table(rows: readonly DecodeBenchRow[], bytesPerEvent: number): string {
+  const lines = [
+    `Pod watch events, ~${Math.round(bytesPerEvent)} bytes each, Node ${process.version}`,
+    '',
+    '| chunks | reader | events/s | MB/s | × ceiling |',
+    '| --- | --- | ---: | ---: | ---: |',
+  ]
+  for (const r of rows) {
+    const mb = (r.eventsPerSecond * bytesPerEvent) / 1e6
+    lines.push(`| ${r.chunking} | ${r.reader} | ${Math.round(r.eventsPerSecond).toLocaleString('en')} | ${mb.toFixed(0)} | ${r.ratioToCeiling.toFixed(2)} |`)
+  }
+  return lines.join('\n')
+}
+
+if (import.meta.main) {
+  const events = 20_000
+  const perEvent = podWatchStream(200).length / 200
+  console.log(table(run({ events }), perEvent))
+}

@@ -1,0 +1,322 @@
+/**
+ * The IO edge of the engine: a tiny list/watch interface ({@link ListWatchClient}) that
+ * tests replace with fakes, and its real implementation over `node:http`/`node:https`
+ * ({@link HttpListWatchClient}). `@kubernetes/client-node`'s `KubeConfig` is used for
+ * configuration and auth only (server, CA, client certificates, tokens, exec plugins);
+ * bodies never go through its generated models or its `Watch` class: list pages are
+ * parsed with one `JSON.parse`, watch chunks go straight to the `WatchDecoder`.
+ */
+import http from 'node:http'
+import https from 'node:https'
+import type { KubeConfig } from '@kubernetes/client-node'
+import { ApiStatusError } from './errors.ts'
+import type { ListParams, WatchParams } from './engine.ts'
+import type { KubeObject } from './object.ts'
+
+/** One page of a list response. */
+export interface ListPage {
+  /** The items, each with `apiVersion` and `kind` filled in from the list (the server omits them). */
+  items: KubeObject[]
+  /** The list's `metadata.resourceVersion`. */
+  resourceVersion: string
+  /** `metadata.continue`: set when more pages follow. */
+  continueToken: string | undefined
+}
+
+/**
+ * What the engine needs from the network. Implementations throw {@link ApiStatusError}
+ * for non-2xx answers and any other error for network failures; they stop and reject
+ * (or end the iterable) when `signal` aborts.
+ */
+export interface ListWatchClient {
+  /** Fetches one page. */
+  list(params: ListParams, signal: AbortSignal): Promise<ListPage>
+  /**
+   * Opens a watch. Resolves once the server answered 200, with the raw body as byte
+   * chunks (newline-delimited JSON events); the iterable ends when the server closes the
+   * stream cleanly and throws when the connection fails.
+   */
+  watch(params: WatchParams, signal: AbortSignal): Promise<AsyncIterable<Uint8Array>>
+}
+
+/** Which collection to list and watch. */
+export type ResourceTarget = (
+  | {
+      /** e.g. `v1`, `apps/v1`, `example.com/v1alpha1`; resolved through discovery. */
+      apiVersion: string
+      kind: string
+      path?: undefined
+    }
+  | {
+      /**
+       * An explicit collection path without the namespace part, e.g. `/api/v1/pods` or
+       * `/apis/apps/v1/deployments`; `namespaced` says whether `namespace` applies.
+       */
+      path: string
+      namespaced?: boolean
+      apiVersion?: string | undefined
+      kind?: string | undefined
+    }
+) & {
+  /** Watch one namespace; all namespaces when absent. */
+  namespace?: string | undefined
+  labelSelector?: string | undefined
+  fieldSelector?: string | undefined
+}
+
+/** A resource as discovery describes it. */
+export interface ResolvedResource {
+  /** `/api/v1` or `/apis/{group}/{version}`. */
+  groupVersionPath: string
+  /** The plural resource name, e.g. `pods`. */
+  plural: string
+  namespaced: boolean
+  apiVersion: string | undefined
+  kind: string | undefined
+}
+
+/** Options of {@link HttpListWatchClient}. */
+export interface HttpListWatchClientOptions {
+  /** The agent for requests; default: a keep-alive agent built from the kubeconfig's TLS settings. */
+  agent?: http.Agent
+  /** Largest list or error body read, in bytes. Default 512 MiB. */
+  maxBodyBytes?: number
+}
+
+/** Discovery results per server, shared by all clients of a process: `server → apiVersion → kind → resource`. */
+const discoveryCache = new Map<string, Map<string, Promise<Map<string, ResolvedResource>>>>()
+
+/**
+ * The real {@link ListWatchClient}: HTTP(S) to the API server of a `KubeConfig`'s
+ * current context, auth applied per request (so exec-plugin and token-file credentials
+ * refresh), one keep-alive agent, discovery to resolve `apiVersion` + `kind` (cached).
+ *
+ * @example
+ * ```ts
+ * const kc = new KubeConfig(); kc.loadFromDefault()
+ * const client = new HttpListWatchClient(kc, { apiVersion: 'v1', kind: 'Pod', namespace: 'default' })
+ * const page = await client.list({ limit: 500 }, AbortSignal.timeout(30_000))
+ * ```
+ */
+export class HttpListWatchClient implements ListWatchClient {
+  readonly #kc: KubeConfig
+  readonly #target: ResourceTarget
+  readonly #server: URL
+  readonly #maxBodyBytes: number
+  #agent: http.Agent | undefined
+  #resolved: Promise<ResolvedResource> | undefined
+
+  constructor(kc: KubeConfig, target: ResourceTarget, options: HttpListWatchClientOptions = {}) {
+    const cluster = kc.getCurrentCluster()
+    if (!cluster) throw new TypeError('kubeconfig has no current cluster')
+    this.#kc = kc
+    this.#target = target
+    this.#server = new URL(cluster.server)
+    this.#maxBodyBytes = options.maxBodyBytes ?? 512 * 1024 * 1024
+    this.#agent = options.agent
+  }
+
+  /** Resolves (once, cached) the resource path through discovery or the explicit path. */
+  resolve(): Promise<ResolvedResource> {
+    this.#resolved ??= this.#resolve()
+    // A failed discovery is retried on the next request, not cached.
+    this.#resolved.catch(() => {
+      this.#resolved = undefined
+    })
+    return this.#resolved
+  }
+
+  async list(params: ListParams, signal: AbortSignal): Promise<ListPage> {
+    const resource = await this.resolve()
+    const query = new URLSearchParams()
+    query.set('limit', String(params.limit))
+    if (params.continueToken !== undefined) query.set('continue', params.continueToken)
+    if (params.resourceVersion !== undefined) query.set('resourceVersion', params.resourceVersion)
+    this.#selectors(query)
+    const res = await this.#get(this.#collectionPath(resource), query, signal)
+    const body = await readBody(res, this.#maxBodyBytes)
+    const list = JSON.parse(body.toString('utf8')) as {
+      apiVersion?: string
+      kind?: string
+      metadata?: { resourceVersion?: string; continue?: string }
+      items?: KubeObject[] | null
+    }
+    const items = list.items ?? []
+    // List items carry no apiVersion/kind; fill them in so list and watch objects have one shape.
+    const apiVersion = list.apiVersion ?? resource.apiVersion
+    const kind = list.kind?.endsWith('List') ? list.kind.slice(0, -4) : resource.kind
+    for (const item of items) {
+      if (item.apiVersion === undefined && apiVersion !== undefined) item.apiVersion = apiVersion
+      if (item.kind === undefined && kind !== undefined) item.kind = kind
+    }
+    return { items, resourceVersion: list.metadata?.resourceVersion ?? '', continueToken: list.metadata?.continue || undefined }
+  }
+
+  async watch(params: WatchParams, signal: AbortSignal): Promise<AsyncIterable<Uint8Array>> {
+    const resource = await this.resolve()
+    const query = new URLSearchParams()
+    query.set('watch', 'true')
+    if (params.resourceVersion !== undefined) query.set('resourceVersion', params.resourceVersion)
+    query.set('allowWatchBookmarks', 'true')
+    query.set('timeoutSeconds', String(params.timeoutSeconds))
+    if (params.sendInitialEvents) query.set('sendInitialEvents', 'true')
+    if (params.resourceVersionMatch) query.set('resourceVersionMatch', params.resourceVersionMatch)
+    this.#selectors(query)
+    return this.#get(this.#collectionPath(resource), query, signal)
+  }
+
+  async #resolve(): Promise<ResolvedResource> {
+    const target = this.#target
+    if (target.path !== undefined) {
+      const path = target.path.replace(/\/+$/, '')
+      const slash = path.lastIndexOf('/')
+      return {
+        groupVersionPath: path.slice(0, slash),
+        plural: path.slice(slash + 1),
+        namespaced: target.namespaced ?? true,
+        apiVersion: target.apiVersion,
+        kind: target.kind,
+      }
+    }
+    const byKind = await this.#discover(target.apiVersion)
+    const found = byKind.get(target.kind)
+    if (!found) {
+      throw new ApiStatusError(404, `the server has no resource of kind ${target.kind} in ${target.apiVersion} (is the CRD installed?)`, {
+        reason: 'NotFound',
+      })
+    }
+    return found
+  }
+
+  #discover(apiVersion: string): Promise<Map<string, ResolvedResource>> {
+    let perServer = discoveryCache.get(this.#server.href)
+    if (!perServer) discoveryCache.set(this.#server.href, (perServer = new Map()))
+    let pending = perServer.get(apiVersion)
+    if (!pending) {
+      pending = this.#fetchDiscovery(apiVersion)
+      perServer.set(apiVersion, pending)
+      pending.catch(() => perServer.delete(apiVersion))
+    }
+    return pending
+  }
+
+  async #fetchDiscovery(apiVersion: string): Promise<Map<string, ResolvedResource>> {
+    const groupVersionPath = apiVersion.includes('/') ? `/apis/${apiVersion}` : `/api/${apiVersion}`
+    const res = await this.#get(groupVersionPath, new URLSearchParams(), AbortSignal.timeout(30_000))
+    const body = JSON.parse((await readBody(res, 16 * 1024 * 1024)).toString('utf8')) as {
+      resources?: { name: string; kind: string; namespaced: boolean }[]
+    }
+    const byKind = new Map<string, ResolvedResource>()
+    for (const r of body.resources ?? []) {
+      if (r.name.includes('/')) continue // subresources such as pods/status
+      byKind.set(r.kind, { groupVersionPath, plural: r.name, namespaced: r.namespaced, apiVersion, kind: r.kind })
+    }
+    return byKind
+  }
+
+  #collectionPath(resource: ResolvedResource): string {
+    const namespace = this.#target.namespace
+    if (namespace && resource.namespaced) {
+      return `${resource.groupVersionPath}/namespaces/${encodeURIComponent(namespace)}/${resource.plural}`
+    }
+    return `${resource.groupVersionPath}/${resource.plural}`
+  }
+
+  #selectors(query: URLSearchParams): void {
+    if (this.#target.labelSelector) query.set('labelSelector', this.#target.labelSelector)
+    if (this.#target.fieldSelector) query.set('fieldSelector', this.#target.fieldSelector)
+  }
+
+  /** A GET with auth applied; resolves with a 2xx response, throws `ApiStatusError` otherwise. */
+  async #get(path: string, query: URLSearchParams, signal: AbortSignal): Promise<http.IncomingMessage> {
+    signal.throwIfAborted()
+    const url = new URL(this.#server.href)
+    url.pathname = joinPath(url.pathname, path)
+    url.search = query.toString()
+    const options: https.RequestOptions = { method: 'GET', headers: { Accept: 'application/json' } }
+    await applyAuth(this.#kc, options, url)
+    const agent = (this.#agent ??= keepAliveAgent(url, options))
+    // A proxy agent from client-node wins over ours; otherwise use the shared keep-alive agent.
+    const hasProxy = Boolean(this.#kc.getCurrentCluster()?.proxyUrl)
+    if (!hasProxy) options.agent = agent
+    const transport = url.protocol === 'https:' ? https : http
+    const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+      const req = transport.request(url, { ...options, signal }, resolve)
+      req.on('error', reject)
+      req.end()
+    })
+    const status = res.statusCode ?? 0
+    if (status >= 200 && status < 300) return res
+    throw await statusError(res, status)
+  }
+}
+
+/** Applies the kubeconfig's credentials and TLS settings to `options`. */
+async function applyAuth(kc: KubeConfig, options: https.RequestOptions, url: URL): Promise<void> {
+  try {
+    await kc.applyToHTTPSOptions(options)
+  } catch (err) {
+    // client-node applies headers and TLS fields first, then refuses to build an agent for
+    // plain http without skipTLSVerify; we bring our own agent, so that refusal is moot.
+    if (url.protocol === 'http:' && err instanceof Error && /HTTP protocol is not allowed/.test(err.message)) return
+    throw err
+  }
+}
+
+function keepAliveAgent(url: URL, options: https.RequestOptions): http.Agent {
+  const common = { keepAlive: true, keepAliveMsecs: 30_000, maxSockets: 64 }
+  if (url.protocol !== 'https:') return new http.Agent(common)
+  const tls: https.AgentOptions = { ...common }
+  if (options.ca !== undefined) tls.ca = options.ca
+  if (options.cert !== undefined) tls.cert = options.cert
+  if (options.key !== undefined) tls.key = options.key
+  if (options.pfx !== undefined) tls.pfx = options.pfx
+  if (options.passphrase !== undefined) tls.passphrase = options.passphrase
+  if (options.rejectUnauthorized !== undefined) tls.rejectUnauthorized = options.rejectUnauthorized
+  if (options.servername !== undefined) tls.servername = options.servername
+  return new https.Agent(tls)
+}
+
+function joinPath(base: string, path: string): string {
+  return base.endsWith('/') ? base.slice(0, -1) + path : base + path
+}
+
+async function readBody(res: http.IncomingMessage, max: number): Promise<Buffer> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of res as AsyncIterable<Buffer>) {
+    size += chunk.length
+    if (size > max) {
+      res.destroy()
+      throw new RangeError(`response body larger than ${max} bytes`)
+    }
+    chunks.push(chunk)
+  }
+  return Buffer.concat(chunks, size)
+}
+
+/** Builds an `ApiStatusError` from a non-2xx response, reading a `metav1.Status` body if any. */
+async function statusError(res: http.IncomingMessage, status: number): Promise<ApiStatusError> {
+  const retryAfter = parseRetryAfter(res.headers['retry-after'])
+  let reason: string | undefined
+  let message = `HTTP ${status}`
+  try {
+    const body = await readBody(res, 64 * 1024)
+    const parsed = JSON.parse(body.toString('utf8')) as { reason?: unknown; message?: unknown }
+    if (typeof parsed.reason === 'string') reason = parsed.reason
+    if (typeof parsed.message === 'string') message = `HTTP ${status}: ${parsed.message.slice(0, 500)}`
+  } catch {
+    // Not a Status body (a proxy's HTML page, a cut connection): the status code says enough.
+  }
+  return new ApiStatusError(status, message, { retryAfterSeconds: retryAfter, reason })
+}
+
+/** `Retry-After` as seconds: delta-seconds or an HTTP date; `undefined` when absent or unreadable. */
+export function parseRetryAfter(value: string | string[] | undefined, now: number = Date.now()): number | undefined {
+  const raw = Array.isArray(value) ? value[0] : value
+  if (raw === undefined || raw.trim() === '') return undefined
+  if (/^\s*\d+\s*$/.test(raw)) return Number(raw)
+  const at = Date.parse(raw)
+  if (Number.isNaN(at)) return undefined
+  return Math.max(0, Math.ceil((at - now) / 1000))
+}

@@ -1,0 +1,87 @@
+/**
+ * Pure functions that turn the engine's output into what a consumer sees: a relist batch
+ * diffed against what was delivered ({@link diffRelist}), and live watch events checked
+ * against it ({@link classifyEvent}). Together they give "never an event twice, never an
+ * update without a change": a reconnect or a 410 relist delivers real changes only
+ * (the complaint of client-node #301).
+ */
+import type { KnownObjects } from './known.ts'
+import { type KubeObject, objectKey, resourceVersionOf, tombstone } from './object.ts'
+
+/** A change for the consumer. `key` is `namespace/name` (or `name`). */
+export interface Change {
+  type: 'created' | 'modified' | 'deleted'
+  key: string
+  object: KubeObject
+}
+
+/**
+ * Diffs a complete list against what was delivered: `created` for keys not known,
+ * `modified` for known keys whose resourceVersion differs, nothing for known keys with
+ * the same resourceVersion, and `deleted` for known keys the list lacks — carrying the
+ * last known object when `known` keeps objects, else a minimal tombstone (`apiVersion`,
+ * `kind`, `metadata.{name, namespace, uid, resourceVersion}` of the last delivered version).
+ *
+ * Order: `created`/`modified` in list order, then `deleted` in `known`'s key order.
+ * `type` names the kind for tombstones; by default it is read from the listed objects.
+ *
+ * @example
+ * ```ts
+ * const changes = diffRelist(known, listed)   // after a 410: only what really changed
+ * ```
+ */
+export function diffRelist(
+  known: KnownObjects,
+  listed: Iterable<KubeObject>,
+  type: { apiVersion?: string | undefined; kind?: string | undefined } = {},
+): Change[] {
+  const changes: Change[] = []
+  const seen = new Set<string>()
+  let apiVersion = type.apiVersion
+  let kind = type.kind
+  let matched = 0
+  for (const object of listed) {
+    const key = objectKey(object)
+    if (seen.has(key)) continue
+    seen.add(key)
+    apiVersion ??= object.apiVersion
+    kind ??= object.kind
+    const entry = known.get(key)
+    if (entry === undefined) {
+      changes.push({ type: 'created', key, object })
+      continue
+    }
+    matched++
+    if (entry.resourceVersion !== resourceVersionOf(object)) changes.push({ type: 'modified', key, object })
+  }
+  // Every known key was listed when as many listed keys matched as are known: nothing vanished.
+  if (matched < known.size) {
+    for (const key of known.keys()) {
+      if (seen.has(key)) continue
+      const entry = known.get(key)
+      if (entry === undefined) continue
+      changes.push({ type: 'deleted', key, object: entry.object ?? tombstone(key, entry, { apiVersion, kind }) })
+    }
+  }
+  return changes
+}
+
+/**
+ * Classifies one live watch event against what was delivered, so a replayed or
+ * reordered-by-reconnect event never reaches the consumer twice: ADDED of a known key
+ * with the same resourceVersion → nothing (a duplicate), ADDED of a known key with
+ * another version → `modified`, MODIFIED of an unknown key → `created`, DELETED →
+ * `deleted` with the event's object (the final state the server sent).
+ */
+export function classifyEvent(
+  known: KnownObjects,
+  type: 'added' | 'modified' | 'deleted',
+  object: KubeObject,
+): Change | undefined {
+  const key = objectKey(object)
+  if (type === 'deleted') return { type: 'deleted', key, object }
+  const entry = known.get(key)
+  if (entry === undefined) return { type: 'created', key, object }
+  if (type === 'added' && entry.resourceVersion === resourceVersionOf(object)) return undefined
+  return { type: 'modified', key, object }
+}

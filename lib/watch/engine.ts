@@ -1,0 +1,512 @@
+/**
+ * The list/watch engine as a pure state machine, after kube-rs
+ * `kube-runtime/src/watcher.rs`: a {@link WatchState} with a documented variant per
+ * phase and one {@link step} function that takes the outcome of the last IO
+ * ({@link EngineInput}) and returns the next state plus the {@link Effect}s to perform
+ * (requests to start, waits, events for the consumer). No IO, timers or randomness
+ * inside: the runner (`runner.ts`) performs the effects and feeds back their outcomes;
+ * randomness (watch timeouts) and backoff delays come from an injected {@link EngineEnv}.
+ *
+ * The cycle: paged list (500 per page) → watch from the list's resourceVersion with
+ * bookmarks and a random 5–10 min `timeoutSeconds` → on a clean end, watch again from
+ * the last resourceVersion seen (bookmarks advance it) without relisting → on 410 Gone
+ * (HTTP status or ERROR event) relist, emitted as a batch (`relistStart`, `relistPage`…,
+ * `relistDone`) that the consumer diffs against what it delivered (`diffRelist`).
+ */
+import { ApiStatusError, classifyStatus, InitialListFailedError, WatchStartFailedError } from './errors.ts'
+import type { WatchError } from './errors.ts'
+import { type KubeObject, resourceVersionOf, type WatchEvent } from './object.ts'
+import type { DecodeError } from './decode.ts'
+
+/** The annotation on the bookmark that ends a streaming initial list (KEP-3157). */
+export const INITIAL_EVENTS_END = 'k8s.io/initial-events-end'
+
+/** How the initial list (and every relist) is fetched. */
+export type InitialListStrategy =
+  /** Paged `list`, then `watch` from its resourceVersion (kube-rs `InitialListStrategy::ListWatch`, the default). */
+  | 'list'
+  /**
+   * One `watch` with `sendInitialEvents=true&resourceVersionMatch=NotOlderThan`: the
+   * server streams the current objects as ADDED, then a BOOKMARK annotated
+   * `k8s.io/initial-events-end: "true"` (kube-rs `StreamingList`, client-go `WatchListClient`).
+   * Falls back to `list` for good when the server rejects the parameters (400/422, servers
+   * before 1.27 or without the `WatchList` feature).
+   */
+  | 'stream'
+
+/** Engine configuration, as data with documented defaults (see {@link DEFAULT_ENGINE_CONFIG}). */
+export interface EngineConfig {
+  /** Objects per list page (`limit`). Default 500: kube-rs `watcher::Config::page_size`, client-go's pager. */
+  pageSize: number
+  /** How lists are fetched. Default `'list'`. */
+  initialList: InitialListStrategy
+  /**
+   * Resume: watch from this resourceVersion without listing first. A 410 then relists
+   * and the consumer diffs against what it already knows. Default: none (list first).
+   */
+  resourceVersion: string | undefined
+  /**
+   * Watch `timeoutSeconds` is drawn uniformly from [min, 2×min): client-go's reflector,
+   * `minWatchTimeout = 5 * time.Minute`, `timeoutSeconds = min * (rand.Float64() + 1.0)`.
+   */
+  minWatchTimeoutSeconds: number
+}
+
+/** Defaults: 500 per page, paged list, no resume, watch timeouts in [300, 600) s. */
+export const DEFAULT_ENGINE_CONFIG: Readonly<EngineConfig> = Object.freeze({
+  pageSize: 500,
+  initialList: 'list',
+  resourceVersion: undefined,
+  minWatchTimeoutSeconds: 300,
+})
+
+/** Where the engine resumes after a wait. */
+export type Resume =
+  | { to: 'list'; continueToken: string | undefined }
+  | { to: 'stream' }
+  | { to: 'watch'; resourceVersion: string }
+
+/** Fields every state carries. */
+interface Common {
+  /** The last resourceVersion seen: a list's, an event object's or a bookmark's. */
+  readonly resourceVersion: string | undefined
+  /** Whether `synced` was emitted (after the first complete list, or the first watch of a resume). */
+  readonly synced: boolean
+  /** Whether the server accepted a streaming list; `'unsupported'` after a rejection pins `'list'`. */
+  readonly streaming: 'untried' | 'supported' | 'unsupported'
+  /** 410s in a row without a delivered event in between: the first relists at once, later ones back off. */
+  readonly goneStreak: number
+}
+
+/**
+ * The engine's state. Each variant is a phase with its request in flight (or none).
+ * Treat states as immutable values; `step` returns a new one.
+ */
+export type WatchState = Common &
+  (
+    | {
+        /** Nothing requested yet; `start` leaves it. */
+        readonly phase: 'Empty'
+      }
+    | {
+        /** A list page is requested. `continueToken` undefined: the first page of a (re)list. */
+        readonly phase: 'Listing'
+        readonly continueToken: string | undefined
+      }
+    | {
+        /**
+         * A streaming-list watch is requested or open: ADDED events are the listed
+         * objects until the `k8s.io/initial-events-end` bookmark.
+         */
+        readonly phase: 'Streaming'
+        readonly open: boolean
+      }
+    | {
+        /** A watch from `resourceVersion` is requested (`open` false) or streaming (`open` true). */
+        readonly phase: 'Watching'
+        readonly open: boolean
+      }
+    | {
+        /** Waiting `ms` (a backoff or a `Retry-After`); `backoffElapsed` resumes at `resume`. */
+        readonly phase: 'Waiting'
+        readonly resume: Resume
+        readonly ms: number
+      }
+    | {
+        /** A terminal failure; every further input is ignored. */
+        readonly phase: 'Failed'
+        readonly error: WatchError
+      }
+  )
+
+/** The outcome of a failed request: an HTTP status, or a network error without one. */
+export interface Failure {
+  /** HTTP status; absent for network errors, resets and timeouts. */
+  status?: number | undefined
+  /** `Retry-After` in seconds, when sent. */
+  retryAfterSeconds?: number | undefined
+  /** The underlying error (kept as `cause` of a terminal error). */
+  error?: unknown
+}
+
+/** What happened: the outcomes of IO the runner performed, fed to {@link step} in order. */
+export type EngineInput =
+  /** Begin: list, stream, or (with a resume resourceVersion) watch. */
+  | { type: 'start' }
+  /** A list page arrived. `continueToken` set: more pages follow. */
+  | { type: 'listPage'; items: KubeObject[]; continueToken: string | undefined; resourceVersion: string }
+  /** The list request failed. */
+  | ({ type: 'listFailed' } & Failure)
+  /** The watch request was answered 200; events follow. */
+  | { type: 'watchStarted' }
+  /** One decoded watch event, in stream order. */
+  | { type: 'watchEvent'; event: WatchEvent }
+  /** A line of the stream was not an event; it is counted and skipped, the next line is read. */
+  | { type: 'decodeError'; error: DecodeError }
+  /** The server closed the watch cleanly (its `timeoutSeconds` elapsed, or it closed). */
+  | { type: 'watchEnded' }
+  /** The watch request failed, before (`status`) or after it started (network error). */
+  | ({ type: 'watchFailed' } & Failure)
+  /** No bytes for longer than the watch timeout plus a margin: the runner tore it down. */
+  | { type: 'stalled' }
+  /** The wait asked for by a `wait` effect is over. */
+  | { type: 'backoffElapsed' }
+  /** The consumer asks for a fresh list (e.g. its handler restarted and must be resynced). */
+  | { type: 'relist' }
+
+/** Parameters of a list request; `limit` always, `continueToken` for later pages. */
+export interface ListParams {
+  limit: number
+  continueToken?: string
+  resourceVersion?: string
+}
+
+/** Parameters of a watch request. */
+export interface WatchParams {
+  /** The resourceVersion to start from; absent only for a streaming list (consistent read). */
+  resourceVersion?: string
+  allowWatchBookmarks: true
+  timeoutSeconds: number
+  /** Streaming list: `sendInitialEvents=true&resourceVersionMatch=NotOlderThan`. */
+  sendInitialEvents?: true
+  resourceVersionMatch?: 'NotOlderThan'
+}
+
+/**
+ * What the engine tells its consumer, in stream order. `added`/`modified`/`deleted`
+ * are live watch events. A relist arrives as `relistStart`, then `relistPage`s (objects
+ * to be diffed against what was delivered), then `relistDone` with the list's
+ * resourceVersion (kube-rs `Init` / `InitApply` / `InitDone`); `initial` marks the very
+ * first one. `synced` comes once. `bookmark` advances the resourceVersion only.
+ */
+export type EngineEvent =
+  | { type: 'added' | 'modified' | 'deleted'; object: KubeObject }
+  | { type: 'relistStart' }
+  | { type: 'relistPage'; objects: KubeObject[] }
+  | { type: 'relistDone'; resourceVersion: string; initial: boolean }
+  | { type: 'synced'; resourceVersion: string }
+  | { type: 'bookmark'; resourceVersion: string }
+
+/** Counter names the engine reports through `count` effects. */
+export type EngineCounter = 'gone' | 'watchErrors' | 'decodeErrors' | 'stalls' | 'throttled' | 'failures'
+
+/** What the runner must do, in order. */
+export type Effect =
+  | { type: 'list'; params: ListParams }
+  | { type: 'watch'; params: WatchParams }
+  /** Tear down the current watch connection (it is no longer wanted). */
+  | { type: 'closeWatch' }
+  | { type: 'wait'; ms: number; reason: string }
+  | { type: 'emit'; event: EngineEvent }
+  | { type: 'count'; counter: EngineCounter }
+  | { type: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; msg: string; data?: Record<string, unknown> }
+
+/** The result of one {@link step}. */
+export interface Step {
+  state: WatchState
+  effects: Effect[]
+}
+
+/** Injected sources of randomness and delay: the only non-determinism of the engine. */
+export interface EngineEnv {
+  /** Uniform in [0, 1); draws watch timeouts. */
+  random(): number
+  /** The backoff for failures: `Backoff(CLIENT_GO_BACKOFF, clock)` in production. */
+  backoff: { next(): number }
+}
+
+/** The state before `start`. */
+export function initialState(): WatchState {
+  return { phase: 'Empty', resourceVersion: undefined, synced: false, streaming: 'untried', goneStreak: 0 }
+}
+
+/**
+ * Advances the engine by one input. Pure apart from drawing from `env` (a random watch
+ * timeout, the next backoff delay). Inputs that do not fit the current phase (a late
+ * outcome of a request that was already torn down) leave the state unchanged.
+ */
+export function step(state: WatchState, input: EngineInput, config: EngineConfig, env: EngineEnv): Step {
+  if (state.phase === 'Failed') return { state, effects: [] }
+  switch (input.type) {
+    case 'start':
+      if (state.phase !== 'Empty') return { state, effects: [] }
+      if (config.resourceVersion !== undefined && config.resourceVersion !== '') {
+        return watchFrom({ ...state, resourceVersion: config.resourceVersion }, config, env, [])
+      }
+      return beginList(state, config, env, [])
+    case 'relist':
+      return beginList(state, config, env, [{ type: 'closeWatch' }])
+    case 'backoffElapsed':
+      if (state.phase !== 'Waiting') return { state, effects: [] }
+      return resume(state, state.resume, config, env)
+    case 'listPage':
+      return onListPage(state, input, config, env)
+    case 'listFailed':
+      return onListFailed(state, input, config, env)
+    case 'watchStarted':
+      return onWatchStarted(state)
+    case 'watchEvent':
+      return onWatchEvent(state, input.event, config, env)
+    case 'decodeError':
+      return {
+        state,
+        effects: [
+          { type: 'count', counter: 'decodeErrors' },
+          {
+            type: 'log',
+            level: 'warn',
+            msg: 'skipped a malformed watch line',
+            data: { offset: input.error.offset, length: input.error.length, snippet: input.error.snippet, reason: input.error.message },
+          },
+        ],
+      }
+    case 'watchEnded':
+      return onWatchEnded(state, config, env)
+    case 'watchFailed':
+      return onWatchFailed(state, input, config, env)
+    case 'stalled':
+      if (state.phase !== 'Watching' && state.phase !== 'Streaming') return { state, effects: [] }
+      return backOff(state, resumeAfterWatch(state), 'stalled watch', env, [
+        { type: 'closeWatch' },
+        { type: 'count', counter: 'stalls' },
+        { type: 'log', level: 'warn', msg: 'watch stalled: no bytes within the watch timeout plus margin; reconnecting', data: { resourceVersion: state.resourceVersion } },
+      ])
+  }
+}
+
+/** A random watch timeout in [min, 2×min) seconds, as client-go's reflector. */
+export function watchTimeoutSeconds(config: EngineConfig, random: () => number): number {
+  return Math.floor(config.minWatchTimeoutSeconds * (1 + random()))
+}
+
+function beginList(state: WatchState, config: EngineConfig, env: EngineEnv, effects: Effect[]): Step {
+  if (config.initialList === 'stream' && state.streaming !== 'unsupported') {
+    const params: WatchParams = {
+      allowWatchBookmarks: true,
+      timeoutSeconds: watchTimeoutSeconds(config, env.random),
+      sendInitialEvents: true,
+      resourceVersionMatch: 'NotOlderThan',
+    }
+    effects.push({ type: 'watch', params })
+    return { state: { ...common(state), phase: 'Streaming', open: false }, effects }
+  }
+  effects.push({ type: 'list', params: { limit: config.pageSize } })
+  return { state: { ...common(state), phase: 'Listing', continueToken: undefined }, effects }
+}
+
+function watchFrom(state: WatchState, config: EngineConfig, env: EngineEnv, effects: Effect[]): Step {
+  const resourceVersion = state.resourceVersion ?? ''
+  effects.push({
+    type: 'watch',
+    params: { resourceVersion, allowWatchBookmarks: true, timeoutSeconds: watchTimeoutSeconds(config, env.random) },
+  })
+  return { state: { ...common(state), phase: 'Watching', open: false }, effects }
+}
+
+function resume(state: WatchState, to: Resume, config: EngineConfig, env: EngineEnv): Step {
+  switch (to.to) {
+    case 'watch':
+      return watchFrom({ ...state, resourceVersion: to.resourceVersion }, config, env, [])
+    case 'stream':
+      return beginList(state, config, env, [])
+    case 'list': {
+      const params: ListParams = { limit: config.pageSize }
+      if (to.continueToken !== undefined) params.continueToken = to.continueToken
+      return { state: { ...common(state), phase: 'Listing', continueToken: to.continueToken }, effects: [{ type: 'list', params }] }
+    }
+  }
+}
+
+function onListPage(state: WatchState, input: Extract<EngineInput, { type: 'listPage' }>, config: EngineConfig, env: EngineEnv): Step {
+  if (state.phase !== 'Listing') return { state, effects: [] }
+  const effects: Effect[] = []
+  if (state.continueToken === undefined) effects.push({ type: 'emit', event: { type: 'relistStart' } })
+  effects.push({ type: 'emit', event: { type: 'relistPage', objects: input.items } })
+  if (input.continueToken) {
+    effects.push({ type: 'list', params: { limit: config.pageSize, continueToken: input.continueToken } })
+    return { state: { ...common(state), phase: 'Listing', continueToken: input.continueToken }, effects }
+  }
+  return listComplete(state, input.resourceVersion, effects, config, env, true)
+}
+
+/** A (re)list is complete at `resourceVersion`: close the batch, sync once, watch on. */
+function listComplete(state: WatchState, resourceVersion: string, effects: Effect[], config: EngineConfig, env: EngineEnv, startWatch: boolean): Step {
+  effects.push({ type: 'emit', event: { type: 'relistDone', resourceVersion, initial: !state.synced } })
+  if (!state.synced) effects.push({ type: 'emit', event: { type: 'synced', resourceVersion } })
+  const next: WatchState = { ...common(state), resourceVersion, synced: true, phase: 'Watching', open: true }
+  if (!startWatch) return { state: next, effects }
+  return watchFrom(next, config, env, effects)
+}
+
+function onListFailed(state: WatchState, input: Failure, config: EngineConfig, env: EngineEnv): Step {
+  if (state.phase !== 'Listing') return { state, effects: [] }
+  const retry: Resume = { to: 'list', continueToken: state.continueToken }
+  if (input.status === undefined) return backOff(state, retry, 'list failed', env, failureLog('list failed; backing off', input, state))
+  switch (classifyStatus(input.status)) {
+    case 'gone': {
+      // An expired continue token (or a too old resourceVersion): the pager's answer is a full list.
+      const effects: Effect[] = [{ type: 'count', counter: 'gone' }, ...failureLog('list expired (410); listing again from the start', input, state, 'info')]
+      if (state.continueToken === undefined) return backOff(state, { to: 'list', continueToken: undefined }, 'list gone', env, effects)
+      effects.push({ type: 'list', params: { limit: config.pageSize } })
+      return { state: { ...common(state), phase: 'Listing', continueToken: undefined }, effects }
+    }
+    case 'throttled':
+      return throttled(state, retry, input, env)
+    case 'terminal':
+      return fail(state, new InitialListFailedError(describe('list', input), { status: input.status, cause: input.error }))
+    case 'transient':
+      return backOff(state, retry, 'list failed', env, failureLog('list failed; backing off', input, state))
+  }
+}
+
+function onWatchStarted(state: WatchState): Step {
+  if (state.phase === 'Streaming') {
+    if (state.open) return { state, effects: [] }
+    return { state: { ...state, open: true }, effects: [{ type: 'emit', event: { type: 'relistStart' } }] }
+  }
+  if (state.phase !== 'Watching' || state.open) return { state, effects: [] }
+  const effects: Effect[] = []
+  let synced = state.synced
+  if (!synced) {
+    // Resume without a list: the consumer's view as of the resume resourceVersion counts as synced.
+    effects.push({ type: 'emit', event: { type: 'synced', resourceVersion: state.resourceVersion ?? '' } })
+    synced = true
+  }
+  return { state: { ...state, synced, open: true }, effects }
+}
+
+function onWatchEvent(state: WatchState, event: WatchEvent, config: EngineConfig, env: EngineEnv): Step {
+  if (state.phase !== 'Watching' && state.phase !== 'Streaming') return { state, effects: [] }
+  const object = event.object
+  switch (event.type) {
+    case 'ADDED':
+    case 'MODIFIED':
+    case 'DELETED': {
+      const resourceVersion = resourceVersionOf(object) || state.resourceVersion
+      if (state.phase === 'Streaming') {
+        if (event.type === 'DELETED') {
+          // KEP-3157: initial events are all ADDED; a DELETED here would be a server bug.
+          return { state: { ...state, resourceVersion }, effects: [{ type: 'log', level: 'warn', msg: 'ignored a DELETED event inside a streaming list', data: { resourceVersion } }] }
+        }
+        return { state: { ...state, resourceVersion }, effects: [{ type: 'emit', event: { type: 'relistPage', objects: [object] } }] }
+      }
+      const type = event.type === 'ADDED' ? 'added' : event.type === 'MODIFIED' ? 'modified' : 'deleted'
+      return { state: { ...state, resourceVersion, goneStreak: 0, open: true }, effects: [{ type: 'emit', event: { type, object } }] }
+    }
+    case 'BOOKMARK': {
+      const resourceVersion = resourceVersionOf(object) || state.resourceVersion || ''
+      if (state.phase === 'Streaming') {
+        if (object.metadata?.annotations?.[INITIAL_EVENTS_END] === 'true') {
+          return listComplete({ ...state, streaming: 'supported' }, resourceVersion, [], config, env, false)
+        }
+        return { state: { ...state, resourceVersion }, effects: [] }
+      }
+      return { state: { ...state, resourceVersion, goneStreak: 0 }, effects: [{ type: 'emit', event: { type: 'bookmark', resourceVersion } }] }
+    }
+    case 'ERROR': {
+      const status = object as { code?: unknown; reason?: unknown; message?: unknown }
+      const code = typeof status.code === 'number' ? status.code : undefined
+      const data = { code, reason: status.reason, message: typeof status.message === 'string' ? status.message.slice(0, 300) : undefined, resourceVersion: state.resourceVersion }
+      if (code === 410 || status.reason === 'Expired' || status.reason === 'Gone') {
+        return gone(state, config, env, [{ type: 'closeWatch' }, { type: 'log', level: 'info', msg: 'watch expired (410 ERROR event); relisting', data }])
+      }
+      return backOff(state, resumeAfterWatch(state), 'watch ERROR event', env, [
+        { type: 'closeWatch' },
+        { type: 'count', counter: 'watchErrors' },
+        { type: 'log', level: 'warn', msg: 'watch ERROR event; watching again from the last resourceVersion', data },
+      ])
+    }
+  }
+}
+
+function onWatchEnded(state: WatchState, config: EngineConfig, env: EngineEnv): Step {
+  if (state.phase === 'Watching') return watchFrom(state, config, env, [{ type: 'log', level: 'debug', msg: 'watch ended; watching again', data: { resourceVersion: state.resourceVersion } }])
+  if (state.phase === 'Streaming') return backOff(state, { to: 'stream' }, 'streaming list ended early', env, [{ type: 'log', level: 'warn', msg: 'streaming list ended before its initial-events-end bookmark; retrying' }])
+  return { state, effects: [] }
+}
+
+function onWatchFailed(state: WatchState, input: Failure, config: EngineConfig, env: EngineEnv): Step {
+  if (state.phase !== 'Watching' && state.phase !== 'Streaming') return { state, effects: [] }
+  const again = resumeAfterWatch(state)
+  if (input.status === undefined) return backOff(state, again, 'watch failed', env, [{ type: 'closeWatch' }, ...failureLog('watch failed; backing off', input, state)])
+  if (state.phase === 'Streaming' && (input.status === 400 || input.status === 422 || input.status === 405)) {
+    // The server does not take sendInitialEvents/resourceVersionMatch on a watch: list instead, from now on.
+    const listing = beginList({ ...state, streaming: 'unsupported' }, config, env, [])
+    listing.effects.unshift({ type: 'log', level: 'info', msg: 'streaming list rejected by the server; falling back to list+watch', data: { status: input.status } })
+    return listing
+  }
+  switch (classifyStatus(input.status)) {
+    case 'gone':
+      return gone(state, config, env, [{ type: 'log', level: 'info', msg: 'watch expired (410 Gone); relisting', data: { resourceVersion: state.resourceVersion } }])
+    case 'throttled':
+      return throttled(state, again, input, env)
+    case 'terminal':
+      return fail(state, new WatchStartFailedError(describe('watch', input), { status: input.status, cause: input.error }))
+    case 'transient':
+      return backOff(state, again, 'watch failed', env, failureLog('watch failed; backing off', input, state))
+  }
+}
+
+/** 410: relist — at once the first time, with backoff when 410s repeat without progress. */
+function gone(state: WatchState, config: EngineConfig, env: EngineEnv, effects: Effect[]): Step {
+  effects.push({ type: 'count', counter: 'gone' })
+  const next: WatchState = { ...state, goneStreak: state.goneStreak + 1 }
+  if (state.goneStreak === 0) return beginList(next, config, env, effects)
+  return backOff(next, state.streaming !== 'unsupported' && config.initialList === 'stream' ? { to: 'stream' } : { to: 'list', continueToken: undefined }, 'repeated 410', env, effects)
+}
+
+function throttled(state: WatchState, to: Resume, input: Failure, env: EngineEnv): Step {
+  const effects: Effect[] = [{ type: 'closeWatch' }, { type: 'count', counter: 'throttled' }]
+  if (input.retryAfterSeconds === undefined || !(input.retryAfterSeconds >= 0)) {
+    return backOff(state, to, 'throttled (429) without Retry-After', env, effects)
+  }
+  const ms = input.retryAfterSeconds * 1000
+  effects.push({ type: 'log', level: 'info', msg: 'throttled (429); waiting Retry-After', data: { retryAfterSeconds: input.retryAfterSeconds } })
+  effects.push({ type: 'wait', ms, reason: 'Retry-After' })
+  return { state: { ...common(state), phase: 'Waiting', resume: to, ms }, effects }
+}
+
+function backOff(state: WatchState, to: Resume, reason: string, env: EngineEnv, effects: Effect[]): Step {
+  const ms = env.backoff.next()
+  effects.push({ type: 'count', counter: 'failures' }, { type: 'wait', ms, reason })
+  return { state: { ...common(state), phase: 'Waiting', resume: to, ms }, effects }
+}
+
+function fail(state: WatchState, error: WatchError): Step {
+  return {
+    state: { ...common(state), phase: 'Failed', error },
+    effects: [{ type: 'closeWatch' }, { type: 'log', level: 'error', msg: error.message, data: { code: error.code, status: error.status } }],
+  }
+}
+
+/** After a watch or streaming list is lost: a watch resumes from the last RV, a streaming list starts over. */
+function resumeAfterWatch(state: WatchState): Resume {
+  if (state.phase === 'Streaming' || state.resourceVersion === undefined) return { to: 'stream' }
+  return { to: 'watch', resourceVersion: state.resourceVersion }
+}
+
+function common(state: WatchState): Common {
+  return { resourceVersion: state.resourceVersion, synced: state.synced, streaming: state.streaming, goneStreak: state.goneStreak }
+}
+
+function failureLog(msg: string, input: Failure, state: WatchState, level: 'info' | 'warn' = 'warn'): Effect[] {
+  const err = input.error
+  const data: Record<string, unknown> = { status: input.status, resourceVersion: state.resourceVersion }
+  if (err instanceof Error) data.err = { name: err.name, message: err.message, code: (err as { code?: unknown }).code }
+  return [{ type: 'log', level, msg, data }]
+}
+
+function describe(what: 'list' | 'watch', input: Failure): string {
+  const err = input.error
+  const reason = err instanceof ApiStatusError && err.reason ? ` ${err.reason}` : ''
+  const detail = err instanceof Error ? `: ${err.message}` : ''
+  const hint =
+    input.status === 401
+      ? ' (credentials rejected)'
+      : input.status === 403
+        ? ' (forbidden: check RBAC for list/watch on this resource)'
+        : input.status === 404
+          ? ' (resource or namespace not found: is the CRD installed?)'
+          : ''
+  return `${what} refused with HTTP ${input.status}${reason}${hint}${detail}`
+}

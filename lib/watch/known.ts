@@ -1,0 +1,84 @@
+import { type KubeObject, objectKey, resourceVersionOf } from './object.ts'
+
+/** What the consumer was last given for one key. */
+export interface KnownEntry {
+  /** `metadata.resourceVersion` of the last delivered version. */
+  readonly resourceVersion: string
+  /** `metadata.uid`, for tombstones. */
+  readonly uid?: string | undefined
+  /** The last delivered object, when the store keeps objects. */
+  readonly object?: KubeObject | undefined
+}
+
+/**
+ * Read access to what was delivered, keyed by `namespace/name` (`name` when
+ * cluster-scoped): the input of {@link diffRelist}. The consumer decides what it keeps —
+ * versions only, or whole objects (then vanished objects are delivered whole).
+ */
+export interface KnownObjects {
+  get(key: string): KnownEntry | undefined
+  /** Every known key (iteration order is the order `deleted` changes come out in). */
+  keys(): Iterable<string>
+  readonly size: number
+}
+
+/** A {@link KnownObjects} the runner writes as it hands events to the consumer. */
+export interface KnownStore extends KnownObjects {
+  set(key: string, object: KubeObject): void
+  delete(key: string): void
+  /** Forget everything (e.g. before a full resync of a restarted handler). */
+  clear(): void
+}
+
+/**
+ * The default {@link KnownStore}: a `Map` of key → resourceVersion (+ uid), and the whole
+ * object when `keepObjects` is set. Without objects, a relist delivers a vanished object
+ * as a tombstone (see `tombstone` in `object.ts`); with them, as its last known version.
+ *
+ * @example
+ * ```ts
+ * const known = new KnownVersions({ keepObjects: true })
+ * const runner = new WatchRunner({ client, known })
+ * ```
+ */
+export class KnownVersions implements KnownStore {
+  readonly #entries = new Map<string, KnownEntry>()
+  readonly #keepObjects: boolean
+
+  constructor(options: { keepObjects?: boolean } = {}) {
+    this.#keepObjects = options.keepObjects ?? false
+  }
+
+  get size(): number {
+    return this.#entries.size
+  }
+
+  get(key: string): KnownEntry | undefined {
+    return this.#entries.get(key)
+  }
+
+  keys(): Iterable<string> {
+    return this.#entries.keys()
+  }
+
+  set(key: string, object: KubeObject): void {
+    const resourceVersion = resourceVersionOf(object)
+    const uid = object.metadata?.uid
+    this.#entries.set(key, this.#keepObjects ? { resourceVersion, uid, object } : { resourceVersion, uid })
+  }
+
+  delete(key: string): void {
+    this.#entries.delete(key)
+  }
+
+  clear(): void {
+    this.#entries.clear()
+  }
+}
+
+/** Convenience for tests and callers: fills a store from objects. */
+export function knownFrom(objects: Iterable<KubeObject>, options: { keepObjects?: boolean } = {}): KnownVersions {
+  const known = new KnownVersions(options)
+  for (const object of objects) known.set(objectKey(object), object)
+  return known
+}

@@ -1,0 +1,76 @@
+/**
+ * The shapes the watch engine moves around: Kubernetes objects as plain parsed JSON, the
+ * events of a watch stream, and the key that names an object inside one watch.
+ */
+
+/** The part of `metadata` the engine reads. Everything else passes through untouched. */
+export interface ObjectMeta {
+  name?: string
+  namespace?: string
+  uid?: string
+  resourceVersion?: string
+  annotations?: Record<string, string>
+  [field: string]: unknown
+}
+
+/**
+ * A Kubernetes object exactly as `JSON.parse` produced it: no model classes, no `Date`
+ * conversion, one shape whether it came from a list or a watch.
+ */
+export interface KubeObject {
+  apiVersion?: string
+  kind?: string
+  metadata?: ObjectMeta
+  [field: string]: unknown
+}
+
+/** The `type` of a watch event, as the API server writes it. */
+export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR'
+
+/**
+ * One line of a watch stream. For `ERROR` the object is a `metav1.Status`
+ * (`{kind: 'Status', code: 410, reason: 'Expired', ...}`); for `BOOKMARK` it carries only
+ * `metadata.resourceVersion` (and annotations such as `k8s.io/initial-events-end`).
+ */
+export interface WatchEvent<T extends KubeObject = KubeObject> {
+  type: WatchEventType
+  object: T
+}
+
+/**
+ * The key of an object within one watch: `namespace/name`, or `name` for cluster-scoped
+ * objects — client-go's `cache.MetaNamespaceKeyFunc`.
+ */
+export function objectKey(object: KubeObject): string {
+  const meta = object.metadata
+  const name = meta?.name ?? ''
+  const namespace = meta?.namespace
+  return namespace ? `${namespace}/${name}` : name
+}
+
+/** `metadata.resourceVersion`, or `''` when absent. */
+export function resourceVersionOf(object: KubeObject): string {
+  return object.metadata?.resourceVersion ?? ''
+}
+
+/**
+ * The smallest object that still names a deleted object: `apiVersion`, `kind` and
+ * `metadata` with name, namespace, uid and resourceVersion. Delivered for an object that
+ * vanished during a relist when the last full object was not kept.
+ */
+export function tombstone(
+  key: string,
+  known: { resourceVersion: string; uid?: string | undefined },
+  type: { apiVersion?: string | undefined; kind?: string | undefined },
+): KubeObject {
+  const slash = key.indexOf('/')
+  const metadata: ObjectMeta =
+    slash < 0 ? { name: key } : { name: key.slice(slash + 1), namespace: key.slice(0, slash) }
+  if (known.uid !== undefined) metadata.uid = known.uid
+  metadata.resourceVersion = known.resourceVersion
+  const object: KubeObject = {}
+  if (type.apiVersion !== undefined) object.apiVersion = type.apiVersion
+  if (type.kind !== undefined) object.kind = type.kind
+  object.metadata = metadata
+  return object
+}

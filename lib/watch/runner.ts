@@ -1,0 +1,596 @@
+/**
+ * The runner drives the pure engine (`engine.ts`) with real IO: it performs each
+ * {@link Effect} through a {@link ListWatchClient}, waits on an injected {@link Clock},
+ * detects stalled streams, turns relist batches into real changes (`diffRelist`) and
+ * hands the consumer an ordered, bounded, acknowledged stream of notifications.
+ */
+import { type Logger, defaultLogger } from '../log.ts'
+import { Backoff, type BackoffPolicy, CLIENT_GO_BACKOFF } from '../time/backoff.ts'
+import { type Clock, type TimerHandle, sleep, systemClock } from '../time/clock.ts'
+import { ApiStatusError, type WatchError } from './errors.ts'
+import type { ListWatchClient } from './client.ts'
+import { WatchDecoder } from './decode.ts'
+import { classifyEvent, diffRelist } from './diff.ts'
+import {
+  DEFAULT_ENGINE_CONFIG,
+  type Effect,
+  type EngineConfig,
+  type EngineEnv,
+  type EngineEvent,
+  type EngineInput,
+  type Failure,
+  initialState,
+  type ListParams,
+  step,
+  type WatchParams,
+  type WatchState,
+} from './engine.ts'
+import { KnownVersions, type KnownStore } from './known.ts'
+import { type KubeObject, resourceVersionOf, type WatchEvent, type WatchEventType } from './object.ts'
+
+/** What the consumer receives, in order. */
+export type WatchNotification =
+  | {
+      type: 'created' | 'modified' | 'deleted'
+      /** `namespace/name`, or `name` for cluster-scoped objects. */
+      key: string
+      /** Plain parsed JSON; for `deleted` after a relist, the last known object or a tombstone. */
+      object: KubeObject
+    }
+  | {
+      /** Once, after the initial list was delivered (or the first watch of a resume opened). */
+      type: 'synced'
+      resourceVersion: string
+    }
+
+/** Counters for observability; read them any time from {@link WatchRunner.counters}. */
+export interface WatchCounters {
+  /** Relists after the initial list (410s, consumer-requested resyncs). */
+  relists: number
+  /** 410 Gone answers and ERROR events. */
+  gone: number
+  /** Watch requests after the first one (clean ends, failures, stalls). */
+  reconnects: number
+  /** Malformed lines skipped. */
+  decodeErrors: number
+  /** ERROR events other than 410. */
+  watchErrors: number
+  /** Streams torn down for silence. */
+  stalls: number
+  /** 429 answers. */
+  throttled: number
+  /** Failures that led to a backoff. */
+  failures: number
+  /** List pages received. */
+  listPages: number
+  /** Watch events received, by type. */
+  events: Record<WatchEventType, number>
+  /** Bytes received on watch streams. */
+  bytes: number
+  /** `clock.now()` when the last watch event arrived, if any. */
+  lastEventAt: number | undefined
+}
+
+/** Options of {@link WatchRunner}. */
+export interface WatchRunnerOptions {
+  /** The list/watch IO; `HttpListWatchClient` for a real server, a fake in tests. */
+  client: ListWatchClient
+  /** Engine settings: page size (500), initial list strategy, resume resourceVersion, watch timeouts. */
+  config?: Partial<EngineConfig>
+  /** Deliver the objects of the first list as `created` (default `true`); `false` only records them in `known`. */
+  existingAsCreated?: boolean
+  /** What was delivered (written by the runner as it hands out changes). Default: a fresh `KnownVersions`. */
+  known?: KnownStore
+  /** Backoff for 5xx, network errors, stalls and repeated 410s. Default `CLIENT_GO_BACKOFF`. */
+  backoff?: BackoffPolicy
+  /** Time and timers. Default `systemClock`. */
+  clock?: Clock
+  /** Randomness for watch timeouts and backoff jitter. Default `Math.random`. */
+  random?: () => number
+  logger?: Logger
+  /** Silence tolerated beyond the watch's `timeoutSeconds` before it counts as stalled. Default 30 000 ms. */
+  stallMarginMs?: number
+  /** A list request with no answer for this long is abandoned and retried with backoff. Default 60 000 ms. */
+  listTimeoutMs?: number
+  /**
+   * Most notifications queued and not yet acknowledged (default 1024). When full, the
+   * runner stops reading the stream; at most one decoded network chunk (≤ its own
+   * events) is held beyond it.
+   */
+  maxPending?: number
+  /** Stops the runner; the notification stream then ends without an error. */
+  signal?: AbortSignal
+}
+
+interface Entry {
+  notification: WatchNotification
+  /** The resourceVersion the consumer has reached once it acknowledged this entry (if it advances it). */
+  resourceVersion: string | undefined
+}
+
+type IoEffect = Extract<Effect, { type: 'list' | 'watch' | 'wait' }>
+
+const nothing = (): void => {}
+
+/**
+ * Runs list/watch for one collection and hands each change to one consumer, in order,
+ * at most `maxPending` ahead of it.
+ *
+ * When to use: underneath a Watcher (which the supervisor owns), or alone for a plain
+ * ordered stream of changes. Consume with `for await` (each `next()` acknowledges the
+ * previous notification) or {@link WatchRunner.run} with a handler. A terminal
+ * {@link WatchError} (401/403/404…) is thrown from the iteration after every queued
+ * notification was consumed; transient failures are retried inside and never seen.
+ *
+ * Gotchas: {@link WatchRunner.lastResourceVersion} only advances on acknowledgement, so a
+ * new runner started with it (and the same `known`) neither replays nor skips. `known`
+ * is updated when a change is queued — the consumer will process the queue in order.
+ *
+ * @example
+ * ```ts
+ * const runner = new WatchRunner({ client: new HttpListWatchClient(kc, { apiVersion: 'v1', kind: 'Pod' }) })
+ * for await (const n of runner) {
+ *   if (n.type === 'synced') ready()
+ *   else console.log(n.type, n.key)
+ * }
+ * ```
+ */
+export class WatchRunner implements AsyncIterable<WatchNotification> {
+  /** What was delivered: key → resourceVersion (and object when kept). */
+  readonly known: KnownStore
+  readonly counters: WatchCounters = {
+    relists: 0,
+    gone: 0,
+    reconnects: 0,
+    decodeErrors: 0,
+    watchErrors: 0,
+    stalls: 0,
+    throttled: 0,
+    failures: 0,
+    listPages: 0,
+    events: { ADDED: 0, MODIFIED: 0, DELETED: 0, BOOKMARK: 0, ERROR: 0 },
+    bytes: 0,
+    lastEventAt: undefined,
+  }
+
+  readonly #client: ListWatchClient
+  readonly #config: EngineConfig
+  readonly #env: EngineEnv
+  readonly #clock: Clock
+  readonly #log: Logger
+  readonly #existingAsCreated: boolean
+  readonly #stallMarginMs: number
+  readonly #listTimeoutMs: number
+  readonly #maxPending: number
+  readonly #abort = new AbortController()
+
+  #state: WatchState = initialState()
+  #started = false
+  #watches = 0
+  #relistBuffer: KubeObject[] | undefined
+  /** Aborts the IO in progress (list, watch or wait) to act on a consumer request. */
+  #io: AbortController | undefined
+  #relistRequested = false
+
+  /** Queued, not yet handed out; `#head` is the next one. Invariant: `#queue.length - #head ≤ #maxPending`. */
+  #queue: Entry[] = []
+  #head = 0
+  /** Handed out by `next()`, not yet acknowledged (the next `next()` acknowledges it). */
+  #inFlight: Entry | undefined
+  #lastResourceVersion: string | undefined
+  #finished = false
+  #error: WatchError | undefined
+  #wakeConsumer: (() => void) | undefined
+  #wakeProducer: (() => void) | undefined
+  #done: Promise<void>
+  #resolveDone: () => void = nothing
+  #rejectDone: (err: unknown) => void = nothing
+
+  constructor(options: WatchRunnerOptions) {
+    this.#client = options.client
+    this.#config = { ...DEFAULT_ENGINE_CONFIG, ...options.config }
+    this.#clock = options.clock ?? systemClock
+    const random = options.random ?? Math.random
+    this.#env = { random, backoff: new Backoff(options.backoff ?? CLIENT_GO_BACKOFF, this.#clock, random) }
+    this.#log = options.logger ?? defaultLogger()
+    this.#existingAsCreated = options.existingAsCreated ?? true
+    this.#stallMarginMs = options.stallMarginMs ?? 30_000
+    this.#listTimeoutMs = options.listTimeoutMs ?? 60_000
+    this.#maxPending = Math.max(1, options.maxPending ?? 1024)
+    this.known = options.known ?? new KnownVersions()
+    this.#lastResourceVersion = this.#config.resourceVersion
+    this.#done = new Promise<void>((resolve, reject) => {
+      this.#resolveDone = resolve
+      this.#rejectDone = reject
+    })
+    this.#done.catch(nothing)
+    const signal = options.signal
+    if (signal) {
+      if (signal.aborted) this.#abort.abort(signal.reason)
+      else signal.addEventListener('abort', () => this.stop(), { once: true })
+    }
+  }
+
+  /** The engine's current state (phase, last resourceVersion seen, synced). */
+  get state(): WatchState {
+    return this.#state
+  }
+
+  /**
+   * The last resourceVersion the consumer has processed (acknowledged): start a new
+   * runner from it (with the same `known`) to resume without replay or gap.
+   */
+  get lastResourceVersion(): string | undefined {
+    return this.#lastResourceVersion
+  }
+
+  /** Notifications queued and not yet acknowledged (≤ `maxPending` + one in flight). */
+  get pending(): number {
+    return this.#queue.length - this.#head + (this.#inFlight ? 1 : 0)
+  }
+
+  /** Settles when the runner ends: resolves on `stop()`, rejects with the terminal `WatchError`. */
+  get done(): Promise<void> {
+    return this.#done
+  }
+
+  /** Starts listing and watching (idempotent; iterating starts it too). */
+  start(): this {
+    if (this.#started) return this
+    this.#started = true
+    this.#drive().then(
+      () => this.#finish(undefined),
+      (err) => this.#finish(err),
+    )
+    return this
+  }
+
+  /** Stops: aborts the request in flight and ends the notification stream (queued notifications are dropped). */
+  stop(): void {
+    if (!this.#abort.signal.aborted) this.#abort.abort()
+    this.#io?.abort()
+    this.#wakeProducer?.()
+    if (!this.#started) this.#finish(undefined)
+  }
+
+  /** Asks for a full relist, diffed against `known` (e.g. after clearing it for a restarted handler). */
+  relist(): void {
+    this.#relistRequested = true
+    this.#io?.abort()
+  }
+
+  /** Consumes every notification with `handler`, one at a time; resolves on stop, rejects on a terminal error. */
+  async run(handler: (notification: WatchNotification) => void | Promise<void>): Promise<void> {
+    for await (const notification of this) await handler(notification)
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<WatchNotification> {
+    this.start()
+    return {
+      next: () => this.#next(),
+      return: async () => {
+        this.#ack()
+        this.stop()
+        return { done: true, value: undefined }
+      },
+    }
+  }
+
+  // ── consumer side ────────────────────────────────────────────────────────────────
+
+  async #next(): Promise<IteratorResult<WatchNotification>> {
+    this.#ack()
+    for (;;) {
+      if (this.#head < this.#queue.length) {
+        const entry = this.#queue[this.#head] as Entry
+        this.#queue[this.#head++] = undefined as unknown as Entry
+        if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+          this.#queue = this.#queue.slice(this.#head)
+          this.#head = 0
+        }
+        this.#inFlight = entry
+        return { done: false, value: entry.notification }
+      }
+      if (this.#finished) {
+        if (this.#error) throw this.#error
+        return { done: true, value: undefined }
+      }
+      await new Promise<void>((resolve) => {
+        this.#wakeConsumer = resolve
+      })
+      this.#wakeConsumer = undefined
+    }
+  }
+
+  #ack(): void {
+    const entry = this.#inFlight
+    if (!entry) return
+    this.#inFlight = undefined
+    if (entry.resourceVersion !== undefined) this.#lastResourceVersion = entry.resourceVersion
+    const wake = this.#wakeProducer
+    if (wake) {
+      this.#wakeProducer = undefined
+      wake()
+    }
+  }
+
+  async #enqueue(notification: WatchNotification, resourceVersion: string | undefined): Promise<void> {
+    while (this.#queue.length - this.#head >= this.#maxPending) {
+      if (this.#abort.signal.aborted) return
+      await new Promise<void>((resolve) => {
+        this.#wakeProducer = resolve
+      })
+    }
+    this.#queue.push({ notification, resourceVersion })
+    const wake = this.#wakeConsumer
+    if (wake) {
+      this.#wakeConsumer = undefined
+      wake()
+    }
+  }
+
+  /** The consumer reaches `resourceVersion` after what is queued now (or at once when nothing is). */
+  #advance(resourceVersion: string): void {
+    const last = this.#head < this.#queue.length ? this.#queue[this.#queue.length - 1] : this.#inFlight
+    if (last) last.resourceVersion = resourceVersion
+    else this.#lastResourceVersion = resourceVersion
+  }
+
+  #finish(err: unknown): void {
+    if (this.#finished) return
+    this.#finished = true
+    if (err !== undefined && !this.#abort.signal.aborted) {
+      this.#error = err as WatchError
+      this.#rejectDone(err)
+    } else {
+      this.#resolveDone()
+    }
+    if (this.#abort.signal.aborted) {
+      this.#queue = []
+      this.#head = 0
+    }
+    this.#wakeConsumer?.()
+  }
+
+  // ── producer side: the engine loop ───────────────────────────────────────────────
+
+  async #drive(): Promise<void> {
+    let io = await this.#feed({ type: 'start' })
+    while (io !== undefined && !this.#abort.signal.aborted) {
+      switch (io.type) {
+        case 'list':
+          io = await this.#list(io.params)
+          break
+        case 'watch':
+          io = await this.#watch(io.params)
+          break
+        case 'wait':
+          io = await this.#wait(io.ms)
+          break
+      }
+    }
+    if (this.#state.phase === 'Failed') throw this.#state.error
+  }
+
+  /** Steps the engine and performs the non-IO effects; returns the IO effect to perform next, if any. */
+  async #feed(input: EngineInput): Promise<IoEffect | undefined> {
+    const { state, effects } = step(this.#state, input, this.#config, this.#env)
+    this.#state = state
+    let io: IoEffect | undefined
+    for (const effect of effects) {
+      switch (effect.type) {
+        case 'emit':
+          await this.#emit(effect.event)
+          break
+        case 'closeWatch':
+          this.#io?.abort()
+          break
+        case 'count':
+          this.counters[effect.counter]++
+          break
+        case 'log':
+          this.#log[effect.level](effect.data ?? {}, effect.msg)
+          break
+        case 'watch':
+          if (this.#watches++ > 0) this.counters.reconnects++
+          io = effect
+          break
+        default:
+          io = effect
+      }
+    }
+    return io
+  }
+
+  async #emit(event: EngineEvent): Promise<void> {
+    switch (event.type) {
+      case 'added':
+      case 'modified':
+      case 'deleted': {
+        const change = classifyEvent(this.known, event.type, event.object)
+        const resourceVersion = resourceVersionOf(event.object) || undefined
+        if (change === undefined) {
+          if (resourceVersion !== undefined) this.#advance(resourceVersion)
+          return
+        }
+        if (change.type === 'deleted') this.known.delete(change.key)
+        else this.known.set(change.key, change.object)
+        await this.#enqueue({ type: change.type, key: change.key, object: change.object }, resourceVersion)
+        return
+      }
+      case 'bookmark':
+        this.#advance(event.resourceVersion)
+        return
+      case 'relistStart':
+        if (this.#state.synced && this.#relistBuffer === undefined) this.counters.relists++
+        this.#relistBuffer = []
+        return
+      case 'relistPage': {
+        const buffer = (this.#relistBuffer ??= [])
+        for (const object of event.objects) buffer.push(object)
+        return
+      }
+      case 'relistDone': {
+        const listed = this.#relistBuffer ?? []
+        this.#relistBuffer = undefined
+        const changes = diffRelist(this.known, listed)
+        const silentCreates = event.initial && !this.#existingAsCreated
+        for (const change of changes) {
+          if (change.type === 'deleted') this.known.delete(change.key)
+          else this.known.set(change.key, change.object)
+          if (silentCreates && change.type === 'created') continue
+          await this.#enqueue({ type: change.type, key: change.key, object: change.object }, undefined)
+        }
+        this.#advance(event.resourceVersion)
+        return
+      }
+      case 'synced':
+        await this.#enqueue({ type: 'synced', resourceVersion: event.resourceVersion }, event.resourceVersion)
+        return
+    }
+  }
+
+  /** Starts an IO operation: its controller aborts on stop, on `closeWatch` and on `relist()`. */
+  #beginIo(): AbortController {
+    const controller = new AbortController()
+    this.#io = controller
+    if (this.#abort.signal.aborted || this.#relistRequested) controller.abort()
+    return controller
+  }
+
+  /** When an IO operation was interrupted by the consumer or stop: what to do instead. */
+  async #interrupted(): Promise<IoEffect | undefined> {
+    if (this.#abort.signal.aborted) return undefined
+    if (this.#relistRequested) {
+      this.#relistRequested = false
+      this.#relistBuffer = undefined
+      return this.#feed({ type: 'relist' })
+    }
+    return undefined
+  }
+
+  async #list(params: ListParams): Promise<IoEffect | undefined> {
+    const io = this.#beginIo()
+    let timedOut = false
+    const timer = this.#clock.setTimeout(() => {
+      timedOut = true
+      io.abort()
+    }, this.#listTimeoutMs)
+    try {
+      const page = await this.#client.list(params, io.signal)
+      this.#clock.clearTimeout(timer)
+      if (io.signal.aborted && !timedOut) return this.#interrupted()
+      this.counters.listPages++
+      return this.#feed({ type: 'listPage', items: page.items, continueToken: page.continueToken, resourceVersion: page.resourceVersion })
+    } catch (err) {
+      this.#clock.clearTimeout(timer)
+      if (!timedOut && io.signal.aborted) return this.#interrupted()
+      return this.#feed({ type: 'listFailed', ...failureOf(timedOut ? new Error(`list timed out after ${this.#listTimeoutMs} ms`) : err) })
+    } finally {
+      if (this.#io === io) this.#io = undefined
+    }
+  }
+
+  async #wait(ms: number): Promise<IoEffect | undefined> {
+    const io = this.#beginIo()
+    try {
+      await sleep(this.#clock, ms, io.signal)
+    } catch {
+      return this.#interrupted()
+    } finally {
+      if (this.#io === io) this.#io = undefined
+    }
+    return this.#feed({ type: 'backoffElapsed' })
+  }
+
+  async #watch(params: WatchParams): Promise<IoEffect | undefined> {
+    const io = this.#beginIo()
+    const clock = this.#clock
+    const stallMs = params.timeoutSeconds * 1000 + this.#stallMarginMs
+    let lastByteAt = clock.now()
+    let stalled = false
+    let timer: TimerHandle | undefined
+    const check = () => {
+      // Time spent waiting for the consumer (queue full) is not silence of the server.
+      if (this.#wakeProducer !== undefined) lastByteAt = clock.now()
+      const idle = clock.now() - lastByteAt
+      if (idle >= stallMs) {
+        stalled = true
+        io.abort()
+      } else {
+        timer = clock.setTimeout(check, stallMs - idle)
+      }
+    }
+    timer = clock.setTimeout(check, stallMs)
+    try {
+      let stream: AsyncIterable<Uint8Array>
+      try {
+        stream = await this.#client.watch(params, io.signal)
+      } catch (err) {
+        if (stalled) return this.#feed({ type: 'stalled' })
+        if (io.signal.aborted) return this.#interrupted()
+        return this.#feed({ type: 'watchFailed', ...failureOf(err) })
+      }
+      let next = await this.#feed({ type: 'watchStarted' })
+      if (next !== undefined || io.signal.aborted) return next ?? this.#interrupted()
+      const batch: EngineInput[] = []
+      const decoder = new WatchDecoder({
+        onError: (error) => {
+          batch.push({ type: 'decodeError', error })
+        },
+      })
+      const collect = (event: WatchEvent) => {
+        batch.push({ type: 'watchEvent', event })
+      }
+      const drain = async (): Promise<IoEffect | 'left' | undefined> => {
+        for (let i = 0; i < batch.length; i++) {
+          const input = batch[i] as EngineInput
+          if (input.type === 'watchEvent') {
+            this.counters.events[input.event.type]++
+            this.counters.lastEventAt = clock.now()
+          }
+          next = await this.#feed(input)
+          const phase = this.#state.phase
+          if (next !== undefined || (phase !== 'Watching' && phase !== 'Streaming') || io.signal.aborted) {
+            batch.length = 0
+            return next ?? 'left'
+          }
+        }
+        batch.length = 0
+        return undefined
+      }
+      try {
+        for await (const chunk of stream) {
+          lastByteAt = clock.now()
+          this.counters.bytes += chunk.byteLength
+          decoder.push(chunk, collect)
+          const outcome = await drain()
+          if (outcome === 'left') return stalled ? this.#feed({ type: 'stalled' }) : this.#interrupted()
+          if (outcome !== undefined) return outcome
+        }
+        decoder.end(collect)
+        const outcome = await drain()
+        if (outcome === 'left') return stalled ? this.#feed({ type: 'stalled' }) : this.#interrupted()
+        if (outcome !== undefined) return outcome
+      } catch (err) {
+        if (stalled) return this.#feed({ type: 'stalled' })
+        if (io.signal.aborted) return this.#interrupted()
+        return this.#feed({ type: 'watchFailed', ...failureOf(err) })
+      }
+      if (stalled) return this.#feed({ type: 'stalled' })
+      if (io.signal.aborted) return this.#interrupted()
+      return this.#feed({ type: 'watchEnded' })
+    } finally {
+      clock.clearTimeout(timer)
+      io.abort()
+      if (this.#io === io) this.#io = undefined
+    }
+  }
+}
+
+/** Reads an error into the engine's failure shape: HTTP status and Retry-After when it was an answer. */
+export function failureOf(err: unknown): Failure {
+  if (err instanceof ApiStatusError) return { status: err.status, retryAfterSeconds: err.retryAfterSeconds, error: err }
+  return { error: err }
+}
+
