@@ -1,0 +1,27 @@
+// Runs every benchmark script in bench/, each in its own Node process (so one benchmark's
+// heap does not skew another's), and prints their tables.
+//
+//   ./dev npm run bench            # all
+//   ./dev npm run bench -- actor   # those whose file name contains "actor"
+import { spawnSync } from 'node:child_process'
+import { readdirSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { machine } from './support.ts'
+
+const dir = fileURLToPath(new URL('.', import.meta.url))
+const filters = process.argv.slice(2)
+const skip = new Set(['run.ts', 'support.ts'])
+const files = readdirSync(dir)
+  .filter((f) => f.endsWith('.ts') && !skip.has(f))
+  .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)))
+  .sort()
+
+console.log(`# kubevisor benchmarks\n\n${machine()}\n`)
+let failed = 0
+for (const file of files) {
+  const t0 = performance.now()
+  const result = spawnSync(process.execPath, ['--conditions=source', '--expose-gc', `${dir}${file}`], { stdio: 'inherit' })
+  console.log(`\n(${file}: ${((performance.now() - t0) / 1000).toFixed(1)} s${result.status === 0 ? '' : `, exit ${result.status}`})\n`)
+  if (result.status !== 0) failed++
+}
+process.exit(failed === 0 ? 0 : 1)

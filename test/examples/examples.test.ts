@@ -1,0 +1,36 @@
+// Every example runs, as a user would run it, and prints what it promises.
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { readdirSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { describe, test } from 'node:test'
+
+const root = fileURLToPath(new URL('../../', import.meta.url))
+
+/** What each example must print; an example missing here fails the suite. */
+const expectations: Record<string, RegExp[]> = {
+  'supervision-tree.ts': [/cache greeting = hello/, /the poisoned call failed: .*poisoned message/, /flaky restarted: #\d+\(flaky\) → #\d+\(flaky\); it starts over at 1/, /jobs running: 3/, /stopped; cache alive\? false/],
+}
+
+function run(file: string) {
+  return spawnSync(process.execPath, ['--conditions=source', `examples/${file}`], {
+    cwd: root,
+    encoding: 'utf8',
+    timeout: 90_000,
+    env: { ...process.env, KUBEVISOR_DEMO_SECONDS: '4', KUBEVISOR_LOG_LEVEL: 'info' },
+  })
+}
+
+describe('examples', () => {
+  const files = readdirSync(new URL('../../examples/', import.meta.url)).filter((f) => f.endsWith('.ts')).sort()
+  for (const file of files) {
+    test(`examples/${file} runs to completion and prints what it shows`, () => {
+      const expected = expectations[file]
+      assert.ok(expected, `add what examples/${file} must print to test/examples/examples.test.ts`)
+      const result = run(file)
+      const output = `${result.stdout}\n${result.stderr}`
+      assert.equal(result.status, 0, `exit ${result.status} ${result.signal ?? ''}\n${output.slice(-3000)}`)
+      for (const pattern of expected) assert.match(output, pattern)
+    })
+  }
+})
