@@ -75,10 +75,13 @@ export class QueueMetrics<K> {
   readonly #workDuration: HistogramMetric
   readonly #unfinished: SettableGaugeMetric
   readonly #longestRunning: SettableGaugeMetric
-  /** When each waiting key was first added (ms on the clock); removed when it is handed out. */
-  readonly #addTimes = new Map<K, number>()
-  /** When each in-flight key was handed out (ms on the clock); removed on `done`. */
-  readonly #startTimes = new Map<K, number>()
+  /**
+   * Timings of the keys that are waiting or in flight, in ms on the clock: `addedAt` from
+   * the add that made the key dirty until `get` (−1 otherwise), `startedAt` from `get`
+   * until `done` (−1 otherwise). An entry exists while either is set; one map instead of
+   * client-go's two keeps the cost per operation down.
+   */
+  readonly #timings = new Map<K, { addedAt: number; startedAt: number }>()
 
   constructor(provider: QueueMetricsProvider, name: string, clock: Clock) {
     this.#clock = clock
@@ -94,28 +97,34 @@ export class QueueMetrics<K> {
   add(key: K): void {
     this.#adds.inc()
     this.#depth.inc()
-    if (!this.#addTimes.has(key)) this.#addTimes.set(key, this.#clock.now())
+    const timing = this.#timings.get(key)
+    if (timing === undefined) this.#timings.set(key, { addedAt: this.#clock.now(), startedAt: -1 })
+    else if (timing.addedAt < 0) timing.addedAt = this.#clock.now()
   }
 
   /** A key was handed to a worker. */
   get(key: K): void {
     const now = this.#clock.now()
     this.#depth.dec()
-    this.#startTimes.set(key, now)
-    const addedAt = this.#addTimes.get(key)
-    if (addedAt !== undefined) {
-      this.#latency.observe((now - addedAt) / 1000)
-      this.#addTimes.delete(key)
+    const timing = this.#timings.get(key)
+    if (timing === undefined) {
+      this.#timings.set(key, { addedAt: -1, startedAt: now })
+      return
+    }
+    timing.startedAt = now
+    if (timing.addedAt >= 0) {
+      this.#latency.observe((now - timing.addedAt) / 1000)
+      timing.addedAt = -1
     }
   }
 
   /** A worker finished a key. */
   done(key: K): void {
-    const startedAt = this.#startTimes.get(key)
-    if (startedAt !== undefined) {
-      this.#workDuration.observe((this.#clock.now() - startedAt) / 1000)
-      this.#startTimes.delete(key)
-    }
+    const timing = this.#timings.get(key)
+    if (timing === undefined || timing.startedAt < 0) return
+    this.#workDuration.observe((this.#clock.now() - timing.startedAt) / 1000)
+    timing.startedAt = -1
+    if (timing.addedAt < 0) this.#timings.delete(key)
   }
 
   /** Sets the unfinished-work and longest-running gauges from the in-flight keys. */
@@ -123,7 +132,8 @@ export class QueueMetrics<K> {
     const now = this.#clock.now()
     let total = 0
     let oldest = 0
-    for (const startedAt of this.#startTimes.values()) {
+    for (const { startedAt } of this.#timings.values()) {
+      if (startedAt < 0) continue
       const age = (now - startedAt) / 1000
       total += age
       if (age > oldest) oldest = age
@@ -151,9 +161,9 @@ export function unrefTimer(handle: TimerHandle): void {
  * prom-client types or code at load time.
  */
 export interface PromClientLike {
-  Gauge: new (config: any) => PromLabelled<{ inc(): void; dec(): void; set(value: number): void }>
-  Counter: new (config: any) => PromLabelled<{ inc(): void }>
-  Histogram: new (config: any) => PromLabelled<{ observe(value: number): void }>
+  Gauge: new (config: any) => unknown
+  Counter: new (config: any) => unknown
+  Histogram: new (config: any) => PromLabelled<HistogramMetric>
   /** prom-client's global default registry. */
   register: PromRegistryLike
 }
@@ -223,8 +233,10 @@ export const WORKQUEUE_METRICS = Object.freeze({
  *
  * Gotchas: the metrics are created in the registry on the first call and reused on later
  * calls with the same registry, so several providers (and queues) can share a registry;
- * two queues with the same name share one series. prom-client ≥ 15 is an optional peer
- * dependency: install it yourself.
+ * two queues with the same name share one series. Counters and gauges are kept as plain
+ * numbers and handed to prom-client when it collects (each scrape), because prom-client's
+ * labelled children hash their labels on every call; histograms are observed directly.
+ * prom-client ≥ 15 is an optional peer dependency: install it yourself.
  *
  * @example
  * ```ts
@@ -239,25 +251,92 @@ export function prometheusQueueMetrics(
   options: PrometheusQueueMetricsOptions = {},
 ): QueueMetricsProvider {
   const registry = options.registry ?? client.register
-  const labelNames = ['name']
-  const registers = [registry]
-  const reuse = <M>(name: string, make: () => M): M => (registry.getSingleMetric(name) as M | undefined) ?? make()
   const m = WORKQUEUE_METRICS
+  const common = { labelNames: ['name'], registers: [registry] }
   const buckets = [...WORKQUEUE_DURATION_BUCKETS]
-  const depth = reuse(m.depth.name, () => new client.Gauge({ ...m.depth, labelNames, registers }))
-  const adds = reuse(m.adds.name, () => new client.Counter({ ...m.adds, labelNames, registers }))
-  const latency = reuse(m.latency.name, () => new client.Histogram({ ...m.latency, labelNames, registers, buckets }))
-  const work = reuse(m.workDuration.name, () => new client.Histogram({ ...m.workDuration, labelNames, registers, buckets }))
-  const unfinished = reuse(m.unfinishedWork.name, () => new client.Gauge({ ...m.unfinishedWork, labelNames, registers }))
-  const longest = reuse(m.longestRunningProcessor.name, () => new client.Gauge({ ...m.longestRunningProcessor, labelNames, registers }))
-  const retries = reuse(m.retries.name, () => new client.Counter({ ...m.retries, labelNames, registers }))
+
+  /**
+   * A counter or gauge counted in plain numbers on the hot path and handed to prom-client
+   * by the metric's `collect` hook, which prom-client calls on every scrape: labelled
+   * prom-client children validate and hash their labels on each call, which would cost
+   * more than the queue operation itself. Reused when the registry already has the metric.
+   */
+  const local = (
+    kind: 'counter' | 'gauge',
+    spec: { name: string; help: string },
+  ): ((name: string) => GaugeMetric & CounterMetric & SettableGaugeMetric) => {
+    const existing = registry.getSingleMetric(spec.name) as PromLabelled<LocalCell> | undefined
+    let cells = existing && localCells.get(existing)
+    // Registered by someone else: use its labelled children directly.
+    if (existing !== undefined && cells === undefined) return (name) => existing.labels({ name })
+    if (cells === undefined) {
+      const fresh = new Map<string, LocalCell>()
+      cells = fresh
+      if (kind === 'counter') {
+        const counter: { inc(labels: Record<string, string>, value: number): void } = new client.Counter({
+          ...spec,
+          ...common,
+          collect: () => {
+            for (const [name, cell] of fresh) {
+              if (cell.value > 0) counter.inc({ name }, cell.value)
+              cell.value = 0
+            }
+          },
+        }) as never
+        localCells.set(counter, fresh)
+      } else {
+        const gauge: { set(labels: Record<string, string>, value: number): void } = new client.Gauge({
+          ...spec,
+          ...common,
+          collect: () => {
+            for (const [name, cell] of fresh) gauge.set({ name }, cell.value)
+          },
+        }) as never
+        localCells.set(gauge, fresh)
+      }
+    }
+    const shared = cells
+    return (name) => {
+      let cell = shared.get(name)
+      if (cell === undefined) shared.set(name, (cell = new LocalCell()))
+      return cell
+    }
+  }
+  const histogram = (spec: { name: string; help: string }) =>
+    (registry.getSingleMetric(spec.name) as PromLabelled<HistogramMetric> | undefined) ??
+    new client.Histogram({ ...spec, ...common, buckets })
+
+  const depth = local('gauge', m.depth)
+  const adds = local('counter', m.adds)
+  const latency = histogram(m.latency)
+  const work = histogram(m.workDuration)
+  const unfinished = local('gauge', m.unfinishedWork)
+  const longest = local('gauge', m.longestRunningProcessor)
+  const retries = local('counter', m.retries)
   return {
-    newDepthMetric: (name) => depth.labels({ name }),
-    newAddsMetric: (name) => adds.labels({ name }),
+    newDepthMetric: depth,
+    newAddsMetric: adds,
     newLatencyMetric: (name) => latency.labels({ name }),
     newWorkDurationMetric: (name) => work.labels({ name }),
-    newUnfinishedWorkSecondsMetric: (name) => unfinished.labels({ name }),
-    newLongestRunningProcessorSecondsMetric: (name) => longest.labels({ name }),
-    newRetriesMetric: (name) => retries.labels({ name }),
+    newUnfinishedWorkSecondsMetric: unfinished,
+    newLongestRunningProcessorSecondsMetric: longest,
+    newRetriesMetric: retries,
   }
 }
+
+/** A counter's increments since the last scrape, or a gauge's value. */
+class LocalCell implements GaugeMetric, CounterMetric, SettableGaugeMetric {
+  value = 0
+  inc(): void {
+    this.value++
+  }
+  dec(): void {
+    this.value--
+  }
+  set(value: number): void {
+    this.value = value
+  }
+}
+
+/** The local cells behind each prom-client metric this adapter created, by metric. */
+const localCells = new WeakMap<object, Map<string, LocalCell>>()

@@ -158,6 +158,19 @@ describe('queue metrics through prom-client', () => {
     nodes.shutDown()
   })
 
+  it('uses a workqueue metric the registry already holds from elsewhere', async () => {
+    const clock = new FakeClock()
+    const registry = new promClient.Registry()
+    new promClient.Counter({ name: 'workqueue_adds_total', help: 'mine', labelNames: ['name'], registers: [registry] })
+    const queue = new WorkQueue<string>({ name: 'pods', clock, metrics: prometheusQueueMetrics(promClient, { registry }) })
+    queue.add('a')
+    const snap = await snapshot(registry)
+    assert.equal(snap.get('workqueue_adds_total')?.help, 'mine')
+    assert.equal(value(snap, 'workqueue_adds_total', 'pods'), 1)
+    assert.equal(value(snap, 'workqueue_depth', 'pods'), 1)
+    queue.shutDown()
+  })
+
   it('are off by default: no timer, nothing registered', async () => {
     const clock = new FakeClock()
     const registry = new promClient.Registry()
