@@ -3,3 +3,24 @@
  * cluster — a fake clock and an embedded Kubernetes API server.
  */
 export { FakeClock, settle } from './fake-clock.ts'
+export { ENVTEST_KUBERNETES_VERSION, EnvtestAssetsNotFoundError, EnvtestStartError, findEnvtestAssets, startKubeApiServer, type EnvtestAssets, type EnvtestUser, type KubeApiServer, type StartKubeApiServerOptions } from './kube-apiserver.ts'
+export {
+  type ApiServer,
+  type ApiServerOptions,
+  type ApiServerStats,
+  ApiStatusError,
+  type DelayOptions,
+  type FailNextOptions,
+  type InjectWatchErrorOptions,
+  type KubeObject,
+  type ObjectMeta,
+  type ObjectRef,
+  type RequestInfo,
+  type RequestMatcher,
+  type RequestRecord,
+  type Status,
+  type StatusCause,
+  startApiServer,
+  type WatchInfo,
+  type WatchMatcher,
+} from './apiserver/index.ts'

@@ -1,0 +1,25 @@
+/**
+ * The embedded Kubernetes API server. Start with `startApiServer` (server.ts); the rest
+ * of this folder is its parts: versioned storage (store.ts), REST semantics (rest.ts),
+ * resource types and discovery (resources.ts), selectors, patches, watch streams,
+ * request faults, routing, Table printing and TLS.
+ */
+export type {
+  DelayOptions,
+  FailNextOptions,
+  RequestInfo,
+  RequestMatcher,
+  WatchMatcher,
+} from './faults.ts'
+export {
+  type ApiServer,
+  type ApiServerOptions,
+  type ApiServerStats,
+  type InjectWatchErrorOptions,
+  type ObjectRef,
+  type RequestRecord,
+  startApiServer,
+} from './server.ts'
+export { ApiStatusError, type Status, type StatusCause } from './status.ts'
+export type { KubeObject, ObjectMeta } from './types.ts'
+export type { WatchInfo } from './watch.ts'

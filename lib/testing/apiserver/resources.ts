@@ -1,0 +1,300 @@
+/**
+ * The resource types the embedded server serves, and the discovery documents that
+ * describe them (`/api`, `/api/v1`, `/apis`, `/apis/{group}`, `/apis/{group}/{version}`).
+ * Built-in kinds are fixed; CustomResourceDefinitions add kinds at runtime.
+ */
+import type { KubeObject } from './types.ts'
+
+/** How to read a field for a field selector, e.g. `spec.nodeName` of a Pod. */
+export type FieldGetter = (obj: KubeObject) => string
+
+/** One served resource (a plural under a group/version). */
+export interface ResourceDef {
+  group: string
+  version: string
+  /** `v1` or `apps/v1`. */
+  apiVersion: string
+  plural: string
+  singular: string
+  kind: string
+  listKind: string
+  namespaced: boolean
+  shortNames: string[]
+  categories: string[]
+  /** Has the `status` subresource: the main resource ignores status, `/status` ignores the rest. */
+  hasStatus: boolean
+  /** `metadata.generation` is maintained (bumped on spec changes). */
+  hasGeneration: boolean
+  /** A custom resource (from a CRD): no strategic merge patch, no unconditional update. */
+  custom: boolean
+  /** Field selectors beyond `metadata.name` / `metadata.namespace`. */
+  fields: Record<string, FieldGetter>
+}
+
+function get(obj: unknown, path: string[]): unknown {
+  let cur = obj
+  for (const p of path) {
+    if (cur === null || typeof cur !== 'object') return undefined
+    cur = (cur as Record<string, unknown>)[p]
+  }
+  return cur
+}
+
+function field(path: string, fallback = ''): FieldGetter {
+  const parts = path.split('.')
+  return (obj) => {
+    const v = get(obj, parts)
+    return v === undefined || v === null ? fallback : String(v)
+  }
+}
+
+function def(
+  partial: Pick<ResourceDef, 'group' | 'version' | 'plural' | 'kind' | 'namespaced'> & Partial<ResourceDef>,
+): ResourceDef {
+  return {
+    singular: partial.kind.toLowerCase(),
+    listKind: `${partial.kind}List`,
+    shortNames: [],
+    categories: [],
+    hasStatus: false,
+    hasGeneration: false,
+    custom: false,
+    fields: {},
+    ...partial,
+    apiVersion: partial.group ? `${partial.group}/${partial.version}` : partial.version,
+  }
+}
+
+/** The built-in kinds (k8s.io/api core/v1, apps/v1, coordination.k8s.io/v1, apiextensions.k8s.io/v1). */
+export function builtinResources(): ResourceDef[] {
+  return [
+    def({
+      group: '',
+      version: 'v1',
+      plural: 'namespaces',
+      kind: 'Namespace',
+      namespaced: false,
+      shortNames: ['ns'],
+      hasStatus: true,
+      fields: { 'status.phase': field('status.phase') },
+    }),
+    def({
+      group: '',
+      version: 'v1',
+      plural: 'pods',
+      kind: 'Pod',
+      namespaced: true,
+      shortNames: ['po'],
+      categories: ['all'],
+      hasStatus: true,
+      hasGeneration: true,
+      // pkg/registry/core/pod/strategy.go PodToSelectableFields
+      fields: {
+        'spec.nodeName': field('spec.nodeName'),
+        'spec.restartPolicy': field('spec.restartPolicy'),
+        'spec.schedulerName': field('spec.schedulerName'),
+        'spec.serviceAccountName': field('spec.serviceAccountName'),
+        'spec.hostNetwork': field('spec.hostNetwork', 'false'),
+        'status.phase': field('status.phase'),
+        'status.podIP': field('status.podIP'),
+        'status.nominatedNodeName': field('status.nominatedNodeName'),
+      },
+    }),
+    def({ group: '', version: 'v1', plural: 'configmaps', kind: 'ConfigMap', namespaced: true, shortNames: ['cm'] }),
+    def({
+      group: '',
+      version: 'v1',
+      plural: 'secrets',
+      kind: 'Secret',
+      namespaced: true,
+      fields: { type: field('type') },
+    }),
+    def({
+      group: '',
+      version: 'v1',
+      plural: 'services',
+      kind: 'Service',
+      namespaced: true,
+      shortNames: ['svc'],
+      categories: ['all'],
+      hasStatus: true,
+    }),
+    def({
+      group: '',
+      version: 'v1',
+      plural: 'events',
+      kind: 'Event',
+      namespaced: true,
+      shortNames: ['ev'],
+      // pkg/registry/core/event/strategy.go ToSelectableFields
+      fields: {
+        'involvedObject.kind': field('involvedObject.kind'),
+        'involvedObject.namespace': field('involvedObject.namespace'),
+        'involvedObject.name': field('involvedObject.name'),
+        'involvedObject.uid': field('involvedObject.uid'),
+        'involvedObject.apiVersion': field('involvedObject.apiVersion'),
+        'involvedObject.resourceVersion': field('involvedObject.resourceVersion'),
+        'involvedObject.fieldPath': field('involvedObject.fieldPath'),
+        reason: field('reason'),
+        reportingComponent: field('reportingComponent'),
+        source: field('source.component'),
+        type: field('type'),
+      },
+    }),
+    def({
+      group: 'apps',
+      version: 'v1',
+      plural: 'deployments',
+      kind: 'Deployment',
+      namespaced: true,
+      shortNames: ['deploy'],
+      categories: ['all'],
+      hasStatus: true,
+      hasGeneration: true,
+    }),
+    def({ group: 'coordination.k8s.io', version: 'v1', plural: 'leases', kind: 'Lease', namespaced: true }),
+    def({
+      group: 'apiextensions.k8s.io',
+      version: 'v1',
+      plural: 'customresourcedefinitions',
+      kind: 'CustomResourceDefinition',
+      namespaced: false,
+      shortNames: ['crd', 'crds'],
+      categories: ['api-extensions'],
+      hasStatus: true,
+      hasGeneration: true,
+    }),
+  ]
+}
+
+/** The resources a CRD object declares (one per served version), or an error message. */
+export function resourcesFromCrd(crd: KubeObject): ResourceDef[] {
+  const spec = (crd.spec ?? {}) as Record<string, any>
+  const names = (spec.names ?? {}) as Record<string, any>
+  const versions = Array.isArray(spec.versions) ? (spec.versions as Record<string, any>[]) : []
+  return versions
+    .filter((v) => v.served !== false)
+    .map((v) =>
+      def({
+        group: String(spec.group),
+        version: String(v.name),
+        plural: String(names.plural),
+        singular: String(names.singular ?? String(names.kind).toLowerCase()),
+        kind: String(names.kind),
+        listKind: String(names.listKind ?? `${names.kind}List`),
+        namespaced: spec.scope !== 'Cluster',
+        shortNames: Array.isArray(names.shortNames) ? names.shortNames.map(String) : [],
+        categories: Array.isArray(names.categories) ? names.categories.map(String) : [],
+        hasStatus: Boolean(v.subresources?.status),
+        hasGeneration: true,
+        custom: true,
+      }),
+    )
+}
+
+/** The resource types served right now, with discovery rendering. */
+export class ResourceRegistry {
+  /** key `group/version/plural` → def. */
+  #byPath = new Map<string, ResourceDef>()
+  /** Which resources each CRD (by name) registered, to remove them with it. */
+  #byCrd = new Map<string, ResourceDef[]>()
+
+  constructor() {
+    for (const r of builtinResources()) this.#byPath.set(key(r.group, r.version, r.plural), r)
+  }
+
+  /** The resource served at `group/version/plural`, if any. */
+  lookup(group: string, version: string, plural: string): ResourceDef | undefined {
+    return this.#byPath.get(key(group, version, plural))
+  }
+
+  /** The resource serving `apiVersion` + `kind`, if any. */
+  byKind(apiVersion: string, kind: string): ResourceDef | undefined {
+    for (const r of this.#byPath.values()) if (r.apiVersion === apiVersion && r.kind === kind) return r
+    return undefined
+  }
+
+  /** Every served resource. */
+  all(): ResourceDef[] {
+    return [...this.#byPath.values()]
+  }
+
+  /** Registers (or re-registers) the kinds a CRD declares. */
+  registerCrd(crdName: string, defs: ResourceDef[]): void {
+    this.unregisterCrd(crdName)
+    for (const d of defs) this.#byPath.set(key(d.group, d.version, d.plural), d)
+    this.#byCrd.set(crdName, defs)
+  }
+
+  /** Removes the kinds a CRD registered; returns them. */
+  unregisterCrd(crdName: string): ResourceDef[] {
+    const defs = this.#byCrd.get(crdName) ?? []
+    for (const d of defs) this.#byPath.delete(key(d.group, d.version, d.plural))
+    this.#byCrd.delete(crdName)
+    return defs
+  }
+
+  /** Group → versions, core group excluded, in registration order. */
+  groups(): Map<string, string[]> {
+    const out = new Map<string, string[]>()
+    for (const r of this.#byPath.values()) {
+      if (!r.group) continue
+      const vs = out.get(r.group) ?? []
+      if (!vs.includes(r.version)) vs.push(r.version)
+      out.set(r.group, vs)
+    }
+    return out
+  }
+
+  /** `/apis` (APIGroupList). */
+  apiGroupList(): unknown {
+    return {
+      kind: 'APIGroupList',
+      apiVersion: 'v1',
+      groups: [...this.groups()].map(([name, versions]) => apiGroup(name, versions)),
+    }
+  }
+
+  /** `/apis/{group}` (APIGroup), undefined when not served. */
+  apiGroup(group: string): unknown {
+    const versions = this.groups().get(group)
+    return versions ? { kind: 'APIGroup', apiVersion: 'v1', ...apiGroup(group, versions) } : undefined
+  }
+
+  /** `/api/v1` or `/apis/{g}/{v}` (APIResourceList), undefined when not served. */
+  apiResourceList(group: string, version: string): unknown {
+    const defs = this.all().filter((r) => r.group === group && r.version === version)
+    if (defs.length === 0 && !(group === '' && version === 'v1')) return undefined
+    const resources: unknown[] = []
+    for (const r of defs) {
+      resources.push({
+        name: r.plural,
+        singularName: r.singular,
+        namespaced: r.namespaced,
+        kind: r.kind,
+        verbs: ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'],
+        ...(r.shortNames.length ? { shortNames: r.shortNames } : {}),
+        ...(r.categories.length ? { categories: r.categories } : {}),
+      })
+      if (r.hasStatus) {
+        resources.push({
+          name: `${r.plural}/status`,
+          singularName: '',
+          namespaced: r.namespaced,
+          kind: r.kind,
+          verbs: ['get', 'patch', 'update'],
+        })
+      }
+    }
+    return { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: group ? `${group}/${version}` : version, resources }
+  }
+}
+
+function apiGroup(name: string, versions: string[]): Record<string, unknown> {
+  const vs = versions.map((v) => ({ groupVersion: `${name}/${v}`, version: v }))
+  return { name, versions: vs, preferredVersion: vs[0] }
+}
+
+function key(group: string, version: string, plural: string): string {
+  return `${group}/${version}/${plural}`
+}

@@ -1,0 +1,755 @@
+/**
+ * The REST semantics of the generic registry (k8s.io/apiserver `registry/generic/registry/store.go`
+ * and the built-in strategies), independent of HTTP: create, get, list, update, patch,
+ * delete (finalizers), deletecollection, the status subresource, bookkeeping (uid,
+ * creationTimestamp, generation, resourceVersion), namespaces and CRDs.
+ */
+import { randomUUID } from 'node:crypto'
+import { jsonPatch, mergePatch, PatchError, strategicMergePatch } from './patch.ts'
+import { type ResourceDef, type ResourceRegistry, resourcesFromCrd } from './resources.ts'
+import { type FieldRequirement, type LabelSelector, parseFieldSelector, parseLabelSelector, SelectorError } from './selectors.ts'
+import {
+  alreadyExists,
+  badRequest,
+  conflict,
+  expired,
+  type FieldError,
+  forbidden,
+  forbiddenStatus,
+  invalid,
+  invalidValue,
+  notFound,
+  required,
+  tooLargeResourceVersion,
+  tooOldResourceVersion,
+  ApiStatusError,
+  unsupported,
+  unprocessable,
+  unsupportedMediaType,
+} from './status.ts'
+import { objectKey, type VersionedStore } from './store.ts'
+import type { KubeObject, ObjectMeta } from './types.ts'
+import { labelKeyError, labelValueError } from './selectors.ts'
+
+/** Query options of list and watch requests (`metav1.ListOptions`), as strings from the URL. */
+export interface ListOptions {
+  labelSelector?: string
+  fieldSelector?: string
+  resourceVersion?: string
+  resourceVersionMatch?: string
+  limit?: number
+  continue?: string
+  watch?: boolean
+  allowWatchBookmarks?: boolean
+  sendInitialEvents?: boolean
+  timeoutSeconds?: number
+}
+
+/** A list result before rendering. */
+export interface ListResult {
+  resourceVersion: number
+  items: KubeObject[]
+  continue?: string
+  remainingItemCount?: number
+}
+
+/** `DeleteOptions` fields the server honours. */
+export interface DeleteOptions {
+  preconditions?: { uid?: string; resourceVersion?: string }
+  dryRun?: boolean
+}
+
+/** Compiled selectors of a list or watch. */
+export interface ObjectFilter {
+  namespace: string | undefined
+  labels: LabelSelector
+  fields: FieldRequirement[]
+  def: ResourceDef
+}
+
+/** The patch media types and which resources accept them. */
+export const PATCH_TYPES = {
+  json: 'application/json-patch+json',
+  merge: 'application/merge-patch+json',
+  strategic: 'application/strategic-merge-patch+json',
+  apply: 'application/apply-patch+yaml',
+} as const
+
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
+const SUBDOMAIN_MSG =
+  "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+const LABEL_MSG =
+  "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
+const CONTINUE_EXPIRED =
+  'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.'
+const GENERATE_CHARS = 'bcdfghjklmnpqrstvwxz2456789'
+const PROTECTED_NAMESPACES = new Set(['default', 'kube-system', 'kube-public'])
+
+function isObject(v: unknown): v is Record<string, any> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v)
+}
+
+function nowTimestamp(): string {
+  return new Date().toISOString().replace(/\.\d{3}Z$/, 'Z')
+}
+
+function stable(v: unknown): string {
+  return JSON.stringify(v, (_k, x) =>
+    isObject(x) ? Object.fromEntries(Object.keys(x).sort().map((k) => [k, x[k]])) : x,
+  )
+}
+
+/** Everything but metadata and status, to decide whether `generation` moves. */
+function specPart(obj: KubeObject): string {
+  const { metadata: _m, status: _s, apiVersion: _a, kind: _k, ...rest } = obj
+  return stable(rest)
+}
+
+/** The resource's storage key (`group/plural`), shared by all its versions. */
+export function resourceKey(def: ResourceDef): string {
+  return `${def.group}/${def.plural}`
+}
+
+/** Orders an object's keys as the real server writes them: kind, apiVersion, metadata, rest. */
+function normalize(def: ResourceDef, obj: Record<string, any>, metadata: ObjectMeta): KubeObject {
+  const { kind: _k, apiVersion: _a, metadata: _m, ...rest } = obj
+  return { kind: def.kind, apiVersion: def.apiVersion, metadata, ...rest } as KubeObject
+}
+
+function parseRv(value: string): number {
+  if (!/^\d+$/.test(value) || value.length > 19) {
+    const why = /^-?\d+$/.test(value)
+      ? `strconv.ParseUint: parsing ${JSON.stringify(value)}: ${value.startsWith('-') ? 'invalid syntax' : 'value out of range'}`
+      : `strconv.ParseUint: parsing ${JSON.stringify(value)}: invalid syntax`
+    throw badRequest(`invalid resource version: resourceVersion: Invalid value: ${JSON.stringify(value)}: ${why}`)
+  }
+  return Number(value)
+}
+
+function encodeContinue(rv: number, start: string): string {
+  return Buffer.from(JSON.stringify({ v: 'meta.k8s.io/v1', rv, start })).toString('base64')
+}
+
+function decodeContinue(token: string): { rv: number; start: string } {
+  try {
+    const raw = JSON.parse(Buffer.from(token, 'base64').toString('utf8'))
+    if (raw?.v !== 'meta.k8s.io/v1' || typeof raw.rv !== 'number' || typeof raw.start !== 'string') throw new Error('bad')
+    return { rv: raw.rv, start: raw.start }
+  } catch {
+    throw badRequest('invalid continue token: continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)')
+  }
+}
+
+/** Validates ListOptions like `apimachinery/pkg/apis/meta/internalversion/validation`. */
+export function validateListOptions(o: ListOptions): void {
+  const errs: FieldError[] = []
+  const match = o.resourceVersionMatch ?? ''
+  if (o.sendInitialEvents !== undefined) {
+    if (!o.watch) errs.push(forbidden('sendInitialEvents', 'sendInitialEvents is forbidden for list'))
+    else {
+      if (match !== 'NotOlderThan')
+        errs.push(forbidden('resourceVersionMatch', 'sendInitialEvents requires setting resourceVersionMatch to NotOlderThan'))
+      if (!o.allowWatchBookmarks)
+        errs.push(forbidden('allowWatchBookmarks', 'sendInitialEvents requires setting allowWatchBookmarks to true'))
+    }
+  } else if (o.watch && match !== '') {
+    errs.push(forbidden('resourceVersionMatch', 'resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided'))
+  }
+  if (match !== '' && !o.watch) {
+    if (!o.resourceVersion)
+      errs.push(forbidden('resourceVersionMatch', 'resourceVersionMatch is forbidden unless resourceVersion is provided'))
+    if (o.continue) errs.push(forbidden('resourceVersionMatch', 'resourceVersionMatch is forbidden when continue is provided'))
+    if (match === 'Exact' && o.resourceVersion === '0')
+      errs.push(forbidden('resourceVersionMatch', 'resourceVersionMatch "exact" is forbidden for resourceVersion "0"'))
+  }
+  if (match !== '' && match !== 'Exact' && match !== 'NotOlderThan')
+    errs.push(unsupported('resourceVersionMatch', match, ['Exact', 'NotOlderThan', '']))
+  if (errs.length) throw invalid('meta.k8s.io', 'ListOptions', '', errs)
+}
+
+/** The REST layer over one store and registry. */
+export class Rest {
+  readonly store: VersionedStore
+  readonly registry: ResourceRegistry
+  #clusterIp = 1
+
+  constructor(store: VersionedStore, registry: ResourceRegistry) {
+    this.store = store
+    this.registry = registry
+  }
+
+  /** Creates the namespaces every cluster starts with. */
+  bootstrap(): void {
+    const ns = this.registry.lookup('', 'v1', 'namespaces')!
+    for (const name of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) {
+      this.create(ns, undefined, { metadata: { name } })
+    }
+  }
+
+  /** The object as served at `def`'s version (CRDs may serve several versions of one object). */
+  view(def: ResourceDef, obj: KubeObject): KubeObject {
+    return obj.apiVersion === def.apiVersion ? obj : { ...obj, apiVersion: def.apiVersion }
+  }
+
+  #gr(def: ResourceDef) {
+    return { group: def.group, resource: def.plural }
+  }
+
+  /** Compiles the selectors of a list/watch; 400 on bad syntax or unknown field labels. */
+  filter(def: ResourceDef, namespace: string | undefined, o: ListOptions): ObjectFilter {
+    let labels: LabelSelector
+    let fields: FieldRequirement[]
+    try {
+      labels = parseLabelSelector(o.labelSelector ?? '')
+      fields = parseFieldSelector(o.fieldSelector ?? '')
+    } catch (err) {
+      if (err instanceof SelectorError) throw badRequest(err.message)
+      throw err
+    }
+    for (const f of fields) {
+      if (f.field === 'metadata.name' || f.field === 'metadata.namespace' || Object.hasOwn(def.fields, f.field)) continue
+      throw badRequest(
+        def.custom
+          ? `"${f.field}" is not a known field selector: only "metadata.name", "metadata.namespace"`
+          : `field label not supported: ${f.field}`,
+      )
+    }
+    return { namespace, labels, fields, def }
+  }
+
+  /** Whether `obj` passes a filter (namespace, labels, fields). */
+  matches(f: ObjectFilter, obj: KubeObject): boolean {
+    if (f.namespace !== undefined && obj.metadata.namespace !== f.namespace) return false
+    if (!f.labels.empty && !f.labels.matches(obj.metadata.labels)) return false
+    for (const r of f.fields) {
+      let v: string
+      if (r.field === 'metadata.name') v = obj.metadata.name ?? ''
+      else if (r.field === 'metadata.namespace') v = obj.metadata.namespace ?? ''
+      else v = f.def.fields[r.field]!(obj)
+      if ((v === r.value) !== (r.op === '=')) return false
+    }
+    return true
+  }
+
+  /** Resolves the rv a watch starts after (or 410/400), `undefined` meaning "now, with initial state". */
+  checkWatchRv(rv: string | undefined): number | undefined {
+    if (rv === undefined || rv === '' || rv === '0') return undefined
+    return parseRv(rv)
+  }
+
+  /** GET one object. */
+  get(def: ResourceDef, namespace: string | undefined, name: string, rv?: string): KubeObject {
+    if (rv && rv !== '0') {
+      const n = parseRv(rv)
+      if (n > this.store.resourceVersion) throw tooLargeResourceVersion(n, this.store.resourceVersion)
+    }
+    const obj = this.store.get(resourceKey(def), objectKey(def.namespaced ? namespace : undefined, name))
+    if (!obj) throw notFound(this.#gr(def), name)
+    return this.view(def, obj)
+  }
+
+  /** LIST with pagination, resourceVersion semantics and selectors. */
+  list(def: ResourceDef, namespace: string | undefined, o: ListOptions): ListResult {
+    validateListOptions({ ...o, watch: false })
+    const f = this.filter(def, namespace, o)
+    const res = resourceKey(def)
+    const current = this.store.resourceVersion
+    let snapshotRv = current
+    let start = ''
+    if (o.continue) {
+      if (o.resourceVersion && o.resourceVersion !== '0')
+        throw badRequest('specifying resource version is not allowed when using continue')
+      const token = decodeContinue(o.continue)
+      if (token.rv < this.store.compactedRevision(res)) throw expired(CONTINUE_EXPIRED)
+      if (token.rv > current) throw tooLargeResourceVersion(token.rv, current)
+      snapshotRv = token.rv
+      start = token.start
+    } else if (o.resourceVersion && o.resourceVersion !== '0') {
+      const n = parseRv(o.resourceVersion)
+      const exact = o.resourceVersionMatch === 'Exact' || (!o.resourceVersionMatch && o.limit !== undefined && o.limit > 0)
+      if (n > current) throw tooLargeResourceVersion(n, current)
+      if (exact) {
+        const compacted = this.store.compactedRevision(res)
+        if (n < compacted) {
+          const s = tooOldResourceVersion(n, compacted)
+          throw new ApiStatusError(s)
+        }
+        snapshotRv = n
+      }
+    }
+    const { keys, objects } = this.store.snapshot(res, snapshotRv)
+    const prefix = def.namespaced && namespace ? `${namespace}/` : ''
+    const from = start > prefix ? start : prefix
+    let i = lowerBound(keys, from)
+    const limit = o.limit && o.limit > 0 ? o.limit : Number.POSITIVE_INFINITY
+    const items: KubeObject[] = []
+    const selective = !f.labels.empty || f.fields.length > 0
+    let lastKey = ''
+    for (; i < keys.length; i++) {
+      const key = keys[i]!
+      if (prefix && !key.startsWith(prefix)) break
+      if (items.length >= limit) break
+      const obj = objects.get(key)!
+      lastKey = key
+      if (selective && !this.matches(f, obj)) continue
+      items.push(this.view(def, obj))
+    }
+    const result: ListResult = { resourceVersion: snapshotRv, items }
+    const more = i < keys.length && (!prefix || keys[i]!.startsWith(prefix))
+    if (more && items.length >= limit) {
+      result.continue = encodeContinue(snapshotRv, `${lastKey}\u0000`)
+      if (!selective) {
+        let remaining = 0
+        if (prefix) for (let j = i; j < keys.length && keys[j]!.startsWith(prefix); j++) remaining++
+        else remaining = keys.length - i
+        result.remainingItemCount = remaining
+      }
+    }
+    return result
+  }
+
+  #checkKindAndNamespace(def: ResourceDef, namespace: string | undefined, body: unknown): Record<string, any> {
+    if (!isObject(body)) {
+      throw badRequest(
+        `the object provided is unrecognized (must be of type ${def.kind}): couldn't get version/kind; json parse error: json: cannot unmarshal ${Array.isArray(body) ? 'array' : typeof body} into Go value of type struct { APIVersion string "json:\\"apiVersion,omitempty\\""; Kind string "json:\\"kind,omitempty\\"" }`,
+      )
+    }
+    const [group, version] = typeof body.apiVersion === 'string' && body.apiVersion.includes('/')
+      ? body.apiVersion.split('/', 2)
+      : ['', body.apiVersion]
+    if (body.kind !== undefined && body.kind !== '' && body.kind !== def.kind) {
+      throw badRequest(
+        `${body.kind} in version "${version ?? def.version}" cannot be handled as a ${def.kind}: converting (${version ?? def.version}.${body.kind}) to (${def.kind}): unknown conversion`,
+      )
+    }
+    if (body.apiVersion !== undefined && body.apiVersion !== '' && (group !== def.group || version !== def.version)) {
+      // CRDs may be written at any served version of the same group.
+      const sibling = this.registry.lookup(group ?? '', version ?? '', def.plural)
+      if (!sibling || sibling.kind !== def.kind)
+        throw badRequest(`the API version in the data (${body.apiVersion}) does not match the expected API version (${def.apiVersion})`)
+    }
+    if (body.metadata !== undefined && !isObject(body.metadata)) {
+      throw badRequest(`${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: json: cannot unmarshal ${typeof body.metadata} into Go struct field ${def.kind}.metadata of type v1.ObjectMeta`)
+    }
+    const meta = (body.metadata ?? {}) as ObjectMeta
+    if (def.namespaced) {
+      if (meta.namespace && namespace && meta.namespace !== namespace)
+        throw badRequest('the namespace of the provided object does not match the namespace sent on the request')
+    }
+    return body
+  }
+
+  #validateMeta(def: ResourceDef, meta: ObjectMeta): FieldError[] {
+    const errs: FieldError[] = []
+    const name = meta.name ?? ''
+    if (!name) errs.push(required('metadata.name', 'name or generateName is required'))
+    else if (def.plural === 'namespaces' || def.plural === 'services') {
+      if (name.length > 63) errs.push(invalidValue('metadata.name', name, 'must be no more than 63 characters'))
+      else if (!DNS1123_LABEL.test(name)) errs.push(invalidValue('metadata.name', name, LABEL_MSG))
+    } else if (name.length > 253) errs.push(invalidValue('metadata.name', name, 'must be no more than 253 characters'))
+    else if (!DNS1123_SUBDOMAIN.test(name)) errs.push(invalidValue('metadata.name', name, SUBDOMAIN_MSG))
+    if (meta.labels !== undefined) {
+      if (!isObject(meta.labels)) errs.push(invalidValue('metadata.labels', String(meta.labels), 'must be a map'))
+      else
+        for (const [k, v] of Object.entries(meta.labels)) {
+          const ke = labelKeyError(k)
+          if (ke) errs.push(invalidValue('metadata.labels', k, ke))
+          const ve = typeof v === 'string' ? labelValueError(v) : 'must be a string'
+          if (ve) errs.push(invalidValue(`metadata.labels`, String(v), ve))
+        }
+    }
+    if (meta.annotations !== undefined && !isObject(meta.annotations))
+      errs.push(invalidValue('metadata.annotations', String(meta.annotations), 'must be a map'))
+    if (meta.finalizers !== undefined && !Array.isArray(meta.finalizers))
+      errs.push(invalidValue('metadata.finalizers', String(meta.finalizers), 'must be a list'))
+    return errs
+  }
+
+  #validateKind(def: ResourceDef, obj: KubeObject): FieldError[] {
+    const errs: FieldError[] = []
+    const spec = obj.spec as Record<string, any> | undefined
+    if (!def.custom && def.group === '' && def.plural === 'pods') {
+      const containers = spec?.containers
+      if (!Array.isArray(containers) || containers.length === 0) errs.push(required('spec.containers', ''))
+      else
+        containers.forEach((c: any, i: number) => {
+          if (!c?.name) errs.push(required(`spec.containers[${i}].name`, ''))
+          if (!c?.image) errs.push(required(`spec.containers[${i}].image`, ''))
+        })
+    }
+    if (def.group === 'apps' && def.plural === 'deployments') {
+      if (!isObject(spec?.selector)) errs.push(required('spec.selector', ''))
+    }
+    if (def.group === 'apiextensions.k8s.io' && def.plural === 'customresourcedefinitions') {
+      const s = (spec ?? {}) as Record<string, any>
+      const want = `${s.names?.plural}.${s.group}`
+      if (obj.metadata.name !== want)
+        errs.push(invalidValue('metadata.name', obj.metadata.name, 'must be spec.names.plural+"."+spec.group'))
+      if (!s.group) errs.push(required('spec.group', ''))
+      if (!s.names?.plural) errs.push(required('spec.names.plural', ''))
+      if (!s.names?.kind) errs.push(required('spec.names.kind', ''))
+      if (s.scope !== 'Namespaced' && s.scope !== 'Cluster') errs.push(unsupported('spec.scope', String(s.scope ?? ''), ['Cluster', 'Namespaced']))
+      if (!Array.isArray(s.versions) || s.versions.length === 0) errs.push(required('spec.versions', 'must have exactly one version marked as storage version'))
+      else if (s.versions.filter((v: any) => v?.storage).length !== 1)
+        errs.push(invalidValue('spec.versions', '', 'must have exactly one version marked as storage version'))
+    }
+    return errs
+  }
+
+  #applyDefaults(def: ResourceDef, obj: KubeObject): void {
+    if (def.custom) return
+    const o = obj as Record<string, any>
+    switch (`${def.group}/${def.plural}`) {
+      case '/namespaces':
+        o.spec = { finalizers: ['kubernetes'], ...(o.spec ?? {}) }
+        o.status = { phase: 'Active' }
+        obj.metadata.labels = { ...(obj.metadata.labels ?? {}), 'kubernetes.io/metadata.name': obj.metadata.name! }
+        break
+      case '/pods':
+        o.spec = {
+          restartPolicy: 'Always',
+          terminationGracePeriodSeconds: 30,
+          dnsPolicy: 'ClusterFirst',
+          schedulerName: 'default-scheduler',
+          ...(o.spec ?? {}),
+        }
+        o.status = { phase: 'Pending', qosClass: 'BestEffort' }
+        break
+      case '/services': {
+        const spec = { type: 'ClusterIP', sessionAffinity: 'None', ...(o.spec ?? {}) }
+        if (spec.type !== 'ExternalName' && !spec.clusterIP) {
+          const n = this.#clusterIp++
+          spec.clusterIP = `10.96.${(n >> 8) & 255}.${n & 255}`
+          spec.clusterIPs = [spec.clusterIP]
+        }
+        o.spec = spec
+        o.status = { loadBalancer: {} }
+        break
+      }
+      case '/secrets':
+        o.type ??= 'Opaque'
+        break
+      case 'apps/deployments':
+        o.spec = { replicas: 1, ...(o.spec ?? {}) }
+        o.status = {}
+        break
+      case 'apiextensions.k8s.io/customresourcedefinitions':
+        o.status = crdStatus(o)
+        break
+    }
+  }
+
+  #namespaceGate(def: ResourceDef, namespace: string | undefined, name: string): void {
+    if (!def.namespaced) return
+    if (!namespace) throw badRequest('the server could not find the requested resource')
+    const ns = this.store.get('/namespaces', namespace)
+    if (!ns) throw notFound({ group: '', resource: 'namespaces' }, namespace)
+    if (ns.metadata.deletionTimestamp) {
+      const message = `unable to create new content in namespace ${namespace} because it is being terminated`
+      throw forbiddenStatus(this.#gr(def), name, message, {
+        reason: 'NamespaceTerminating',
+        message,
+        field: 'metadata.namespace',
+      })
+    }
+  }
+
+  /** POST: creates an object (201). */
+  create(def: ResourceDef, namespace: string | undefined, body: unknown, opts: { dryRun?: boolean } = {}): KubeObject {
+    const raw = this.#checkKindAndNamespace(def, namespace, body)
+    const given = (raw.metadata ?? {}) as ObjectMeta
+    const meta: ObjectMeta = { ...given }
+    delete meta.resourceVersion
+    delete meta.deletionTimestamp
+    delete meta.deletionGracePeriodSeconds
+    delete meta.selfLink
+    if (!meta.name && meta.generateName) {
+      let suffix = ''
+      for (let i = 0; i < 5; i++) suffix += GENERATE_CHARS[Math.floor(Math.random() * GENERATE_CHARS.length)]
+      meta.name = `${meta.generateName}${suffix}`
+    }
+    if (def.namespaced) meta.namespace = namespace ?? meta.namespace
+    else delete meta.namespace
+    const obj = normalize(def, raw, meta)
+    if (def.hasStatus) delete (obj as Record<string, unknown>).status
+    const errs = [...this.#validateMeta(def, meta), ...this.#validateKind(def, obj)]
+    if (errs.length) throw invalid(def.group, def.kind, meta.name ?? '', errs)
+    this.#namespaceGate(def, meta.namespace, meta.name!)
+    const key = objectKey(meta.namespace, meta.name!)
+    if (this.store.get(resourceKey(def), key)) throw alreadyExists(this.#gr(def), meta.name!)
+    meta.uid = randomUUID()
+    meta.creationTimestamp = nowTimestamp()
+    if (def.hasGeneration) meta.generation = 1
+    else delete meta.generation
+    this.#applyDefaults(def, obj)
+    if (opts.dryRun) return this.view(def, obj)
+    this.store.commit(resourceKey(def), 'ADDED', key, obj)
+    if (def.plural === 'customresourcedefinitions' && def.group === 'apiextensions.k8s.io') {
+      this.registry.registerCrd(meta.name!, resourcesFromCrd(obj))
+    }
+    return this.view(def, obj)
+  }
+
+  /** PUT: replaces an object (optimistic concurrency on metadata.resourceVersion). */
+  update(
+    def: ResourceDef,
+    namespace: string | undefined,
+    name: string,
+    body: unknown,
+    opts: { subresource?: 'status'; dryRun?: boolean } = {},
+  ): KubeObject {
+    const raw = this.#checkKindAndNamespace(def, namespace, body)
+    const given = (raw.metadata ?? {}) as ObjectMeta
+    if (given.name !== name)
+      throw badRequest(`the name of the object (${given.name ?? ''}) does not match the name on the URL (${name})`)
+    const res = resourceKey(def)
+    const key = objectKey(def.namespaced ? namespace : undefined, name)
+    const old = this.store.get(res, key)
+    if (!old) throw notFound(this.#gr(def), name)
+    if (given.resourceVersion) {
+      if (!/^\d+$/.test(given.resourceVersion))
+        throw invalid(def.group, def.kind, name, [
+          invalidValue('metadata.resourceVersion', given.resourceVersion, 'must be specified for an update'),
+        ])
+      if (given.resourceVersion !== old.metadata.resourceVersion) throw conflict(this.#gr(def), name)
+    } else if (def.custom) {
+      throw invalid(def.group, def.kind, name, [
+        { type: 'FieldValueInvalid', field: 'metadata.resourceVersion', detail: 'Invalid value: 0x0: must be specified for an update' },
+      ])
+    }
+    let next: KubeObject
+    if (opts.subresource === 'status') {
+      next = { ...old, metadata: { ...old.metadata } }
+      if (raw.status === undefined) delete (next as Record<string, unknown>).status
+      else (next as Record<string, unknown>).status = raw.status
+    } else {
+      const meta: ObjectMeta = { ...given }
+      for (const k of ['uid', 'creationTimestamp', 'deletionTimestamp', 'deletionGracePeriodSeconds', 'generation', 'namespace', 'name'] as const) {
+        if (old.metadata[k] === undefined) delete meta[k]
+        else (meta as Record<string, unknown>)[k] = old.metadata[k]
+      }
+      delete meta.selfLink
+      next = normalize(def, raw, meta)
+      if (def.hasStatus) {
+        if (old.status === undefined) delete (next as Record<string, unknown>).status
+        else (next as Record<string, unknown>).status = old.status
+      }
+      const errs = [...this.#validateMeta(def, meta), ...this.#validateKind(def, next)]
+      if (old.metadata.deletionTimestamp) {
+        const added = (meta.finalizers ?? []).filter((f) => !(old.metadata.finalizers ?? []).includes(f))
+        if (added.length)
+          errs.push(
+            forbidden(
+              'metadata.finalizers',
+              `no new finalizers can be added if the object is being deleted, found new finalizers []string{${added.map((f) => JSON.stringify(f)).join(', ')}}`,
+            ),
+          )
+      }
+      if (errs.length) throw invalid(def.group, def.kind, name, errs)
+      if (def.hasGeneration && specPart(next) !== specPart(old)) next.metadata.generation = (old.metadata.generation ?? 0) + 1
+    }
+    next.metadata.resourceVersion = old.metadata.resourceVersion
+    if (stable(next) === stable(old)) return this.view(def, old)
+    if (opts.dryRun) return this.view(def, next)
+    if (next.metadata.deletionTimestamp && (next.metadata.finalizers ?? []).length === 0) {
+      // Emptied finalizers of an object being deleted: the update deletes it (store.go shouldDeleteDuringUpdate).
+      return this.view(def, this.#remove(def, key, next))
+    }
+    this.store.commit(res, 'MODIFIED', key, next)
+    if (def.plural === 'customresourcedefinitions' && def.group === 'apiextensions.k8s.io') {
+      this.registry.registerCrd(name, resourcesFromCrd(next))
+    }
+    return this.view(def, next)
+  }
+
+  /** PATCH: reads, applies the patch, updates (conflicts only if the patch pins a resourceVersion). */
+  patch(
+    def: ResourceDef,
+    namespace: string | undefined,
+    name: string,
+    contentType: string,
+    rawBody: string,
+    opts: { subresource?: 'status'; dryRun?: boolean; fieldManager?: string } = {},
+  ): { object: KubeObject; created: boolean } {
+    const type = contentType.split(';')[0]!.trim().toLowerCase()
+    const accepted: string[] = [PATCH_TYPES.json, PATCH_TYPES.merge, PATCH_TYPES.apply]
+    if (!def.custom) accepted.splice(2, 0, PATCH_TYPES.strategic)
+    if (!accepted.includes(type)) throw unsupportedMediaType(type, accepted)
+    let patch: unknown
+    try {
+      patch = JSON.parse(rawBody)
+    } catch (err) {
+      if (type === PATCH_TYPES.apply)
+        throw badRequest('error decoding YAML: the embedded API server accepts apply patches written as JSON only')
+      throw badRequest(`error decoding patch: ${(err as Error).message}`)
+    }
+    const key = objectKey(def.namespaced ? namespace : undefined, name)
+    const old = this.store.get(resourceKey(def), key)
+    if (type === PATCH_TYPES.apply) {
+      if (!opts.fieldManager) throw badRequest('PATCH, application/apply-patch+yaml requires fieldManager to be set')
+      if (!isObject(patch)) throw badRequest('error decoding YAML: apply patch must be an object')
+      if (!old) {
+        if (opts.subresource) throw notFound(this.#gr(def), name)
+        const body = { ...patch, metadata: { ...(isObject(patch.metadata) ? patch.metadata : {}), name } }
+        return { object: this.create(def, namespace, body, opts), created: true }
+      }
+    }
+    if (!old) throw notFound(this.#gr(def), name)
+    const base = structuredClone(old)
+    let result: unknown
+    try {
+      if (type === PATCH_TYPES.json) result = jsonPatch(base, patch)
+      else if (type === PATCH_TYPES.merge) {
+        if (!isObject(patch)) throw new PatchError('malformed', 'merge patch must be an object')
+        result = mergePatch(base, patch)
+      } else {
+        if (!isObject(patch)) throw new PatchError('malformed', 'strategic merge patch must be an object')
+        result = def.custom ? mergePatch(base, patch) : strategicMergePatch(base, patch)
+      }
+    } catch (err) {
+      if (!(err instanceof PatchError)) throw err
+      if (err.kind === 'malformed') throw badRequest(err.message)
+      throw unprocessable(err.message)
+    }
+    if (!isObject(result)) throw badRequest('the patch produced something other than an object')
+    const meta = isObject(result.metadata) ? (result.metadata as ObjectMeta) : ({} as ObjectMeta)
+    if (meta.name === undefined) meta.name = name
+    if (meta.resourceVersion === undefined || meta.resourceVersion === '') meta.resourceVersion = old.metadata.resourceVersion
+    result.metadata = meta
+    return { object: this.update(def, namespace, name, result, opts), created: false }
+  }
+
+  #remove(def: ResourceDef, key: string, last: KubeObject): KubeObject {
+    const gone = { ...last, metadata: { ...last.metadata } }
+    this.store.commit(resourceKey(def), 'DELETED', key, gone)
+    if (def.group === 'apiextensions.k8s.io' && def.plural === 'customresourcedefinitions') this.#dropCrd(last)
+    if (def.namespaced && last.metadata.namespace) this.#maybeFinishNamespace(last.metadata.namespace)
+    return gone
+  }
+
+  #dropCrd(crd: KubeObject): void {
+    const defs = this.registry.unregisterCrd(crd.metadata.name!)
+    const seen = new Set<string>()
+    for (const d of defs) {
+      const res = resourceKey(d)
+      if (seen.has(res)) continue
+      seen.add(res)
+      const { keys, objects } = this.store.snapshot(res)
+      for (const k of [...keys]) {
+        const obj = objects.get(k)
+        if (obj) this.store.commit(res, 'DELETED', k, { ...obj, metadata: { ...obj.metadata } })
+      }
+      this.store.drop(res)
+    }
+  }
+
+  #maybeFinishNamespace(namespace: string): void {
+    const ns = this.store.get('/namespaces', namespace)
+    if (!ns?.metadata.deletionTimestamp) return
+    for (const d of this.registry.all()) {
+      if (!d.namespaced) continue
+      const { keys } = this.store.snapshot(resourceKey(d))
+      const i = lowerBound(keys, `${namespace}/`)
+      if (i < keys.length && keys[i]!.startsWith(`${namespace}/`)) return
+    }
+    this.store.commit('/namespaces', 'DELETED', namespace, { ...ns, metadata: { ...ns.metadata } })
+  }
+
+  /** DELETE: removes an object, or marks it (deletionTimestamp) while finalizers remain. */
+  delete(
+    def: ResourceDef,
+    namespace: string | undefined,
+    name: string,
+    opts: DeleteOptions = {},
+  ): { object: KubeObject; code: 200 | 202 } {
+    const key = objectKey(def.namespaced ? namespace : undefined, name)
+    const res = resourceKey(def)
+    const old = this.store.get(res, key)
+    if (!old) throw notFound(this.#gr(def), name)
+    const pre = opts.preconditions
+    if (pre?.uid && pre.uid !== old.metadata.uid)
+      throw conflict(this.#gr(def), name, `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${old.metadata.uid}`)
+    if (pre?.resourceVersion && pre.resourceVersion !== old.metadata.resourceVersion)
+      throw conflict(
+        this.#gr(def),
+        name,
+        `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${old.metadata.resourceVersion}`,
+      )
+    const isNamespace = def.group === '' && def.plural === 'namespaces'
+    if (isNamespace && PROTECTED_NAMESPACES.has(name))
+      throw forbiddenStatus(this.#gr(def), name, 'this namespace may not be deleted')
+    if (opts.dryRun) return { object: this.view(def, old), code: 200 }
+    if (old.metadata.deletionTimestamp) return { object: this.view(def, old), code: 202 }
+    if (isNamespace) {
+      const marked: KubeObject = {
+        ...old,
+        metadata: { ...old.metadata, deletionTimestamp: nowTimestamp(), deletionGracePeriodSeconds: 0 },
+        status: { ...(old.status as object), phase: 'Terminating' },
+      }
+      this.store.commit(res, 'MODIFIED', key, marked)
+      for (const d of this.registry.all()) {
+        if (!d.namespaced) continue
+        const { keys, objects } = this.store.snapshot(resourceKey(d))
+        const inNs = keys.filter((k) => k.startsWith(`${name}/`))
+        for (const k of inNs) {
+          const obj = objects.get(k)
+          if (obj) this.delete(d, name, obj.metadata.name!)
+        }
+      }
+      this.#maybeFinishNamespace(name)
+      const now = this.store.get(res, key)
+      return now ? { object: this.view(def, now), code: 202 } : { object: this.view(def, marked), code: 200 }
+    }
+    if ((old.metadata.finalizers ?? []).length > 0) {
+      const marked: KubeObject = {
+        ...old,
+        metadata: { ...old.metadata, deletionTimestamp: nowTimestamp(), deletionGracePeriodSeconds: 0 },
+      }
+      if (def.hasGeneration) marked.metadata.generation = (old.metadata.generation ?? 0) + 1
+      this.store.commit(res, 'MODIFIED', key, marked)
+      return { object: this.view(def, marked), code: 202 }
+    }
+    const gone = this.#remove(def, key, old)
+    return { object: this.view(def, gone), code: 200 }
+  }
+
+  /** DELETE on a collection: deletes every object the selectors match; returns them as a list. */
+  deleteCollection(def: ResourceDef, namespace: string | undefined, o: ListOptions, opts: DeleteOptions = {}): ListResult {
+    const listed = this.list(def, namespace, { labelSelector: o.labelSelector, fieldSelector: o.fieldSelector })
+    const items: KubeObject[] = []
+    for (const obj of listed.items) {
+      try {
+        items.push(this.delete(def, obj.metadata.namespace, obj.metadata.name!, { dryRun: opts.dryRun }).object)
+      } catch (err) {
+        if (!(err instanceof ApiStatusError && err.status.code === 404)) throw err
+      }
+    }
+    return { resourceVersion: this.store.resourceVersion, items }
+  }
+}
+
+function crdStatus(crd: Record<string, any>): Record<string, unknown> {
+  const now = nowTimestamp()
+  const names = crd.spec?.names ?? {}
+  return {
+    conditions: [
+      { type: 'NamesAccepted', status: 'True', lastTransitionTime: now, reason: 'NoConflicts', message: 'no conflicts found' },
+      { type: 'Established', status: 'True', lastTransitionTime: now, reason: 'InitialNamesAccepted', message: 'the initial names have been accepted' },
+    ],
+    acceptedNames: { plural: names.plural, singular: names.singular ?? String(names.kind ?? '').toLowerCase(), kind: names.kind, listKind: names.listKind ?? `${names.kind}List`, ...(names.shortNames ? { shortNames: names.shortNames } : {}) },
+    storedVersions: (crd.spec?.versions ?? []).filter((v: any) => v?.storage).map((v: any) => v.name),
+  }
+}
+
+/** First index in sorted `keys` with `keys[i] >= k`. */
+export function lowerBound(keys: string[], k: string): number {
+  let lo = 0
+  let hi = keys.length
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1
+    if (keys[mid]! < k) lo = mid + 1
+    else hi = mid
+  }
+  return lo
+}

@@ -1,0 +1,860 @@
+/**
+ * `startApiServer`: the embedded Kubernetes API server, in-process over real HTTP(S), and
+ * its fault-injection API. See the README section "Testing with the embedded API server".
+ */
+import { timingSafeEqual } from 'node:crypto'
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
+import type { AddressInfo } from 'node:net'
+import { KubeConfig } from '@kubernetes/client-node'
+import type { Logger } from '../../log.ts'
+import { type Clock, sleep, systemClock } from '../../time/clock.ts'
+import {
+  type DelayOptions,
+  type FailNextOptions,
+  matchWatch,
+  RequestFaults,
+  type RequestInfo,
+  type WatchMatcher,
+} from './faults.ts'
+import { type ListOptions, type ListResult, Rest, resourceKey, validateListOptions } from './rest.ts'
+import { type ResourceDef, ResourceRegistry } from './resources.ts'
+import { openApiDocument, openApiIndex } from './openapi.ts'
+import { route } from './routes.ts'
+import {
+  ApiStatusError,
+  badRequest,
+  entityTooLarge,
+  internalError,
+  methodNotAllowed,
+  pathNotFound,
+  type Status,
+  statusFor,
+  tooOldResourceVersion,
+  unauthorized,
+  unsupportedMediaType,
+} from './status.ts'
+import { objectJson, VersionedStore } from './store.ts'
+import { type IncludeObject, toTable, wantsTable } from './table.ts'
+import { generateTls } from './tls.ts'
+import type { KubeObject } from './types.ts'
+import { type WatchInfo, WatchStream } from './watch.ts'
+
+/** Options of {@link startApiServer}; every field is optional. */
+export interface ApiServerOptions {
+  /** TCP port on 127.0.0.1; default 0 (a free port). */
+  port?: number
+  /** Serve HTTPS with a generated CA (the returned kubeConfig trusts it). Default false. */
+  tls?: boolean
+  /** Require `Authorization: Bearer <token>` (401 otherwise). Default: no authentication. */
+  token?: string
+  /** Events kept per resource for watch resumption and exact lists (the watch cache window). Default 10000. */
+  historySize?: number
+  /** Interval of BOOKMARK events on watches that allow them. Default 60000 ms (about the real server's). */
+  bookmarkIntervalMs?: number
+  /** Largest request body accepted (413 beyond). Default 3 MiB, like kube-apiserver. */
+  maxBodyBytes?: number
+  /** Clock for watch timeouts, bookmarks and injected delays. Default: the system clock. */
+  clock?: Clock
+  /** Logger for unexpected failures (never tokens). Default: none. */
+  logger?: Logger
+  /** Size of the request log kept for assertions. Default 1000. */
+  requestLogSize?: number
+}
+
+/** Counters useful to tests. */
+export interface ApiServerStats {
+  /** Requests received (all paths, including failed and faulted ones). */
+  requests: number
+  /** Watch streams opened since start. */
+  watchesOpened: number
+  /** Watch streams open now. */
+  watchesOpen: number
+  /** Watch events written to clients (bookmarks and errors included). */
+  watchEventsSent: number
+}
+
+/** One entry of the request log. */
+export interface RequestRecord {
+  method: string
+  path: string
+  query: string
+  /** HTTP status sent (0 if the connection was dropped before a status). */
+  status: number
+  watch: boolean
+}
+
+/** Options of {@link ApiServer.injectWatchError}. */
+export interface InjectWatchErrorOptions {
+  match?: WatchMatcher
+  /** HTTP-style code in the Status (default 410). */
+  code?: number
+  /** Status reason (default `Expired` for 410, else `InternalError`). */
+  reason?: string
+  /** Status message (default `too old resource version: ...` for 410). */
+  message?: string
+  /** Close the stream after the event, as the real server does (default true). */
+  close?: boolean
+}
+
+/** A reference to one object for the in-process object API. */
+export interface ObjectRef {
+  apiVersion: string
+  kind: string
+  name: string
+  namespace?: string
+}
+
+/**
+ * A running embedded API server. Talk to it over HTTP with `kubeConfig` (any client, or
+ * kubectl with {@link ApiServer.kubeConfigYaml}); seed and inspect it in-process with the
+ * object methods; break it on purpose with the fault methods.
+ */
+export interface ApiServer {
+  /** Base URL, e.g. `http://127.0.0.1:41234`. */
+  readonly url: string
+  /** Port bound on 127.0.0.1. */
+  readonly port: number
+  /** A client-node KubeConfig for this server (CA and token included), context namespace `default`. */
+  readonly kubeConfig: KubeConfig
+  /** The CA certificate (PEM) when started with `tls`. */
+  readonly caCert: string | undefined
+  /** The latest committed resourceVersion (cluster-wide). */
+  readonly resourceVersion: number
+  /** Counters (a snapshot). */
+  readonly stats: ApiServerStats
+  /** The last requests (oldest first), for assertions such as "re-watched from rv X". */
+  readonly requestLog: readonly RequestRecord[]
+  /** The kubeconfig as YAML, for kubectl or a file. */
+  kubeConfigYaml(): string
+  /** Stops accepting connections, ends open watches and closes every socket. */
+  close(): Promise<void>
+
+  /** Creates an object as `POST` would (same validation, events, errors); returns a copy. */
+  create<T extends KubeObject = KubeObject>(obj: T): T
+  /** Replaces an object as `PUT` would (409 on a stale resourceVersion); returns a copy. */
+  update<T extends KubeObject = KubeObject>(obj: T): T
+  /** Replaces an object's status as `PUT .../status` would; returns a copy. */
+  updateStatus<T extends KubeObject = KubeObject>(obj: T): T
+  /** Deletes an object as `DELETE` would (finalizers honoured); returns the last state. */
+  delete(ref: ObjectRef): KubeObject
+  /** The current object, or undefined. */
+  get<T extends KubeObject = KubeObject>(ref: ObjectRef): T | undefined
+  /** Current objects of a kind, optionally in one namespace. */
+  list<T extends KubeObject = KubeObject>(apiVersion: string, kind: string, namespace?: string): T[]
+
+  /** Open watches matching `match`. */
+  watches(match?: WatchMatcher): WatchInfo[]
+  /** Resolves once at least `count` matching watches are open (default 1). */
+  waitForWatches(count?: number, match?: WatchMatcher): Promise<WatchInfo[]>
+  /**
+   * Drops matching watch streams: `abrupt` (default true) destroys the socket mid-stream
+   * (the client sees a network error), otherwise the response ends cleanly. Returns how many.
+   */
+  dropWatches(options?: { match?: WatchMatcher; abrupt?: boolean }): number
+  /** Sends an ERROR event (default: 410 Expired) to matching watches, then closes them. Returns how many. */
+  injectWatchError(options?: InjectWatchErrorOptions): number
+  /** Sends a line that is not JSON to matching watches (they stay open). Returns how many. */
+  sendMalformedLine(options?: { match?: WatchMatcher }): number
+  /** Stalls matching watches: open, no bytes at all (no bookmarks) until `resume()`. */
+  stallWatches(options?: { match?: WatchMatcher }): { count: number; resume(): void }
+  /** Answers the next `count` matching requests with 429 (+ Retry-After) or 500. */
+  failNext(options?: FailNextOptions): void
+  /** Delays matching responses by `ms` on the server's clock; returns a cancel function. */
+  delay(options: DelayOptions): () => void
+  /** Removes pending request faults (failNext, delay). */
+  clearFaults(): void
+  /** Forgets the event history now: watches or exact lists from any older rv get 410 Expired. */
+  compact(): void
+}
+
+const DEFAULT_MAX_BODY = 3 * 1024 * 1024
+
+function readBody(req: IncomingMessage, limit: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? '0')
+    if (declared > limit) {
+      req.resume()
+      reject(entityTooLarge(limit))
+      return
+    }
+    const chunks: Buffer[] = []
+    let size = 0
+    let failed = false
+    req.on('data', (c: Buffer) => {
+      if (failed) return
+      size += c.length
+      if (size > limit) {
+        failed = true
+        reject(entityTooLarge(limit))
+        return
+      }
+      chunks.push(c)
+    })
+    req.on('end', () => {
+      if (!failed) resolve(Buffer.concat(chunks).toString('utf8'))
+    })
+    req.on('error', (err) => {
+      if (!failed) reject(err)
+    })
+  })
+}
+
+function boolParam(q: URLSearchParams, name: string): boolean | undefined {
+  const v = q.get(name)
+  if (v === null) return undefined
+  if (v === '' || v === 'true' || v === '1') return true
+  if (v === 'false' || v === '0') return false
+  throw badRequest(`strconv.ParseBool: parsing ${JSON.stringify(v)}: invalid syntax`)
+}
+
+function intParam(q: URLSearchParams, name: string): number | undefined {
+  const v = q.get(name)
+  if (v === null || v === '') return undefined
+  if (!/^-?\d+$/.test(v)) throw badRequest(`strconv.ParseInt: parsing ${JSON.stringify(v)}: invalid syntax`)
+  return Number(v)
+}
+
+function listOptions(q: URLSearchParams): ListOptions {
+  const o: ListOptions = {}
+  const s = (k: string) => q.get(k) ?? undefined
+  o.labelSelector = s('labelSelector')
+  o.fieldSelector = s('fieldSelector')
+  o.resourceVersion = s('resourceVersion')
+  o.resourceVersionMatch = s('resourceVersionMatch')
+  o.continue = s('continue')
+  o.limit = intParam(q, 'limit')
+  o.timeoutSeconds = intParam(q, 'timeoutSeconds')
+  o.watch = boolParam(q, 'watch') ?? false
+  o.allowWatchBookmarks = boolParam(q, 'allowWatchBookmarks') ?? false
+  o.sendInitialEvents = boolParam(q, 'sendInitialEvents')
+  return o
+}
+
+function yamlString(s: string): string {
+  return JSON.stringify(s)
+}
+
+type ResolvedOptions = Required<Pick<ApiServerOptions, 'bookmarkIntervalMs' | 'maxBodyBytes' | 'requestLogSize'>> &
+  ApiServerOptions
+
+class EmbeddedApiServer implements ApiServer {
+  readonly url: string
+  readonly port: number
+  readonly kubeConfig: KubeConfig
+  readonly caCert: string | undefined
+  readonly #server: Server
+  readonly #rest: Rest
+  readonly #registry: ResourceRegistry
+  readonly #store: VersionedStore
+  readonly #opts: ResolvedOptions
+  readonly #clock: Clock
+  readonly #faults = new RequestFaults()
+  readonly #watches = new Set<WatchStream>()
+  #watchSeq = 0
+  #waiters: Array<{ count: number; match: WatchMatcher | undefined; resolve: (w: WatchInfo[]) => void }> = []
+  #stats: ApiServerStats = { requests: 0, watchesOpened: 0, watchesOpen: 0, watchEventsSent: 0 }
+  #log: RequestRecord[] = []
+
+  constructor(server: Server, port: number, caCert: string | undefined, rest: Rest, opts: ResolvedOptions) {
+    this.#server = server
+    this.port = port
+    this.caCert = caCert
+    this.#rest = rest
+    this.#registry = rest.registry
+    this.#store = rest.store
+    this.#opts = opts
+    this.#clock = opts.clock ?? systemClock
+    this.url = `${caCert ? 'https' : 'http'}://127.0.0.1:${port}`
+    this.kubeConfig = new KubeConfig()
+    this.kubeConfig.loadFromOptions({
+      clusters: [
+        {
+          name: 'kubevisor',
+          server: this.url,
+          // client-node refuses plain HTTP unless TLS verification is marked off.
+          skipTLSVerify: !caCert,
+          ...(caCert ? { caData: Buffer.from(caCert).toString('base64') } : {}),
+        },
+      ],
+      users: [{ name: 'kubevisor', ...(opts.token ? { token: opts.token } : {}) }],
+      contexts: [{ name: 'kubevisor', cluster: 'kubevisor', user: 'kubevisor', namespace: 'default' }],
+      currentContext: 'kubevisor',
+    })
+  }
+
+  get resourceVersion(): number {
+    return this.#store.resourceVersion
+  }
+
+  get stats(): ApiServerStats {
+    return { ...this.#stats, watchesOpen: this.#watches.size }
+  }
+
+  get requestLog(): readonly RequestRecord[] {
+    return [...this.#log]
+  }
+
+  kubeConfigYaml(): string {
+    const lines = [
+      'apiVersion: v1',
+      'kind: Config',
+      'clusters:',
+      '- name: kubevisor',
+      '  cluster:',
+      `    server: ${yamlString(this.url)}`,
+    ]
+    if (this.caCert) lines.push(`    certificate-authority-data: ${Buffer.from(this.caCert).toString('base64')}`)
+    else lines.push('    insecure-skip-tls-verify: true')
+    lines.push('users:', '- name: kubevisor', '  user:')
+    lines.push(this.#opts.token ? `    token: ${yamlString(this.#opts.token)}` : '    {}')
+    lines.push(
+      'contexts:',
+      '- name: kubevisor',
+      '  context:',
+      '    cluster: kubevisor',
+      '    user: kubevisor',
+      '    namespace: default',
+      'current-context: kubevisor',
+      '',
+    )
+    return lines.join('\n')
+  }
+
+  async close(): Promise<void> {
+    for (const w of [...this.#watches]) w.drop(false)
+    await new Promise<void>((resolve) => {
+      this.#server.close(() => resolve())
+      this.#server.closeAllConnections()
+    })
+  }
+
+  // ---- in-process object API ----
+
+  #defFor(apiVersion: string, kind: string): ResourceDef {
+    const def = this.#registry.byKind(apiVersion, kind)
+    if (!def) throw pathNotFound()
+    return def
+  }
+
+  create<T extends KubeObject = KubeObject>(obj: T): T {
+    const def = this.#defFor(obj.apiVersion ?? '', obj.kind ?? '')
+    return structuredClone(this.#rest.create(def, obj.metadata?.namespace ?? (def.namespaced ? 'default' : undefined), structuredClone(obj))) as T
+  }
+
+  update<T extends KubeObject = KubeObject>(obj: T): T {
+    const def = this.#defFor(obj.apiVersion ?? '', obj.kind ?? '')
+    const ns = obj.metadata?.namespace ?? (def.namespaced ? 'default' : undefined)
+    return structuredClone(this.#rest.update(def, ns, obj.metadata.name ?? '', structuredClone(obj))) as T
+  }
+
+  updateStatus<T extends KubeObject = KubeObject>(obj: T): T {
+    const def = this.#defFor(obj.apiVersion ?? '', obj.kind ?? '')
+    const ns = obj.metadata?.namespace ?? (def.namespaced ? 'default' : undefined)
+    return structuredClone(
+      this.#rest.update(def, ns, obj.metadata.name ?? '', structuredClone(obj), { subresource: 'status' }),
+    ) as T
+  }
+
+  delete(ref: ObjectRef): KubeObject {
+    const def = this.#defFor(ref.apiVersion, ref.kind)
+    return structuredClone(this.#rest.delete(def, ref.namespace ?? (def.namespaced ? 'default' : undefined), ref.name).object)
+  }
+
+  get<T extends KubeObject = KubeObject>(ref: ObjectRef): T | undefined {
+    const def = this.#defFor(ref.apiVersion, ref.kind)
+    try {
+      return structuredClone(this.#rest.get(def, ref.namespace ?? (def.namespaced ? 'default' : undefined), ref.name)) as T
+    } catch (err) {
+      if (err instanceof ApiStatusError && err.status.code === 404) return undefined
+      throw err
+    }
+  }
+
+  list<T extends KubeObject = KubeObject>(apiVersion: string, kind: string, namespace?: string): T[] {
+    const def = this.#defFor(apiVersion, kind)
+    return structuredClone(this.#rest.list(def, def.namespaced ? namespace : undefined, {}).items) as T[]
+  }
+
+  // ---- faults ----
+
+  watches(match?: WatchMatcher): WatchInfo[] {
+    return [...this.#watches].filter((w) => !w.closed && matchWatch(match, w.info)).map((w) => w.info)
+  }
+
+  waitForWatches(count = 1, match?: WatchMatcher): Promise<WatchInfo[]> {
+    const now = this.watches(match)
+    if (now.length >= count) return Promise.resolve(now)
+    return new Promise((resolve) => this.#waiters.push({ count, match, resolve }))
+  }
+
+  #selected(match: WatchMatcher | undefined): WatchStream[] {
+    return [...this.#watches].filter((w) => !w.closed && matchWatch(match, w.info))
+  }
+
+  dropWatches(options: { match?: WatchMatcher; abrupt?: boolean } = {}): number {
+    const ws = this.#selected(options.match)
+    for (const w of ws) w.drop(options.abrupt ?? true)
+    return ws.length
+  }
+
+  injectWatchError(options: InjectWatchErrorOptions = {}): number {
+    const ws = this.#selected(options.match)
+    const code = options.code ?? 410
+    for (const w of ws) {
+      let status: Status
+      if (code === 410 && options.message === undefined) {
+        const requested = Number(w.info.query.resourceVersion || '0') || 0
+        status = tooOldResourceVersion(requested, this.#store.resourceVersion)
+      } else {
+        status = statusFor(
+          code,
+          options.reason ?? (code === 410 ? 'Expired' : 'InternalError'),
+          options.message ?? `injected watch error (${code})`,
+        )
+      }
+      w.sendError(status, options.close ?? true)
+    }
+    return ws.length
+  }
+
+  sendMalformedLine(options: { match?: WatchMatcher } = {}): number {
+    const ws = this.#selected(options.match)
+    for (const w of ws) w.sendMalformedLine()
+    return ws.length
+  }
+
+  stallWatches(options: { match?: WatchMatcher } = {}): { count: number; resume(): void } {
+    const ws = this.#selected(options.match)
+    for (const w of ws) w.stall()
+    return {
+      count: ws.length,
+      resume: () => {
+        for (const w of ws) w.resume()
+      },
+    }
+  }
+
+  failNext(options: FailNextOptions = {}): void {
+    this.#faults.failNext(options)
+  }
+
+  delay(options: DelayOptions): () => void {
+    return this.#faults.delay(options)
+  }
+
+  clearFaults(): void {
+    this.#faults.clear()
+  }
+
+  compact(): void {
+    this.#store.compact()
+  }
+
+  // ---- HTTP ----
+
+  #record(rec: RequestRecord): void {
+    this.#log.push(rec)
+    if (this.#log.length > this.#opts.requestLogSize) this.#log.splice(0, this.#log.length - this.#opts.requestLogSize)
+  }
+
+  /** Entry point for every request; never throws. */
+  handle(req: IncomingMessage, res: ServerResponse): void {
+    this.#stats.requests++
+    let url: URL
+    try {
+      url = new URL(req.url ?? '/', 'http://127.0.0.1')
+    } catch {
+      this.#sendStatus(res, badRequest('malformed request URL'))
+      return
+    }
+    const method = (req.method ?? 'GET').toUpperCase()
+    const q = url.searchParams
+    const watchParam = q.get('watch')
+    const info: RequestInfo = {
+      method,
+      path: url.pathname,
+      query: q,
+      watch: method === 'GET' && (watchParam === 'true' || watchParam === '1' || watchParam === ''),
+    }
+    const rec: RequestRecord = { method, path: url.pathname, query: url.search, status: 0, watch: info.watch }
+    this.#record(rec)
+    res.on('finish', () => {
+      rec.status = res.statusCode
+    })
+    res.on('close', () => {
+      if (rec.status === 0 && res.headersSent) rec.status = res.statusCode
+    })
+    this.#handle(req, res, info).catch((err: unknown) => {
+      if (err instanceof ApiStatusError) {
+        this.#sendStatus(res, err)
+        return
+      }
+      this.#opts.logger?.error({ err, method, path: url.pathname }, 'embedded apiserver: unexpected failure')
+      this.#sendStatus(res, internalError(err instanceof Error ? err.message : String(err)))
+    })
+  }
+
+  #sendStatus(res: ServerResponse, err: ApiStatusError): void {
+    if (res.headersSent) {
+      res.destroy()
+      return
+    }
+    this.#sendJson(res, err.status.code, JSON.stringify(err.status), err.headers)
+  }
+
+  #sendJson(res: ServerResponse, code: number, body: string, headers: Record<string, string> = {}): void {
+    if (res.headersSent || res.destroyed) return
+    res.writeHead(code, {
+      'Content-Type': 'application/json',
+      'Cache-Control': 'no-cache, private',
+      'Content-Length': Buffer.byteLength(body),
+      ...headers,
+    })
+    res.end(body)
+  }
+
+  #authorized(req: IncomingMessage, path: string): boolean {
+    const token = this.#opts.token
+    if (!token) return true
+    const header = req.headers.authorization
+    if (!header) return path === '/version' || path === '/healthz' || path === '/livez' || path === '/readyz'
+    const m = /^Bearer\s+(.+)$/i.exec(header)
+    if (!m) return false
+    const given = Buffer.from(m[1]!.trim())
+    const want = Buffer.from(token)
+    return given.length === want.length && timingSafeEqual(given, want)
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse, info: RequestInfo): Promise<void> {
+    if (!this.#authorized(req, info.path)) {
+      req.resume()
+      throw unauthorized()
+    }
+    const fault = this.#faults.take(info)
+    if (fault.delayMs > 0) await sleep(this.#clock, fault.delayMs)
+    if (fault.fail) {
+      req.resume()
+      throw fault.fail
+    }
+    const r = route(info.path)
+    const { method } = info
+    switch (r.type) {
+      case 'version':
+        return this.#sendJson(
+          res,
+          200,
+          JSON.stringify({
+            major: '1',
+            minor: '34',
+            gitVersion: 'v1.34.0-kubevisor',
+            gitCommit: '0000000000000000000000000000000000000000',
+            gitTreeState: 'clean',
+            buildDate: '2026-01-01T00:00:00Z',
+            goVersion: 'go1.24.0',
+            compiler: 'gc',
+            platform: `${process.platform}/${process.arch === 'x64' ? 'amd64' : process.arch}`,
+          }),
+        )
+      case 'health':
+        res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' })
+        res.end('ok')
+        return
+      case 'apiVersions':
+        return this.#sendJson(
+          res,
+          200,
+          JSON.stringify({
+            kind: 'APIVersions',
+            versions: ['v1'],
+            serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: `127.0.0.1:${this.port}` }],
+          }),
+        )
+      case 'groupList':
+        return this.#sendJson(res, 200, JSON.stringify(this.#registry.apiGroupList()))
+      case 'group': {
+        const g = this.#registry.apiGroup(r.group)
+        if (!g) throw pathNotFound()
+        return this.#sendJson(res, 200, JSON.stringify(g))
+      }
+      case 'resourceList': {
+        const l = this.#registry.apiResourceList(r.group, r.version)
+        if (!l) throw pathNotFound()
+        return this.#sendJson(res, 200, JSON.stringify(l))
+      }
+      case 'openapiIndex':
+        return this.#sendJson(res, 200, JSON.stringify(openApiIndex(this.#registry)))
+      case 'openapiDocument': {
+        const doc = openApiDocument(this.#registry, r.gv)
+        if (!doc) throw pathNotFound()
+        return this.#sendJson(res, 200, JSON.stringify(doc))
+      }
+      case 'notFound':
+        req.resume()
+        throw pathNotFound()
+      case 'resource':
+        break
+    }
+    const def = this.#registry.lookup(r.group, r.version, r.plural)
+    if (!def || (r.namespace !== undefined && !def.namespaced)) {
+      req.resume()
+      throw pathNotFound()
+    }
+    if (r.subresource !== undefined && !(r.subresource === 'status' && def.hasStatus)) {
+      req.resume()
+      throw pathNotFound()
+    }
+    const ns = def.namespaced ? r.namespace : undefined
+    const q = info.query
+    const dryRun = q.getAll('dryRun').includes('All')
+    const table = wantsTable(req.headers.accept)
+    const include = (q.get('includeObject') ?? 'Metadata') as IncludeObject
+    const sub = r.subresource === 'status' ? ('status' as const) : undefined
+
+    if (r.name === undefined) {
+      if (method === 'GET') {
+        const o = listOptions(q)
+        if (o.watch) return this.#watch(res, def, ns, o, info, table ? include : undefined)
+        const result = this.#rest.list(def, ns, o)
+        return this.#sendJson(res, 200, table ? this.#renderTable(result, include) : this.#renderList(def, result))
+      }
+      if (method === 'POST') {
+        if (def.namespaced && ns === undefined) {
+          req.resume()
+          throw methodNotAllowed()
+        }
+        this.#checkBodyType(req)
+        const body = this.#parseJson(def, await readBody(req, this.#opts.maxBodyBytes))
+        const created = this.#rest.create(def, ns, body, { dryRun })
+        return this.#sendJson(res, 201, objectJson(created))
+      }
+      if (method === 'DELETE') {
+        const o = listOptions(q)
+        await readBody(req, this.#opts.maxBodyBytes)
+        const result = this.#rest.deleteCollection(def, ns, o, { dryRun })
+        return this.#sendJson(res, 200, this.#renderList(def, result))
+      }
+      req.resume()
+      throw methodNotAllowed()
+    }
+
+    const name = r.name
+    switch (method) {
+      case 'GET': {
+        const o = listOptions(q)
+        if (o.watch) {
+          const field = `metadata.name=${name}`
+          o.fieldSelector = o.fieldSelector ? `${o.fieldSelector},${field}` : field
+          return this.#watch(res, def, ns, o, info, table ? include : undefined)
+        }
+        const obj = this.#rest.get(def, ns, name, q.get('resourceVersion') ?? undefined)
+        const body = table
+          ? JSON.stringify(toTable([obj], { resourceVersion: obj.metadata.resourceVersion }, include))
+          : objectJson(obj)
+        return this.#sendJson(res, 200, body)
+      }
+      case 'PUT': {
+        this.#checkBodyType(req)
+        const body = this.#parseJson(def, await readBody(req, this.#opts.maxBodyBytes))
+        const updated = this.#rest.update(def, ns, name, body, { subresource: sub, dryRun })
+        return this.#sendJson(res, 200, objectJson(updated))
+      }
+      case 'PATCH': {
+        const raw = await readBody(req, this.#opts.maxBodyBytes)
+        const { object, created } = this.#rest.patch(def, ns, name, req.headers['content-type'] ?? '', raw, {
+          subresource: sub,
+          dryRun,
+          fieldManager: q.get('fieldManager') ?? undefined,
+        })
+        return this.#sendJson(res, created ? 201 : 200, objectJson(object))
+      }
+      case 'DELETE': {
+        if (sub) {
+          req.resume()
+          throw methodNotAllowed()
+        }
+        const raw = await readBody(req, this.#opts.maxBodyBytes)
+        let options: Record<string, any> = {}
+        if (raw.trim() !== '') {
+          try {
+            options = JSON.parse(raw)
+          } catch (err) {
+            throw badRequest(`couldn't get version/kind; json parse error: ${(err as Error).message}`)
+          }
+        }
+        const dry = dryRun || (Array.isArray(options?.dryRun) && options.dryRun.includes('All'))
+        const { object, code } = this.#rest.delete(def, ns, name, { preconditions: options?.preconditions, dryRun: dry })
+        return this.#sendJson(res, code, objectJson(object))
+      }
+      default:
+        req.resume()
+        throw methodNotAllowed()
+    }
+  }
+
+  #checkBodyType(req: IncomingMessage): void {
+    const type = (req.headers['content-type'] ?? 'application/json').split(';')[0]!.trim().toLowerCase()
+    if (type === 'application/json' || type === 'application/yaml' || type === '*/*' || type === '') return
+    req.resume()
+    // No protobuf/CBOR here: client-go falls back to JSON after a 415.
+    throw unsupportedMediaType(type, ['application/json', 'application/yaml'])
+  }
+
+  #parseJson(def: ResourceDef, raw: string): unknown {
+    try {
+      return JSON.parse(raw)
+    } catch (err) {
+      throw badRequest(
+        `the object provided is unrecognized (must be of type ${def.kind}): couldn't get version/kind; json parse error: ${(err as Error).message}`,
+      )
+    }
+  }
+
+  #renderList(def: ResourceDef, result: ListResult): string {
+    const meta: Record<string, unknown> = { resourceVersion: String(result.resourceVersion) }
+    if (result.continue !== undefined) meta.continue = result.continue
+    if (result.remainingItemCount !== undefined) meta.remainingItemCount = result.remainingItemCount
+    // Typed (built-in) lists carry no kind/apiVersion on items; custom resource lists do.
+    const prefix = def.custom ? '' : `{"kind":"${def.kind}","apiVersion":"${def.apiVersion}",`
+    const items = result.items.map((o) => {
+      const json = objectJson(o)
+      return prefix && json.startsWith(prefix) ? `{${json.slice(prefix.length)}` : json
+    })
+    return `{"kind":"${def.listKind}","apiVersion":"${def.apiVersion}","metadata":${JSON.stringify(meta)},"items":[${items.join(',')}]}`
+  }
+
+  #renderTable(result: ListResult, include: IncludeObject): string {
+    const meta: Record<string, unknown> = { resourceVersion: String(result.resourceVersion) }
+    if (result.continue !== undefined) meta.continue = result.continue
+    if (result.remainingItemCount !== undefined) meta.remainingItemCount = result.remainingItemCount
+    return JSON.stringify(toTable(result.items, meta, include))
+  }
+
+  #watch(
+    res: ServerResponse,
+    def: ResourceDef,
+    namespace: string | undefined,
+    o: ListOptions,
+    info: RequestInfo,
+    tableInclude: IncludeObject | undefined,
+  ): void {
+    validateListOptions(o)
+    const filter = this.#rest.filter(def, namespace, o)
+    const startRv = this.#rest.checkWatchRv(o.resourceVersion)
+    const res_ = resourceKey(def)
+    const query: Record<string, string> = {}
+    for (const [k, v] of info.query) query[k] = v
+    const stream = new WatchStream(res, {
+      id: ++this.#watchSeq,
+      rest: this.#rest,
+      filter,
+      clock: this.#clock,
+      path: info.path,
+      query,
+      allowBookmarks: o.allowWatchBookmarks ?? false,
+      bookmarkIntervalMs: this.#opts.bookmarkIntervalMs,
+      timeoutSeconds: o.timeoutSeconds,
+      ...(tableInclude ? { render: (obj: KubeObject) => toTable([obj], { resourceVersion: obj.metadata.resourceVersion }, tableInclude) } : {}),
+      onClose: (s) => this.#watches.delete(s),
+      onEventsSent: (n) => {
+        this.#stats.watchEventsSent += n
+      },
+    })
+    this.#stats.watchesOpened++
+    const compacted = this.#store.compactedRevision(res_)
+    if (startRv !== undefined && startRv < compacted && o.sendInitialEvents !== true) {
+      // The watch cache answers 200 and then an ERROR event with 410 Expired.
+      stream.sendError(tooOldResourceVersion(startRv, compacted))
+      return
+    }
+    this.#watches.add(stream)
+    const current = () => {
+      const { keys, objects } = this.#store.snapshot(res_)
+      const out: KubeObject[] = []
+      for (const k of keys) {
+        const obj = objects.get(k)!
+        if (this.#rest.matches(filter, obj)) out.push(obj)
+      }
+      return out
+    }
+    if (o.sendInitialEvents === true) {
+      stream.sendInitial(current())
+      stream.sendBookmark(this.#store.resourceVersion, true)
+    } else if (startRv === undefined) {
+      if (o.sendInitialEvents !== false) stream.sendInitial(current())
+    } else {
+      for (const ev of this.#store.eventsAfter(res_, startRv)) stream.onEvent(ev)
+    }
+    const unsubscribe = this.#store.subscribe(res_, stream)
+    res.on('close', unsubscribe)
+    this.#notifyWaiters()
+  }
+
+  #notifyWaiters(): void {
+    if (this.#waiters.length === 0) return
+    this.#waiters = this.#waiters.filter((w) => {
+      const ws = this.watches(w.match)
+      if (ws.length < w.count) return true
+      w.resolve(ws)
+      return false
+    })
+  }
+}
+
+/**
+ * Starts an embedded Kubernetes API server on 127.0.0.1 (a free port by default) and
+ * resolves once it listens. Use it to test watchers and controllers without a cluster:
+ * point any client at `kubeConfig`, seed objects in-process, inject faults.
+ *
+ * Gotchas: no controllers run (no pods scheduled, no garbage collection, deployments do
+ * not create pods); call `close()` in `after`/`afterEach` so the test process can exit.
+ *
+ * @example
+ * ```ts
+ * const server = await startApiServer()
+ * const core = server.kubeConfig.makeApiClient(CoreV1Api)
+ * await core.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: 'a' } } })
+ * server.dropWatches()            // every open watch sees its connection reset
+ * await server.close()
+ * ```
+ */
+export async function startApiServer(options: ApiServerOptions = {}): Promise<ApiServer> {
+  const store = new VersionedStore({ historySize: options.historySize ?? 10_000 })
+  const rest = new Rest(store, new ResourceRegistry())
+  rest.bootstrap()
+  const tls = options.tls ? generateTls() : undefined
+  let api: EmbeddedApiServer | undefined
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
+    if (!api) {
+      res.writeHead(503).end()
+      return
+    }
+    api.handle(req, res)
+  }
+  const server = tls
+    ? createHttpsServer({ cert: tls.cert, key: tls.key, keepAlive: true }, handler)
+    : createHttpServer({ keepAlive: true }, handler)
+  server.on('clientError', (_err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n')
+    else socket.destroy()
+  })
+  // Watches are long-lived; Node's default request timeout (5 min) would cut them.
+  server.requestTimeout = 0
+  server.headersTimeout = 60_000
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(options.port ?? 0, '127.0.0.1', () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+  const port = (server.address() as AddressInfo).port
+  api = new EmbeddedApiServer(server, port, tls?.caCert, rest, {
+    ...options,
+    bookmarkIntervalMs: options.bookmarkIntervalMs ?? 60_000,
+    maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY,
+    requestLogSize: options.requestLogSize ?? 1000,
+  })
+  return api
+}
+

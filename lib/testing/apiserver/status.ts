@@ -1,0 +1,227 @@
+/**
+ * `Status` objects shaped like the real kube-apiserver's (k8s.io/apimachinery
+ * `pkg/api/errors/errors.go`): the same `code`, `reason`, `message` wording and `details`,
+ * so clients (and a later conformance run against a real server) see the same failures.
+ */
+import { KubevisorError } from '../../errors.ts'
+
+/** One cause inside `Status.details.causes`. */
+export interface StatusCause {
+  reason?: string
+  message?: string
+  field?: string
+}
+
+/** The `meta/v1` `Status` object every failed request answers with. */
+export interface Status {
+  kind: 'Status'
+  apiVersion: 'v1'
+  metadata: Record<string, never>
+  status: 'Failure' | 'Success'
+  message: string
+  reason: string
+  details?: {
+    name?: string
+    group?: string
+    kind?: string
+    uid?: string
+    causes?: StatusCause[]
+    retryAfterSeconds?: number
+  }
+  code: number
+}
+
+/**
+ * A failed API request carrying the `Status` the server answers with. Thrown inside the
+ * request handling and turned into the HTTP response; `code` is `ERR_APISERVER_STATUS`.
+ */
+export class ApiStatusError extends KubevisorError {
+  /** The Status body sent to the client. */
+  readonly status: Status
+  /** Extra response headers (e.g. `Retry-After`). */
+  readonly headers: Record<string, string>
+
+  constructor(status: Status, headers: Record<string, string> = {}) {
+    super('ERR_APISERVER_STATUS', status.message)
+    this.status = status
+    this.headers = headers
+  }
+}
+
+/** Group + resource (plural), as in Go's `schema.GroupResource`. */
+export interface GroupResource {
+  group: string
+  resource: string
+}
+
+function qualified(gr: GroupResource): string {
+  return gr.group ? `${gr.resource}.${gr.group}` : gr.resource
+}
+
+function failure(code: number, reason: string, message: string, details?: Status['details']): Status {
+  // Same key order as the real server's JSON: ..., reason, details, code.
+  return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, ...(details ? { details } : {}), code }
+}
+
+function detailsFor(gr: GroupResource, name: string): NonNullable<Status['details']> {
+  const d: NonNullable<Status['details']> = { name }
+  if (gr.group) d.group = gr.group
+  d.kind = gr.resource
+  return d
+}
+
+/** 404 `pods "x" not found`. */
+export function notFound(gr: GroupResource, name: string): ApiStatusError {
+  return new ApiStatusError(failure(404, 'NotFound', `${qualified(gr)} "${name}" not found`, detailsFor(gr, name)))
+}
+
+/** 404 for a path the server does not serve. */
+export function pathNotFound(): ApiStatusError {
+  return new ApiStatusError(failure(404, 'NotFound', 'the server could not find the requested resource', {}))
+}
+
+/** 409 `pods "x" already exists`. */
+export function alreadyExists(gr: GroupResource, name: string): ApiStatusError {
+  return new ApiStatusError(failure(409, 'AlreadyExists', `${qualified(gr)} "${name}" already exists`, detailsFor(gr, name)))
+}
+
+/** 409 Conflict on a stale resourceVersion (optimistic concurrency). */
+export function conflict(gr: GroupResource, name: string, why?: string): ApiStatusError {
+  const reason = why ?? 'the object has been modified; please apply your changes to the latest version and try again'
+  return new ApiStatusError(
+    failure(409, 'Conflict', `Operation cannot be fulfilled on ${qualified(gr)} "${name}": ${reason}`, detailsFor(gr, name)),
+  )
+}
+
+/** One field error, as `field.Error` renders it. */
+export interface FieldError {
+  /** e.g. `FieldValueRequired`, `FieldValueInvalid`, `FieldValueForbidden`, `FieldValueNotSupported`. */
+  type: 'FieldValueRequired' | 'FieldValueInvalid' | 'FieldValueForbidden' | 'FieldValueNotSupported'
+  field: string
+  /** The full rendered message after `field: `, e.g. `Required value: name is required`. */
+  detail: string
+}
+
+/** `Required value: ...` */
+export function required(field: string, detail: string): FieldError {
+  return { type: 'FieldValueRequired', field, detail: `Required value: ${detail}` }
+}
+
+/** `Invalid value: "x": ...` */
+export function invalidValue(field: string, value: unknown, detail: string): FieldError {
+  const shown = typeof value === 'string' ? JSON.stringify(value) : String(value)
+  return { type: 'FieldValueInvalid', field, detail: `Invalid value: ${shown}: ${detail}` }
+}
+
+/** `Forbidden: ...` */
+export function forbidden(field: string, detail: string): FieldError {
+  return { type: 'FieldValueForbidden', field, detail: `Forbidden: ${detail}` }
+}
+
+/** `Unsupported value: "x": supported values: ...` */
+export function unsupported(field: string, value: string, supported: string[]): FieldError {
+  return {
+    type: 'FieldValueNotSupported',
+    field,
+    detail: `Unsupported value: ${JSON.stringify(value)}: supported values: ${supported.map((s) => JSON.stringify(s)).join(', ')}`,
+  }
+}
+
+function renderErrors(errs: FieldError[]): string {
+  const parts = errs.map((e) => `${e.field}: ${e.detail}`)
+  return parts.length === 1 ? parts[0]! : `[${parts.join(', ')}]`
+}
+
+/** 422 `Pod "x" is invalid: metadata.name: Required value: ...` (group-qualified kind). */
+export function invalid(group: string, kind: string, name: string, errs: FieldError[]): ApiStatusError {
+  const gk = group ? `${kind}.${group}` : kind
+  const details: NonNullable<Status['details']> = { name }
+  if (group) details.group = group
+  details.kind = kind
+  details.causes = errs.map((e) => ({ reason: e.type, message: e.detail, field: e.field }))
+  return new ApiStatusError(failure(422, 'Invalid', `${gk} "${name}" is invalid: ${renderErrors(errs)}`, details))
+}
+
+/** 400 BadRequest with a free message. */
+export function badRequest(message: string): ApiStatusError {
+  return new ApiStatusError(failure(400, 'BadRequest', message))
+}
+
+/** 410 Expired (`NewResourceExpired`): too old resourceVersion or continue token. */
+export function expired(message: string): ApiStatusError {
+  return new ApiStatusError(failure(410, 'Expired', message))
+}
+
+/** The Status of a 410 watch ERROR event, as the watch cache sends it. */
+export function tooOldResourceVersion(requested: number, oldest: number): Status {
+  return failure(410, 'Expired', `too old resource version: ${requested} (${oldest})`)
+}
+
+/** 405 MethodNotAllowed. */
+export function methodNotAllowed(): ApiStatusError {
+  return new ApiStatusError(failure(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource', {}))
+}
+
+/** 415 UnsupportedMediaType for a patch type the resource does not accept. */
+export function unsupportedMediaType(contentType: string, accepted: string[]): ApiStatusError {
+  return new ApiStatusError(
+    failure(
+      415,
+      'UnsupportedMediaType',
+      `the body of the request was in an unknown format - accepted media types include: ${accepted.join(', ')}`,
+      { causes: [{ reason: 'UnexpectedHeader', message: contentType, field: 'Content-Type' }] },
+    ),
+  )
+}
+
+/** 413 RequestEntityTooLarge. */
+export function entityTooLarge(limit: number): ApiStatusError {
+  return new ApiStatusError(failure(413, 'RequestEntityTooLarge', `Request entity too large: limit is ${limit}`))
+}
+
+/** 401 Unauthorized, as the authentication filter answers. */
+export function unauthorized(): ApiStatusError {
+  return new ApiStatusError(failure(401, 'Unauthorized', 'Unauthorized'))
+}
+
+/** 429 TooManyRequests with `Retry-After`. */
+export function tooManyRequests(retryAfterSeconds: number): ApiStatusError {
+  return new ApiStatusError(
+    failure(429, 'TooManyRequests', 'Too many requests, please try again later.', { retryAfterSeconds }),
+    { 'Retry-After': String(retryAfterSeconds) },
+  )
+}
+
+/** 500 InternalError (`NewInternalError`). */
+export function internalError(message: string): ApiStatusError {
+  return new ApiStatusError(
+    failure(500, 'InternalError', `Internal error occurred: ${message}`, { causes: [{ message }] }),
+  )
+}
+
+/** 504 Timeout for a resourceVersion newer than the server has (watch cache `Too large resource version`). */
+export function tooLargeResourceVersion(requested: number, current: number): ApiStatusError {
+  return new ApiStatusError(
+    failure(504, 'Timeout', `Timeout: Too large resource version: ${requested}, current: ${current}`, {
+      causes: [{ reason: 'ResourceVersionTooLarge', message: 'Too large resource version' }],
+      retryAfterSeconds: 1,
+    }),
+  )
+}
+
+/** An arbitrary Status with the given code (for injected watch errors). */
+export function statusFor(code: number, reason: string, message: string): Status {
+  return failure(code, reason, message)
+}
+
+/** 403 `pods "x" is forbidden: ...` (admission refusals such as a terminating namespace). */
+export function forbiddenStatus(gr: GroupResource, name: string, message: string, cause?: StatusCause): ApiStatusError {
+  const details = detailsFor(gr, name)
+  if (cause) details.causes = [cause]
+  return new ApiStatusError(failure(403, 'Forbidden', `${qualified(gr)} "${name}" is forbidden: ${message}`, details))
+}
+
+/** 422 Invalid with a free message (a JSON patch operation that does not apply). */
+export function unprocessable(message: string): ApiStatusError {
+  return new ApiStatusError(failure(422, 'Invalid', message))
+}

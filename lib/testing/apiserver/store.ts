@@ -1,0 +1,222 @@
+/**
+ * Versioned storage: every object of every resource, one cluster-wide increasing
+ * resourceVersion (like etcd's revision), and a bounded event history per resource (like
+ * the apiserver's watch cache) from which watches resume and past snapshots are rebuilt.
+ *
+ * Invariants:
+ * - `rv` only increases; every committed change gets `rv + 1`, and that value is both the
+ *   object's `metadata.resourceVersion` and the event's `rv`.
+ * - `history[r]` holds, in rv order, every change of resource `r` with rv > `compacted[r]`;
+ *   a watch or an exact list from rv X is served iff X >= `compacted[r]`.
+ * - Stored objects are never mutated after commit (events and snapshots share them).
+ */
+import type { KubeObject } from './types.ts'
+
+/** One committed change of one object. */
+export interface StoredEvent {
+  rv: number
+  type: 'ADDED' | 'MODIFIED' | 'DELETED'
+  /** `group/plural` of the resource. */
+  resource: string
+  /** Storage key (`ns/name` or `name`). */
+  key: string
+  /** The object after the change (for DELETED: its last state, with the delete's rv). */
+  object: KubeObject
+  /** The object before the change (MODIFIED, DELETED). */
+  prev: KubeObject | undefined
+  /** Cached `JSON.stringify(object)`, shared by every watcher. */
+  json?: string
+  /** Cached wire line for `{"type": type, "object": object}\n`. */
+  line?: Buffer
+}
+
+/** Something that receives every committed event of the resources it subscribed to. */
+export interface StoreSubscriber {
+  onEvent(event: StoredEvent): void
+}
+
+interface ResourceData {
+  objects: Map<string, KubeObject>
+  /** Sorted keys, rebuilt lazily after adds/deletes. */
+  sorted: string[] | undefined
+  history: StoredEvent[]
+  /** Index in `history` of the first live event (a ring trimmed in bulk). */
+  head: number
+  compacted: number
+  subscribers: Set<StoreSubscriber>
+}
+
+/** The object key used for ordering and continue tokens: `namespace/name` or `name`. */
+export function objectKey(namespace: string | undefined, name: string): string {
+  return namespace ? `${namespace}/${name}` : name
+}
+
+const jsonCache = new WeakMap<KubeObject, string>()
+
+/** `JSON.stringify` of a stored (immutable) object, computed once and shared. */
+export function objectJson(obj: KubeObject): string {
+  let s = jsonCache.get(obj)
+  if (s === undefined) {
+    s = JSON.stringify(obj)
+    jsonCache.set(obj, s)
+  }
+  return s
+}
+
+/** JSON of an event's object, computed once. */
+export function eventJson(ev: StoredEvent): string {
+  ev.json ??= objectJson(ev.object)
+  return ev.json
+}
+
+/** The wire line of an event as committed, computed once and shared. */
+export function eventLine(ev: StoredEvent): Buffer {
+  ev.line ??= Buffer.from(`{"type":"${ev.type}","object":${eventJson(ev)}}\n`)
+  return ev.line
+}
+
+/** The versioned store. See the module comment for its invariants. */
+export class VersionedStore {
+  #rv: number
+  #historySize: number
+  #data = new Map<string, ResourceData>()
+
+  constructor(options: { historySize: number; initialResourceVersion?: number }) {
+    this.#historySize = Math.max(1, options.historySize)
+    this.#rv = options.initialResourceVersion ?? 1
+  }
+
+  /** The latest committed resourceVersion. */
+  get resourceVersion(): number {
+    return this.#rv
+  }
+
+  /** Size of the per-resource event window. */
+  get historySize(): number {
+    return this.#historySize
+  }
+
+  #res(resource: string): ResourceData {
+    let d = this.#data.get(resource)
+    if (!d) {
+      d = {
+        objects: new Map(),
+        sorted: undefined,
+        history: [],
+        head: 0,
+        compacted: 0,
+        subscribers: new Set(),
+      }
+      this.#data.set(resource, d)
+    }
+    return d
+  }
+
+  /** The current object at `key`, if any (never mutate it). */
+  get(resource: string, key: string): KubeObject | undefined {
+    return this.#data.get(resource)?.objects.get(key)
+  }
+
+  /** Number of stored objects of a resource. */
+  count(resource: string): number {
+    return this.#data.get(resource)?.objects.size ?? 0
+  }
+
+  /** The oldest rv a watch or exact list of `resource` can start from. */
+  compactedRevision(resource: string): number {
+    return this.#data.get(resource)?.compacted ?? 0
+  }
+
+  /** The sorted keys and objects of `resource` as of `rv` (default: now). Caller checks rv bounds. */
+  snapshot(resource: string, rv = this.#rv): { keys: string[]; objects: Map<string, KubeObject> } {
+    const d = this.#res(resource)
+    d.sorted ??= [...d.objects.keys()].sort()
+    if (rv >= this.#rv || d.history.length === d.head || d.history[d.history.length - 1]!.rv <= rv) {
+      return { keys: d.sorted, objects: d.objects }
+    }
+    const objects = new Map(d.objects)
+    for (let i = d.history.length - 1; i >= d.head; i--) {
+      const ev = d.history[i]!
+      if (ev.rv <= rv) break
+      if (ev.type === 'ADDED') objects.delete(ev.key)
+      else objects.set(ev.key, ev.prev!)
+    }
+    return { keys: [...objects.keys()].sort(), objects }
+  }
+
+  /** Events of `resource` with rv > `after`, in order (caller checks `after >= compacted`). */
+  eventsAfter(resource: string, after: number): StoredEvent[] {
+    const d = this.#data.get(resource)
+    if (!d) return []
+    let lo = d.head
+    let hi = d.history.length
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1
+      if (d.history[mid]!.rv <= after) lo = mid + 1
+      else hi = mid
+    }
+    return d.history.slice(lo)
+  }
+
+  /**
+   * Commits a change: assigns the next rv (written into `object.metadata.resourceVersion`),
+   * stores or removes the object, records the event and hands it to subscribers.
+   */
+  commit(resource: string, type: StoredEvent['type'], key: string, object: KubeObject): StoredEvent {
+    const d = this.#res(resource)
+    const rv = ++this.#rv
+    object.metadata.resourceVersion = String(rv)
+    const prev = d.objects.get(key)
+    if (type === 'DELETED') {
+      d.objects.delete(key)
+      d.sorted = undefined
+    } else {
+      if (!prev) d.sorted = undefined
+      d.objects.set(key, object)
+    }
+    const ev: StoredEvent = { rv, type, resource, key, object, prev }
+    d.history.push(ev)
+    if (d.history.length - d.head > this.#historySize) {
+      const dropped = d.history[d.head]!
+      d.history[d.head] = undefined as unknown as StoredEvent
+      d.head++
+      d.compacted = dropped.rv
+      // Trim the array in bulk so the ring stays amortized O(1).
+      if (d.head > 1024 && d.head * 2 > d.history.length) {
+        d.history = d.history.slice(d.head)
+        d.head = 0
+      }
+    }
+    for (const s of d.subscribers) s.onEvent(ev)
+    return ev
+  }
+
+  /** Forgets all history: watches and exact lists from any rv older than now get 410. */
+  compact(): void {
+    for (const d of this.#data.values()) {
+      d.history = []
+      d.head = 0
+      d.compacted = this.#rv
+    }
+  }
+
+  /** Forgets a resource entirely (its CRD was deleted); returns its objects. */
+  drop(resource: string): void {
+    const d = this.#data.get(resource)
+    if (!d) return
+    d.objects.clear()
+    d.sorted = undefined
+  }
+
+  /** Subscribes to committed events of `resource`; returns the unsubscribe function. */
+  subscribe(resource: string, s: StoreSubscriber): () => void {
+    const d = this.#res(resource)
+    d.subscribers.add(s)
+    return () => d.subscribers.delete(s)
+  }
+
+  /** Resource keys (`group/plural`) that have data. */
+  resources(): string[] {
+    return [...this.#data.keys()]
+  }
+}

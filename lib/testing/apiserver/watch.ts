@@ -1,0 +1,305 @@
+/**
+ * One watch response: a chunked stream of newline-delimited JSON watch events, fed by the
+ * store's committed events. Built for throughput: each committed event is serialized once
+ * and its bytes shared by every watcher that receives it unchanged; writes are batched
+ * (up to 64 KiB per chunk, once per macrotask) and stop while the socket is not draining,
+ * so a slow client slows only its own queue.
+ */
+import type { ServerResponse } from 'node:http'
+import type { Clock, TimerHandle } from '../../time/clock.ts'
+import type { ObjectFilter, Rest } from './rest.ts'
+import type { Status } from './status.ts'
+import { eventLine, objectJson, type StoreSubscriber, type StoredEvent } from './store.ts'
+import type { KubeObject } from './types.ts'
+
+/** What tests see of an open watch (for fault-injection filters and assertions). */
+export interface WatchInfo {
+  /** Server-unique id, in opening order. */
+  readonly id: number
+  readonly group: string
+  readonly version: string
+  /** The resource plural, e.g. `pods`. */
+  readonly resource: string
+  /** The namespace watched, or undefined for all namespaces / cluster-scoped. */
+  readonly namespace: string | undefined
+  /** The request path (without query). */
+  readonly path: string
+  /** The query parameters of the request. */
+  readonly query: Readonly<Record<string, string>>
+  /** True while stalled by {@link WatchStream.stall}. */
+  readonly stalled: boolean
+}
+
+const CHUNK_BYTES = 64 * 1024
+
+class Transformed {
+  readonly type: string
+  readonly object: unknown
+  constructor(type: string, object: unknown) {
+    this.type = type
+    this.object = object
+  }
+}
+
+type Item = StoredEvent | Buffer | Transformed
+
+/** Options of one watch stream. */
+export interface WatchStreamOptions {
+  id: number
+  rest: Rest
+  filter: ObjectFilter
+  clock: Clock
+  path: string
+  query: Record<string, string>
+  allowBookmarks: boolean
+  /** Interval between BOOKMARK events (when allowed). */
+  bookmarkIntervalMs: number
+  /** Close cleanly after this many seconds. */
+  timeoutSeconds: number | undefined
+  /** Converts each object before sending (Table output for kubectl). */
+  render?: (obj: KubeObject) => unknown
+  onClose: (stream: WatchStream) => void
+  onEventsSent: (n: number) => void
+}
+
+/** A live watch response. Created by the HTTP layer, steered by the fault API. */
+export class WatchStream implements StoreSubscriber {
+  readonly #res: ServerResponse
+  readonly #o: WatchStreamOptions
+  #queue: Item[] = []
+  #head = 0
+  #scheduled = false
+  #blocked = false
+  #stalled = false
+  #ending = false
+  #closed = false
+  #bookmarkTimer: TimerHandle | undefined
+  #timeoutTimer: TimerHandle | undefined
+  #simple: boolean
+  #info: WatchInfo
+
+  constructor(res: ServerResponse, options: WatchStreamOptions) {
+    this.#res = res
+    this.#o = options
+    const def = options.filter.def
+    this.#simple = options.filter.labels.empty && options.filter.fields.length === 0
+    const self = this
+    this.#info = {
+      id: options.id,
+      group: def.group,
+      version: def.version,
+      resource: def.plural,
+      namespace: options.filter.namespace,
+      path: options.path,
+      query: options.query,
+      get stalled() {
+        return self.#stalled
+      },
+    }
+    res.on('close', () => this.#cleanup())
+    res.on('drain', () => {
+      this.#blocked = false
+      this.#pump()
+    })
+    res.socket?.setNoDelay(true)
+    res.writeHead(200, {
+      'Content-Type': 'application/json',
+      'Cache-Control': 'no-cache, private',
+      'Transfer-Encoding': 'chunked',
+    })
+    res.flushHeaders()
+    if (options.allowBookmarks) this.#scheduleBookmark()
+    if (options.timeoutSeconds !== undefined && options.timeoutSeconds > 0) {
+      this.#timeoutTimer = options.clock.setTimeout(() => this.end(), options.timeoutSeconds * 1000)
+    }
+  }
+
+  /** Read-only facts about this watch. */
+  get info(): WatchInfo {
+    return this.#info
+  }
+
+  /** Whether the response is finished or the client went away. */
+  get closed(): boolean {
+    return this.#closed
+  }
+
+  #scheduleBookmark(): void {
+    this.#bookmarkTimer = this.#o.clock.setTimeout(() => {
+      if (this.#closed) return
+      if (!this.#stalled && !this.#ending) this.sendBookmark(this.#o.rest.store.resourceVersion)
+      this.#scheduleBookmark()
+    }, this.#o.bookmarkIntervalMs)
+  }
+
+  /** Queues a committed event, applying the filter (selector transitions become ADDED/DELETED). */
+  onEvent(ev: StoredEvent): void {
+    if (this.#closed || this.#ending) return
+    const f = this.#o.filter
+    if (this.#simple) {
+      if (f.namespace !== undefined && ev.object.metadata.namespace !== f.namespace) return
+      this.#push(ev)
+      return
+    }
+    const rest = this.#o.rest
+    if (ev.type === 'ADDED') {
+      if (rest.matches(f, ev.object)) this.#push(ev)
+      return
+    }
+    if (ev.type === 'DELETED') {
+      if (rest.matches(f, ev.object)) this.#push(ev)
+      return
+    }
+    const cur = rest.matches(f, ev.object)
+    const prev = ev.prev !== undefined && rest.matches(f, ev.prev)
+    if (cur && prev) this.#push(ev)
+    else if (cur) this.#pushTransformed('ADDED', ev.object)
+    else if (prev) {
+      // cacher.go: "a delete event with the previous object content, but with the event's resource version"
+      const old = ev.prev!
+      this.#pushTransformed('DELETED', { ...old, metadata: { ...old.metadata, resourceVersion: String(ev.rv) } })
+    }
+  }
+
+  /** Queues initial state as ADDED events (watch without resourceVersion, or sendInitialEvents). */
+  sendInitial(objects: KubeObject[]): void {
+    for (const o of objects) this.#pushTransformed('ADDED', o)
+  }
+
+  /** Queues a BOOKMARK at `rv`; `initialEventsEnd` adds the `k8s.io/initial-events-end` annotation. */
+  sendBookmark(rv: number, initialEventsEnd = false): void {
+    const def = this.#o.filter.def
+    const metadata = initialEventsEnd
+      ? `{"resourceVersion":"${rv}","annotations":{"k8s.io/initial-events-end":"true"}}`
+      : `{"resourceVersion":"${rv}"}`
+    this.#enqueue(
+      Buffer.from(`{"type":"BOOKMARK","object":{"kind":"${def.kind}","apiVersion":"${def.apiVersion}","metadata":${metadata}}}\n`),
+    )
+  }
+
+  /** Queues an ERROR event carrying `status`; closes the stream afterwards when `close` (the real server does). */
+  sendError(status: Status, close = true): void {
+    if (this.#closed) return
+    this.#enqueue(Buffer.from(`{"type":"ERROR","object":${JSON.stringify(status)}}\n`))
+    if (close) this.end()
+  }
+
+  /** Queues a line that is not valid JSON. */
+  sendMalformedLine(): void {
+    this.#enqueue(Buffer.from('{"type":"MODIFIED","object":{"kind":\n'))
+  }
+
+  /** Stops sending anything (events queue up, no bookmarks) until {@link resume}. */
+  stall(): void {
+    this.#stalled = true
+  }
+
+  /** Ends a stall: queued events flow again. */
+  resume(): void {
+    this.#stalled = false
+    this.#schedule()
+  }
+
+  /** Ends the response cleanly after what is queued has been written. */
+  end(): void {
+    if (this.#closed) return
+    this.#ending = true
+    this.#schedule()
+  }
+
+  /** Drops the stream now: `abrupt` destroys the socket (no terminating chunk), else ends the response. */
+  drop(abrupt: boolean): void {
+    if (this.#closed) return
+    this.#queue = []
+    this.#head = 0
+    if (abrupt) this.#res.socket?.destroy()
+    else this.#res.end()
+    this.#cleanup()
+  }
+
+  #push(ev: StoredEvent): void {
+    if (this.#o.render || ev.object.apiVersion !== this.#o.filter.def.apiVersion) {
+      this.#pushTransformed(ev.type, ev.object)
+      return
+    }
+    this.#enqueue(ev)
+  }
+
+  #pushTransformed(type: string, object: KubeObject): void {
+    const viewed = this.#o.rest.view(this.#o.filter.def, object)
+    this.#enqueue(new Transformed(type, this.#o.render ? this.#o.render(viewed) : viewed))
+  }
+
+  #enqueue(item: Item): void {
+    if (this.#closed) return
+    this.#queue.push(item)
+    this.#schedule()
+  }
+
+  #schedule(): void {
+    if (this.#scheduled || this.#closed) return
+    this.#scheduled = true
+    setImmediate(() => this.#pump())
+  }
+
+  #bytes(item: Item): Buffer {
+    if (Buffer.isBuffer(item)) return item
+    if (item instanceof Transformed) {
+      const json = item.object && typeof item.object === 'object' && 'metadata' in item.object
+        ? objectJson(item.object as KubeObject)
+        : JSON.stringify(item.object)
+      return Buffer.from(`{"type":"${item.type}","object":${json}}\n`)
+    }
+    return eventLine(item as StoredEvent)
+  }
+
+  #pump(): void {
+    this.#scheduled = false
+    if (this.#closed || this.#stalled || this.#blocked) return
+    const q = this.#queue
+    let chunks: Buffer[] = []
+    let size = 0
+    let sent = 0
+    while (this.#head < q.length) {
+      const b = this.#bytes(q[this.#head]!)
+      q[this.#head++] = undefined as unknown as Item
+      chunks.push(b)
+      size += b.length
+      sent++
+      if (size >= CHUNK_BYTES) {
+        const ok = this.#res.write(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size))
+        chunks = []
+        size = 0
+        if (!ok) {
+          this.#blocked = true
+          break
+        }
+      }
+    }
+    if (size > 0) {
+      if (!this.#res.write(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size))) this.#blocked = true
+    }
+    if (this.#head >= q.length) {
+      this.#queue = []
+      this.#head = 0
+    } else if (this.#head > 4096) {
+      this.#queue = q.slice(this.#head)
+      this.#head = 0
+    }
+    if (sent) this.#o.onEventsSent(sent)
+    if (this.#ending && this.#queue.length === 0) {
+      this.#res.end()
+      this.#cleanup()
+    }
+  }
+
+  #cleanup(): void {
+    if (this.#closed) return
+    this.#closed = true
+    this.#o.clock.clearTimeout(this.#bookmarkTimer)
+    this.#o.clock.clearTimeout(this.#timeoutTimer)
+    this.#queue = []
+    this.#head = 0
+    this.#o.onClose(this)
+  }
+}
