@@ -42,6 +42,23 @@ export {
   supervisor,
   worker,
 } from './supervisor/index.ts'
+// Work queues for controllers: fair, stingy, delaying, rate limited; optional metrics.
+export {
+  BucketRateLimiter,
+  DelayingQueue,
+  defaultControllerRateLimiter,
+  ItemExponentialFailureRateLimiter,
+  ItemFastSlowRateLimiter,
+  MaxOfRateLimiter,
+  prometheusQueueMetrics,
+  QueueDrainTimeoutError,
+  type QueueMetricsProvider,
+  type RateLimiter,
+  RateLimitingQueue,
+  type RateLimitingQueueOptions,
+  WorkQueue,
+  type WorkQueueOptions,
+} from './queue/index.ts'
 export { KubevisorError } from './errors.ts'
 export { createLogger, type Logger } from './log.ts'
 export { Backoff, type BackoffPolicy, CLIENT_GO_BACKOFF, RESTART_BACKOFF } from './time/backoff.ts'
