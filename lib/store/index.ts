@@ -1,0 +1,1 @@
+export { type IndexFunc, type Indexers, namespaceIndex, type ObjectRef, type Store, StoreWriter, UnknownIndexError } from './store.ts'
