@@ -74,20 +74,6 @@ class Fifo<T> {
     return item
   }
 
-  /** The items, oldest first, without removing them. */
-  toArray(): T[] {
-    const out: T[] = []
-    for (let i = 0; i < this.#size; i++) out.push(this.#items[(this.#head + i) & this.#mask] as T)
-    return out
-  }
-
-  clear(): void {
-    this.#items = new Array(16)
-    this.#mask = 15
-    this.#head = 0
-    this.#size = 0
-  }
-
   #grow(): void {
     const old = this.#items
     const n = old.length

@@ -59,6 +59,7 @@ export class ItemExponentialFailureRateLimiter<K = unknown> implements RateLimit
   when(key: K): number {
     const exp = this.#failures.get(key) ?? 0
     this.#failures.set(key, exp + 1)
+    if (this.baseDelayMs === 0) return 0 // (0 × 2ⁿ would be NaN once 2ⁿ is Infinity)
     // 2 ** exp grows to Infinity rather than overflowing; the cap takes it.
     return Math.min(this.baseDelayMs * 2 ** exp, this.maxDelayMs)
   }

@@ -82,6 +82,8 @@ describe('ItemExponentialFailureRateLimiter', () => {
     assert.ok(delays.every(Number.isFinite))
     const huge = new ItemExponentialFailureRateLimiter<string>(1e300, 1e6)
     assert.deepEqual(whens(huge, 'k', 3), [1e6, 1e6, 1e6])
+    const zero = new ItemExponentialFailureRateLimiter<string>(0, 1e6)
+    assert.equal(whens(zero, 'k', 2000).at(-1), 0)
   })
 })
 
