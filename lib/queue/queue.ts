@@ -45,8 +45,8 @@ export class QueueDrainTimeoutError extends KubevisorError {
 }
 
 /**
- * A FIFO ring buffer that grows by doubling; `shift` clears the slot so keys can be
- * collected. Internal to the queue.
+ * A FIFO ring buffer that doubles when full and halves when a quarter full (above 1024
+ * slots); `shift` clears the slot so keys can be collected. Internal to the queue.
  */
 class Fifo<T> {
   #items: (T | undefined)[] = new Array(16)
@@ -71,16 +71,21 @@ class Fifo<T> {
     this.#items[i] = undefined
     this.#head = (i + 1) & this.#mask
     this.#size--
+    // Give memory back after a burst: halve when a quarter full (amortized O(1)).
+    if (this.#mask > 1023 && this.#size <= this.#mask >> 2) this.#resize((this.#mask + 1) >> 1)
     return item
   }
 
   #grow(): void {
+    this.#resize((this.#mask + 1) * 2)
+  }
+
+  #resize(capacity: number): void {
     const old = this.#items
-    const n = old.length
-    const next: (T | undefined)[] = new Array(n * 2)
+    const next: (T | undefined)[] = new Array(capacity)
     for (let i = 0; i < this.#size; i++) next[i] = old[(this.#head + i) & this.#mask]
     this.#items = next
-    this.#mask = n * 2 - 1
+    this.#mask = capacity - 1
     this.#head = 0
   }
 }

@@ -247,3 +247,29 @@ describe('WorkQueue.worker', () => {
     assert.equal(queue.tryGet(), 'bad', 'the key is no longer in flight')
   })
 })
+
+describe('WorkQueue under volume', () => {
+  it('keeps FIFO order across growing and shrinking of its buffer', () => {
+    const queue = new WorkQueue<number>()
+    let next = 0
+    let expected = 0
+    // Waves of adds and partial drains, so the ring wraps, grows to 64k slots and shrinks back.
+    for (const [adds, takes] of [
+      [5000, 3000],
+      [40_000, 41_000],
+      [10, 20],
+      [70_000, 60_000],
+      [0, 11_010],
+    ] as const) {
+      for (let i = 0; i < adds; i++) queue.add(next++)
+      for (let i = 0; i < takes; i++) {
+        const key = queue.tryGet()
+        if (key === undefined) break
+        assert.equal(key, expected++)
+        queue.done(key)
+      }
+    }
+    assert.equal(expected, next)
+    assert.equal(queue.len, 0)
+  })
+})
