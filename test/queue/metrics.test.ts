@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
 import { describe, it } from 'node:test'
 import * as promClient from 'prom-client'
 import {
@@ -178,6 +179,24 @@ describe('queue metrics through prom-client', () => {
     queue.add('a')
     assert.equal(clock.pending, 0)
     assert.equal((await registry.getMetricsAsJSON()).length, 0)
+  })
+
+  it('never keep a process alive: the tick on the system clock is unref-ed', () => {
+    const queueIndex = new URL('../../lib/queue/index.ts', import.meta.url).href
+    const script = [
+      `import * as promClient from 'prom-client'`,
+      `import { prometheusQueueMetrics, WorkQueue } from '${queueIndex}'`,
+      `const queue = new WorkQueue({ name: 'alive', metrics: prometheusQueueMetrics(promClient) })`,
+      `queue.add('a')`,
+      `console.log('started')`,
+    ].join('\n')
+    // The child exits on its own once its script ends; the timeout only guards against a hang.
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: new URL('../..', import.meta.url),
+      timeout: 20_000,
+      encoding: 'utf8',
+    })
+    assert.equal(out.trim(), 'started')
   })
 
   it('need a queue name', () => {
