@@ -1,0 +1,203 @@
+/**
+ * The real control plane: startKubeApiServer() against the kube-apiserver and etcd built
+ * by `npm run envtest:build`. Runs under `npm run test:envtest`, not `npm test`.
+ * Anchor: controller-runtime's envtest (pkg/envtest, KUBEBUILDER_ASSETS), which this
+ * mirrors for TypeScript.
+ */
+import assert from 'node:assert/strict'
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { request } from 'node:https'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import { CoreV1Api, type V1ConfigMap, VersionApi, Watch } from '@kubernetes/client-node'
+import { createLogger } from '../../lib/log.ts'
+import {
+  ENVTEST_KUBERNETES_VERSION,
+  EnvtestAssetsNotFoundError,
+  findEnvtestAssets,
+  type KubeApiServer,
+  startKubeApiServer,
+} from '../../lib/testing/kube-apiserver.ts'
+import { envtestSkipReason, inEnvtestTier } from './availability.ts'
+
+const logger = createLogger({ level: 'silent' })
+const skip = inEnvtestTier() ? envtestSkipReason() : undefined
+
+/** The version testing/envtest/go.mod pins, which the build script compiles in. */
+function pinnedVersion(): string {
+  const goMod = readFileSync(new URL('../../testing/envtest/go.mod', import.meta.url), 'utf8')
+  const match = /^\s*(?:require\s+)?k8s\.io\/kubernetes\s+(v\S+)/m.exec(goMod)
+  assert.ok(match, 'testing/envtest/go.mod requires k8s.io/kubernetes')
+  return match[1]!
+}
+
+/** Is a process with this pid still there? (signal 0 checks without signalling) */
+/** GET with certificate verification against `ca` (unlike the startup probe). */
+function get(url: string, ca: string, token: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { ca, headers: { authorization: `Bearer ${token}` } }, (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (chunk: string) => (body += chunk))
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
+    })
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    assert.equal((err as NodeJS.ErrnoException).code, 'ESRCH')
+    return false
+  }
+}
+
+// Only in `npm run test:envtest` (see inEnvtestTier).
+if (inEnvtestTier()) {
+  describe('startKubeApiServer against the real kube-apiserver', { skip }, () => {
+    let server: KubeApiServer
+
+    before(async () => {
+      server = await startKubeApiServer({ logger })
+    })
+    after(async () => {
+      await server?.stop()
+    })
+
+    test('GET /version reports the Kubernetes release pinned in testing/envtest/go.mod', async () => {
+      assert.equal(ENVTEST_KUBERNETES_VERSION, pinnedVersion())
+      const version = await server.kubeConfig.makeApiClient(VersionApi).getCode()
+      assert.equal(version.gitVersion, ENVTEST_KUBERNETES_VERSION)
+    })
+
+    test('serves on 127.0.0.1 with a certificate the returned CA verifies, and answers a wrong token with 401', async () => {
+      assert.match(server.url, /^https:\/\/127\.0\.0\.1:\d+$/)
+      assert.match(server.etcdUrl, /^http:\/\/127\.0\.0\.1:\d+$/)
+      // Kubernetes API docs, "Authenticating": a bearer token no authenticator accepts is a
+      // 401 whose body is a Status with reason Unauthorized.
+      const res = await get(`${server.url}/api/v1/namespaces`, server.caPem, 'not-the-token')
+      assert.equal(res.status, 401)
+      const status = JSON.parse(res.body)
+      assert.equal(status.kind, 'Status')
+      assert.equal(status.reason, 'Unauthorized')
+      assert.equal((await get(`${server.url}/readyz`, server.caPem, server.token)).status, 200)
+    })
+
+    test('creates, lists and watches ConfigMaps through @kubernetes/client-node', async () => {
+      const core = server.kubeConfig.makeApiClient(CoreV1Api)
+      const namespace = 'envtest-configmaps'
+      await core.createNamespace({ body: { metadata: { name: namespace } } })
+      await core.createNamespacedConfigMap({
+        namespace,
+        body: { metadata: { name: 'first' }, data: { n: '1' } },
+      })
+      const list = await core.listNamespacedConfigMap({ namespace })
+      assert.deepEqual(
+        list.items.map((cm) => cm.metadata?.name),
+        ['first'],
+      )
+      const listRv = list.metadata?.resourceVersion
+      assert.ok(listRv, 'a list carries the collection resourceVersion to watch from')
+
+      // Watch from the list's resourceVersion: exactly the changes after the list arrive
+      // (Kubernetes API concepts, "Efficient detection of changes").
+      const events: { type: string; name: string | undefined; data: Record<string, string> | undefined }[] = []
+      let onEvent = () => {}
+      const watching = await new Watch(server.kubeConfig).watch(
+        `/api/v1/namespaces/${namespace}/configmaps`,
+        { resourceVersion: listRv },
+        (type, obj: V1ConfigMap) => {
+          events.push({ type, name: obj.metadata?.name, data: obj.data })
+          onEvent()
+        },
+        () => {},
+      )
+      try {
+        const seenThree = new Promise<void>((resolve) => {
+          onEvent = () => events.length >= 3 && resolve()
+        })
+        await core.createNamespacedConfigMap({ namespace, body: { metadata: { name: 'second' }, data: { n: '2' } } })
+        await core.replaceNamespacedConfigMap({
+          name: 'first',
+          namespace,
+          body: { metadata: { name: 'first' }, data: { n: '1b' } },
+        })
+        await core.deleteNamespacedConfigMap({ name: 'second', namespace })
+        await seenThree
+      } finally {
+        watching.abort()
+      }
+      assert.deepEqual(events, [
+        { type: 'ADDED', name: 'second', data: { n: '2' } },
+        { type: 'MODIFIED', name: 'first', data: { n: '1b' } },
+        { type: 'DELETED', name: 'second', data: { n: '2' } },
+      ])
+    })
+
+    test('stop() ends both processes by pid and removes the temporary directory', async () => {
+      const { pids, dir } = server
+      assert.ok(alive(pids.apiServer) && alive(pids.etcd))
+      await server.stop()
+      assert.equal(alive(pids.apiServer), false, 'kube-apiserver is gone')
+      assert.equal(alive(pids.etcd), false, 'etcd is gone')
+      assert.equal(existsSync(dir), false, 'the temporary directory is removed')
+      await server.stop() // idempotent
+    })
+  })
+
+  describe('findEnvtestAssets', () => {
+    /** A directory with fake executables named like the binaries. */
+    function assetsDir(names: string[]): string {
+      const dir = mkdtempSync(join(tmpdir(), 'kubevisor-assets-'))
+      for (const name of names) {
+        writeFileSync(join(dir, name), '#!/bin/sh\n')
+        chmodSync(join(dir, name), 0o755)
+      }
+      return dir
+    }
+
+    test('an assets directory without the binaries throws an error that says to run npm run envtest:build', (t) => {
+      const dir = assetsDir(['etcd'])
+      t.after(() => rmSync(dir, { recursive: true, force: true }))
+      assert.throws(
+        () => findEnvtestAssets(dir, {}),
+        (err: unknown) =>
+          err instanceof EnvtestAssetsNotFoundError &&
+          err.code === 'ERR_ENVTEST_ASSETS_NOT_FOUND' &&
+          err.message.includes('npm run envtest:build') &&
+          err.message.includes(join(dir, 'kube-apiserver')) &&
+          !err.message.includes(join(dir, 'etcd ')),
+      )
+    })
+
+    test('takes the option, then KUBEVISOR_ENVTEST_ASSETS, then KUBEBUILDER_ASSETS, then the cache', (t) => {
+      const full = assetsDir(['kube-apiserver', 'etcd'])
+      const other = assetsDir(['kube-apiserver', 'etcd'])
+      const cache = mkdtempSync(join(tmpdir(), 'kubevisor-cache-'))
+      const cached = join(cache, 'envtest', ENVTEST_KUBERNETES_VERSION)
+      mkdirSync(cached, { recursive: true })
+      for (const name of ['kube-apiserver', 'etcd']) {
+        writeFileSync(join(cached, name), '#!/bin/sh\n')
+        chmodSync(join(cached, name), 0o755)
+      }
+      t.after(() => {
+        for (const dir of [full, other, cache]) rmSync(dir, { recursive: true, force: true })
+      })
+      const cases: [string | undefined, NodeJS.ProcessEnv, string, string][] = [
+        [full, { KUBEVISOR_ENVTEST_ASSETS: other, KUBEBUILDER_ASSETS: other }, full, 'option'],
+        [undefined, { KUBEVISOR_ENVTEST_ASSETS: full, KUBEBUILDER_ASSETS: other }, full, 'KUBEVISOR_ENVTEST_ASSETS'],
+        [undefined, { KUBEBUILDER_ASSETS: full, KUBEVISOR_CACHE: cache }, full, 'KUBEBUILDER_ASSETS'],
+        [undefined, { KUBEVISOR_CACHE: cache }, cached, 'cache'],
+      ]
+      for (const [option, env, dir, source] of cases) {
+        const found = findEnvtestAssets(option, env)
+        assert.deepEqual(found, { dir, kubeApiServer: join(dir, 'kube-apiserver'), etcd: join(dir, 'etcd'), source })
+      }
+    })
+  })
+}
