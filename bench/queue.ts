@@ -5,11 +5,13 @@
  *
  *   ./dev node --conditions=source --expose-gc bench/queue.ts
  *
- * `run()` returns the rows, for a bench runner that aggregates several benches.
+ * `run()` returns the table (`bench/support.ts` `BenchTable`, like the other benches) and
+ * `measureRows()` the raw rows, for a runner that aggregates several benches.
  */
 import * as promClient from 'prom-client'
 import { prometheusQueueMetrics, type QueueMetricsProvider, RateLimitingQueue, WorkQueue } from '../lib/queue/index.ts'
 import type { Clock, TimerHandle } from '../lib/time/clock.ts'
+import { type BenchTable, formatTable } from './support.ts'
 
 /** One measured line of the table. */
 export interface QueueBenchRow {
@@ -199,15 +201,18 @@ async function measure(workload: Workload, metricsOn: boolean): Promise<number> 
   return best
 }
 
-/** Runs every workload with metrics off and on; returns the rows. */
-export async function run(): Promise<QueueBenchRow[]> {
+/** Runs every workload with metrics off and on; returns the raw rows. */
+export async function measureRows(): Promise<QueueBenchRow[]> {
   const rows: QueueBenchRow[] = []
   let baseline = 0
   for (const workload of workloads) {
     const off = await measure(workload, false)
     const on = await measure(workload, true)
     if (baseline === 0) baseline = off
-    for (const [metrics, opsPerSec] of [['off', off], ['on', on]] as const) {
+    for (const [metrics, opsPerSec] of [
+      ['off', off],
+      ['on', on],
+    ] as const) {
       rows.push({
         workload: workload.name,
         metrics,
@@ -221,21 +226,23 @@ export async function run(): Promise<QueueBenchRow[]> {
   return rows
 }
 
-/** Formats rows as a markdown table. */
-export function toMarkdown(rows: QueueBenchRow[]): string {
-  const fmt = (n: number) => Math.round(n).toLocaleString('en-US')
-  const lines = [
-    '| workload | metrics | op | ops/s | × metrics off | × baseline |',
-    '| --- | --- | --- | ---: | ---: | ---: |',
-    ...rows.map(
-      (r) =>
-        `| ${r.workload} | ${r.metrics} | ${r.unit} | ${fmt(r.opsPerSec)} | ${r.vsMetricsOff.toFixed(2)} | ${r.vsBaseline.toFixed(2)} |`,
-    ),
+/** Runs the bench and returns its table. */
+export async function run(): Promise<BenchTable[]> {
+  const rows = await measureRows()
+  return [
+    {
+      title: 'Work queue',
+      columns: ['workload', 'metrics', 'op', 'ops/s', '× metrics off', '× baseline'],
+      rows: rows.map((r) => [r.workload, r.metrics, r.unit, r.opsPerSec, r.vsMetricsOff, r.vsBaseline]),
+      notes: [
+        `batches of ${BATCH} keys; best of 3 runs after a warm-up; baseline = first row`,
+        'metrics on = prom-client 15 through prometheusQueueMetrics, a fresh Registry per run',
+        'target (DESIGN.md §7): ≥ 1M add/get/done cycles/s for distinct keys',
+      ],
+    },
   ]
-  return lines.join('\n')
 }
 
 if (import.meta.main) {
-  console.log(`work queue, Node ${process.version}, batches of ${BATCH} keys, best of 3 after a warm-up\n`)
-  console.log(toMarkdown(await run()))
+  for (const table of await run()) console.log(`${formatTable(table)}\n`)
 }
