@@ -150,6 +150,62 @@ if (inEnvtestTier()) {
     })
   })
 
+  describe('startKubeApiServer with watchCache: false and a 1s etcd compaction interval', { skip }, () => {
+    let server: KubeApiServer
+
+    before(async () => {
+      server = await startKubeApiServer({ logger, watchCache: false, etcdCompactionInterval: '1s' })
+    })
+    after(async () => {
+      await server?.stop()
+    })
+
+    test('a watch from a compacted resourceVersion gets an ERROR event with a 410 Expired Status', async () => {
+      // Kubernetes API concepts, "Resource versions" / "410 Gone responses": a watch from a
+      // version etcd has compacted away ends with an ERROR event carrying a 410 Status. This
+      // is how the conformance suite forces it on the real server.
+      const core = server.kubeConfig.makeApiClient(CoreV1Api)
+      const created = await core.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: 'old' } } })
+      const oldRv = created.metadata?.resourceVersion
+      assert.ok(oldRv)
+      // Compaction only moves past revisions that exist: keep writing until the old one is gone.
+      let expired: { code?: number; reason?: string; kind?: string } | undefined
+      for (let attempt = 0; attempt < 60 && expired === undefined; attempt++) {
+        await core.replaceNamespacedConfigMap({
+          name: 'old',
+          namespace: 'default',
+          body: { metadata: { name: 'old' }, data: { attempt: String(attempt) } },
+        })
+        expired = await new Promise((resolve) => {
+          let controller: AbortController | undefined
+          let settled = false
+          const finish = (value: typeof expired) => {
+            if (settled) return
+            settled = true
+            controller?.abort()
+            resolve(value)
+          }
+          new Watch(server.kubeConfig)
+            .watch(
+              '/api/v1/namespaces/default/configmaps',
+              { resourceVersion: oldRv },
+              (type, obj) => finish(type === 'ERROR' ? obj : undefined),
+              () => finish(undefined),
+            )
+            .then((c) => {
+              controller = c
+              if (settled) c.abort()
+            }, () => finish(undefined))
+        })
+        if (expired === undefined) await new Promise((resolve) => setTimeout(resolve, 500))
+      }
+      assert.ok(expired, 'the old resourceVersion was compacted within 30 s')
+      assert.equal(expired.kind, 'Status')
+      assert.equal(expired.code, 410)
+      assert.equal(expired.reason, 'Expired')
+    })
+  })
+
   describe('findEnvtestAssets', () => {
     /** A directory with fake executables named like the binaries. */
     function assetsDir(names: string[]): string {
