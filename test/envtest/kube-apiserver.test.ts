@@ -139,6 +139,19 @@ if (inEnvtestTier()) {
       ])
     })
 
+    test('accepts a Pod although no controller manager created a service account', async () => {
+      // With the ServiceAccount admission plugin on, a pod is rejected until the
+      // namespace's `default` service account exists, which only kube-controller-manager
+      // creates (Kubernetes docs, "Admission controllers reference": ServiceAccount).
+      const core = server.kubeConfig.makeApiClient(CoreV1Api)
+      const pod = await core.createNamespacedPod({
+        namespace: 'default',
+        body: { metadata: { name: 'p' }, spec: { containers: [{ name: 'c', image: 'busybox' }] } },
+      })
+      assert.equal(pod.metadata?.name, 'p')
+      assert.equal(pod.status?.phase, 'Pending')
+    })
+
     test('stop() ends both processes by pid and removes the temporary directory', async () => {
       const { pids, dir } = server
       assert.ok(alive(pids.apiServer) && alive(pids.etcd))
