@@ -131,11 +131,11 @@ export interface ApiServer {
   close(): Promise<void>
 
   /** Creates an object as `POST` would (same validation, events, errors); returns a copy. */
-  create<T extends KubeObject = KubeObject>(obj: T): T
+  create<T extends KubeObject = KubeObject>(obj: T): T & KubeObject
   /** Replaces an object as `PUT` would (409 on a stale resourceVersion); returns a copy. */
-  update<T extends KubeObject = KubeObject>(obj: T): T
+  update<T extends KubeObject = KubeObject>(obj: T): T & KubeObject
   /** Replaces an object's status as `PUT .../status` would; returns a copy. */
-  updateStatus<T extends KubeObject = KubeObject>(obj: T): T
+  updateStatus<T extends KubeObject = KubeObject>(obj: T): T & KubeObject
   /** Deletes an object as `DELETE` would (finalizers honoured); returns the last state. */
   delete(ref: ObjectRef): KubeObject
   /** The current object, or undefined. */
@@ -337,18 +337,18 @@ class EmbeddedApiServer implements ApiServer {
     return def
   }
 
-  create<T extends KubeObject = KubeObject>(obj: T): T {
+  create<T extends KubeObject = KubeObject>(obj: T): T & KubeObject {
     const def = this.#defFor(obj.apiVersion ?? '', obj.kind ?? '')
     return structuredClone(this.#rest.create(def, obj.metadata?.namespace ?? (def.namespaced ? 'default' : undefined), structuredClone(obj))) as T
   }
 
-  update<T extends KubeObject = KubeObject>(obj: T): T {
+  update<T extends KubeObject = KubeObject>(obj: T): T & KubeObject {
     const def = this.#defFor(obj.apiVersion ?? '', obj.kind ?? '')
     const ns = obj.metadata?.namespace ?? (def.namespaced ? 'default' : undefined)
     return structuredClone(this.#rest.update(def, ns, obj.metadata.name ?? '', structuredClone(obj))) as T
   }
 
-  updateStatus<T extends KubeObject = KubeObject>(obj: T): T {
+  updateStatus<T extends KubeObject = KubeObject>(obj: T): T & KubeObject {
     const def = this.#defFor(obj.apiVersion ?? '', obj.kind ?? '')
     const ns = obj.metadata?.namespace ?? (def.namespaced ? 'default' : undefined)
     return structuredClone(
