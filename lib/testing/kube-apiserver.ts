@@ -210,6 +210,19 @@ function isExecutable(file: string): boolean {
  */
 export async function startKubeApiServer(opts: StartKubeApiServerOptions = {}): Promise<KubeApiServer> {
   const assets = findEnvtestAssets(opts.assetsDir)
+  // The free ports are found by binding and releasing them, so another process can take one
+  // before etcd or kube-apiserver binds it; such a start is retried on fresh ports.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(assets, opts)
+    } catch (err) {
+      const portTaken = err instanceof EnvtestStartError && err.message.includes('address already in use')
+      if (!portTaken || attempt >= 3) throw err
+    }
+  }
+}
+
+async function startOnce(assets: EnvtestAssets, opts: StartKubeApiServerOptions): Promise<KubeApiServer> {
   const clock = opts.clock ?? systemClock
   const logger = (opts.logger ?? defaultLogger()).child({ component: 'envtest' })
   const startTimeoutMs = opts.startTimeoutMs ?? 60_000
@@ -307,7 +320,7 @@ export async function startKubeApiServer(opts: StartKubeApiServerOptions = {}): 
     }
   } catch (err) {
     const tails = env.logTails()
-    await env.stop()
+    await env.stop(0)
     if (err instanceof EnvtestStartError) {
       throw new EnvtestStartError(`${err.message}\n${tails}`, { cause: err.cause })
     }
@@ -418,11 +431,12 @@ class Environment {
       .join('\n')
   }
 
-  stop(): Promise<void> {
+  /** Stops both (graceMs 0: SIGKILL at once, for a failed start) and removes the directory. */
+  stop(graceMs = this.stopGraceMs): Promise<void> {
     this.stopping ??= (async () => {
       // The API server first, so it does not spend its grace period retrying a dead etcd.
-      await terminate(this.apiServer, this.stopGraceMs)
-      await terminate(this.etcd, this.stopGraceMs)
+      await terminate(this.apiServer, graceMs)
+      await terminate(this.etcd, graceMs)
       live.delete(this)
       updateExitHooks()
       if (!this.keepTempDir) await rm(this.dir, { recursive: true, force: true })
@@ -451,11 +465,16 @@ class Environment {
   }
 }
 
-/** SIGTERM by pid, then SIGKILL after `graceMs` if it has not exited. */
+/** SIGTERM by pid, then SIGKILL after `graceMs` if it has not exited (0: SIGKILL at once). */
 async function terminate(child: ChildProcess | undefined, graceMs: number): Promise<void> {
   if (child?.pid === undefined || child.exitCode !== null || child.signalCode !== null) return
   child.ref()
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  if (graceMs <= 0) {
+    process.kill(child.pid, 'SIGKILL')
+    await exited
+    return
+  }
   process.kill(child.pid, 'SIGTERM')
   let timer: NodeJS.Timeout | undefined
   const timedOut = await Promise.race([

@@ -6,7 +6,9 @@
  */
 import assert from 'node:assert/strict'
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { once } from 'node:events'
 import { request } from 'node:https'
+import { type AddressInfo, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
@@ -15,6 +17,7 @@ import { createLogger } from '../../lib/log.ts'
 import {
   ENVTEST_KUBERNETES_VERSION,
   EnvtestAssetsNotFoundError,
+  EnvtestStartError,
   findEnvtestAssets,
   type KubeApiServer,
   startKubeApiServer,
@@ -216,6 +219,26 @@ if (inEnvtestTier()) {
       assert.equal(expired.kind, 'Status')
       assert.equal(expired.code, 410)
       assert.equal(expired.reason, 'Expired')
+    })
+  })
+
+  describe('startKubeApiServer when a process fails to start', { skip }, () => {
+    test('throws EnvtestStartError ending with the failing process\'s last log lines', async (t) => {
+      // Hold a port and make etcd listen on it: every attempt (three, on fresh ports for the
+      // rest) fails to bind, and the error shows etcd's own words.
+      const blocker = createServer().listen(0, '127.0.0.1')
+      await once(blocker, 'listening')
+      t.after(() => blocker.close())
+      const port = (blocker.address() as AddressInfo).port
+      await assert.rejects(
+        startKubeApiServer({ logger, etcdArgs: [`--listen-client-urls=http://127.0.0.1:${port}`] }),
+        (err: unknown) =>
+          err instanceof EnvtestStartError &&
+          err.code === 'ERR_ENVTEST_START' &&
+          err.message.includes('etcd exited early') &&
+          err.message.includes('--- last 25 lines of etcd') &&
+          err.message.includes('address already in use'),
+      )
     })
   })
 
