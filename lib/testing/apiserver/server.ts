@@ -485,14 +485,19 @@ class EmbeddedApiServer implements ApiServer {
     res.on('close', () => {
       if (rec.status === 0 && res.headersSent) rec.status = res.statusCode
     })
-    this.#handle(req, res, info).catch((err: unknown) => {
-      if (err instanceof ApiStatusError) {
-        this.#sendStatus(res, err)
-        return
-      }
-      this.#opts.logger?.error({ err, method, path: url.pathname }, 'embedded apiserver: unexpected failure')
-      this.#sendStatus(res, internalError(err instanceof Error ? err.message : String(err)))
-    })
+    this.#handle(req, res, info)
+      .catch((err: unknown) => {
+        if (err instanceof ApiStatusError) {
+          this.#sendStatus(res, err)
+          return
+        }
+        this.#opts.logger?.error({ err, method, path: url.pathname }, 'embedded apiserver: unexpected failure')
+        this.#sendStatus(res, internalError(err instanceof Error ? err.message : String(err)))
+      })
+      .finally(() => {
+        // Watches stay open: record their status once the headers are out.
+        if (rec.status === 0 && res.headersSent) rec.status = res.statusCode
+      })
   }
 
   #sendStatus(res: ServerResponse, err: ApiStatusError): void {
