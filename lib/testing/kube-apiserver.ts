@@ -8,7 +8,7 @@
  * CA + cert there), `sa.key`/`sa.pub` (service-account key pair), `tokens.csv` (static
  * bearer tokens), `etcd.log`, `kube-apiserver.log`.
  */
-import { type ChildProcess, spawn } from 'node:child_process'
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { generateKeyPair, randomBytes } from 'node:crypto'
 import { closeSync, existsSync, openSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
@@ -256,7 +256,8 @@ async function startOnce(assets: EnvtestAssets, opts: StartKubeApiServerOptions)
       `--listen-peer-urls=${peerUrl}`,
       `--initial-advertise-peer-urls=${peerUrl}`,
       `--initial-cluster=envtest=${peerUrl}`,
-      '--unsafe-no-fsync=true',
+      // Test data need not survive a power cut; skipping fsync makes writes fast on slow disks.
+      ...(supportsNoFsync(assets.etcd) ? ['--unsafe-no-fsync=true'] : []),
       ...(opts.etcdArgs ?? []),
     ])
 
@@ -326,6 +327,19 @@ async function startOnce(assets: EnvtestAssets, opts: StartKubeApiServerOptions)
     }
     throw new EnvtestStartError(`envtest: startup failed: ${(err as Error).message}\n${tails}`, { cause: err })
   }
+}
+
+const noFsyncSupport = new Map<string, boolean>()
+
+/** etcd >= 3.5 has `--unsafe-no-fsync`; Debian's 3.4 (the documented fallback) does not. */
+function supportsNoFsync(etcd: string): boolean {
+  let supported = noFsyncSupport.get(etcd)
+  if (supported === undefined) {
+    const help = spawnSync(etcd, ['--help'], { encoding: 'utf8', timeout: 10_000 })
+    supported = `${help.stdout}${help.stderr}`.includes('--unsafe-no-fsync')
+    noFsyncSupport.set(etcd, supported)
+  }
+  return supported
 }
 
 /** A `--token-auth-file` line: `token,user,uid,"group1,group2"`. */
