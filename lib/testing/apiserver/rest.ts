@@ -94,17 +94,35 @@ function nowTimestamp(): string {
   return new Date().toISOString().replace(/\.\d{3}Z$/, 'Z')
 }
 
-function stable(v: unknown): string {
-  return JSON.stringify(v, (_k, x) =>
-    isObject(x) ? Object.fromEntries(Object.keys(x).sort().map((k) => [k, x[k]])) : x,
-  )
+/** Structural equality of JSON values, key order ignored; stops at the first difference. */
+export function deepEqual(a: unknown, b: unknown, skipTop?: ReadonlySet<string>): boolean {
+  if (a === b) return true
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false
+    for (let i = 0; i < a.length; i++) if (!deepEqual(a[i], b[i])) return false
+    return true
+  }
+  if (Array.isArray(b)) return false
+  const ao = a as Record<string, unknown>
+  const bo = b as Record<string, unknown>
+  let na = 0
+  for (const k in ao) {
+    if (skipTop?.has(k)) continue
+    if (ao[k] === undefined) continue
+    na++
+    if (!deepEqual(ao[k], bo[k])) return false
+  }
+  let nb = 0
+  for (const k in bo) {
+    if (skipTop?.has(k)) continue
+    if (bo[k] !== undefined) nb++
+  }
+  return na === nb
 }
 
-/** Everything but metadata and status, to decide whether `generation` moves. */
-function specPart(obj: KubeObject): string {
-  const { metadata: _m, status: _s, apiVersion: _a, kind: _k, ...rest } = obj
-  return stable(rest)
-}
+/** Top-level fields that are not "spec" for the purpose of `generation`. */
+const NOT_SPEC = new Set(['metadata', 'status', 'apiVersion', 'kind'])
 
 /** The resource's storage key (`group/plural`), shared by all its versions. */
 export function resourceKey(def: ResourceDef): string {
@@ -547,10 +565,10 @@ export class Rest {
           )
       }
       if (errs.length) throw invalid(def.group, def.kind, name, errs)
-      if (def.hasGeneration && specPart(next) !== specPart(old)) next.metadata.generation = (old.metadata.generation ?? 0) + 1
+      if (def.hasGeneration && !deepEqual(next, old, NOT_SPEC)) next.metadata.generation = (old.metadata.generation ?? 0) + 1
     }
     next.metadata.resourceVersion = old.metadata.resourceVersion
-    if (stable(next) === stable(old)) return this.view(def, old)
+    if (deepEqual(next, old)) return this.view(def, old)
     if (opts.dryRun) return this.view(def, next)
     if (next.metadata.deletionTimestamp && (next.metadata.finalizers ?? []).length === 0) {
       // Emptied finalizers of an object being deleted: the update deletes it (store.go shouldDeleteDuringUpdate).

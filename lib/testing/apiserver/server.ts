@@ -231,6 +231,11 @@ function listOptions(q: URLSearchParams): ListOptions {
   return o
 }
 
+/** A private copy of caller input (JSON values only, like a request body). */
+function clone<T>(v: T): T {
+  return JSON.parse(JSON.stringify(v)) as T
+}
+
 function yamlString(s: string): string {
   return JSON.stringify(s)
 }
@@ -331,6 +336,11 @@ class EmbeddedApiServer implements ApiServer {
 
   // ---- in-process object API ----
 
+  /** A private copy of a stored object (parsing its cached JSON, shared with watch events). */
+  #copy<T>(obj: KubeObject): T {
+    return JSON.parse(objectJson(obj)) as T
+  }
+
   #defFor(apiVersion: string, kind: string): ResourceDef {
     const def = this.#registry.byKind(apiVersion, kind)
     if (!def) throw pathNotFound()
@@ -339,32 +349,30 @@ class EmbeddedApiServer implements ApiServer {
 
   create<T extends KubeObject = KubeObject>(obj: T): T & KubeObject {
     const def = this.#defFor(obj.apiVersion ?? '', obj.kind ?? '')
-    return structuredClone(this.#rest.create(def, obj.metadata?.namespace ?? (def.namespaced ? 'default' : undefined), structuredClone(obj))) as T
+    return this.#copy(this.#rest.create(def, obj.metadata?.namespace ?? (def.namespaced ? 'default' : undefined), clone(obj)))
   }
 
   update<T extends KubeObject = KubeObject>(obj: T): T & KubeObject {
     const def = this.#defFor(obj.apiVersion ?? '', obj.kind ?? '')
     const ns = obj.metadata?.namespace ?? (def.namespaced ? 'default' : undefined)
-    return structuredClone(this.#rest.update(def, ns, obj.metadata.name ?? '', structuredClone(obj))) as T
+    return this.#copy(this.#rest.update(def, ns, obj.metadata.name ?? '', clone(obj)))
   }
 
   updateStatus<T extends KubeObject = KubeObject>(obj: T): T & KubeObject {
     const def = this.#defFor(obj.apiVersion ?? '', obj.kind ?? '')
     const ns = obj.metadata?.namespace ?? (def.namespaced ? 'default' : undefined)
-    return structuredClone(
-      this.#rest.update(def, ns, obj.metadata.name ?? '', structuredClone(obj), { subresource: 'status' }),
-    ) as T
+    return this.#copy(this.#rest.update(def, ns, obj.metadata.name ?? '', clone(obj), { subresource: 'status' }))
   }
 
   delete(ref: ObjectRef): KubeObject {
     const def = this.#defFor(ref.apiVersion, ref.kind)
-    return structuredClone(this.#rest.delete(def, ref.namespace ?? (def.namespaced ? 'default' : undefined), ref.name).object)
+    return this.#copy(this.#rest.delete(def, ref.namespace ?? (def.namespaced ? 'default' : undefined), ref.name).object)
   }
 
   get<T extends KubeObject = KubeObject>(ref: ObjectRef): T | undefined {
     const def = this.#defFor(ref.apiVersion, ref.kind)
     try {
-      return structuredClone(this.#rest.get(def, ref.namespace ?? (def.namespaced ? 'default' : undefined), ref.name)) as T
+      return this.#copy(this.#rest.get(def, ref.namespace ?? (def.namespaced ? 'default' : undefined), ref.name))
     } catch (err) {
       if (err instanceof ApiStatusError && err.status.code === 404) return undefined
       throw err
@@ -373,7 +381,7 @@ class EmbeddedApiServer implements ApiServer {
 
   list<T extends KubeObject = KubeObject>(apiVersion: string, kind: string, namespace?: string): T[] {
     const def = this.#defFor(apiVersion, kind)
-    return structuredClone(this.#rest.list(def, def.namespaced ? namespace : undefined, {}).items) as T[]
+    return this.#rest.list(def, def.namespaced ? namespace : undefined, {}).items.map((o) => this.#copy<T>(o))
   }
 
   // ---- faults ----

@@ -27,7 +27,7 @@ export interface StoredEvent {
   /** Cached `JSON.stringify(object)`, shared by every watcher. */
   json?: string
   /** Cached wire line for `{"type": type, "object": object}\n`. */
-  line?: Buffer
+  line?: string
 }
 
 /** Something that receives every committed event of the resources it subscribed to. */
@@ -69,9 +69,9 @@ export function eventJson(ev: StoredEvent): string {
   return ev.json
 }
 
-/** The wire line of an event as committed, computed once and shared. */
-export function eventLine(ev: StoredEvent): Buffer {
-  ev.line ??= Buffer.from(`{"type":"${ev.type}","object":${eventJson(ev)}}\n`)
+/** The wire line of an event as committed, computed once and shared by every watcher. */
+export function eventLine(ev: StoredEvent): string {
+  ev.line ??= `{"type":"${ev.type}","object":${eventJson(ev)}}\n`
   return ev.line
 }
 

@@ -1,8 +1,8 @@
 /**
  * One watch response: a chunked stream of newline-delimited JSON watch events, fed by the
  * store's committed events. Built for throughput: each committed event is serialized once
- * and its bytes shared by every watcher that receives it unchanged; writes are batched
- * (up to 64 KiB per chunk, once per macrotask) and stop while the socket is not draining,
+ * and its line shared by every watcher that receives it unchanged; writes are batched
+ * (one string of up to ~64 KiB per chunk, encoded once, at most once per macrotask) and stop while the socket is not draining,
  * so a slow client slows only its own queue.
  */
 import type { ServerResponse } from 'node:http'
@@ -30,7 +30,7 @@ export interface WatchInfo {
   readonly stalled: boolean
 }
 
-const CHUNK_BYTES = 64 * 1024
+const CHUNK_CHARS = 64 * 1024
 
 class Transformed {
   readonly type: string
@@ -41,7 +41,7 @@ class Transformed {
   }
 }
 
-type Item = StoredEvent | Buffer | Transformed
+type Item = StoredEvent | string | Transformed
 
 /** Options of one watch stream. */
 export interface WatchStreamOptions {
@@ -172,21 +172,19 @@ export class WatchStream implements StoreSubscriber {
     const metadata = initialEventsEnd
       ? `{"resourceVersion":"${rv}","annotations":{"k8s.io/initial-events-end":"true"}}`
       : `{"resourceVersion":"${rv}"}`
-    this.#enqueue(
-      Buffer.from(`{"type":"BOOKMARK","object":{"kind":"${def.kind}","apiVersion":"${def.apiVersion}","metadata":${metadata}}}\n`),
-    )
+    this.#enqueue(`{"type":"BOOKMARK","object":{"kind":"${def.kind}","apiVersion":"${def.apiVersion}","metadata":${metadata}}}\n`)
   }
 
   /** Queues an ERROR event carrying `status`; closes the stream afterwards when `close` (the real server does). */
   sendError(status: Status, close = true): void {
     if (this.#closed) return
-    this.#enqueue(Buffer.from(`{"type":"ERROR","object":${JSON.stringify(status)}}\n`))
+    this.#enqueue(`{"type":"ERROR","object":${JSON.stringify(status)}}\n`)
     if (close) this.end()
   }
 
   /** Queues a line that is not valid JSON. */
   sendMalformedLine(): void {
-    this.#enqueue(Buffer.from('{"type":"MODIFIED","object":{"kind":\n'))
+    this.#enqueue('{"type":"MODIFIED","object":{"kind":\n')
   }
 
   /** Stops sending anything (events queue up, no bookmarks) until {@link resume}. */
@@ -242,43 +240,38 @@ export class WatchStream implements StoreSubscriber {
     setImmediate(() => this.#pump())
   }
 
-  #bytes(item: Item): Buffer {
-    if (Buffer.isBuffer(item)) return item
+  #line(item: Item): string {
+    if (typeof item === 'string') return item
     if (item instanceof Transformed) {
-      const json = item.object && typeof item.object === 'object' && 'metadata' in item.object
-        ? objectJson(item.object as KubeObject)
-        : JSON.stringify(item.object)
-      return Buffer.from(`{"type":"${item.type}","object":${json}}\n`)
+      const json =
+        item.object && typeof item.object === 'object' && 'metadata' in item.object
+          ? objectJson(item.object as KubeObject)
+          : JSON.stringify(item.object)
+      return `{"type":"${item.type}","object":${json}}\n`
     }
-    return eventLine(item as StoredEvent)
+    return eventLine(item)
   }
 
   #pump(): void {
     this.#scheduled = false
     if (this.#closed || this.#stalled || this.#blocked) return
     const q = this.#queue
-    let chunks: Buffer[] = []
-    let size = 0
+    let batch = ''
     let sent = 0
     while (this.#head < q.length) {
-      const b = this.#bytes(q[this.#head]!)
+      batch += this.#line(q[this.#head]!)
       q[this.#head++] = undefined as unknown as Item
-      chunks.push(b)
-      size += b.length
       sent++
-      if (size >= CHUNK_BYTES) {
-        const ok = this.#res.write(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size))
-        chunks = []
-        size = 0
+      if (batch.length >= CHUNK_CHARS) {
+        const ok = this.#res.write(batch)
+        batch = ''
         if (!ok) {
           this.#blocked = true
           break
         }
       }
     }
-    if (size > 0) {
-      if (!this.#res.write(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size))) this.#blocked = true
-    }
+    if (batch.length > 0 && !this.#res.write(batch)) this.#blocked = true
     if (this.#head >= q.length) {
       this.#queue = []
       this.#head = 0

@@ -1,0 +1,161 @@
+/**
+ * How fast the embedded API server streams watch events to one client over loopback.
+ *
+ *   ./dev node --conditions=source bench/apiserver.ts [events=200000]
+ *
+ * The server runs in this process; the client is a child process (so the two share the
+ * machine's cores like the watcher benchmarks will), reading with `node:http`:
+ * - "count": counts newline-terminated events (what the server can push);
+ * - "parse": also `JSON.parse`s every line (a bare client).
+ * Scenarios: "replay" resumes a watch from an old resourceVersion and receives the whole
+ * history (serialization + writes only); "live" receives events while the server commits
+ * them in batches of 1000 (store commit + fan-out + serialization + writes).
+ * Prints a markdown table; no assertions.
+ */
+import { spawn } from 'node:child_process'
+import { request } from 'node:http'
+import { fileURLToPath } from 'node:url'
+import { startApiServer } from '../lib/testing/index.ts'
+
+type Mode = 'count' | 'parse'
+
+async function client(url: string, expected: number, mode: Mode): Promise<void> {
+  const started = performance.now()
+  let firstAt = 0
+  let events = 0
+  let bytes = 0
+  let rest = ''
+  await new Promise<void>((resolve, reject) => {
+    const req = request(url, (res) => {
+      res.on('data', (chunk: Buffer) => {
+        if (!firstAt) firstAt = performance.now()
+        bytes += chunk.length
+        if (mode === 'count') {
+          let i = chunk.indexOf(10)
+          while (i >= 0) {
+            events++
+            i = chunk.indexOf(10, i + 1)
+          }
+        } else {
+          const text = rest + chunk.toString('utf8')
+          let start = 0
+          let i = text.indexOf('\n')
+          while (i >= 0) {
+            JSON.parse(text.slice(start, i))
+            events++
+            start = i + 1
+            i = text.indexOf('\n', start)
+          }
+          rest = text.slice(start)
+        }
+        if (events >= expected) {
+          req.destroy()
+          resolve()
+        }
+      })
+      res.on('error', reject)
+    })
+    req.on('error', (err) => (events >= expected ? resolve() : reject(err)))
+    req.end()
+  })
+  const ended = performance.now()
+  process.stdout.write(
+    `${JSON.stringify({ events, bytes, ms: ended - (firstAt || started), totalMs: ended - started })}\n`,
+  )
+}
+
+interface Result {
+  events: number
+  bytes: number
+  ms: number
+}
+
+function runClient(url: string, expected: number, mode: Mode): { done: Promise<Result>; ready: Promise<void> } {
+  const child = spawn(process.execPath, ['--conditions=source', fileURLToPath(import.meta.url), '--client', url, String(expected), mode], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  let out = ''
+  child.stdout.on('data', (d) => {
+    out += d
+  })
+  const done = new Promise<Result>((resolve, reject) => {
+    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`client exited ${code}`))))
+  })
+  return { done, ready: Promise.resolve() }
+}
+
+function pod(i: number) {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name: `pod-${i}`,
+      namespace: 'default',
+      labels: { app: 'bench', shard: String(i % 16), 'pod-template-hash': '5d8f7c9b6d' },
+      annotations: { 'kubevisor.dev/bench': 'true' },
+    },
+    spec: {
+      nodeName: `node-${i % 50}`,
+      containers: [
+        {
+          name: 'app',
+          image: 'registry.example.com/team/app:1.2.3',
+          ports: [{ containerPort: 8080, protocol: 'TCP' }],
+          env: [{ name: 'MODE', value: 'bench' }],
+          resources: { requests: { cpu: '100m', memory: '128Mi' } },
+        },
+      ],
+    },
+  }
+}
+
+async function main(): Promise<void> {
+  const total = Number(process.argv[2] ?? 200_000)
+  const server = await startApiServer({ historySize: total + 10 })
+  const rows: string[] = []
+  const row = (scenario: string, mode: Mode, r: Result) => {
+    const perSec = (r.events / r.ms) * 1000
+    rows.push(
+      `| ${scenario} | ${mode} | ${r.events} | ${(r.bytes / r.events).toFixed(0)} | ${r.ms.toFixed(0)} | ${Math.round(perSec).toLocaleString('en-US')} | ${((r.bytes / r.ms) * 1000 / 1e6).toFixed(0)} |`,
+    )
+  }
+  try {
+    const startRv = server.resourceVersion
+    const seedStart = performance.now()
+    for (let i = 0; i < total; i++) server.create(pod(i))
+    const seedMs = performance.now() - seedStart
+    const path = '/api/v1/namespaces/default/pods'
+    for (const mode of ['count', 'parse'] as const) {
+      const { done } = runClient(`${server.url}${path}?watch=1&resourceVersion=${startRv}`, total, mode)
+      row('replay', mode, await done)
+    }
+    for (const mode of ['count', 'parse'] as const) {
+      const from = server.resourceVersion
+      const { done } = runClient(`${server.url}${path}?watch=1&resourceVersion=${from}`, total, mode)
+      await server.waitForWatches(1)
+      let i = 0
+      while (i < total) {
+        const end = Math.min(total, i + 1000)
+        for (; i < end; i++) {
+          const cur = server.get({ apiVersion: 'v1', kind: 'Pod', name: `pod-${i}`, namespace: 'default' })!
+          server.update({ ...cur, metadata: { ...cur.metadata, labels: { ...cur.metadata.labels, round: `${mode}` } } })
+        }
+        await new Promise((r) => setImmediate(r))
+      }
+      row('live', mode, await done)
+    }
+    console.log(`\nEmbedded API server watch throughput, ${total} pod events to one client over loopback`)
+    console.log(`(seeding ${total} pods in-process took ${seedMs.toFixed(0)} ms; Node ${process.version})\n`)
+    console.log('| scenario | client | events | bytes/event | ms | events/s | MB/s |')
+    console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: |')
+    for (const r of rows) console.log(r)
+  } finally {
+    await server.close()
+  }
+}
+
+if (process.argv[2] === '--client') {
+  await client(process.argv[3]!, Number(process.argv[4]), process.argv[5] as Mode)
+} else {
+  await main()
+}
