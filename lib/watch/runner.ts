@@ -100,6 +100,21 @@ export interface WatchRunnerOptions {
   maxPending?: number
   /** Stops the runner; the notification stream then ends without an error. */
   signal?: AbortSignal
+  /**
+   * Push mode, instead of iterating: each notification is handed to `sink` synchronously,
+   * at the very moment `known` records it, and `lastResourceVersion` advances right then.
+   * So a consumer that forwards notifications (e.g. into a process's mailbox) never has a
+   * change recorded as delivered that it did not get, even if it dies mid-stream. Return
+   * `false` to pause reading until {@link WatchRunner.resume}; time paused is not counted
+   * as a stalled stream.
+   */
+  sink?: (notification: WatchNotification) => boolean
+  /**
+   * Applied to every object (listed or watched) before it is recorded in `known` or
+   * handed out, e.g. to drop `metadata.managedFields`. It must keep the metadata name,
+   * namespace, uid and resourceVersion.
+   */
+  transform?: (object: KubeObject) => KubeObject
 }
 
 interface Entry {
@@ -162,12 +177,15 @@ export class WatchRunner implements AsyncIterable<WatchNotification> {
   readonly #stallMarginMs: number
   readonly #listTimeoutMs: number
   readonly #maxPending: number
+  readonly #sink: ((notification: WatchNotification) => boolean) | undefined
+  readonly #transform: ((object: KubeObject) => KubeObject) | undefined
   readonly #abort = new AbortController()
 
   #state: WatchState = initialState()
   #started = false
   #watches = 0
   #relistBuffer: KubeObject[] | undefined
+  #syncedOnce = false
   /** Aborts the IO in progress (list, watch or wait) to act on a consumer request. */
   #io: AbortController | undefined
   #relistRequested = false
@@ -197,6 +215,8 @@ export class WatchRunner implements AsyncIterable<WatchNotification> {
     this.#stallMarginMs = options.stallMarginMs ?? 30_000
     this.#listTimeoutMs = options.listTimeoutMs ?? 60_000
     this.#maxPending = Math.max(1, options.maxPending ?? 1024)
+    this.#sink = options.sink
+    this.#transform = options.transform
     this.known = options.known ?? new KnownVersions()
     this.#lastResourceVersion = this.#config.resourceVersion
     this.#done = new Promise<void>((resolve, reject) => {
@@ -249,8 +269,17 @@ export class WatchRunner implements AsyncIterable<WatchNotification> {
   stop(): void {
     if (!this.#abort.signal.aborted) this.#abort.abort()
     this.#io?.abort()
-    this.#wakeProducer?.()
+    this.resume()
     if (!this.#started) this.#finish(undefined)
+  }
+
+  /** In push mode (`sink`), continues reading after the sink returned `false`. */
+  resume(): void {
+    const wake = this.#wakeProducer
+    if (wake) {
+      this.#wakeProducer = undefined
+      wake()
+    }
   }
 
   /** Asks for a full relist, diffed against `known` (e.g. after clearing it for a restarted handler). */
@@ -315,6 +344,18 @@ export class WatchRunner implements AsyncIterable<WatchNotification> {
   }
 
   async #enqueue(notification: WatchNotification, resourceVersion: string | undefined): Promise<void> {
+    const sink = this.#sink
+    if (sink !== undefined) {
+      if (this.#abort.signal.aborted) return
+      const more = sink(notification)
+      if (resourceVersion !== undefined) this.#lastResourceVersion = resourceVersion
+      if (!more && !this.#abort.signal.aborted) {
+        await new Promise<void>((resolve) => {
+          this.#wakeProducer = resolve
+        })
+      }
+      return
+    }
     while (this.#queue.length - this.#head >= this.#maxPending) {
       if (this.#abort.signal.aborted) return
       await new Promise<void>((resolve) => {
@@ -407,8 +448,11 @@ export class WatchRunner implements AsyncIterable<WatchNotification> {
       case 'added':
       case 'modified':
       case 'deleted': {
-        const change = classifyEvent(this.known, event.type, event.object)
-        const resourceVersion = resourceVersionOf(event.object) || undefined
+        // Nothing is recorded once stopped: a replacement runner may own `known` already.
+        if (this.#abort.signal.aborted) return
+        const object = this.#transform ? this.#transform(event.object) : event.object
+        const change = classifyEvent(this.known, event.type, object)
+        const resourceVersion = resourceVersionOf(object) || undefined
         if (change === undefined) {
           if (resourceVersion !== undefined) this.#advance(resourceVersion)
           return
@@ -422,20 +466,23 @@ export class WatchRunner implements AsyncIterable<WatchNotification> {
         this.#advance(event.resourceVersion)
         return
       case 'relistStart':
-        if (this.#state.synced && this.#relistBuffer === undefined) this.counters.relists++
+        if (this.#syncedOnce) this.counters.relists++
         this.#relistBuffer = []
         return
       case 'relistPage': {
         const buffer = (this.#relistBuffer ??= [])
-        for (const object of event.objects) buffer.push(object)
+        const transform = this.#transform
+        for (const object of event.objects) buffer.push(transform ? transform(object) : object)
         return
       }
       case 'relistDone': {
+        if (this.#abort.signal.aborted) return
         const listed = this.#relistBuffer ?? []
         this.#relistBuffer = undefined
         const changes = diffRelist(this.known, listed)
         const silentCreates = event.initial && !this.#existingAsCreated
         for (const change of changes) {
+          if (this.#abort.signal.aborted) return
           if (change.type === 'deleted') this.known.delete(change.key)
           else this.known.set(change.key, change.object)
           if (silentCreates && change.type === 'created') continue
@@ -445,6 +492,7 @@ export class WatchRunner implements AsyncIterable<WatchNotification> {
         return
       }
       case 'synced':
+        this.#syncedOnce = true
         await this.#enqueue({ type: 'synced', resourceVersion: event.resourceVersion }, event.resourceVersion)
         return
     }
