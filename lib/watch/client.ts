@@ -241,15 +241,35 @@ export class HttpListWatchClient implements ListWatchClient {
     if (!hasProxy) options.agent = agent
     const transport = url.protocol === 'https:' ? https : http
     const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
-      const req = transport.request(url, { ...options, signal }, resolve)
+      // Not `signal` as a request option: Node keeps that listener after the response ended,
+      // and a late abort would then destroy a keep-alive socket already serving another request.
+      let response: http.IncomingMessage | undefined
+      const req = transport.request(url, options, (res) => {
+        response = res
+        resolve(res)
+      })
+      const onAbort = () => {
+        // A response already read to its end has handed its socket back to the agent: leave it.
+        if (response?.complete) return
+        const reason = signal.reason instanceof Error ? signal.reason : new Error('aborted')
+        if (response) response.destroy(reason)
+        else req.destroy(reason)
+      }
+      signal.addEventListener('abort', onAbort, { once: true })
+      req.once('close', () => signal.removeEventListener('abort', onAbort))
       req.on('error', reject)
       req.end()
     })
+    // Aborting a request destroys its response with an AbortError; whoever reads the body
+    // sees it through the iterator, so an otherwise unobserved 'error' must not crash the process.
+    res.on('error', ignore)
     const status = res.statusCode ?? 0
     if (status >= 200 && status < 300) return res
     throw await statusError(res, status)
   }
 }
+
+function ignore(): void {}
 
 /** Applies the kubeconfig's credentials and TLS settings to `options`. */
 async function applyAuth(kc: KubeConfig, options: https.RequestOptions, url: URL): Promise<void> {
