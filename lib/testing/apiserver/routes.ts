@@ -21,6 +21,7 @@ export type Route =
       name: string | undefined
       subresource: string | undefined
     }
+  | { type: 'openapiV2' }
   | { type: 'openapiIndex' }
   | { type: 'openapiDocument'; gv: string }
   | { type: 'notFound' }
@@ -46,6 +47,7 @@ export function route(path: string): Route {
   }
   if (segs.length === 1 && segs[0] === 'version') return { type: 'version' }
   if (segs.length === 1 && (segs[0] === 'healthz' || segs[0] === 'livez' || segs[0] === 'readyz')) return { type: 'health' }
+  if (segs.length === 2 && segs[0] === 'openapi' && segs[1] === 'v2') return { type: 'openapiV2' }
   if (segs[0] === 'openapi' && segs[1] === 'v3') {
     return segs.length === 2 ? { type: 'openapiIndex' } : { type: 'openapiDocument', gv: segs.slice(2).join('/') }
   }

@@ -19,7 +19,7 @@ import {
 } from './faults.ts'
 import { type ListOptions, type ListResult, Rest, resourceKey, validateListOptions } from './rest.ts'
 import { type ResourceDef, ResourceRegistry } from './resources.ts'
-import { openApiDocument, openApiIndex } from './openapi.ts'
+import { openApiDocument, openApiIndex, openApiV2 } from './openapi.ts'
 import { route } from './routes.ts'
 import {
   ApiStatusError,
@@ -594,6 +594,17 @@ class EmbeddedApiServer implements ApiServer {
         const l = this.#registry.apiResourceList(r.group, r.version)
         if (!l) throw pathNotFound()
         return this.#sendJson(res, 200, JSON.stringify(l))
+      }
+      case 'openapiV2': {
+        // Older kubectl (e.g. Debian's 1.20) validates `apply` against OpenAPI v2, asked for as
+        // protobuf: an empty Document (zero bytes) is valid and has no schemas, so it
+        // validates nothing and builds strategic merge patches from its compiled-in types.
+        if (/protobuf/.test(req.headers.accept ?? '')) {
+          res.writeHead(200, { 'Content-Type': 'application/com.github.proto-openapi.spec.v2.v1.0+protobuf', 'Content-Length': 0 })
+          res.end()
+          return
+        }
+        return this.#sendJson(res, 200, JSON.stringify(openApiV2()))
       }
       case 'openapiIndex':
         return this.#sendJson(res, 200, JSON.stringify(openApiIndex(this.#registry)))
