@@ -13,6 +13,7 @@ export {
   type FailNextOptions,
   type InjectWatchErrorOptions,
   type KubeObject,
+  type KubeObjectInput,
   type ObjectMeta,
   type ObjectRef,
   type RequestInfo,

@@ -21,5 +21,5 @@ export {
   startApiServer,
 } from './server.ts'
 export { ApiStatusError, type Status, type StatusCause } from './status.ts'
-export type { KubeObject, ObjectMeta } from './types.ts'
+export type { KubeObject, KubeObjectInput, ObjectMeta } from './types.ts'
 export type { WatchInfo } from './watch.ts'

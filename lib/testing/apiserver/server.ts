@@ -37,7 +37,7 @@ import {
 import { objectJson, VersionedStore } from './store.ts'
 import { type IncludeObject, toTable, wantsTable } from './table.ts'
 import { generateTls } from './tls.ts'
-import type { KubeObject } from './types.ts'
+import type { KubeObject, KubeObjectInput } from './types.ts'
 import { type WatchInfo, WatchStream } from './watch.ts'
 
 /** Options of {@link startApiServer}; every field is optional. */
@@ -131,11 +131,11 @@ export interface ApiServer {
   close(): Promise<void>
 
   /** Creates an object as `POST` would (same validation, events, errors); returns a copy. */
-  create<T extends KubeObject = KubeObject>(obj: T): T & KubeObject
+  create<T extends KubeObjectInput = KubeObject>(obj: T): T & KubeObject
   /** Replaces an object as `PUT` would (409 on a stale resourceVersion); returns a copy. */
-  update<T extends KubeObject = KubeObject>(obj: T): T & KubeObject
+  update<T extends KubeObjectInput = KubeObject>(obj: T): T & KubeObject
   /** Replaces an object's status as `PUT .../status` would; returns a copy. */
-  updateStatus<T extends KubeObject = KubeObject>(obj: T): T & KubeObject
+  updateStatus<T extends KubeObjectInput = KubeObject>(obj: T): T & KubeObject
   /** Deletes an object as `DELETE` would (finalizers honoured); returns the last state. */
   delete(ref: ObjectRef): KubeObject
   /** The current object, or undefined. */
@@ -347,21 +347,21 @@ class EmbeddedApiServer implements ApiServer {
     return def
   }
 
-  create<T extends KubeObject = KubeObject>(obj: T): T & KubeObject {
+  create<T extends KubeObjectInput = KubeObject>(obj: T): T & KubeObject {
     const def = this.#defFor(obj.apiVersion ?? '', obj.kind ?? '')
     return this.#copy(this.#rest.create(def, obj.metadata?.namespace ?? (def.namespaced ? 'default' : undefined), clone(obj)))
   }
 
-  update<T extends KubeObject = KubeObject>(obj: T): T & KubeObject {
+  update<T extends KubeObjectInput = KubeObject>(obj: T): T & KubeObject {
     const def = this.#defFor(obj.apiVersion ?? '', obj.kind ?? '')
     const ns = obj.metadata?.namespace ?? (def.namespaced ? 'default' : undefined)
-    return this.#copy(this.#rest.update(def, ns, obj.metadata.name ?? '', clone(obj)))
+    return this.#copy(this.#rest.update(def, ns, obj.metadata?.name ?? '', clone(obj)))
   }
 
-  updateStatus<T extends KubeObject = KubeObject>(obj: T): T & KubeObject {
+  updateStatus<T extends KubeObjectInput = KubeObject>(obj: T): T & KubeObject {
     const def = this.#defFor(obj.apiVersion ?? '', obj.kind ?? '')
     const ns = obj.metadata?.namespace ?? (def.namespaced ? 'default' : undefined)
-    return this.#copy(this.#rest.update(def, ns, obj.metadata.name ?? '', clone(obj), { subresource: 'status' }))
+    return this.#copy(this.#rest.update(def, ns, obj.metadata?.name ?? '', clone(obj), { subresource: 'status' }))
   }
 
   delete(ref: ObjectRef): KubeObject {
@@ -778,6 +778,7 @@ class EmbeddedApiServer implements ApiServer {
       allowBookmarks: o.allowWatchBookmarks ?? false,
       bookmarkIntervalMs: this.#opts.bookmarkIntervalMs,
       timeoutSeconds: o.timeoutSeconds,
+      ...(startRv !== undefined && o.sendInitialEvents === undefined ? { afterRv: startRv } : {}),
       ...(tableInclude ? { render: (obj: KubeObject) => toTable([obj], { resourceVersion: obj.metadata.resourceVersion }, tableInclude) } : {}),
       onClose: (s) => this.#watches.delete(s),
       onEventsSent: (n) => {

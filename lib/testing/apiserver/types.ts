@@ -26,5 +26,13 @@ export interface KubeObject {
   [key: string]: unknown
 }
 
+/** An object handed to the server (metadata may be missing: the server then reports what is required). */
+export interface KubeObjectInput {
+  apiVersion?: string
+  kind?: string
+  metadata?: ObjectMeta
+  [key: string]: unknown
+}
+
 /** A watch event type on the wire. */
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR'

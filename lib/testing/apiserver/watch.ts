@@ -56,6 +56,8 @@ export interface WatchStreamOptions {
   bookmarkIntervalMs: number
   /** Close cleanly after this many seconds. */
   timeoutSeconds: number | undefined
+  /** Skip committed events at or before this rv (a watch from a resourceVersion ahead of the store). */
+  afterRv?: number
   /** Converts each object before sending (Table output for kubectl). */
   render?: (obj: KubeObject) => unknown
   onClose: (stream: WatchStream) => void
@@ -135,6 +137,7 @@ export class WatchStream implements StoreSubscriber {
   /** Queues a committed event, applying the filter (selector transitions become ADDED/DELETED). */
   onEvent(ev: StoredEvent): void {
     if (this.#closed || this.#ending) return
+    if (this.#o.afterRv !== undefined && ev.rv <= this.#o.afterRv) return
     const f = this.#o.filter
     if (this.#simple) {
       if (f.namespace !== undefined && ev.object.metadata.namespace !== f.namespace) return

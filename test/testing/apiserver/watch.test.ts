@@ -73,6 +73,16 @@ describe('embedded API server: watch', () => {
     }
   })
 
+  test('a watch from a resourceVersion ahead of the store sees only events after it', async () => {
+    const ahead = server.resourceVersion + 2
+    const w = await openWatch(server, `${CM}?watch=1&resourceVersion=${ahead}`)
+    for (let i = 0; i < 3; i++) server.create(configMap(`w-ahead-${i}`))
+    const ev = await w.next()
+    assert.equal(ev.object.metadata.name, 'w-ahead-2')
+    assert.equal(ev.object.metadata.resourceVersion, String(ahead + 1))
+    w.close()
+  })
+
   test('objects entering or leaving a label selector arrive as ADDED and DELETED', async () => {
     server.create(configMap('w-sel', { team: 'a' }))
     const w = await openWatch(server, `${CM}?watch=1&resourceVersion=${server.resourceVersion}&labelSelector=team%3Db`)
