@@ -86,6 +86,7 @@ export class StoreWriter<T extends KubeObject = KubeObject> implements KnownStor
   #syncedPromise!: Promise<void>
   #resolveSynced!: () => void
   #rv: string | undefined
+  #rvSource: (() => string | undefined) | undefined
   /** The read-only face handed to consumers. */
   readonly view: Store<T>
 
@@ -155,6 +156,14 @@ export class StoreWriter<T extends KubeObject = KubeObject> implements KnownStor
     this.#rv = resourceVersion
   }
 
+  /**
+   * Reads the resourceVersion from `source` from now on (e.g. the watch's exact last
+   * resourceVersion, which bookmarks advance too), falling back to the last one set.
+   */
+  followResourceVersion(source: () => string | undefined): void {
+    this.#rvSource = source
+  }
+
   /** Marks the initial list as complete. */
   markSynced(resourceVersion?: string): void {
     if (resourceVersion !== undefined) this.#rv = resourceVersion
@@ -214,7 +223,7 @@ export class StoreWriter<T extends KubeObject = KubeObject> implements KnownStor
         return writer.#syncedPromise
       },
       get lastSyncResourceVersion() {
-        return writer.#rv
+        return writer.#rvSource?.() ?? writer.#rv
       },
     })
   }

@@ -1,0 +1,576 @@
+import type { KubeConfig } from '@kubernetes/client-node'
+import {
+  type Behaviour,
+  type CallResult,
+  type ExitReason,
+  type From,
+  GenServer,
+  type InitResult,
+  type MonitorRef,
+  type NoReplyResult,
+  noreply,
+  ok,
+  type Pid,
+  type ProcessContext,
+  Registry,
+  reply,
+  stop,
+  type TimerRef,
+  type ViaName,
+} from '../actor/index.ts'
+import { defaultRegistry } from '../actor/registry.ts'
+import type { Process } from '../actor/process.ts'
+import { KubevisorError } from '../errors.ts'
+import type { Logger } from '../log.ts'
+import { type Indexers, type Store, StoreWriter } from '../store/index.ts'
+import { type ChildEnv, type ChildSpec, Supervisor } from '../supervisor/index.ts'
+import { type BackoffPolicy, CLIENT_GO_BACKOFF } from '../time/backoff.ts'
+import type { Clock } from '../time/clock.ts'
+import { HttpListWatchClient, type ListWatchClient, type ResourceTarget } from '../watch/client.ts'
+import type { EngineConfig, InitialListStrategy } from '../watch/engine.ts'
+import { type KnownStore, KnownVersions } from '../watch/known.ts'
+import type { KubeObject } from '../watch/object.ts'
+import { type WatchCounters, type WatchNotification, WatchRunner } from '../watch/runner.ts'
+
+/**
+ * An object as the API server sent it: plain parsed JSON. Typing a watcher with a
+ * `@kubernetes/client-node` model (`Watcher<V1Pod>`) gives callbacks `Plain<V1Pod>`: the
+ * same fields, with `Date` fields typed as the strings they are on the wire (objects are
+ * never converted into model classes on the hot path).
+ */
+export type Plain<T> = T extends Date
+  ? string
+  : T extends readonly (infer U)[]
+    ? Plain<U>[]
+    : T extends (...args: never[]) => unknown
+      ? never
+      : T extends object
+        ? { [K in keyof T]: Plain<T[K]> }
+        : T
+
+/** What happened to an object, from the watcher's point of view. */
+export type EventType = 'created' | 'modified' | 'deleted'
+
+/** The context of a watcher's callbacks: a process context plus the watcher's store. */
+export interface WatcherContext<T = KubeObject> extends ProcessContext {
+  /** The watcher's read-only store when started with `store`, else undefined. */
+  readonly store: Store<Plain<T> & KubeObject> | undefined
+  /** Counters of the current connection (relists, 410s, reconnects, decode errors, events by type…). */
+  readonly counters: WatchCounters | undefined
+}
+
+type Awaitable<T> = T | Promise<T>
+
+/**
+ * The Watcher behaviour: a GenServer that receives the changes of one Kubernetes
+ * collection, modeled on Elixir's `Kubereq.Watcher`. kubevisor owns everything between the
+ * API server and these callbacks — paged list, watch with bookmarks, resume, relist and
+ * diff on 410, backoff, stalls — and delivers each change once, in stream order, one at a
+ * time.
+ *
+ * - `init(arg, ctx)` → `ok(state)` · `ignore()` · `stop(reason)`, as GenServer.
+ * - `handleEvent(type, object, state, ctx)` → `noreply(state, after?)` · `stop(reason, state)`.
+ *   `type` is `'created'` (first seen: in the initial list, a watch ADDED, or new in a
+ *   relist), `'modified'` (its resourceVersion changed) or `'deleted'` (with the final
+ *   object the server sent, or, when vanished during a relist, the last one delivered —
+ *   a tombstone with only name/namespace/uid/resourceVersion when no store is kept).
+ * - `handleSynced(state, ctx)`: once, after the existing objects were delivered.
+ * - `handleCall`, `handleCast`, `handleInfo`, `handleContinue`, `terminate`: as GenServer.
+ *
+ * A thrown error or `stop` ends the handler; its supervisor restarts it with a fresh
+ * `init` and a full resync from a list (every object `created` again).
+ */
+export interface WatcherBehaviour<T = KubeObject, S = any, A = any, Call = any, Cast = any, Info = any, R = any> {
+  init(arg: A, ctx: WatcherContext<T>): Awaitable<InitResult<S>>
+  handleEvent(type: EventType, object: Plain<T>, state: S, ctx: WatcherContext<T>): Awaitable<NoReplyResult<S>>
+  handleSynced?(state: S, ctx: WatcherContext<T>): Awaitable<NoReplyResult<S>>
+  handleCall?(msg: Call, from: From<R>, state: S, ctx: WatcherContext<T>): Awaitable<CallResult<S, R>>
+  handleCast?(msg: Cast, state: S, ctx: WatcherContext<T>): Awaitable<NoReplyResult<S>>
+  handleInfo?(msg: Info, state: S, ctx: WatcherContext<T>): Awaitable<NoReplyResult<S>>
+  handleContinue?(arg: any, state: S, ctx: WatcherContext<T>): Awaitable<NoReplyResult<S>>
+  terminate?(reason: ExitReason, state: S, ctx: WatcherContext<T>): Awaitable<void>
+}
+
+/** Options of {@link Watcher.start}: which collection, how to watch it, and process options. */
+export interface WatcherOptions<T = KubeObject> {
+  /** Cluster access (`loadFromDefault()`, in-cluster, files, exec plugins). Required unless `client` is given. */
+  kubeConfig?: KubeConfig
+  /** e.g. `'v1'`, `'apps/v1'`, `'example.com/v1'`, resolved through discovery (CRDs included). */
+  apiVersion?: string
+  kind?: string
+  /** Or an explicit collection path, e.g. `/api/v1/pods`; set `namespaced` with it. */
+  path?: string
+  namespaced?: boolean
+  /** Watch one namespace; all namespaces when absent. */
+  namespace?: string
+  labelSelector?: string
+  fieldSelector?: string
+  /** Resume from this resourceVersion instead of listing first. */
+  resourceVersion?: string
+  /** Deliver the objects that exist at start as `created` (default true). */
+  deliverExisting?: boolean
+  /** Objects per list page (default 500). */
+  pageSize?: number
+  /** `'list'` (default) or `'stream'` (sendInitialEvents, falling back to list). */
+  initialList?: InitialListStrategy
+  /** Backoff for 5xx, network errors and stalls inside the connection (default client-go's). */
+  backoff?: BackoffPolicy
+  /** Backoff between restarts of a failed connection by its supervisor (default client-go's). */
+  restartBackoff?: BackoffPolicy
+  /** Keep a read-only store of the objects (`true`, or with indexers). */
+  store?: boolean | { indexers?: Indexers<Plain<T> & KubeObject> }
+  /**
+   * Applied to every object before it is stored or delivered, e.g. to drop
+   * `metadata.managedFields` and save memory. Must return an object with the same metadata
+   * name, namespace and resourceVersion.
+   */
+  transform?: (object: KubeObject) => KubeObject
+  /** Changes delivered to the handler ahead of its processing before reading pauses (default 1024). */
+  maxPending?: number
+  /**
+   * Advanced: each watch asks the server for a `timeoutSeconds` drawn from
+   * [this, 2 × this) (default 300, client-go's 5–10 min).
+   */
+  watchTimeoutSeconds?: number
+  /** Advanced: silence tolerated beyond a watch's timeout before it is torn down as stalled (default 30 000 ms). */
+  stallMarginMs?: number
+  /** Register the handler under this name, so `GenServer.call(name, …)` reaches it. */
+  name?: string
+  registry?: Registry
+  logger?: Logger
+  clock?: Clock
+  /** The parent to link the watcher's supervisor to (set by supervisors through `childSpec`). */
+  link?: Pid
+  /** Restart intensity of the watcher's own supervisor (default 3 in 5 s). */
+  maxRestarts?: number
+  maxSeconds?: number
+  /** The list/watch IO; default: HTTP(S) through `kubeConfig`. Tests may inject a fake. */
+  client?: ListWatchClient
+}
+
+/** Bad watcher options (`ERR_INVALID_WATCHER_OPTIONS`); the message names the option. */
+export class InvalidWatcherOptionsError extends KubevisorError {
+  constructor(message: string) {
+    super('ERR_INVALID_WATCHER_OPTIONS', message)
+  }
+}
+
+/**
+ * A running watcher. It is a `{ registry, name }` reference to the handler process, so
+ * `GenServer.call(ref, …)`, `cast` and `send` always reach the current handler, across
+ * restarts.
+ */
+export interface WatcherRef<T = KubeObject> extends ViaName {
+  /** The watcher's own supervisor (handler + connection). */
+  readonly supervisor: Pid
+  /** The read-only store, when started with `store`. */
+  readonly store: Store<Plain<T> & KubeObject> | undefined
+  /** Counters of the current connection. */
+  readonly counters: WatchCounters | undefined
+}
+
+// --- the shared state of one watcher tree ------------------------------------------------
+
+/** One watcher tree's state shared by its handler and its connection (both in this process). */
+interface Shared {
+  readonly client: ListWatchClient
+  readonly known: KnownStore
+  readonly store: StoreWriter | undefined
+  readonly engine: Partial<EngineConfig>
+  readonly deliverExisting: boolean
+  readonly backoff: BackoffPolicy
+  readonly transform: ((object: KubeObject) => KubeObject) | undefined
+  readonly maxPending: number
+  readonly stallMarginMs: number | undefined
+  /** Where a new connection starts watching: the previous connection's last handed-over RV. */
+  resumeFrom: string | undefined
+  /** The runner of the current connection: its lastResourceVersion is exact (sink mode). */
+  runner: WatchRunner | undefined
+  /** The current handler incarnation. */
+  handler: Process | undefined
+  handlerStarts: number
+}
+
+/** A change (or the synced signal) on its way from the connection to the handler. */
+class Delivery {
+  readonly n: WatchNotification
+  constructor(n: WatchNotification) {
+    this.n = n
+  }
+}
+
+/** Answered by the handler once everything delivered before it was handled. */
+const BARRIER = Symbol('kubevisor.watcher.barrier')
+
+/** The connection tells itself that its runner ended. */
+class RunnerEnded {
+  readonly error: unknown
+  constructor(error: unknown) {
+    this.error = error
+  }
+}
+
+// --- the handler process: runs the user's behaviour ------------------------------------------
+
+interface HandlerState {
+  /** The user's behaviour and its current state. */
+  behaviour: WatcherBehaviour
+  user: unknown
+  synced: boolean
+  ctx: WatcherContext<unknown>
+}
+
+function watcherContext(ctx: ProcessContext, shared: Shared): WatcherContext<unknown> {
+  return {
+    get self() {
+      return ctx.self
+    },
+    get log() {
+      return ctx.log
+    },
+    get clock() {
+      return ctx.clock
+    },
+    trapExit: (on: boolean) => ctx.trapExit(on),
+    link: (other: Pid) => ctx.link(other),
+    unlink: (other: Pid) => ctx.unlink(other),
+    monitor: (other: Pid): MonitorRef => ctx.monitor(other),
+    demonitor: (ref: MonitorRef) => ctx.demonitor(ref),
+    sendAfter: (msg: unknown, ms: number): TimerRef => ctx.sendAfter(msg, ms),
+    cancelTimer: (ref: TimerRef) => ctx.cancelTimer(ref),
+    store: shared.store?.view as Store<any> | undefined,
+    get counters() {
+      return shared.runner?.counters
+    },
+  }
+}
+
+/** Re-wraps a user callback's result around the handler's state holder. */
+function mapResult(result: unknown, holder: HandlerState): any {
+  const r = result as { tag?: string; state?: unknown } | null
+  if (r === null || typeof r !== 'object') return result
+  switch (r.tag) {
+    case 'noreply':
+    case 'reply':
+      holder.user = r.state
+      return { ...r, state: holder }
+    case 'stop':
+      if (r.state !== undefined) holder.user = r.state
+      return { ...r, state: holder }
+    default:
+      return result // not a result: the runtime reports BadResultError
+  }
+}
+
+function then<T>(value: T | Promise<T>, fn: (value: T) => any): any {
+  return value instanceof Promise ? value.then(fn) : fn(value)
+}
+
+const HandlerAdapter: Behaviour<{ shared: Shared; user: WatcherBehaviour; arg: unknown }, HandlerState> = {
+  init({ shared, user, arg }, ctx) {
+    // A fresh handler knows nothing: forget what was delivered, so the connection that
+    // starts after it lists again and every object arrives as `created`.
+    shared.handlerStarts++
+    // A connection killed without its terminate may have left its runner going: stop it
+    // before anything is forgotten, so it cannot write into the fresh record.
+    shared.runner?.stop()
+    shared.runner = undefined
+    if (shared.handlerStarts > 1) {
+      shared.known.clear()
+      shared.resumeFrom = undefined
+    }
+    shared.handler = ctx.self as Process
+    const wctx = watcherContext(ctx, shared)
+    return then(user.init(arg, wctx), (result: InitResult<unknown>) => {
+      if (result?.tag !== 'ok') return result
+      return ok<HandlerState>({ behaviour: user, user: result.state, synced: false, ctx: wctx }, result.after)
+    })
+  },
+
+  handleInfo(msg, holder) {
+    const user = holder.behaviour
+    if (msg instanceof Delivery) {
+      const n = msg.n
+      if (n.type === 'synced') {
+        if (holder.synced) return noreply(holder)
+        holder.synced = true
+        if (!user.handleSynced) return noreply(holder)
+        return then(user.handleSynced(holder.user, holder.ctx), (r) => mapResult(r, holder))
+      }
+      return then(user.handleEvent(n.type, n.object as never, holder.user, holder.ctx), (r) => mapResult(r, holder))
+    }
+    if (!user.handleInfo) {
+      holder.ctx.log.warn('dropped a message: the watcher has no handleInfo')
+      return noreply(holder)
+    }
+    return then(user.handleInfo(msg, holder.user, holder.ctx), (r) => mapResult(r, holder))
+  },
+
+  handleCall(msg, from, holder) {
+    if (msg === BARRIER) return reply(true, holder)
+    const user = holder.behaviour
+    if (!user.handleCall) throw new KubevisorError('ERR_NO_CALLBACK', 'this watcher does not define handleCall')
+    return then(user.handleCall(msg, from, holder.user, holder.ctx), (r) => mapResult(r, holder))
+  },
+
+  handleCast(msg, holder) {
+    const user = holder.behaviour
+    if (!user.handleCast) throw new KubevisorError('ERR_NO_CALLBACK', 'this watcher does not define handleCast')
+    return then(user.handleCast(msg, holder.user, holder.ctx), (r) => mapResult(r, holder))
+  },
+
+  handleContinue(arg, holder) {
+    const user = holder.behaviour
+    if (!user.handleContinue) throw new KubevisorError('ERR_NO_CALLBACK', 'this watcher does not define handleContinue')
+    return then(user.handleContinue(arg, holder.user, holder.ctx), (r) => mapResult(r, holder))
+  },
+
+  terminate(reason, holder) {
+    const user = holder.behaviour
+    return user.terminate?.(reason, holder.user, holder.ctx)
+  },
+}
+
+// --- the connection process: runs the list/watch engine ---------------------------------------
+
+interface ConnectionState {
+  shared: Shared
+  runner: WatchRunner | undefined
+}
+
+const Connection: Behaviour<{ shared: Shared }, ConnectionState> = {
+  init({ shared }) {
+    // Start the runner after init returns, so the supervisor is not held up by IO.
+    return ok({ shared, runner: undefined }, { continue: 'start' })
+  },
+
+  handleContinue(_arg, state, ctx) {
+    const { shared } = state
+    const handler = shared.handler
+    if (!handler?.alive) return stop(new KubevisorError('ERR_NO_HANDLER', 'the watcher handler is not running'), state)
+    // Resume exactly where the previous connection's runner handed over — however that
+    // connection ended (even killed, without terminate) — and make sure it has stopped.
+    const previous = shared.runner
+    if (previous) {
+      previous.stop()
+      shared.resumeFrom = previous.lastResourceVersion ?? shared.resumeFrom
+    }
+    const self = ctx.self
+    let sent = 0
+    let waiting = false
+    // Sink mode: a change is handed to the handler's mailbox at the very moment the runner
+    // records it as delivered (known + lastResourceVersion), so a connection that dies
+    // between the two can neither lose nor replay a change. Every `maxPending` changes the
+    // connection waits until the handler has caught up (a call answered in mailbox order).
+    const runner: WatchRunner = new WatchRunner({
+      client: shared.client,
+      known: shared.known,
+      config: { ...shared.engine, resourceVersion: shared.resumeFrom },
+      existingAsCreated: shared.deliverExisting,
+      backoff: shared.backoff,
+      clock: ctx.clock,
+      logger: ctx.log,
+      transform: shared.transform,
+      stallMarginMs: shared.stallMarginMs,
+      sink: (n) => {
+        if (n.type === 'synced') shared.store?.markSynced(n.resourceVersion)
+        handler.info(new Delivery(n))
+        if (++sent < shared.maxPending) return true
+        if (!waiting) {
+          waiting = true
+          GenServer.call(handler, BARRIER, Number.POSITIVE_INFINITY).then(
+            () => {
+              sent = 0
+              waiting = false
+              runner.resume()
+            },
+            () => {}, // the handler is gone: this connection is being shut down too
+          )
+        }
+        return false
+      },
+    })
+    shared.runner = runner
+    shared.store?.followResourceVersion(() => runner.lastResourceVersion)
+    runner.start()
+    runner.done.then(
+      () => GenServer.send(self, new RunnerEnded(undefined)),
+      (err) => GenServer.send(self, new RunnerEnded(err)),
+    )
+    return noreply({ shared, runner })
+  },
+
+  handleInfo(msg, state) {
+    if (msg instanceof RunnerEnded) {
+      // A terminal failure (401/403/404…): crash, so the supervisor restarts the connection
+      // with backoff, resuming from the last resourceVersion handed to the handler.
+      if (msg.error !== undefined) return stop(msg.error, state)
+      return stop('normal', state)
+    }
+    return noreply(state)
+  },
+
+  terminate(_reason, state) {
+    state.runner?.stop()
+  },
+}
+
+// --- public API -----------------------------------------------------------------------------
+
+function targetOf(opts: WatcherOptions<unknown>): ResourceTarget {
+  const common = { namespace: opts.namespace, labelSelector: opts.labelSelector, fieldSelector: opts.fieldSelector }
+  if (opts.path !== undefined) {
+    if (typeof opts.path !== 'string' || !opts.path.startsWith('/')) throw new InvalidWatcherOptionsError(`path must be an absolute collection path such as /api/v1/pods, got ${String(opts.path)}`)
+    return { path: opts.path, namespaced: opts.namespaced, apiVersion: opts.apiVersion, kind: opts.kind, ...common }
+  }
+  if (typeof opts.apiVersion !== 'string' || opts.apiVersion === '' || typeof opts.kind !== 'string' || opts.kind === '') {
+    throw new InvalidWatcherOptionsError('give apiVersion and kind (e.g. { apiVersion: "v1", kind: "Pod" }) or an explicit path')
+  }
+  return { apiVersion: opts.apiVersion, kind: opts.kind, ...common }
+}
+
+function sharedOf(opts: WatcherOptions<unknown>): Shared {
+  if (opts.pageSize !== undefined && !(Number.isInteger(opts.pageSize) && opts.pageSize > 0)) {
+    throw new InvalidWatcherOptionsError(`pageSize must be a positive integer, got ${String(opts.pageSize)}`)
+  }
+  if (opts.maxPending !== undefined && !(Number.isInteger(opts.maxPending) && opts.maxPending > 0)) {
+    throw new InvalidWatcherOptionsError(`maxPending must be a positive integer, got ${String(opts.maxPending)}`)
+  }
+  if (opts.transform !== undefined && typeof opts.transform !== 'function') throw new InvalidWatcherOptionsError('transform must be a function')
+  const target = targetOf(opts)
+  let client = opts.client
+  if (!client) {
+    if (!opts.kubeConfig) throw new InvalidWatcherOptionsError('kubeConfig is required (e.g. const kc = new KubeConfig(); kc.loadFromDefault())')
+    try {
+      client = new HttpListWatchClient(opts.kubeConfig, target)
+    } catch (err) {
+      throw new InvalidWatcherOptionsError(`kubeConfig is not usable: ${(err as Error).message}`)
+    }
+  }
+  const store = opts.store ? new StoreWriter(typeof opts.store === 'object' ? (opts.store.indexers as Indexers<KubeObject>) : {}) : undefined
+  const engine: Partial<EngineConfig> = {}
+  if (opts.pageSize !== undefined) engine.pageSize = opts.pageSize
+  if (opts.initialList !== undefined) engine.initialList = opts.initialList
+  if (opts.watchTimeoutSeconds !== undefined) {
+    if (!(opts.watchTimeoutSeconds >= 1)) throw new InvalidWatcherOptionsError(`watchTimeoutSeconds must be >= 1, got ${String(opts.watchTimeoutSeconds)}`)
+    engine.minWatchTimeoutSeconds = opts.watchTimeoutSeconds
+  }
+  if (opts.stallMarginMs !== undefined && !(opts.stallMarginMs >= 0)) throw new InvalidWatcherOptionsError(`stallMarginMs must be >= 0, got ${String(opts.stallMarginMs)}`)
+  return {
+    client,
+    known: store ?? new KnownVersions(),
+    store,
+    engine,
+    deliverExisting: opts.deliverExisting ?? true,
+    backoff: opts.backoff ?? CLIENT_GO_BACKOFF,
+    transform: opts.transform,
+    maxPending: opts.maxPending ?? 1024,
+    stallMarginMs: opts.stallMarginMs,
+    resumeFrom: opts.resourceVersion,
+    runner: undefined,
+    handler: undefined,
+    handlerStarts: 0,
+  }
+}
+
+/**
+ * Watchers: supervised GenServers fed by a list/watch of one collection.
+ *
+ * A watcher is a small supervision tree: its own supervisor (`rest_for_one`) over the
+ * handler process (your callbacks) and the connection process (list/watch). An expected
+ * end of a watch (timeout, server close, 410) is handled inside the connection without
+ * spending restarts; a failed connection is restarted with backoff and resumes from the
+ * last resourceVersion handed to the handler; a crash of your callbacks restarts the
+ * handler with a fresh `init`, and a new connection resyncs it from a list.
+ *
+ * @example
+ * ```ts
+ * const PodCounter: WatcherBehaviour<V1Pod, Record<string, number>> = {
+ *   init: () => ok({}),
+ *   handleEvent: (type, pod, counts) => noreply(tally(counts, type, pod)),
+ *   handleCall: (_msg, _from, counts) => reply(counts, counts),
+ * }
+ * const pods = await Watcher.start(PodCounter, undefined, { kubeConfig, apiVersion: 'v1', kind: 'Pod', name: 'pods' })
+ * await GenServer.call('pods', 'counts')
+ * ```
+ */
+export const Watcher = {
+  /**
+   * Starts a watcher; resolves once its handler's `init` ran and its connection started
+   * (not once synced: use `handleSynced` or `ref.store.synced`). Rejects with
+   * `InvalidWatcherOptionsError` for bad options, or `ChildStartError` when `init` fails.
+   */
+  async start<T = KubeObject, S = any, A = any>(behaviour: WatcherBehaviour<T, S, A>, arg: A, opts: WatcherOptions<T>): Promise<WatcherRef<T>> {
+    if (behaviour === null || typeof behaviour !== 'object' || typeof behaviour.init !== 'function' || typeof behaviour.handleEvent !== 'function') {
+      throw new InvalidWatcherOptionsError('a watcher behaviour needs init(arg, ctx) and handleEvent(type, object, state, ctx)')
+    }
+    if (opts === null || typeof opts !== 'object') throw new InvalidWatcherOptionsError('options are required')
+    const shared = sharedOf(opts as WatcherOptions<unknown>)
+    const registry = opts.name !== undefined ? (opts.registry ?? undefined) : new Registry()
+    const name = opts.name ?? 'watcher'
+    const supervisor = await Supervisor.start(
+      [
+        {
+          id: 'handler',
+          start: (env: ChildEnv) => GenServer.start(HandlerAdapter, { shared, user: behaviour as WatcherBehaviour, arg }, { ...env, name, registry: registry ?? env.registry }),
+        },
+        {
+          id: 'connection',
+          start: (env: ChildEnv) => GenServer.start(Connection, { shared }, { ...env }),
+          backoff: opts.restartBackoff ?? CLIENT_GO_BACKOFF,
+          shutdown: 5000,
+        },
+      ],
+      {
+        strategy: 'rest_for_one',
+        maxRestarts: opts.maxRestarts ?? 3,
+        maxSeconds: opts.maxSeconds ?? 5,
+        logger: opts.logger,
+        clock: opts.clock,
+        registry: opts.registry,
+        link: opts.link,
+      },
+    )
+    return {
+      registry: registry ?? opts.registry ?? defaultRegistry,
+      name,
+      supervisor,
+      store: shared.store?.view as Store<Plain<T> & KubeObject> | undefined,
+      get counters() {
+        return shared.runner?.counters
+      },
+    }
+  },
+
+  /**
+   * A child spec that runs a watcher under a supervisor (type `supervisor`). Give it a
+   * `name` to reach the handler with `GenServer.call(name, …)`.
+   */
+  childSpec<T = KubeObject, S = any, A = any>(
+    behaviour: WatcherBehaviour<T, S, A>,
+    arg: A,
+    opts: WatcherOptions<T> & { id?: string; restart?: ChildSpec['restart'] },
+  ): ChildSpec {
+    const { id, restart, ...watcherOpts } = opts
+    return {
+      id: id ?? opts.name ?? `watcher:${opts.kind ?? opts.path}`,
+      type: 'supervisor',
+      restart,
+      start: async (env) => {
+        const ref = await Watcher.start(behaviour, arg, {
+          ...watcherOpts,
+          link: env.link,
+          logger: watcherOpts.logger ?? env.logger,
+          clock: watcherOpts.clock ?? env.clock,
+          registry: watcherOpts.registry ?? env.registry,
+        })
+        return ref.supervisor
+      },
+    }
+  },
+
+  /** Stops a watcher: its connection closes, then its handler's `terminate` runs. */
+  stop(ref: WatcherRef<any>, reason: ExitReason = 'normal'): Promise<void> {
+    return Supervisor.stop(ref.supervisor, reason)
+  },
+}
