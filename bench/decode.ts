@@ -5,10 +5,16 @@
  *
  *   ./dev node --conditions=source --expose-gc bench/decode.ts
  *
+ * A third row, for orientation only, runs the whole `WatchRunner` (decode → engine →
+ * known versions → bounded queue → `for await`) over an in-memory stream of the same chunks.
+ *
  * Prints a markdown table; `run()` returns the rows for an aggregate runner.
  * No assertions: the target (decoder ≥ 0.9× the ceiling) is read off the table.
  */
+import { createLogger } from '../lib/log.ts'
+import type { ListWatchClient } from '../lib/watch/client.ts'
 import { WatchDecoder } from '../lib/watch/decode.ts'
+import { WatchRunner } from '../lib/watch/runner.ts'
 import { chunked, podWatchStream } from './fixtures/pods.ts'
 
 /** One measured row. */
@@ -52,12 +58,40 @@ function decoderReader(chunks: readonly Buffer[]): number {
   return n
 }
 
-function measure(fn: (chunks: readonly Buffer[]) => number, chunks: readonly Buffer[], rounds: number): number {
+/**
+ * Not the decoder alone: the whole runner (decode → engine step → known versions → bounded
+ * queue → `for await`), over an in-memory stream of the same chunks. For orientation; the
+ * Watcher's own benchmark measures it over HTTP.
+ */
+async function runnerReader(chunks: readonly Buffer[]): Promise<number> {
+  let served = false
+  const client: ListWatchClient = {
+    list: async () => ({ items: [], resourceVersion: '1', continueToken: undefined }),
+    watch: async () => {
+      const once = !served
+      served = true
+      return (async function* () {
+        if (once) yield* chunks
+      })()
+    },
+  }
+  const runner = new WatchRunner({ client, logger: createLogger({ level: 'silent' }) })
+  let n = 0
+  const want = chunks === lastChunks ? lastCount : Number.POSITIVE_INFINITY
+  for await (const notification of runner) {
+    if (notification.type !== 'synced' && ++n >= want) runner.stop()
+  }
+  return n
+}
+let lastChunks: readonly Buffer[] | undefined
+let lastCount = 0
+
+async function measure(fn: (chunks: readonly Buffer[]) => number | Promise<number>, chunks: readonly Buffer[], rounds: number): Promise<number> {
   let best = 0
   for (let r = 0; r < rounds; r++) {
     ;(globalThis as { gc?: () => void }).gc?.()
     const t0 = performance.now()
-    const n = fn(chunks)
+    const n = await fn(chunks)
     const rate = n / ((performance.now() - t0) / 1000)
     if (rate > best) best = rate
   }
@@ -65,7 +99,7 @@ function measure(fn: (chunks: readonly Buffer[]) => number, chunks: readonly Buf
 }
 
 /** Runs the benchmark and returns its rows (best of `rounds` per cell, readers interleaved). */
-export function run(options: { events?: number; rounds?: number } = {}): DecodeBenchRow[] {
+export async function run(options: { events?: number; rounds?: number } = {}): Promise<DecodeBenchRow[]> {
   const events = options.events ?? 20_000
   const rounds = options.rounds ?? 7
   const bytes = podWatchStream(events)
@@ -78,16 +112,21 @@ export function run(options: { events?: number; rounds?: number } = {}): DecodeB
   for (const [label, sizes] of chunkings) {
     const chunks = chunked(bytes, sizes)
     // warm up both, then alternate so neither gets a systematically cooler machine
-    bareReader(chunks)
+    lastChunks = chunks
+    lastCount = bareReader(chunks)
     decoderReader(chunks)
+    await runnerReader(chunks)
     let ceiling = 0
     let ours = 0
+    let runner = 0
     for (let i = 0; i < 2; i++) {
-      ceiling = Math.max(ceiling, measure(bareReader, chunks, Math.ceil(rounds / 2)))
-      ours = Math.max(ours, measure(decoderReader, chunks, Math.ceil(rounds / 2)))
+      ceiling = Math.max(ceiling, await measure(bareReader, chunks, Math.ceil(rounds / 2)))
+      ours = Math.max(ours, await measure(decoderReader, chunks, Math.ceil(rounds / 2)))
+      runner = Math.max(runner, await measure(runnerReader, chunks, Math.ceil(rounds / 2)))
     }
     rows.push({ chunking: label, reader: 'bare split + JSON.parse (ceiling)', eventsPerSecond: ceiling, ratioToCeiling: 1 })
     rows.push({ chunking: label, reader: 'WatchDecoder', eventsPerSecond: ours, ratioToCeiling: ours / ceiling })
+    rows.push({ chunking: label, reader: 'WatchRunner, in-memory stream (info)', eventsPerSecond: runner, ratioToCeiling: runner / ceiling })
   }
   return rows
 }
@@ -109,5 +148,5 @@ function table(rows: readonly DecodeBenchRow[], bytesPerEvent: number): string {
 if (import.meta.main) {
   const events = 20_000
   const perEvent = podWatchStream(200).length / 200
-  console.log(table(run({ events }), perEvent))
+  console.log(table(await run({ events }), perEvent))
 }

@@ -93,7 +93,8 @@ export interface WatchRunnerOptions {
   /** A list request with no answer for this long is abandoned and retried with backoff. Default 60 000 ms. */
   listTimeoutMs?: number
   /**
-   * Most notifications queued and not yet acknowledged (default 1024). When full, the
+   * Most notifications queued and not yet acknowledged (default 128: parsed objects held
+   * in a queue outlive the young generation, so a deep queue costs GC time). When full, the
    * runner stops reading the stream; at most one decoded network chunk (≤ its own
    * events) is held beyond it.
    */
@@ -214,7 +215,7 @@ export class WatchRunner implements AsyncIterable<WatchNotification> {
     this.#existingAsCreated = options.existingAsCreated ?? true
     this.#stallMarginMs = options.stallMarginMs ?? 30_000
     this.#listTimeoutMs = options.listTimeoutMs ?? 60_000
-    this.#maxPending = Math.max(1, options.maxPending ?? 1024)
+    this.#maxPending = Math.max(1, options.maxPending ?? 128)
     this.#sink = options.sink
     this.#transform = options.transform
     this.known = options.known ?? new KnownVersions()
@@ -343,25 +344,38 @@ export class WatchRunner implements AsyncIterable<WatchNotification> {
     }
   }
 
-  async #enqueue(notification: WatchNotification, resourceVersion: string | undefined): Promise<void> {
+  /**
+   * Hands a notification on: to the sink (push mode) or into the queue. Synchronous when
+   * there is room — the per-event path allocates no promise; returns a promise only when
+   * the producer has to wait (queue full, or the sink asked for a pause).
+   */
+  #offer(notification: WatchNotification, resourceVersion: string | undefined): Promise<void> | undefined {
     const sink = this.#sink
     if (sink !== undefined) {
-      if (this.#abort.signal.aborted) return
+      if (this.#abort.signal.aborted) return undefined
       const more = sink(notification)
       if (resourceVersion !== undefined) this.#lastResourceVersion = resourceVersion
-      if (!more && !this.#abort.signal.aborted) {
-        await new Promise<void>((resolve) => {
-          this.#wakeProducer = resolve
-        })
-      }
-      return
+      if (more || this.#abort.signal.aborted) return undefined
+      return new Promise<void>((resolve) => {
+        this.#wakeProducer = resolve
+      })
     }
+    if (this.#queue.length - this.#head >= this.#maxPending) return this.#pushWhenRoom(notification, resourceVersion)
+    this.#push(notification, resourceVersion)
+    return undefined
+  }
+
+  async #pushWhenRoom(notification: WatchNotification, resourceVersion: string | undefined): Promise<void> {
     while (this.#queue.length - this.#head >= this.#maxPending) {
       if (this.#abort.signal.aborted) return
       await new Promise<void>((resolve) => {
         this.#wakeProducer = resolve
       })
     }
+    this.#push(notification, resourceVersion)
+  }
+
+  #push(notification: WatchNotification, resourceVersion: string | undefined): void {
     this.#queue.push({ notification, resourceVersion })
     const wake = this.#wakeConsumer
     if (wake) {
@@ -415,14 +429,25 @@ export class WatchRunner implements AsyncIterable<WatchNotification> {
 
   /** Steps the engine and performs the non-IO effects; returns the IO effect to perform next, if any. */
   async #feed(input: EngineInput): Promise<IoEffect | undefined> {
+    return this.#step(input)
+  }
+
+  /** {@link #feed} without a promise unless the producer has to wait for the consumer: the per-event path. */
+  #step(input: EngineInput): IoEffect | undefined | Promise<IoEffect | undefined> {
     const { state, effects } = step(this.#state, input, this.#config, this.#env)
     this.#state = state
-    let io: IoEffect | undefined
-    for (const effect of effects) {
+    return this.#perform(effects, 0, undefined)
+  }
+
+  #perform(effects: Effect[], from: number, io: IoEffect | undefined): IoEffect | undefined | Promise<IoEffect | undefined> {
+    for (let i = from; i < effects.length; i++) {
+      const effect = effects[i] as Effect
       switch (effect.type) {
-        case 'emit':
-          await this.#emit(effect.event)
+        case 'emit': {
+          const wait = this.#emit(effect.event)
+          if (wait !== undefined) return wait.then(() => this.#perform(effects, i + 1, io))
           break
+        }
         case 'closeWatch':
           this.#io?.abort()
           break
@@ -443,7 +468,8 @@ export class WatchRunner implements AsyncIterable<WatchNotification> {
     return io
   }
 
-  async #emit(event: EngineEvent): Promise<void> {
+  /** Applies an engine event on the consumer side; returns a promise only when it has to wait. */
+  #emit(event: EngineEvent): Promise<void> | undefined {
     switch (event.type) {
       case 'added':
       case 'modified':
@@ -459,8 +485,7 @@ export class WatchRunner implements AsyncIterable<WatchNotification> {
         }
         if (change.type === 'deleted') this.known.delete(change.key)
         else this.known.set(change.key, change.object)
-        await this.#enqueue({ type: change.type, key: change.key, object: change.object }, resourceVersion)
-        return
+        return this.#offer({ type: change.type, key: change.key, object: change.object }, resourceVersion)
       }
       case 'bookmark':
         this.#advance(event.resourceVersion)
@@ -475,27 +500,30 @@ export class WatchRunner implements AsyncIterable<WatchNotification> {
         for (const object of event.objects) buffer.push(transform ? transform(object) : object)
         return
       }
-      case 'relistDone': {
-        if (this.#abort.signal.aborted) return
-        const listed = this.#relistBuffer ?? []
-        this.#relistBuffer = undefined
-        const changes = diffRelist(this.known, listed)
-        const silentCreates = event.initial && !this.#existingAsCreated
-        for (const change of changes) {
-          if (this.#abort.signal.aborted) return
-          if (change.type === 'deleted') this.known.delete(change.key)
-          else this.known.set(change.key, change.object)
-          if (silentCreates && change.type === 'created') continue
-          await this.#enqueue({ type: change.type, key: change.key, object: change.object }, undefined)
-        }
-        this.#advance(event.resourceVersion)
-        return
-      }
+      case 'relistDone':
+        return this.#relistDone(event)
       case 'synced':
         this.#syncedOnce = true
-        await this.#enqueue({ type: 'synced', resourceVersion: event.resourceVersion }, event.resourceVersion)
-        return
+        return this.#offer({ type: 'synced', resourceVersion: event.resourceVersion }, event.resourceVersion)
     }
+  }
+
+  /** Diffs the relisted objects against `known` and hands on the real changes, in order. */
+  async #relistDone(event: Extract<EngineEvent, { type: 'relistDone' }>): Promise<void> {
+    if (this.#abort.signal.aborted) return
+    const listed = this.#relistBuffer ?? []
+    this.#relistBuffer = undefined
+    const changes = diffRelist(this.known, listed)
+    const silentCreates = event.initial && !this.#existingAsCreated
+    for (const change of changes) {
+      if (this.#abort.signal.aborted) return
+      if (change.type === 'deleted') this.known.delete(change.key)
+      else this.known.set(change.key, change.object)
+      if (silentCreates && change.type === 'created') continue
+      const wait = this.#offer({ type: change.type, key: change.key, object: change.object }, undefined)
+      if (wait !== undefined) await wait
+    }
+    this.#advance(event.resourceVersion)
   }
 
   /** Starts an IO operation: its controller aborts on stop, on `closeWatch` and on `relist()`. */
@@ -597,7 +625,8 @@ export class WatchRunner implements AsyncIterable<WatchNotification> {
             this.counters.events[input.event.type]++
             this.counters.lastEventAt = clock.now()
           }
-          next = await this.#feed(input)
+          const result = this.#step(input)
+          next = result instanceof Promise ? await result : result
           const phase = this.#state.phase
           if (next !== undefined || (phase !== 'Watching' && phase !== 'Streaming') || io.signal.aborted) {
             batch.length = 0
