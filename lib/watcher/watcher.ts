@@ -213,6 +213,7 @@ class RunnerEnded {
 // --- the handler process: runs the user's behaviour ------------------------------------------
 
 interface HandlerState {
+  shared: Shared
   /** The user's behaviour and its current state. */
   behaviour: WatcherBehaviour
   user: unknown
@@ -283,7 +284,7 @@ const HandlerAdapter: Behaviour<{ shared: Shared; user: WatcherBehaviour; arg: u
     const wctx = watcherContext(ctx, shared)
     return then(user.init(arg, wctx), (result: InitResult<unknown>) => {
       if (result?.tag !== 'ok') return result
-      return ok<HandlerState>({ behaviour: user, user: result.state, synced: false, ctx: wctx }, result.after)
+      return ok<HandlerState>({ shared, behaviour: user, user: result.state, synced: false, ctx: wctx }, result.after)
     })
   },
 
@@ -326,6 +327,9 @@ const HandlerAdapter: Behaviour<{ shared: Shared; user: WatcherBehaviour; arg: u
   },
 
   terminate(reason, holder) {
+    // The connection stops first (rest_for_one stops in reverse start order); a connection
+    // that was killed instead left its runner going: stop it here so nothing outlives the watcher.
+    holder.shared.runner?.stop()
     const user = holder.behaviour
     return user.terminate?.(reason, holder.user, holder.ctx)
   },
