@@ -77,7 +77,12 @@ export interface ResolvedResource {
 
 /** Options of {@link HttpListWatchClient}. */
 export interface HttpListWatchClientOptions {
-  /** The agent for requests; default: a keep-alive agent built from the kubeconfig's TLS settings. */
+  /**
+   * The agent for requests. Default: a keep-alive agent built from the kubeconfig's TLS
+   * settings, shared by every client made from the same `KubeConfig` object, without a
+   * socket cap (each open watch holds one socket). A kubeconfig `proxy-url` uses
+   * client-node's proxy agent instead.
+   */
   agent?: http.Agent
   /** Largest list or error body read, in bytes. Default 512 MiB. */
   maxBodyBytes?: number
@@ -178,8 +183,12 @@ export class HttpListWatchClient implements ListWatchClient {
         kind: target.kind,
       }
     }
-    const byKind = await this.#discover(target.apiVersion)
-    const found = byKind.get(target.kind)
+    let found = (await this.#discover(target.apiVersion)).get(target.kind)
+    if (!found) {
+      // The cached answer may predate a CRD installed since: ask once more.
+      discoveryCache.get(this.#server.href)?.delete(target.apiVersion)
+      found = (await this.#discover(target.apiVersion)).get(target.kind)
+    }
     if (!found) {
       throw new ApiStatusError(404, `the server has no resource of kind ${target.kind} in ${target.apiVersion} (is the CRD installed?)`, {
         reason: 'NotFound',
@@ -235,7 +244,7 @@ export class HttpListWatchClient implements ListWatchClient {
     url.search = query.toString()
     const options: https.RequestOptions = { method: 'GET', headers: { Accept: 'application/json' } }
     await applyAuth(this.#kc, options, url)
-    const agent = (this.#agent ??= keepAliveAgent(url, options))
+    const agent = (this.#agent ??= sharedAgent(this.#kc, url, options))
     // A proxy agent from client-node wins over ours; otherwise use the shared keep-alive agent.
     const hasProxy = Boolean(this.#kc.getCurrentCluster()?.proxyUrl)
     if (!hasProxy) options.agent = agent
@@ -283,8 +292,20 @@ async function applyAuth(kc: KubeConfig, options: https.RequestOptions, url: URL
   }
 }
 
+/** Keep-alive agents per KubeConfig and server origin, shared by the clients built from one KubeConfig. */
+const agents = new WeakMap<KubeConfig, Map<string, http.Agent>>()
+
+function sharedAgent(kc: KubeConfig, url: URL, options: https.RequestOptions): http.Agent {
+  let perOrigin = agents.get(kc)
+  if (!perOrigin) agents.set(kc, (perOrigin = new Map()))
+  let agent = perOrigin.get(url.origin)
+  if (!agent) perOrigin.set(url.origin, (agent = keepAliveAgent(url, options)))
+  return agent
+}
+
 function keepAliveAgent(url: URL, options: https.RequestOptions): http.Agent {
-  const common = { keepAlive: true, keepAliveMsecs: 30_000, maxSockets: 64 }
+  // No maxSockets: every open watch holds a socket for minutes; a cap would queue the rest.
+  const common = { keepAlive: true, keepAliveMsecs: 30_000 }
   if (url.protocol !== 'https:') return new http.Agent(common)
   const tls: https.AgentOptions = { ...common }
   if (options.ca !== undefined) tls.ca = options.ca

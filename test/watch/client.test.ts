@@ -1,0 +1,197 @@
+/**
+ * The HTTP edge: resource resolution through discovery (`/api/v1`,
+ * `/apis/{group}/{version}`, CRDs included; Kubernetes API concepts, "Resource URIs"),
+ * list pages as plain JSON with `apiVersion`/`kind` filled in, selectors, raw watch
+ * chunks, HTTPS with a bearer token through the kubeconfig, and `Retry-After` parsing
+ * (RFC 9110 §10.2.3: delay-seconds or an HTTP-date).
+ */
+import assert from 'node:assert/strict'
+import { after, before, describe, test } from 'node:test'
+import { type ApiServer, startApiServer } from '../../lib/testing/index.ts'
+import { HttpListWatchClient, parseRetryAfter } from '../../lib/watch/client.ts'
+import { ApiStatusError } from '../../lib/watch/errors.ts'
+
+let server: ApiServer
+
+before(async () => {
+  server = await startApiServer()
+  server.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'team-a' } })
+  for (const name of ['one', 'two', 'three']) {
+    server.create({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: 'team-a', labels: { tier: name === 'two' ? 'db' : 'web' } }, data: {} })
+  }
+})
+after(async () => {
+  await server.close()
+})
+
+const signal = () => AbortSignal.timeout(10_000)
+
+describe('parseRetryAfter', () => {
+  test('reads delay-seconds', () => {
+    assert.equal(parseRetryAfter('5'), 5)
+    assert.equal(parseRetryAfter(' 0 '), 0)
+    assert.equal(parseRetryAfter(['7', '9']), 7)
+  })
+  test('reads an HTTP-date as the seconds until then (never negative)', () => {
+    const now = Date.parse('2026-11-21T10:00:00Z')
+    assert.equal(parseRetryAfter('Sat, 21 Nov 2026 10:00:30 GMT', now), 30)
+    assert.equal(parseRetryAfter('Sat, 21 Nov 2026 09:00:00 GMT', now), 0)
+  })
+  test('is undefined when absent or unreadable', () => {
+    assert.equal(parseRetryAfter(undefined), undefined)
+    assert.equal(parseRetryAfter(''), undefined)
+    assert.equal(parseRetryAfter('soon'), undefined)
+  })
+})
+
+describe('HttpListWatchClient', () => {
+  test('resolves a core kind through discovery and scopes it to the namespace', async () => {
+    const client = new HttpListWatchClient(server.kubeConfig, { apiVersion: 'v1', kind: 'ConfigMap', namespace: 'team-a' })
+    assert.deepEqual(await client.resolve(), { groupVersionPath: '/api/v1', plural: 'configmaps', namespaced: true, apiVersion: 'v1', kind: 'ConfigMap' })
+    const page = await client.list({ limit: 500 }, signal())
+    assert.deepEqual(page.items.map((o) => o.metadata?.name).sort(), ['one', 'three', 'two'])
+    assert.ok(Number(page.resourceVersion) > 0)
+    assert.equal(page.continueToken, undefined)
+    assert.equal(server.requestLog.at(-1)?.path, '/api/v1/namespaces/team-a/configmaps')
+  })
+
+  test('list items get apiVersion and kind, and stay plain JSON (no model classes, no Dates)', async () => {
+    const client = new HttpListWatchClient(server.kubeConfig, { apiVersion: 'v1', kind: 'ConfigMap', namespace: 'team-a' })
+    const [item] = (await client.list({ limit: 1 }, signal())).items
+    assert.ok(item)
+    assert.equal(item.apiVersion, 'v1')
+    assert.equal(item.kind, 'ConfigMap')
+    assert.equal(Object.getPrototypeOf(item), Object.prototype)
+    assert.equal(typeof item.metadata?.creationTimestamp, 'string')
+  })
+
+  test('pages with limit and continue', async () => {
+    const client = new HttpListWatchClient(server.kubeConfig, { apiVersion: 'v1', kind: 'ConfigMap', namespace: 'team-a' })
+    const first = await client.list({ limit: 2 }, signal())
+    assert.equal(first.items.length, 2)
+    assert.ok(first.continueToken)
+    const second = await client.list({ limit: 2, continueToken: first.continueToken }, signal())
+    assert.equal(second.items.length, 1)
+    assert.equal(second.continueToken, undefined)
+  })
+
+  test('passes label and field selectors', async () => {
+    const client = new HttpListWatchClient(server.kubeConfig, {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      namespace: 'team-a',
+      labelSelector: 'tier=web',
+      fieldSelector: 'metadata.name!=three',
+    })
+    const page = await client.list({ limit: 500 }, signal())
+    assert.deepEqual(page.items.map((o) => o.metadata?.name), ['one'])
+  })
+
+  test('a cluster-scoped kind ignores the namespace; a group kind lives under /apis', async () => {
+    const namespaces = new HttpListWatchClient(server.kubeConfig, { apiVersion: 'v1', kind: 'Namespace', namespace: 'team-a' })
+    await namespaces.list({ limit: 10 }, signal())
+    assert.equal(server.requestLog.at(-1)?.path, '/api/v1/namespaces')
+    const deployments = new HttpListWatchClient(server.kubeConfig, { apiVersion: 'apps/v1', kind: 'Deployment', namespace: 'team-a' })
+    await deployments.list({ limit: 10 }, signal())
+    assert.equal(server.requestLog.at(-1)?.path, '/apis/apps/v1/namespaces/team-a/deployments')
+  })
+
+  test('resolves a CRD kind once it is installed', async () => {
+    server.create({
+      apiVersion: 'apiextensions.k8s.io/v1',
+      kind: 'CustomResourceDefinition',
+      metadata: { name: 'widgets.example.com' },
+      spec: {
+        group: 'example.com',
+        names: { plural: 'widgets', singular: 'widget', kind: 'Widget', listKind: 'WidgetList' },
+        scope: 'Namespaced',
+        versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } }],
+      },
+    })
+    server.create({ apiVersion: 'example.com/v1', kind: 'Widget', metadata: { name: 'w1', namespace: 'team-a' } })
+    const client = new HttpListWatchClient(server.kubeConfig, { apiVersion: 'example.com/v1', kind: 'Widget' })
+    const page = await client.list({ limit: 10 }, signal())
+    assert.deepEqual(page.items.map((o) => [o.kind, o.metadata?.name]), [['Widget', 'w1']])
+    assert.equal(server.requestLog.at(-1)?.path, '/apis/example.com/v1/widgets')
+  })
+
+  test('a kind missing from cached discovery is looked up again (a CRD installed later)', async () => {
+    const gadgets = () => new HttpListWatchClient(server.kubeConfig, { apiVersion: 'example.com/v1', kind: 'Gadget' })
+    await assert.rejects(gadgets().list({ limit: 1 }, signal()), (err: unknown) => err instanceof ApiStatusError && err.status === 404)
+    server.create({
+      apiVersion: 'apiextensions.k8s.io/v1',
+      kind: 'CustomResourceDefinition',
+      metadata: { name: 'gadgets.example.com' },
+      spec: {
+        group: 'example.com',
+        names: { plural: 'gadgets', singular: 'gadget', kind: 'Gadget', listKind: 'GadgetList' },
+        scope: 'Cluster',
+        versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } }],
+      },
+    })
+    assert.deepEqual(await gadgets().resolve(), { groupVersionPath: '/apis/example.com/v1', plural: 'gadgets', namespaced: false, apiVersion: 'example.com/v1', kind: 'Gadget' })
+  })
+
+  test('discovery is cached per server: a second client does not ask again', async () => {
+    const before = server.requestLog.filter((r) => r.path === '/api/v1').length
+    const client = new HttpListWatchClient(server.kubeConfig, { apiVersion: 'v1', kind: 'ConfigMap' })
+    await client.list({ limit: 1 }, signal())
+    assert.equal(server.requestLog.filter((r) => r.path === '/api/v1').length, before)
+  })
+
+  test('an explicit path skips discovery', async () => {
+    const client = new HttpListWatchClient(server.kubeConfig, { path: '/api/v1/configmaps', namespaced: true, namespace: 'team-a' })
+    const page = await client.list({ limit: 10 }, signal())
+    assert.equal(page.items.length, 3)
+    assert.equal(server.requestLog.at(-1)?.path, '/api/v1/namespaces/team-a/configmaps')
+  })
+
+  test('a non-2xx answer is an ApiStatusError with status, reason and Retry-After', async () => {
+    server.failNext({ code: 429, retryAfterSeconds: 3, match: { path: '/api/v1/namespaces/team-a/configmaps' } })
+    const client = new HttpListWatchClient(server.kubeConfig, { apiVersion: 'v1', kind: 'ConfigMap', namespace: 'team-a' })
+    await assert.rejects(client.list({ limit: 1 }, signal()), (err: unknown) => {
+      assert.ok(err instanceof ApiStatusError)
+      assert.equal(err.status, 429)
+      assert.equal(err.retryAfterSeconds, 3)
+      assert.equal(typeof err.reason, 'string')
+      return true
+    })
+  })
+
+  test('a watch yields the raw NDJSON bytes of the stream and stops on abort', async () => {
+    const client = new HttpListWatchClient(server.kubeConfig, { apiVersion: 'v1', kind: 'ConfigMap', namespace: 'team-a' })
+    const { resourceVersion } = await client.list({ limit: 500 }, signal())
+    const controller = new AbortController()
+    const stream = await client.watch({ resourceVersion, allowWatchBookmarks: true, timeoutSeconds: 30 }, controller.signal)
+    server.create({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'four', namespace: 'team-a' } })
+    let text = ''
+    await assert.rejects(
+      (async () => {
+        for await (const chunk of stream) {
+          text += Buffer.from(chunk).toString('utf8')
+          if (text.includes('\n')) controller.abort()
+        }
+      })(),
+    )
+    const event = JSON.parse(text.slice(0, text.indexOf('\n')))
+    assert.equal(event.type, 'ADDED')
+    assert.equal(event.object.metadata.name, 'four')
+    const watch = server.requestLog.find((r) => r.watch && r.path === '/api/v1/namespaces/team-a/configmaps')
+    assert.ok(watch)
+    const query = new URLSearchParams(watch.query)
+    assert.equal(query.get('allowWatchBookmarks'), 'true')
+    assert.equal(query.get('timeoutSeconds'), '30')
+    assert.equal(query.get('resourceVersion'), resourceVersion)
+  })
+
+  test('speaks HTTPS with the kubeconfig CA and bearer token', async () => {
+    const secured = await startApiServer({ tls: true, token: 's3cret' })
+    try {
+      const client = new HttpListWatchClient(secured.kubeConfig, { apiVersion: 'v1', kind: 'Namespace' })
+      const page = await client.list({ limit: 10 }, signal())
+      assert.ok(page.items.some((o) => o.metadata?.name === 'default'))
+    } finally {
+      await secured.close()
+    }
+  })
+})
