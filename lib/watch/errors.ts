@@ -77,7 +77,12 @@ export class WatchStartFailedError extends WatchError {
   }
 }
 
-/** An open watch reported a terminal failure: kube-rs `WatchFailed`. Code `ERR_WATCH_FAILED`. */
+/**
+ * An open watch failed terminally: kube-rs `WatchFailed`. Code `ERR_WATCH_FAILED`.
+ * The engine raises none today — once a watch is open, every failure (a cut stream, an
+ * ERROR event, a stall) is retried — but the class completes the phase vocabulary so
+ * owners can match on all three.
+ */
 export class WatchFailedError extends WatchError {
   constructor(message: string, options: { status?: number | undefined; cause?: unknown } = {}) {
     super('ERR_WATCH_FAILED', 'watch', message, options)

@@ -248,6 +248,21 @@ describe('WatchRunner', () => {
     assert.deepEqual(await it.next(), { done: true, value: undefined })
   })
 
+  test('aborting the signal ends the iteration without an error and closes the stream', async () => {
+    const controller = new AbortController()
+    const t = setup({ signal: controller.signal })
+    t.server.put('a')
+    await settle()
+    const stream = t.server.stream
+    assert.ok(stream)
+    controller.abort()
+    await t.consumed
+    await settle()
+    assert.equal(t.error(), undefined)
+    assert.equal(stream.closed, true)
+    await t.runner.done
+  })
+
   test('relist() resyncs from a list: with known cleared everything is created again', async () => {
     const t = setup()
     t.server.put('a')
