@@ -1,7 +1,8 @@
 /**
  * kubevisor: supervised, actor-style Kubernetes watchers for TypeScript.
  *
- * Start with `GenServer` (processes) and `Supervisor` (trees of them). Testing helpers
+ * Start with `Watcher` (a supervised GenServer fed by list/watch), `GenServer` and
+ * `Supervisor` (trees of processes), and the work queue for controllers. Testing helpers
  * (the embedded API server, `FakeClock`) live in `kubevisor/testing`.
  */
 // Processes: GenServer behaviours, their results, links/monitors, names.
@@ -59,6 +60,20 @@ export {
   WorkQueue,
   type WorkQueueOptions,
 } from './queue/index.ts'
+// Watchers: supervised GenServers fed by list/watch, their stores and typed failures.
+export {
+  type EventType,
+  InvalidWatcherOptionsError,
+  type Plain,
+  Watcher,
+  type WatcherBehaviour,
+  type WatcherContext,
+  type WatcherOptions,
+  type WatcherRef,
+} from './watcher/index.ts'
+export { type IndexFunc, type Indexers, namespaceIndex, type Store, UnknownIndexError } from './store/index.ts'
+export { ApiStatusError, InitialListFailedError, WatchError, WatchFailedError, WatchStartFailedError } from './watch/errors.ts'
+export type { KubeObject, ObjectMeta } from './watch/object.ts'
 export { KubevisorError } from './errors.ts'
 export { createLogger, type Logger } from './log.ts'
 export { Backoff, type BackoffPolicy, CLIENT_GO_BACKOFF, RESTART_BACKOFF } from './time/backoff.ts'

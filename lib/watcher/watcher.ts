@@ -21,7 +21,7 @@ import {
 import { defaultRegistry } from '../actor/registry.ts'
 import type { Process } from '../actor/process.ts'
 import { KubevisorError } from '../errors.ts'
-import type { Logger } from '../log.ts'
+import { defaultLogger, type Logger } from '../log.ts'
 import { type Indexers, type Store, StoreWriter } from '../store/index.ts'
 import { type ChildEnv, type ChildSpec, Supervisor } from '../supervisor/index.ts'
 import { type BackoffPolicy, CLIENT_GO_BACKOFF } from '../time/backoff.ts'
@@ -529,7 +529,8 @@ export const Watcher = {
         strategy: 'rest_for_one',
         maxRestarts: opts.maxRestarts ?? 3,
         maxSeconds: opts.maxSeconds ?? 5,
-        logger: opts.logger,
+        // Every process of the tree logs with the watcher's name (or its kind) bound.
+        logger: (opts.logger ?? defaultLogger()).child({ watcher: opts.name ?? opts.kind ?? opts.path }),
         clock: opts.clock,
         registry: opts.registry,
         link: opts.link,

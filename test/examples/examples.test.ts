@@ -9,6 +9,8 @@ const root = fileURLToPath(new URL('../../', import.meta.url))
 
 /** What each example must print; an example missing here fails the suite. */
 const expectations: Record<string, RegExp[]> = {
+  'demo.ts': [/demo: embedded API server at http:\/\/127\.0\.0\.1:\d+/, /demo: converged: 4\/4 watchers match the server/, /demo: stopped cleanly/],
+  'pod-watcher.ts': [/pods per phase: \{ Pending: 1, Running: 2, Succeeded: 1 \}/, /after a deletion and a phase change: \{ Running: 3 \}/],
   'supervision-tree.ts': [/cache greeting = hello/, /the poisoned call failed: .*poisoned message/, /flaky restarted: #\d+\(flaky\) → #\d+\(flaky\); it starts over at 1/, /jobs running: 3/, /stopped; cache alive\? false/],
 }
 
