@@ -16,6 +16,7 @@ import type { ListWatchClient } from '../lib/watch/client.ts'
 import { WatchDecoder } from '../lib/watch/decode.ts'
 import { WatchRunner } from '../lib/watch/runner.ts'
 import { chunked, podWatchStream } from './fixtures/pods.ts'
+import { type BenchTable, formatTable } from './support.ts'
 
 /** One measured row. */
 export interface DecodeBenchRow {
@@ -98,8 +99,8 @@ async function measure(fn: (chunks: readonly Buffer[]) => number | Promise<numbe
   return best
 }
 
-/** Runs the benchmark and returns its rows (best of `rounds` per cell, readers interleaved). */
-export async function run(options: { events?: number; rounds?: number } = {}): Promise<DecodeBenchRow[]> {
+/** Measures every reader and returns typed rows (best of `rounds` per cell, readers interleaved). */
+export async function measureDecode(options: { events?: number; rounds?: number } = {}): Promise<DecodeBenchRow[]> {
   const events = options.events ?? 20_000
   const rounds = options.rounds ?? 7
   const bytes = podWatchStream(events)
@@ -131,22 +132,23 @@ export async function run(options: { events?: number; rounds?: number } = {}): P
   return rows
 }
 
-function table(rows: readonly DecodeBenchRow[], bytesPerEvent: number): string {
-  const lines = [
-    `Pod watch events, ~${Math.round(bytesPerEvent)} bytes each, Node ${process.version}`,
-    '',
-    '| chunks | reader | events/s | MB/s | × ceiling |',
-    '| --- | --- | ---: | ---: | ---: |',
+/** The benchmark as tables for the aggregate runner (`bench/run.ts`). */
+export async function run(options: { events?: number; rounds?: number } = {}): Promise<BenchTable[]> {
+  const rows = await measureDecode(options)
+  const bytesPerEvent = podWatchStream(200).length / 200
+  return [
+    {
+      title: `Watch stream decoding: pod events of ~${Math.round(bytesPerEvent)} bytes`,
+      columns: ['chunks', 'reader', 'events/s', 'MB/s', '× ceiling'],
+      rows: rows.map((r) => [r.chunking, r.reader, r.eventsPerSecond, (r.eventsPerSecond * bytesPerEvent) / 1e6, r.ratioToCeiling]),
+      notes: [
+        'ceiling: decode text as it streams in, split on newlines, JSON.parse each line',
+        'target: WatchDecoder ≥ 0.9× the ceiling; the WatchRunner row is for orientation (in-memory stream)',
+      ],
+    },
   ]
-  for (const r of rows) {
-    const mb = (r.eventsPerSecond * bytesPerEvent) / 1e6
-    lines.push(`| ${r.chunking} | ${r.reader} | ${Math.round(r.eventsPerSecond).toLocaleString('en')} | ${mb.toFixed(0)} | ${r.ratioToCeiling.toFixed(2)} |`)
-  }
-  return lines.join('\n')
 }
 
 if (import.meta.main) {
-  const events = 20_000
-  const perEvent = podWatchStream(200).length / 200
-  console.log(table(await run({ events }), perEvent))
+  for (const table of await run()) console.log(`${formatTable(table)}\n`)
 }
