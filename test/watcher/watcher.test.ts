@@ -130,6 +130,30 @@ describe('Watcher: delivery', () => {
     await Watcher.stop(w)
   })
 
+  test('objects have one plain-JSON shape whether they came from the list or the watch (client-node mixes Date fields and plain objects)', async () => {
+    server.create(cm('from-list'))
+    const seen: KubeObject[] = []
+    const Collect: WatcherBehaviour<KubeObject, null> = {
+      init: () => ok(null),
+      handleEvent: (_t, o, s) => {
+        seen.push(o)
+        return noreply(s)
+      },
+    }
+    const w = await Watcher.start(Collect, undefined, { kubeConfig: server.kubeConfig, apiVersion: 'v1', kind: 'ConfigMap', namespace: ns, logger })
+    await eventually(() => seen.length === 1)
+    server.create(cm('from-watch'))
+    await eventually(() => seen.length === 2)
+    for (const o of seen) {
+      assert.equal(Object.getPrototypeOf(o), Object.prototype)
+      assert.equal(typeof o.metadata?.creationTimestamp, 'string')
+      assert.equal(o.apiVersion, 'v1')
+      assert.equal(o.kind, 'ConfigMap')
+    }
+    assert.deepEqual(Object.keys(seen[0] as object).sort(), Object.keys(seen[1] as object).sort())
+    await Watcher.stop(w)
+  })
+
   test('bad options are rejected with InvalidWatcherOptionsError naming the option', async () => {
     const base = { kubeConfig: server.kubeConfig, apiVersion: 'v1', kind: 'ConfigMap' }
     const cases: [Record<string, unknown>, RegExp][] = [
