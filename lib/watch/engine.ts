@@ -143,8 +143,14 @@ export type EngineInput =
   | { type: 'watchEvent'; event: WatchEvent }
   /** A line of the stream was not an event; it is counted and skipped, the next line is read. */
   | { type: 'decodeError'; error: DecodeError }
-  /** The server closed the watch cleanly (its `timeoutSeconds` elapsed, or it closed). */
-  | { type: 'watchEnded' }
+  /**
+   * The server closed the watch cleanly (its `timeoutSeconds` elapsed, or it closed).
+   * `durationMs` and `events` (lines received, bookmarks included) describe the stream that
+   * ended; when given, a stream shorter than 1 s without a single event counts as a
+   * failure ("very short watch", client-go reflector) so a server or proxy that closes
+   * every watch at once meets backoff instead of a reconnect storm.
+   */
+  | { type: 'watchEnded'; durationMs?: number; events?: number }
   /** The watch request failed, before (`status`) or after it started (network error). */
   | ({ type: 'watchFailed' } & Failure)
   /** No bytes for longer than the watch timeout plus a margin: the runner tore it down. */
@@ -221,9 +227,26 @@ export function initialState(): WatchState {
 }
 
 /**
- * Advances the engine by one input. Pure apart from drawing from `env` (a random watch
- * timeout, the next backoff delay). Inputs that do not fit the current phase (a late
- * outcome of a request that was already torn down) leave the state unchanged.
+ * Advances the engine by one input: the whole list/watch policy in one pure function.
+ *
+ * When to use: to drive list/watch with your own IO (the `WatchRunner` is the standard
+ * driver), or to test a scenario without a network. Perform the returned effects in
+ * order; at most one of them starts IO (`list`, `watch` or `wait`), and its outcome is
+ * the next input.
+ *
+ * Gotchas: pure apart from drawing from `env` (a random watch timeout, the next backoff
+ * delay). Inputs that do not fit the current phase (a late outcome of a request that was
+ * already torn down) leave the state unchanged. After `Failed`, nothing happens anymore.
+ *
+ * @example
+ * ```ts
+ * let state = initialState()
+ * const env = { random: Math.random, backoff: new Backoff(CLIENT_GO_BACKOFF, systemClock) }
+ * let out = step(state, { type: 'start' }, DEFAULT_ENGINE_CONFIG, env)
+ * // out.effects: [{ type: 'list', params: { limit: 500 } }]
+ * out = step(out.state, { type: 'listPage', items, continueToken: undefined, resourceVersion: '42' }, DEFAULT_ENGINE_CONFIG, env)
+ * // relistStart, relistPage, relistDone('42'), synced('42'), watch from '42'
+ * ```
  */
 export function step(state: WatchState, input: EngineInput, config: EngineConfig, env: EngineEnv): Step {
   if (state.phase === 'Failed') return { state, effects: [] }
@@ -261,7 +284,7 @@ export function step(state: WatchState, input: EngineInput, config: EngineConfig
         ],
       }
     case 'watchEnded':
-      return onWatchEnded(state, config, env)
+      return onWatchEnded(state, input, config, env)
     case 'watchFailed':
       return onWatchFailed(state, input, config, env)
     case 'stalled':
@@ -419,7 +442,15 @@ function onWatchEvent(state: WatchState, event: WatchEvent, config: EngineConfig
   }
 }
 
-function onWatchEnded(state: WatchState, config: EngineConfig, env: EngineEnv): Step {
+/** Below this, a clean end without events is a "very short watch" (client-go reflector: 1 s). */
+const VERY_SHORT_WATCH_MS = 1000
+
+function onWatchEnded(state: WatchState, input: Extract<EngineInput, { type: 'watchEnded' }>, config: EngineConfig, env: EngineEnv): Step {
+  if (state.phase === 'Watching' && input.events === 0 && input.durationMs !== undefined && input.durationMs < VERY_SHORT_WATCH_MS) {
+    return backOff(state, resumeAfterWatch(state), 'very short watch', env, [
+      { type: 'log', level: 'warn', msg: 'watch closed within a second without any event; backing off', data: { resourceVersion: state.resourceVersion, durationMs: input.durationMs } },
+    ])
+  }
   if (state.phase === 'Watching') return watchFrom(state, config, env, [{ type: 'log', level: 'debug', msg: 'watch ended; watching again', data: { resourceVersion: state.resourceVersion } }])
   if (state.phase === 'Streaming') return backOff(state, { to: 'stream' }, 'streaming list ended early', env, [{ type: 'log', level: 'warn', msg: 'streaming list ended before its initial-events-end bookmark; retrying' }])
   return { state, effects: [] }

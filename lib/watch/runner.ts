@@ -609,6 +609,8 @@ export class WatchRunner implements AsyncIterable<WatchNotification> {
       }
       let next = await this.#feed({ type: 'watchStarted' })
       if (next !== undefined || io.signal.aborted) return next ?? this.#interrupted()
+      const openedAt = clock.now()
+      let received = 0
       const batch: EngineInput[] = []
       const decoder = new WatchDecoder({
         onError: (error) => {
@@ -622,6 +624,7 @@ export class WatchRunner implements AsyncIterable<WatchNotification> {
         for (let i = 0; i < batch.length; i++) {
           const input = batch[i] as EngineInput
           if (input.type === 'watchEvent') {
+            received++
             this.counters.events[input.event.type]++
             this.counters.lastEventAt = clock.now()
           }
@@ -656,7 +659,7 @@ export class WatchRunner implements AsyncIterable<WatchNotification> {
       }
       if (stalled) return this.#feed({ type: 'stalled' })
       if (io.signal.aborted) return this.#interrupted()
-      return this.#feed({ type: 'watchEnded' })
+      return this.#feed({ type: 'watchEnded', durationMs: clock.now() - openedAt, events: received })
     } finally {
       clock.clearTimeout(timer)
       io.abort()

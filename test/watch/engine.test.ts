@@ -144,6 +144,15 @@ describe('engine: watching', () => {
     ])
   })
 
+  test('a watch closed within a second without any event backs off instead of reconnecting at once (client-go "very short watch")', () => {
+    const e = watching()
+    assert.deepEqual(io(e.feed({ type: 'watchEnded', durationMs: 20, events: 0 })), [{ type: 'wait', ms: 800, reason: 'very short watch' }])
+    assert.deepEqual(io(e.feed({ type: 'backoffElapsed' })), [{ type: 'watch', params: { resourceVersion: '10', allowWatchBookmarks: true, timeoutSeconds: 300 } }])
+    // a short watch that delivered something, or a long one without events, reconnects at once
+    assert.equal(io(e.feed({ type: 'watchEnded', durationMs: 20, events: 1 }))[0]?.type, 'watch')
+    assert.equal(io(e.feed({ type: 'watchEnded', durationMs: 300_000, events: 0 }))[0]?.type, 'watch')
+  })
+
   test('bookmarks advance the resourceVersion the next watch starts from (client-go: lastSyncResourceVersion)', () => {
     const e = watching()
     assert.deepEqual(io(e.feed({ type: 'watchEvent', event: bookmark('99') })), [{ type: 'emit', event: { type: 'bookmark', resourceVersion: '99' } }])

@@ -162,6 +162,7 @@ describe('WatchRunner', () => {
     const t = setup()
     await settle()
     t.server.watchFaults.push(new ApiStatusError(429, 'slow down', { retryAfterSeconds: 5 }))
+    t.server.bookmark() // a watch that saw something ends normally, not as a "very short watch"
     t.server.stream?.end()
     await settle()
     const before = t.server.requests.length
@@ -170,6 +171,23 @@ describe('WatchRunner', () => {
     await t.clock.advance(1)
     assert.equal(t.server.requests.length, before + 1)
     assert.equal(t.runner.counters.throttled, 1)
+    t.runner.stop()
+  })
+
+  test('a server that closes every watch at once meets backoff, not a reconnect storm', async () => {
+    const t = setup()
+    await settle()
+    const watches = () => t.server.requests.filter((r) => r.kind === 'watch').length
+    t.server.stream?.end()
+    await settle()
+    assert.equal(watches(), 1, 'no immediate reconnect')
+    await t.clock.advance(800)
+    assert.equal(watches(), 2)
+    t.server.stream?.end()
+    await t.clock.advance(1599)
+    assert.equal(watches(), 2, 'the backoff grows')
+    await t.clock.advance(1)
+    assert.equal(watches(), 3)
     t.runner.stop()
   })
 
