@@ -33,7 +33,11 @@ export class DecodeError extends KubevisorError {
 export interface WatchDecoderOptions {
   /** Called for each malformed line, in stream order, before the next event. Default: none (still counted). */
   onError?: (error: DecodeError) => void
-  /** Lines longer than this are dropped as malformed without buffering them. Default 16 MiB. */
+  /**
+   * A line still incomplete past this many bytes is dropped as malformed, and the rest of
+   * it skipped without buffering, so a runaway line cannot exhaust memory. (A longer line
+   * that arrives within one chunk is already in memory and is parsed.) Default 16 MiB.
+   */
   maxLineBytes?: number
 }
 

@@ -89,6 +89,8 @@ export class FakeListWatch implements ListWatchClient {
   streams: FakeStream[] = []
   listFaults: Fault[] = []
   watchFaults: Fault[] = []
+  /** When set, list requests never answer (until aborted). */
+  listHangs = false
   /** Whether watch requests with sendInitialEvents are understood (else 422). */
   streamingSupported = true
 
@@ -135,6 +137,9 @@ export class FakeListWatch implements ListWatchClient {
     this.requests.push({ kind: 'list', params })
     await Promise.resolve()
     signal.throwIfAborted()
+    if (this.listHangs) {
+      await new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }))
+    }
     const fault = this.listFaults.shift()
     if (fault) throw fault
     const all = [...this.objects.values()].sort((a, b) => objectKey(a).localeCompare(objectKey(b)))

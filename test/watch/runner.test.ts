@@ -158,6 +158,21 @@ describe('WatchRunner', () => {
     t.runner.stop()
   })
 
+  test('a list that never answers is abandoned after listTimeoutMs and retried after a backoff', async () => {
+    const t = setup({ listTimeoutMs: 60_000 })
+    t.server.put('a')
+    t.server.listHangs = true
+    await settle()
+    await t.clock.advance(59_999)
+    assert.equal(t.server.requests.length, 1)
+    await t.clock.advance(1)
+    assert.equal(t.runner.counters.failures, 1)
+    t.server.listHangs = false
+    await t.clock.advance(800)
+    assert.deepEqual(t.got, ['created default/a@101', 'synced@101'])
+    t.runner.stop()
+  })
+
   test('429 on the watch waits exactly Retry-After', async () => {
     const t = setup()
     await settle()
