@@ -70,6 +70,8 @@ export {
   type WatcherContext,
   type WatcherOptions,
   type WatcherRef,
+  prometheusWatchMetrics,
+  type WatchMetrics,
 } from './watcher/index.ts'
 export { type IndexFunc, type Indexers, namespaceIndex, type Store, UnknownIndexError } from './store/index.ts'
 export { ApiStatusError, InitialListFailedError, WatchError, WatchFailedError, WatchStartFailedError } from './watch/errors.ts'

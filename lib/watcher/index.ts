@@ -8,3 +8,4 @@ export {
   type WatcherOptions,
   type WatcherRef,
 } from './watcher.ts'
+export { prometheusWatchMetrics, type PromClientForWatch, WATCH_METRICS, type WatchMetrics } from './metrics.ts'

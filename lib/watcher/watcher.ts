@@ -25,12 +25,13 @@ import { defaultLogger, type Logger } from '../log.ts'
 import { type Indexers, type Store, StoreWriter } from '../store/index.ts'
 import { type ChildEnv, type ChildSpec, Supervisor } from '../supervisor/index.ts'
 import { type BackoffPolicy, CLIENT_GO_BACKOFF } from '../time/backoff.ts'
-import type { Clock } from '../time/clock.ts'
+import { type Clock, systemClock } from '../time/clock.ts'
 import { HttpListWatchClient, type ListWatchClient, type ResourceTarget } from '../watch/client.ts'
 import type { EngineConfig, InitialListStrategy } from '../watch/engine.ts'
 import { type KnownStore, KnownVersions } from '../watch/known.ts'
 import type { KubeObject } from '../watch/object.ts'
 import { type WatchCounters, type WatchNotification, WatchRunner } from '../watch/runner.ts'
+import type { WatchMetrics } from './metrics.ts'
 
 /**
  * An object as the API server sent it: plain parsed JSON. Typing a watcher with a
@@ -55,8 +56,13 @@ export type EventType = 'created' | 'modified' | 'deleted'
 export interface WatcherContext<T = KubeObject> extends ProcessContext {
   /** The watcher's read-only store when started with `store`, else undefined. */
   readonly store: Store<Plain<T> & KubeObject> | undefined
-  /** Counters of the current connection (relists, 410s, reconnects, decode errors, events by type…). */
-  readonly counters: WatchCounters | undefined
+  /** Counters since the watcher started, across reconnects and restarts (relists, 410s, reconnects, decode errors, events by type…). */
+  readonly counters: WatchCounters
+  /**
+   * The resourceVersion of the last change (or sync) this handler has processed — what to
+   * persist if you want to resume from it later with the `resourceVersion` option.
+   */
+  readonly resourceVersion: string | undefined
 }
 
 type Awaitable<T> = T | Promise<T>
@@ -146,6 +152,8 @@ export interface WatcherOptions<T = KubeObject> {
   maxSeconds?: number
   /** The list/watch IO; default: HTTP(S) through `kubeConfig`. Tests may inject a fake. */
   client?: ListWatchClient
+  /** Report this watcher's counters (see `prometheusWatchMetrics`); labelled by `name`, else the kind. */
+  metrics?: WatchMetrics
 }
 
 /** Bad watcher options (`ERR_INVALID_WATCHER_OPTIONS`); the message names the option. */
@@ -165,8 +173,8 @@ export interface WatcherRef<T = KubeObject> extends ViaName {
   readonly supervisor: Pid
   /** The read-only store, when started with `store`. */
   readonly store: Store<Plain<T> & KubeObject> | undefined
-  /** Counters of the current connection. */
-  readonly counters: WatchCounters | undefined
+  /** Counters since the watcher started, across reconnects and restarts. */
+  readonly counters: WatchCounters
 }
 
 // --- the shared state of one watcher tree ------------------------------------------------
@@ -186,9 +194,53 @@ interface Shared {
   resumeFrom: string | undefined
   /** The runner of the current connection: its lastResourceVersion is exact (sink mode). */
   runner: WatchRunner | undefined
+  /** Counters of the runners replaced so far, so totals survive reconnects and restarts. */
+  retired: WatchCounters
   /** The current handler incarnation. */
   handler: Process | undefined
   handlerStarts: number
+}
+
+function emptyCounters(): WatchCounters {
+  return {
+    relists: 0,
+    gone: 0,
+    reconnects: 0,
+    decodeErrors: 0,
+    watchErrors: 0,
+    stalls: 0,
+    throttled: 0,
+    failures: 0,
+    listPages: 0,
+    events: { ADDED: 0, MODIFIED: 0, DELETED: 0, BOOKMARK: 0, ERROR: 0 },
+    bytes: 0,
+    lastEventAt: undefined,
+  }
+}
+
+/** Adds `from` into `into` (numbers summed, event counts by type, the later lastEventAt). */
+function addCounters(into: WatchCounters, from: WatchCounters): WatchCounters {
+  for (const k of ['relists', 'gone', 'reconnects', 'decodeErrors', 'watchErrors', 'stalls', 'throttled', 'failures', 'listPages', 'bytes'] as const) into[k] += from[k]
+  for (const t of Object.keys(into.events) as (keyof WatchCounters['events'])[]) into.events[t] += from.events[t]
+  if (from.lastEventAt !== undefined && (into.lastEventAt === undefined || from.lastEventAt > into.lastEventAt)) into.lastEventAt = from.lastEventAt
+  return into
+}
+
+/** The watcher's counters since it started: retired runners plus the current one. */
+function totalCounters(shared: Shared): WatchCounters {
+  const total = addCounters(emptyCounters(), shared.retired)
+  return shared.runner ? addCounters(total, shared.runner.counters) : total
+}
+
+/** Replaces the current runner: stops it and keeps its counters in the totals. */
+function retireRunner(shared: Shared): WatchRunner | undefined {
+  const previous = shared.runner
+  if (previous) {
+    previous.stop()
+    addCounters(shared.retired, previous.counters)
+    shared.runner = undefined
+  }
+  return previous
 }
 
 /** A change (or the synced signal) on its way from the connection to the handler. */
@@ -218,11 +270,16 @@ interface HandlerState {
   behaviour: WatcherBehaviour
   user: unknown
   synced: boolean
+  /** The resourceVersion of the last change or sync handled. */
+  resourceVersion: string | undefined
   ctx: WatcherContext<unknown>
 }
 
-function watcherContext(ctx: ProcessContext, shared: Shared): WatcherContext<unknown> {
+function watcherContext(ctx: ProcessContext, shared: Shared, holder: { resourceVersion: string | undefined }): WatcherContext<unknown> {
   return {
+    get resourceVersion() {
+      return holder.resourceVersion
+    },
     get self() {
       return ctx.self
     },
@@ -241,7 +298,7 @@ function watcherContext(ctx: ProcessContext, shared: Shared): WatcherContext<unk
     cancelTimer: (ref: TimerRef) => ctx.cancelTimer(ref),
     store: shared.store?.view as Store<any> | undefined,
     get counters() {
-      return shared.runner?.counters
+      return totalCounters(shared)
     },
   }
 }
@@ -274,17 +331,18 @@ const HandlerAdapter: Behaviour<{ shared: Shared; user: WatcherBehaviour; arg: u
     shared.handlerStarts++
     // A connection killed without its terminate may have left its runner going: stop it
     // before anything is forgotten, so it cannot write into the fresh record.
-    shared.runner?.stop()
-    shared.runner = undefined
+    retireRunner(shared)
     if (shared.handlerStarts > 1) {
       shared.known.clear()
       shared.resumeFrom = undefined
     }
     shared.handler = ctx.self as Process
-    const wctx = watcherContext(ctx, shared)
-    return then(user.init(arg, wctx), (result: InitResult<unknown>) => {
+    const holder = { shared, behaviour: user, user: undefined, synced: false, resourceVersion: undefined } as unknown as HandlerState
+    holder.ctx = watcherContext(ctx, shared, holder)
+    return then(user.init(arg, holder.ctx), (result: InitResult<unknown>) => {
       if (result?.tag !== 'ok') return result
-      return ok<HandlerState>({ shared, behaviour: user, user: result.state, synced: false, ctx: wctx }, result.after)
+      holder.user = result.state
+      return ok<HandlerState>(holder, result.after)
     })
   },
 
@@ -292,6 +350,7 @@ const HandlerAdapter: Behaviour<{ shared: Shared; user: WatcherBehaviour; arg: u
     const user = holder.behaviour
     if (msg instanceof Delivery) {
       const n = msg.n
+      holder.resourceVersion = n.type === 'synced' ? n.resourceVersion : (n.object.metadata?.resourceVersion ?? holder.resourceVersion)
       if (n.type === 'synced') {
         if (holder.synced) return noreply(holder)
         holder.synced = true
@@ -354,11 +413,8 @@ const Connection: Behaviour<{ shared: Shared }, ConnectionState> = {
     if (!handler?.alive) return stop(new KubevisorError('ERR_NO_HANDLER', 'the watcher handler is not running'), state)
     // Resume exactly where the previous connection's runner handed over — however that
     // connection ended (even killed, without terminate) — and make sure it has stopped.
-    const previous = shared.runner
-    if (previous) {
-      previous.stop()
-      shared.resumeFrom = previous.lastResourceVersion ?? shared.resumeFrom
-    }
+    const previous = retireRunner(shared)
+    if (previous) shared.resumeFrom = previous.lastResourceVersion ?? shared.resumeFrom
     const self = ctx.self
     let sent = 0
     let waiting = false
@@ -472,6 +528,7 @@ function sharedOf(opts: WatcherOptions<unknown>): Shared {
     stallMarginMs: opts.stallMarginMs,
     resumeFrom: opts.resourceVersion,
     runner: undefined,
+    retired: emptyCounters(),
     handler: undefined,
     handlerStarts: 0,
   }
@@ -536,13 +593,17 @@ export const Watcher = {
         link: opts.link,
       },
     )
+    if (opts.metrics) {
+      const untrack = opts.metrics.track(opts.name ?? opts.kind ?? opts.path ?? 'watcher', () => totalCounters(shared), opts.clock ?? systemClock)
+      GenServer.onExit(supervisor, untrack)
+    }
     return {
       registry: registry ?? opts.registry ?? defaultRegistry,
       name,
       supervisor,
       store: shared.store?.view as Store<Plain<T> & KubeObject> | undefined,
       get counters() {
-        return shared.runner?.counters
+        return totalCounters(shared)
       },
     }
   },
