@@ -337,8 +337,10 @@ export class WatchRunner implements AsyncIterable<WatchNotification> {
     if (!entry) return
     this.#inFlight = undefined
     if (entry.resourceVersion !== undefined) this.#lastResourceVersion = entry.resourceVersion
+    // Hysteresis: a blocked producer resumes once the queue is down to half, not after
+    // every acknowledgement, so a full queue does not ping-pong one event at a time.
     const wake = this.#wakeProducer
-    if (wake) {
+    if (wake && this.#queue.length - this.#head <= this.#maxPending >> 1) {
       this.#wakeProducer = undefined
       wake()
     }
