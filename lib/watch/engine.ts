@@ -62,8 +62,11 @@ export const DEFAULT_ENGINE_CONFIG: Readonly<EngineConfig> = Object.freeze({
 
 /** Where the engine resumes after a wait. */
 export type Resume =
+  /** The list page at `continueToken` (the first page when undefined). */
   | { to: 'list'; continueToken: string | undefined }
+  /** A fresh (re)list from the start: a streaming list when configured and supported, else a paged list. */
   | { to: 'stream' }
+  /** A watch from `resourceVersion`. */
   | { to: 'watch'; resourceVersion: string }
 
 /** Fields every state carries. */
