@@ -74,6 +74,16 @@ export {
   type WatchMetrics,
 } from './watcher/index.ts'
 export { type IndexFunc, type Indexers, namespaceIndex, type Store, UnknownIndexError } from './store/index.ts'
+// Shared watches: one watch and store per target, many consumers at their own pace.
+export {
+  type InformerEvent,
+  InformerFactory,
+  type InformerFactoryOptions,
+  type InformerTarget,
+  InvalidInformerError,
+  SharedInformer,
+  Subscription,
+} from './informer/index.ts'
 export { ApiStatusError, InitialListFailedError, WatchError, WatchFailedError, WatchStartFailedError } from './watch/errors.ts'
 export type { KubeObject, ObjectMeta } from './watch/object.ts'
 export { KubevisorError } from './errors.ts'

@@ -22,16 +22,15 @@ export const WATCH_METRICS = {
   lastEventAge: { name: 'kubevisor_watch_last_event_age_seconds', help: 'Seconds since the last watch event was received (bookmarks included).' },
 } as const
 
-/** The part of prom-client the adapter uses. */
+/** The part of prom-client the adapter uses (its module, passed by the caller). */
 export interface PromClientForWatch {
-  Counter: new (config: { name: string; help: string; labelNames: string[]; registers: unknown[]; collect?: () => void }) => {
-    inc(labels: Record<string, string>, value: number): void
-  }
-  Gauge: new (config: { name: string; help: string; labelNames: string[]; registers: unknown[]; collect?: () => void }) => {
-    set(labels: Record<string, string>, value: number): void
-  }
+  Counter: new (config: any) => unknown
+  Gauge: new (config: any) => unknown
   register: { getSingleMetric(name: string): unknown }
 }
+
+type PromCounter = { inc(labels: Record<string, string>, value: number): void }
+type PromGauge = { set(labels: Record<string, string>, value: number): void }
 
 /** Where watchers report their counters; created by {@link prometheusWatchMetrics}. */
 export interface WatchMetrics {
@@ -65,7 +64,7 @@ export function prometheusWatchMetrics(client: PromClientForWatch, options: { re
   const counterKeys = ['relists', 'gone', 'reconnects', 'decodeErrors', 'watchErrors', 'stalls', 'throttled'] as const
   for (const key of counterKeys) {
     const spec = WATCH_METRICS[key]
-    const counter = new client.Counter({
+    const counter: PromCounter = new client.Counter({
       ...spec,
       labelNames: ['watcher'],
       registers: [registry],
@@ -77,9 +76,9 @@ export function prometheusWatchMetrics(client: PromClientForWatch, options: { re
           w.reported.set(key, value)
         }
       },
-    })
+    }) as PromCounter
   }
-  const events = new client.Counter({
+  const events: PromCounter = new client.Counter({
     ...WATCH_METRICS.events,
     labelNames: ['watcher', 'type'],
     registers: [registry],
@@ -93,8 +92,8 @@ export function prometheusWatchMetrics(client: PromClientForWatch, options: { re
         }
       }
     },
-  })
-  const age = new client.Gauge({
+  }) as PromCounter
+  const age: PromGauge = new client.Gauge({
     ...WATCH_METRICS.lastEventAge,
     labelNames: ['watcher'],
     registers: [registry],
@@ -104,7 +103,7 @@ export function prometheusWatchMetrics(client: PromClientForWatch, options: { re
         if (at !== undefined) age.set({ watcher: name }, (w.clock.now() - at) / 1000)
       }
     },
-  })
+  }) as PromGauge
   return {
     track(name, counters, clock) {
       if (watchers.has(name)) throw new TypeError(`a watcher named ${JSON.stringify(name)} is already tracked by these metrics`)
