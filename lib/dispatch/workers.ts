@@ -28,6 +28,7 @@ export interface WorkerPoolOptions<K> {
   /** Where keys come from. The pool shuts it down when it stops. */
   queue: RateLimitingQueue<K>
   /** Handles one key. The same key is never handled by two workers at once (the queue is stingy). */
+  // biome-ignore lint/suspicious/noConfusingVoidType: an async handler that returns nothing must type-check
   handle: (key: K, signal: AbortSignal) => HandleResult | undefined | void | Promise<HandleResult | undefined | void>
   /** Workers (threadiness, `maxConcurrentReconciles`). Default 1. */
   concurrency?: number
