@@ -24,10 +24,6 @@ export interface StoredEvent {
   object: KubeObject
   /** The object before the change (MODIFIED, DELETED). */
   prev: KubeObject | undefined
-  /** Cached `JSON.stringify(object)`, shared by every watcher. */
-  json?: string
-  /** Cached wire line for `{"type": type, "object": object}\n`. */
-  line?: string
 }
 
 /** Something that receives every committed event of the resources it subscribed to. */
@@ -63,16 +59,13 @@ export function objectJson(obj: KubeObject): string {
   return s
 }
 
-/** JSON of an event's object, computed once. */
-export function eventJson(ev: StoredEvent): string {
-  ev.json ??= objectJson(ev.object)
-  return ev.json
-}
-
-/** The wire line of an event as committed, computed once and shared by every watcher. */
+/**
+ * The wire line of an event as committed. The object's JSON is computed once (and shared
+ * with list responses and every watcher); the line around it is a cheap rope that the
+ * watcher's batched write flattens, so history keeps one copy of each object's JSON.
+ */
 export function eventLine(ev: StoredEvent): string {
-  ev.line ??= `{"type":"${ev.type}","object":${eventJson(ev)}}\n`
-  return ev.line
+  return '{"type":"' + ev.type + '","object":' + objectJson(ev.object) + '}\n'
 }
 
 /** The versioned store. See the module comment for its invariants. */
