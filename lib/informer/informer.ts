@@ -10,21 +10,11 @@ import { type Clock, systemClock } from '../time/clock.ts'
 import type { ListWatchClient } from '../watch/client.ts'
 import { type KubeObject, objectKey, resourceVersionOf } from '../watch/object.ts'
 import type { WatchMetrics } from '../watcher/metrics.ts'
-import { Watcher, type WatcherBehaviour } from '../watcher/watcher.ts'
+import { Watcher, type WatcherBehaviour, type WatcherOptions } from '../watcher/watcher.ts'
 import { Subscription } from './subscription.ts'
 
-/** Which collection an informer watches. Informers with equal targets are one informer. */
-export interface InformerTarget {
-  apiVersion?: string
-  kind?: string
-  /** An explicit collection path instead of apiVersion + kind. */
-  path?: string
-  namespaced?: boolean
-  /** One namespace; all when absent. */
-  namespace?: string
-  labelSelector?: string
-  fieldSelector?: string
-}
+/** Which collection an informer watches (the Watcher's target options). Equal targets share one informer. */
+export type InformerTarget = Pick<WatcherOptions, 'apiVersion' | 'kind' | 'path' | 'namespaced' | 'namespace' | 'labelSelector' | 'fieldSelector'>
 
 /** The part of an informer its handler process works on. */
 interface Core {

@@ -39,4 +39,4 @@ export {
 } from './errors.ts'
 export { type KnownEntry, type KnownObjects, type KnownStore, KnownVersions, knownFrom } from './known.ts'
 export { type KubeObject, type ObjectMeta, objectKey, resourceVersionOf, tombstone, type WatchEvent, type WatchEventType } from './object.ts'
-export { failureOf, type WatchCounters, type WatchNotification, WatchRunner, type WatchRunnerOptions } from './runner.ts'
+export { failureOf, newWatchCounters, type WatchCounters, type WatchNotification, WatchRunner, type WatchRunnerOptions } from './runner.ts'

@@ -71,6 +71,24 @@ export interface WatchCounters {
   lastEventAt: number | undefined
 }
 
+/** Counters at zero. */
+export function newWatchCounters(): WatchCounters {
+  return {
+    relists: 0,
+    gone: 0,
+    reconnects: 0,
+    decodeErrors: 0,
+    watchErrors: 0,
+    stalls: 0,
+    throttled: 0,
+    failures: 0,
+    listPages: 0,
+    events: { ADDED: 0, MODIFIED: 0, DELETED: 0, BOOKMARK: 0, ERROR: 0 },
+    bytes: 0,
+    lastEventAt: undefined,
+  }
+}
+
 /** Options of {@link WatchRunner}. */
 export interface WatchRunnerOptions {
   /** The list/watch IO; `HttpListWatchClient` for a real server, a fake in tests. */
@@ -154,20 +172,7 @@ const nothing = (): void => {}
 export class WatchRunner implements AsyncIterable<WatchNotification> {
   /** What was delivered: key → resourceVersion (and object when kept). */
   readonly known: KnownStore
-  readonly counters: WatchCounters = {
-    relists: 0,
-    gone: 0,
-    reconnects: 0,
-    decodeErrors: 0,
-    watchErrors: 0,
-    stalls: 0,
-    throttled: 0,
-    failures: 0,
-    listPages: 0,
-    events: { ADDED: 0, MODIFIED: 0, DELETED: 0, BOOKMARK: 0, ERROR: 0 },
-    bytes: 0,
-    lastEventAt: undefined,
-  }
+  readonly counters: WatchCounters = newWatchCounters()
 
   readonly #client: ListWatchClient
   readonly #config: EngineConfig

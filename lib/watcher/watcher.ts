@@ -30,7 +30,7 @@ import { HttpListWatchClient, type ListWatchClient, type ResourceTarget } from '
 import type { EngineConfig, InitialListStrategy } from '../watch/engine.ts'
 import { type KnownStore, KnownVersions } from '../watch/known.ts'
 import type { KubeObject } from '../watch/object.ts'
-import { type WatchCounters, type WatchNotification, WatchRunner } from '../watch/runner.ts'
+import { newWatchCounters, type WatchCounters, type WatchNotification, WatchRunner } from '../watch/runner.ts'
 import type { WatchMetrics } from './metrics.ts'
 
 /**
@@ -201,23 +201,6 @@ interface Shared {
   handlerStarts: number
 }
 
-function emptyCounters(): WatchCounters {
-  return {
-    relists: 0,
-    gone: 0,
-    reconnects: 0,
-    decodeErrors: 0,
-    watchErrors: 0,
-    stalls: 0,
-    throttled: 0,
-    failures: 0,
-    listPages: 0,
-    events: { ADDED: 0, MODIFIED: 0, DELETED: 0, BOOKMARK: 0, ERROR: 0 },
-    bytes: 0,
-    lastEventAt: undefined,
-  }
-}
-
 /** Adds `from` into `into` (numbers summed, event counts by type, the later lastEventAt). */
 function addCounters(into: WatchCounters, from: WatchCounters): WatchCounters {
   for (const k of ['relists', 'gone', 'reconnects', 'decodeErrors', 'watchErrors', 'stalls', 'throttled', 'failures', 'listPages', 'bytes'] as const) into[k] += from[k]
@@ -228,7 +211,7 @@ function addCounters(into: WatchCounters, from: WatchCounters): WatchCounters {
 
 /** The watcher's counters since it started: retired runners plus the current one. */
 function totalCounters(shared: Shared): WatchCounters {
-  const total = addCounters(emptyCounters(), shared.retired)
+  const total = addCounters(newWatchCounters(), shared.retired)
   return shared.runner ? addCounters(total, shared.runner.counters) : total
 }
 
@@ -528,7 +511,7 @@ function sharedOf(opts: WatcherOptions<unknown>): Shared {
     stallMarginMs: opts.stallMarginMs,
     resumeFrom: opts.resourceVersion,
     runner: undefined,
-    retired: emptyCounters(),
+    retired: newWatchCounters(),
     handler: undefined,
     handlerStarts: 0,
   }

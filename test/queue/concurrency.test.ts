@@ -1,18 +1,7 @@
 import assert from 'node:assert/strict'
 import { it } from 'node:test'
 import { WorkQueue } from '../../lib/queue/index.ts'
-
-/** A small seeded PRNG (mulberry32), so a failing interleaving can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+import { prng } from '../support/random.ts'
 
 /** Yields in one of several real ways: not at all, a microtask, an immediate, a 0 ms timer. */
 function randomPause(random: () => number): Promise<void> | undefined {

@@ -12,18 +12,7 @@ import type { KubeObject } from '../../lib/watch/object.ts'
 import { Watcher } from '../../lib/watcher/watcher.ts'
 import { silent as logger } from '../support/log.ts'
 import { eventually, Mirror, type MirrorState, serverView } from '../support/mirror.ts'
-
-/** mulberry32: a small seeded PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+import { prng } from '../support/random.ts'
 
 const fixedSeed = process.env.KUBEVISOR_SEED ? Number(process.env.KUBEVISOR_SEED) : undefined
 const seeds = fixedSeed !== undefined ? [fixedSeed] : Array.from({ length: 3 }, () => Math.floor(Math.random() * 2 ** 31))
