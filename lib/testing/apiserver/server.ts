@@ -191,8 +191,14 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
       }
       chunks.push(c)
     })
+    let complete = false
     req.on('end', () => {
+      complete = true
       if (!failed) resolve(Buffer.concat(chunks).toString('utf8'))
+    })
+    req.on('close', () => {
+      // The client went away mid-body: nothing to answer, nothing to change.
+      if (!complete && !failed) reject(badRequest('the request body was not received completely'))
     })
     req.on('error', (err) => {
       if (!failed) reject(err)
