@@ -12,7 +12,7 @@ import {
   alreadyExists,
   badRequest,
   conflict,
-  expired,
+  expiredContinue,
   type FieldError,
   forbidden,
   forbiddenStatus,
@@ -57,6 +57,8 @@ export interface ListResult {
 export interface DeleteOptions {
   preconditions?: { uid?: string; resourceVersion?: string }
   dryRun?: boolean
+  /** Deprecated `orphanDependents`; `false` makes a delete that is not immediate answer 202. */
+  orphanDependents?: boolean
 }
 
 /** Compiled selectors of a list or watch. */
@@ -279,9 +281,12 @@ export class Rest {
       if (o.resourceVersion && o.resourceVersion !== '0')
         throw badRequest('specifying resource version is not allowed when using continue')
       const token = decodeContinue(o.continue)
-      if (token.rv < this.store.compactedRevision(res)) throw expired(CONTINUE_EXPIRED)
-      if (token.rv > current) throw tooLargeResourceVersion(token.rv, current)
-      snapshotRv = token.rv
+      // rv -1: the token of a 410 for a compacted snapshot; it continues at the latest state.
+      if (token.rv !== -1) {
+        if (token.rv < this.store.compactedRevision(res)) throw expiredContinue(CONTINUE_EXPIRED, encodeContinue(-1, token.start))
+        if (token.rv > current) throw tooLargeResourceVersion(token.rv, current)
+        snapshotRv = token.rv
+      }
       start = token.start
     } else if (o.resourceVersion && o.resourceVersion !== '0') {
       const n = parseRv(o.resourceVersion)
@@ -698,7 +703,10 @@ export class Rest {
     if (isNamespace && PROTECTED_NAMESPACES.has(name))
       throw forbiddenStatus(this.#gr(def), name, 'this namespace may not be deleted')
     if (opts.dryRun) return { object: this.view(def, old), code: 200 }
-    if (old.metadata.deletionTimestamp) return { object: this.view(def, old), code: 202 }
+    // A delete that does not remove the object at once (finalizers, a terminating namespace)
+    // is 200 like any other; 202 only with orphanDependents=false (apiserver handlers/delete.go).
+    const pending = opts.orphanDependents === false ? 202 : 200
+    if (old.metadata.deletionTimestamp) return { object: this.view(def, old), code: pending }
     if (isNamespace) {
       const marked: KubeObject = {
         ...old,
@@ -717,7 +725,7 @@ export class Rest {
       }
       this.#maybeFinishNamespace(name)
       const now = this.store.get(res, key)
-      return now ? { object: this.view(def, now), code: 202 } : { object: this.view(def, marked), code: 200 }
+      return now ? { object: this.view(def, now), code: pending } : { object: this.view(def, marked), code: 200 }
     }
     if ((old.metadata.finalizers ?? []).length > 0) {
       const marked: KubeObject = {
@@ -726,7 +734,7 @@ export class Rest {
       }
       if (def.hasGeneration) marked.metadata.generation = (old.metadata.generation ?? 0) + 1
       this.store.commit(res, 'MODIFIED', key, marked)
-      return { object: this.view(def, marked), code: 202 }
+      return { object: this.view(def, marked), code: pending }
     }
     const gone = this.#remove(def, key, old)
     return { object: this.view(def, gone), code: 200 }

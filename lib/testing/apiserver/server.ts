@@ -713,7 +713,11 @@ class EmbeddedApiServer implements ApiServer {
           }
         }
         const dry = dryRun || (Array.isArray(options?.dryRun) && options.dryRun.includes('All'))
-        const { object, code } = this.#rest.delete(def, ns, name, { preconditions: options?.preconditions, dryRun: dry })
+        const { object, code } = this.#rest.delete(def, ns, name, {
+          preconditions: options?.preconditions,
+          dryRun: dry,
+          orphanDependents: typeof options?.orphanDependents === 'boolean' ? options.orphanDependents : undefined,
+        })
         return this.#sendJson(res, code, objectJson(object))
       }
       default:

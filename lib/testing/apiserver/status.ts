@@ -16,7 +16,8 @@ export interface StatusCause {
 export interface Status {
   kind: 'Status'
   apiVersion: 'v1'
-  metadata: Record<string, never>
+  /** Empty, except `continue` on a 410 for an expired continue token. */
+  metadata: { continue?: string }
   status: 'Failure' | 'Success'
   message: string
   reason: string
@@ -150,6 +151,17 @@ export function badRequest(message: string): ApiStatusError {
 /** 410 Expired (`NewResourceExpired`): too old resourceVersion or continue token. */
 export function expired(message: string): ApiStatusError {
   return new ApiStatusError(failure(410, 'Expired', message))
+}
+
+/**
+ * 410 Expired for a continue token of a compacted snapshot. Like the real server
+ * (apiserver storage/etcd3 `handleCompactedErrorForPaging`), `metadata.continue` holds a token
+ * that continues from the same key at the latest state (an inconsistent continuation).
+ */
+export function expiredContinue(message: string, inconsistentContinue: string): ApiStatusError {
+  const status = failure(410, 'Expired', message)
+  status.metadata = { continue: inconsistentContinue }
+  return new ApiStatusError(status)
 }
 
 /** The Status of a 410 watch ERROR event, as the watch cache sends it. */
