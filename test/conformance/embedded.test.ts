@@ -1,0 +1,32 @@
+// The conformance scenarios (scenarios.ts) against the embedded API server, over HTTP only.
+// The same scenarios run against a real kube-apiserver + etcd in test/envtest/conformance.test.ts.
+import { after, before, describe } from 'node:test'
+import { type ApiServer, startApiServer } from '../../lib/testing/index.ts'
+import { conformanceScenarios } from './scenarios.ts'
+import type { ConformanceTarget } from './target.ts'
+
+describe('conformance: the embedded API server', () => {
+  let server: ApiServer
+  let target: ConformanceTarget
+  before(async () => {
+    // Bookmarks every 200 ms so the bookmark scenario does not wait a minute.
+    server = await startApiServer({ bookmarkIntervalMs: 200 })
+    target = {
+      name: 'embedded',
+      label: 'embedded',
+      kubeConfig: server.kubeConfig,
+      // The one capability taken from the in-process API: forgetting history on demand (the
+      // real target compacts etcd through its HTTP gateway instead).
+      compaction: {
+        kubeConfig: server.kubeConfig,
+        compact: async () => server.compact(),
+      },
+      bookmarkWatchTimeoutSeconds: 1,
+      patienceMs: 5_000,
+    }
+  })
+  after(async () => {
+    await server?.close()
+  })
+  conformanceScenarios(() => target)
+})

@@ -1,0 +1,68 @@
+/**
+ * The conformance scenarios (test/conformance/scenarios.ts) against a real kube-apiserver +
+ * etcd built by `npm run envtest:build`: the same HTTP requests and Watcher runs as against
+ * the embedded server in test/conformance/embedded.test.ts. Runs under `npm run
+ * test:envtest`, not `npm test`.
+ *
+ * Two control planes start side by side: the main one as a cluster runs it (watch cache on:
+ * bookmarks, streaming lists and consistent reads come from the cache), and one without the
+ * watch cache and without automatic etcd compaction for the 410 Expired scenarios — the
+ * watch cache keeps serving resourceVersions that etcd has already compacted, so only the
+ * uncached server answers them with 410 at once. Compaction is forced through etcd's HTTP
+ * gateway (`POST /v3/kv/compaction` at the current revision, physical), as
+ * kube-apiserver's own compactor does periodically (apiserver storage/etcd3/compact.go).
+ */
+import { after, before, describe } from 'node:test'
+import { createLogger } from '../../lib/log.ts'
+import { ENVTEST_KUBERNETES_VERSION, type KubeApiServer, startKubeApiServer } from '../../lib/testing/kube-apiserver.ts'
+import { conformanceScenarios } from '../conformance/scenarios.ts'
+import type { ConformanceTarget } from '../conformance/target.ts'
+import { envtestSkipReason, inEnvtestTier } from './availability.ts'
+
+const logger = createLogger({ level: 'silent' })
+const skip = inEnvtestTier() ? envtestSkipReason() : undefined
+
+/** Compacts etcd to its current revision: every older resourceVersion is gone. */
+async function compactEtcd(etcdUrl: string): Promise<void> {
+  const post = async (path: string, body: unknown) => {
+    const res = await fetch(`${etcdUrl}${path}`, { method: 'POST', body: JSON.stringify(body) })
+    if (!res.ok) throw new Error(`etcd ${path}: ${res.status} ${await res.text()}`)
+    return (await res.json()) as { header?: { revision?: string } }
+  }
+  // Any range answers with the store's current revision in its header.
+  const { header } = await post('/v3/kv/range', { key: Buffer.from('/').toString('base64') })
+  if (!header?.revision) throw new Error('etcd did not report its revision')
+  await post('/v3/kv/compaction', { revision: header.revision, physical: true })
+}
+
+// Only in `npm run test:envtest` (see inEnvtestTier).
+if (inEnvtestTier()) {
+  describe(`conformance: the real kube-apiserver ${ENVTEST_KUBERNETES_VERSION}`, { skip }, () => {
+    let main: KubeApiServer | undefined
+    let uncached: KubeApiServer | undefined
+    let target: ConformanceTarget
+    before(async () => {
+      const started = await Promise.allSettled([
+        startKubeApiServer({ logger }),
+        startKubeApiServer({ logger, watchCache: false, etcdCompactionInterval: '0' }),
+      ])
+      main = started[0].status === 'fulfilled' ? started[0].value : undefined
+      uncached = started[1].status === 'fulfilled' ? started[1].value : undefined
+      for (const s of started) if (s.status === 'rejected') throw s.reason
+      const compacting = uncached!
+      target = {
+        name: 'real',
+        label: `kube-apiserver ${ENVTEST_KUBERNETES_VERSION}`,
+        kubeConfig: main!.kubeConfig,
+        compaction: { kubeConfig: compacting.kubeConfig, compact: () => compactEtcd(compacting.etcdUrl) },
+        // The watch cache sends a bookmark ~2 s before the deadline (cacher.go nextBookmarkTime).
+        bookmarkWatchTimeoutSeconds: 5,
+        patienceMs: 20_000,
+      }
+    })
+    after(async () => {
+      await Promise.all([main?.stop(), uncached?.stop()])
+    })
+    conformanceScenarios(() => target)
+  })
+}
