@@ -93,8 +93,19 @@ const Worker: Behaviour<WorkerState<any>, WorkerState<any>> = {
     const key = msg.key
     const { queue, handle, maxRetries = Number.POSITIVE_INFINITY } = state.opts
     const isTerminal = state.opts.isTerminal ?? ((err: unknown) => err instanceof TerminalError)
+    let result: HandleResult | undefined
+    let failure: { err: unknown } | undefined
     try {
-      const result = await handle(key, state.abort.signal)
+      result = (await handle(key, state.abort.signal)) ?? undefined
+    } catch (err) {
+      failure = { err }
+    }
+    // Killed while handling: its exit already gave the key back (and another worker may hold
+    // it now), so the queue is no longer this worker's to touch — a `done` here would let
+    // the key be handed out twice at once.
+    if (!state.assigned.has(ctx.self)) return noreply(state)
+    try {
+      if (failure) throw failure.err
       if (result?.requeueAfter !== undefined) {
         queue.forget(key)
         queue.addAfter(key, result.requeueAfter)
@@ -201,8 +212,11 @@ function workerSpecs<K>(opts: WorkerPoolOptions<K>, assigned: Assigned<K>): Chil
     restart: 'transient' as const,
     shutdown: 30_000,
     start: async (env: ChildEnv) => {
-      const pid = await GenServer.start(Worker, { opts, assigned, abort: new AbortController() }, env)
+      const abort = new AbortController()
+      const pid = await GenServer.start(Worker, { opts, assigned, abort }, env)
       asProcess(pid).onExit(() => {
+        // However it exits (a brutal kill skips terminate), a call still running learns it.
+        abort.abort()
         const key = assigned.get(pid)
         if (key === undefined) return
         assigned.delete(pid)

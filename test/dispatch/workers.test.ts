@@ -130,6 +130,41 @@ describe('WorkerPool', () => {
     await pool.stop()
   })
 
+  test('a killed worker whose call finishes late does not release the key another worker now holds; its signal is aborted', async () => {
+    const queue = new RateLimitingQueue<string>({ name: 'zombie' })
+    const releases: (() => void)[] = []
+    const signals: AbortSignal[] = []
+    let running = 0
+    let maxRunning = 0
+    const pool = await WorkerPool.start({
+      name: 'zombie',
+      queue,
+      concurrency: 2,
+      logger,
+      handle: async (_key, signal) => {
+        signals.push(signal)
+        maxRunning = Math.max(maxRunning, ++running)
+        await new Promise<void>((r) => releases.push(r))
+        running--
+      },
+    })
+    queue.add('k')
+    await eventually(() => releases.length === 1)
+    for (const child of await Supervisor.whichChildren(pool.supervisor)) GenServer.exit(child.pid as Pid, 'kill')
+    await eventually(() => releases.length === 2, 10_000, 'the key to be handled again by a restarted worker')
+    assert.equal(signals[0]?.aborted, true, 'the killed worker’s call is told through its signal')
+    releases[0]?.() // the killed worker's call finishes late
+    await settle()
+    queue.add('k') // while the restarted worker still holds it: one more handling after it, not beside it
+    await settle()
+    assert.equal(releases.length, 2, 'not handed to a second worker while held')
+    releases[1]?.()
+    await eventually(() => releases.length === 3)
+    releases[2]?.()
+    await pool.stop()
+    assert.equal(maxRunning, 2, 'only the killed call overlapped the retry')
+  })
+
   test('stop() drains what is queued, then refuses new keys', async () => {
     const queue = new RateLimitingQueue<number>({ name: 'drain' })
     const handled: number[] = []
