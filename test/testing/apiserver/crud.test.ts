@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test'
 import {
   ApiException,
   AppsV1Api,
+  CoordinationV1Api,
   CoreV1Api,
   KubernetesObjectApi,
   PatchStrategy,
@@ -320,6 +321,54 @@ describe('embedded API server: verbs through client-node', () => {
     await objects.delete({ apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', metadata: { name: 'widgets.example.com' } })
     assert.equal((await request(server, 'GET', '/apis/example.com/v1/namespaces/default/widgets')).status, 404)
     assert.equal(server.list('example.com/v1', 'Gadget').length, 1)
+  })
+
+  test('leases (coordination.k8s.io/v1) support the optimistic-concurrency loop leader election relies on', async () => {
+    const leases = server.kubeConfig.makeApiClient(CoordinationV1Api)
+    const lease = await leases.createNamespacedLease({
+      namespace: 'default',
+      body: { metadata: { name: 'leader' }, spec: { holderIdentity: 'a', leaseDurationSeconds: 15 } },
+    })
+    const renewed = await leases.replaceNamespacedLease({
+      namespace: 'default',
+      name: 'leader',
+      body: { ...lease, spec: { ...lease.spec, holderIdentity: 'b' } },
+    })
+    assert.equal(renewed.spec!.holderIdentity, 'b')
+    const { code } = await rejects(
+      leases.replaceNamespacedLease({ namespace: 'default', name: 'leader', body: { ...lease, spec: { holderIdentity: 'c' } } }),
+    )
+    assert.equal(code, 409)
+  })
+
+  test('events can be selected by involvedObject fields, as kubectl describe does', async () => {
+    for (const [name, target] of [
+      ['ev-1', 'pod-a'],
+      ['ev-2', 'pod-b'],
+    ])
+      await core.createNamespacedEvent({
+        namespace: 'default',
+        body: {
+          metadata: { name },
+          involvedObject: { kind: 'Pod', name: target, namespace: 'default' },
+          reason: 'Started',
+          type: 'Normal',
+        },
+      })
+    const list = await core.listNamespacedEvent({
+      namespace: 'default',
+      fieldSelector: 'involvedObject.kind=Pod,involvedObject.name=pod-b',
+    })
+    assert.deepEqual(list.items.map((e) => e.metadata!.name), ['ev-2'])
+  })
+
+  test('services get a cluster IP and default type', async () => {
+    const svc = await core.createNamespacedService({
+      namespace: 'default',
+      body: { metadata: { name: 'svc' }, spec: { ports: [{ port: 80 }], selector: { app: 'x' } } },
+    })
+    assert.equal(svc.spec!.type, 'ClusterIP')
+    assert.match(svc.spec!.clusterIP!, /^10\.96\.\d+\.\d+$/)
   })
 
   test('the in-process object API goes through the same validation and bookkeeping', async () => {
