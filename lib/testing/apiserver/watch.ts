@@ -77,6 +77,7 @@ export class WatchStream implements StoreSubscriber {
   #closed = false
   #bookmarkTimer: TimerHandle | undefined
   #timeoutTimer: TimerHandle | undefined
+  #preDeadlineTimer: TimerHandle | undefined
   #simple: boolean
   #info: WatchInfo
 
@@ -113,6 +114,14 @@ export class WatchStream implements StoreSubscriber {
     if (options.allowBookmarks) this.#scheduleBookmark()
     if (options.timeoutSeconds !== undefined && options.timeoutSeconds > 0) {
       this.#timeoutTimer = options.clock.setTimeout(() => this.end(), options.timeoutSeconds * 1000)
+      // Like the watch cache (apiserver storage/cacher/cache_watcher.go nextBookmarkTime): one
+      // more bookmark 2 s before the deadline, so the client re-watches from a fresh resourceVersion.
+      const preDeadlineMs = options.timeoutSeconds * 1000 - 2000
+      if (options.allowBookmarks && preDeadlineMs >= 0) {
+        this.#preDeadlineTimer = options.clock.setTimeout(() => {
+          if (!this.#closed && !this.#stalled && !this.#ending) this.sendBookmark(this.#o.rest.store.resourceVersion)
+        }, preDeadlineMs)
+      }
     }
   }
 
@@ -294,6 +303,7 @@ export class WatchStream implements StoreSubscriber {
     this.#closed = true
     this.#o.clock.clearTimeout(this.#bookmarkTimer)
     this.#o.clock.clearTimeout(this.#timeoutTimer)
+    this.#o.clock.clearTimeout(this.#preDeadlineTimer)
     this.#queue = []
     this.#head = 0
     this.#o.onClose(this)
