@@ -263,38 +263,30 @@ export function conformanceScenarios(getTarget: () => ConformanceTarget): void {
   })
 
   describe('watches: bookmarks and streaming lists', () => {
-    test('with allowWatchBookmarks, BOOKMARK events carry only kind, apiVersion and metadata.resourceVersion', async () => {
+    test('with allowWatchBookmarks a BOOKMARK (only kind, apiVersion, metadata.resourceVersion) comes before the deadline; without, none; both end at timeoutSeconds', async () => {
       const ns = await namespace()
       const list = await ok(kc(), 'GET', cms(ns))
-      const w = await openWatch(
-        kc(),
-        `${cms(ns)}?watch=1&allowWatchBookmarks=true&resourceVersion=${rvOf(list)}&timeoutSeconds=${target.bookmarkWatchTimeoutSeconds}`,
-      )
+      const timeout = target.bookmarkWatchTimeoutSeconds
+      const base = `${cms(ns)}?watch=1&resourceVersion=${rvOf(list)}&timeoutSeconds=${timeout}`
+      const [withBookmarks, without] = await Promise.all([openWatch(kc(), `${base}&allowWatchBookmarks=true`), openWatch(kc(), base)])
       try {
         await createCm(ns, 'a')
-        await w.until((e) => e.some((x) => x.type === 'BOOKMARK'), (target.bookmarkWatchTimeoutSeconds + 2) * 1000, 'a BOOKMARK')
-        const bookmark = w.events.find((e) => e.type === 'BOOKMARK')!
-        assert.deepEqual(Object.keys(bookmark.object).sort(), ['apiVersion', 'kind', 'metadata'])
-        assert.equal(bookmark.object.kind, 'ConfigMap')
-        assert.equal(bookmark.object.apiVersion, 'v1')
-        assert.deepEqual(Object.keys(bookmark.object.metadata), ['resourceVersion'])
-        assert.ok(BigInt(rvOf(bookmark.object)) >= BigInt(rvOf(list)))
-        assert.deepEqual(events(w.events.filter((e) => e.type !== 'BOOKMARK')), ['ADDED a'])
+        const [endA, endB] = await Promise.all([withBookmarks.ended((timeout + 3) * 1000), without.ended((timeout + 3) * 1000)])
+        assert.deepEqual([endA, endB], ['clean', 'clean'], 'the server ends both watches at timeoutSeconds')
+        const bookmarks = withBookmarks.events.filter((e) => e.type === 'BOOKMARK')
+        assert.ok(bookmarks.length >= 1, `a BOOKMARK before the deadline; got ${withBookmarks.events.map(brief)}`)
+        for (const { object } of bookmarks) {
+          assert.deepEqual(Object.keys(object).sort(), ['apiVersion', 'kind', 'metadata'])
+          assert.equal(object.kind, 'ConfigMap')
+          assert.equal(object.apiVersion, 'v1')
+          assert.deepEqual(Object.keys(object.metadata), ['resourceVersion'])
+          assert.ok(BigInt(rvOf(object)) >= BigInt(rvOf(list)))
+        }
+        assert.deepEqual(events(withBookmarks.events.filter((e) => e.type !== 'BOOKMARK')), ['ADDED a'])
+        assert.deepEqual(events(without.events), ['ADDED a'], 'no BOOKMARK without allowWatchBookmarks')
       } finally {
-        w.close()
-      }
-    })
-
-    test('without allowWatchBookmarks no BOOKMARK is sent before the watch times out', async () => {
-      const ns = await namespace()
-      const list = await ok(kc(), 'GET', cms(ns))
-      const w = await openWatch(kc(), `${cms(ns)}?watch=1&resourceVersion=${rvOf(list)}&timeoutSeconds=${target.bookmarkWatchTimeoutSeconds}`)
-      try {
-        await createCm(ns, 'a')
-        assert.equal(await w.ended((target.bookmarkWatchTimeoutSeconds + 3) * 1000), 'clean', 'the server ends the watch at timeoutSeconds')
-        assert.deepEqual(events(w.events), ['ADDED a'])
-      } finally {
-        w.close()
+        withBookmarks.close()
+        without.close()
       }
     })
 
@@ -765,6 +757,7 @@ export function conformanceScenarios(getTarget: () => ConformanceTarget): void {
         await createCm(ns, 'during-drop', {}, direct)
         proxy.resume()
         await converged(w, direct, ns)
+        assert.equal(w.counters?.relists, 0, 'a dropped connection resumes without relisting')
         // 2. Broken again; changes happen and the history is compacted before it reconnects:
         // its watch from the old resourceVersion gets 410, it relists and diffs.
         proxy.pause()
@@ -775,6 +768,8 @@ export function conformanceScenarios(getTarget: () => ConformanceTarget): void {
         const logBefore = (await view(w)).log.length
         proxy.resume()
         await converged(w, direct, ns)
+        assert.ok((w.counters?.gone ?? 0) >= 1, 'the server answered the old resourceVersion with 410')
+        assert.equal(w.counters?.relists, 1, 'one relist after the 410')
         const { log } = await view(w)
         const delivered = log.slice(logBefore).filter((l) => l !== 'synced').map((l) => l.split('@')[0]).sort()
         assert.deepEqual(delivered, [`created ${ns}/appears`, `deleted ${ns}/vanishes`, `modified ${ns}/changes`].sort())
@@ -783,6 +778,23 @@ export function conformanceScenarios(getTarget: () => ConformanceTarget): void {
           1,
           'the unchanged object is not delivered again',
         )
+      } finally {
+        await Watcher.stop(w)
+      }
+    })
+
+    test('with initialList "stream", the watcher syncs from one sendInitialEvents watch, without a list request', async () => {
+      const ns = await namespace()
+      for (const name of ['a', 'b', 'c']) await createCm(ns, name)
+      const w = await startWatcher(kc(), ns, { initialList: 'stream' })
+      try {
+        await eventually(async () => (await view(w)).log.includes('synced'), target.patienceMs, 'the initial sync')
+        const { log } = await view(w)
+        assert.deepEqual(log.slice(0, 3).map((l) => l.split('@')[0]).sort(), [`created ${ns}/a`, `created ${ns}/b`, `created ${ns}/c`])
+        assert.equal(log[3], 'synced')
+        assert.equal(w.counters?.listPages, 0, 'no list request: the server streamed the initial state')
+        await createCm(ns, 'd')
+        await converged(w, kc(), ns)
       } finally {
         await Watcher.stop(w)
       }

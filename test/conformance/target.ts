@@ -24,9 +24,8 @@ export interface ConformanceTarget {
     compact(): Promise<void>
   }
   /**
-   * `timeoutSeconds` of the watch that waits for a BOOKMARK. The real watch cache sends a
-   * bookmark about 2 s before a watch's deadline (and otherwise once a minute); the embedded
-   * server sends one every `bookmarkIntervalMs`.
+   * `timeoutSeconds` of the watches that wait for a BOOKMARK or for the server to end them.
+   * Both servers send a bookmark 2 s before a watch's deadline (and otherwise once a minute).
    */
   bookmarkWatchTimeoutSeconds: number
   /** Upper bound for things a real control plane does asynchronously (CRD establishment). */
