@@ -1,0 +1,177 @@
+// Predicates and label selectors of the reconcile loop, pure.
+// Anchors: controller-runtime pkg/predicate (predicate.go: the "changed" predicates judge
+// updates only, Funcs defaults every event to true, LabelSelectorPredicate on the new
+// object); k8s.io/apimachinery pkg/labels (selector syntax and matching) and
+// metav1.LabelSelectorAsSelector; the Kubernetes "Labels and Selectors" documentation.
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import { InvalidLabelSelectorError, LabelSelector } from '../../lib/dispatch/label-selector.ts'
+import { and, annotationsChanged, filter, funcs, generationChanged, labelSelector, labelsChanged, not, or, resourceVersionChanged } from '../../lib/dispatch/predicates.ts'
+import type { ControllerEvent } from '../../lib/dispatch/request.ts'
+import type { KubeObject } from '../../lib/watch/object.ts'
+
+const obj = (meta: Record<string, unknown> = {}): KubeObject => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'a', namespace: 'ns', ...meta } })
+const created = (o: KubeObject): ControllerEvent => ({ type: 'created', object: o })
+const deleted = (o: KubeObject): ControllerEvent => ({ type: 'deleted', object: o })
+const generic = (o: KubeObject): ControllerEvent => ({ type: 'generic', object: o })
+const modified = (previous: KubeObject, object: KubeObject): ControllerEvent => ({ type: 'modified', object, previous })
+
+describe('changed predicates', () => {
+  const base = obj({ generation: 1, resourceVersion: '10', labels: { app: 'web' }, annotations: { note: 'x' } })
+  const cases: [string, (e: ControllerEvent) => boolean, KubeObject, boolean][] = [
+    ['generationChanged passes a spec change', generationChanged, obj({ ...base.metadata, generation: 2, resourceVersion: '11' }), true],
+    ['generationChanged drops a status-only write', generationChanged, obj({ ...base.metadata, resourceVersion: '11' }), false],
+    ['resourceVersionChanged passes any write', resourceVersionChanged, obj({ ...base.metadata, resourceVersion: '11' }), true],
+    ['resourceVersionChanged drops a resync of the same version', resourceVersionChanged, base, false],
+    ['labelsChanged passes a new label value', labelsChanged, obj({ ...base.metadata, labels: { app: 'api' } }), true],
+    ['labelsChanged passes a removed label', labelsChanged, obj({ ...base.metadata, labels: undefined }), true],
+    ['labelsChanged drops a write that keeps the labels', labelsChanged, obj({ ...base.metadata, labels: { app: 'web' }, resourceVersion: '11' }), false],
+    ['annotationsChanged passes a new annotation', annotationsChanged, obj({ ...base.metadata, annotations: { note: 'x', more: 'y' } }), true],
+    ['annotationsChanged drops a label-only change', annotationsChanged, obj({ ...base.metadata, labels: { app: 'api' } }), false],
+  ]
+  for (const [name, predicate, next, expected] of cases) {
+    test(`${name}`, () => assert.equal(predicate(modified(base, next)), expected))
+  }
+
+  test('every changed predicate lets created, deleted and generic events through', () => {
+    for (const p of [generationChanged, resourceVersionChanged, labelsChanged, annotationsChanged]) {
+      for (const e of [created(base), deleted(base), generic(base)]) assert.equal(p(e), true, `${p.name} ${e.type}`)
+    }
+  })
+
+  test('absent and empty label maps are the same labels', () => {
+    assert.equal(labelsChanged(modified(obj({ labels: {} }), obj())), false)
+  })
+})
+
+describe('composing predicates', () => {
+  const yes = () => true
+  const no = () => false
+  const e = created(obj())
+  test('and passes when all pass; an empty and passes', () => {
+    assert.equal(and(yes, yes)(e), true)
+    assert.equal(and(yes, no)(e), false)
+    assert.equal(and()(e), true)
+  })
+  test('or passes when one passes; an empty or passes nothing', () => {
+    assert.equal(or(no, yes)(e), true)
+    assert.equal(or(no, no)(e), false)
+    assert.equal(or()(e), false)
+  })
+  test('not negates every event type, so not(generationChanged) also drops creates', () => {
+    assert.equal(not(no)(e), true)
+    assert.equal(not(generationChanged)(e), false)
+    assert.equal(not(generationChanged)(modified(obj({ generation: 1 }), obj({ generation: 1 }))), true)
+  })
+  test('funcs judges each event type with its own function and passes the ones left out', () => {
+    const p = funcs({ deleted: () => false, modified: (o, prev) => o.metadata?.name !== prev.metadata?.name })
+    assert.deepEqual([p(created(obj())), p(deleted(obj())), p(generic(obj())), p(modified(obj(), obj()))], [true, false, true, false])
+  })
+  test('filter tests the new object of a modified event', () => {
+    const p = filter((o) => o.metadata?.name === 'b')
+    assert.equal(p(modified(obj(), obj({ name: 'b' }))), true)
+    assert.equal(p(modified(obj({ name: 'b' }), obj())), false)
+  })
+})
+
+describe('label selectors (string syntax)', () => {
+  // [selector, labels, matches]
+  const table: [string, Record<string, string> | undefined, boolean][] = [
+    ['', undefined, true],
+    ['a=b', { a: 'b' }, true],
+    ['a==b', { a: 'b' }, true],
+    ['a=b', { a: 'c' }, false],
+    ['a=b', {}, false],
+    ['a!=b', { a: 'c' }, true],
+    ['a!=b', {}, true], // != selects objects without the label too
+    ['a!=b', { a: 'b' }, false],
+    ['e in (f,g)', { e: 'g' }, true],
+    ['e in (f,g)', { e: 'h' }, false],
+    ['e in (f,g)', {}, false],
+    ['e notin (f,g)', {}, true], // so does notin
+    ['e notin (f,g)', { e: 'f' }, false],
+    ['h', { h: '' }, true],
+    ['h', {}, false],
+    ['!h', {}, true],
+    ['!h', { h: 'x' }, false],
+    ['a=b,c!=d,e in (f,g),!h', { a: 'b', c: 'x', e: 'f' }, true],
+    ['a=b,c!=d,e in (f,g),!h', { a: 'b', c: 'd', e: 'f' }, false],
+    ['a=b,c!=d,e in (f,g),!h', { a: 'b', e: 'f', h: '1' }, false],
+    ['  a = b ,  e  in  ( f , g ) ', { a: 'b', e: 'g' }, true],
+    ['a=', { a: '' }, true], // an empty value
+    ['a=', { a: 'x' }, false],
+    ['example.com/tier=web', { 'example.com/tier': 'web' }, true],
+    ['replicas>2', { replicas: '3' }, true],
+    ['replicas>2', { replicas: '2' }, false],
+    ['replicas<2', { replicas: 'x' }, false],
+  ]
+  for (const [selector, labels, expected] of table) {
+    test(`${JSON.stringify(selector)} ${expected ? 'matches' : 'does not match'} ${JSON.stringify(labels)}`, () => {
+      assert.equal(LabelSelector.parse(selector).matches(labels), expected)
+    })
+  }
+
+  const invalid = ['a=b,', ',a', 'a b', 'a in f', 'a in (f', 'a in (f g)', '!a=b', 'a=b=c', '-a=b', 'a=-b', `${'x'.repeat(64)}=y`, 'a>b', 'Example.com/a=b', 'a/b/c=d', '=b', 'a!']
+  for (const selector of invalid) {
+    test(`${JSON.stringify(selector)} is rejected with ERR_INVALID_LABEL_SELECTOR`, () => {
+      assert.throws(
+        () => LabelSelector.parse(selector),
+        (err: unknown) => err instanceof InvalidLabelSelectorError && err.code === 'ERR_INVALID_LABEL_SELECTOR' && err.selector === selector,
+      )
+    })
+  }
+
+  test('toString parses back to a selector that matches the same labels', () => {
+    const s = LabelSelector.parse(' a = b , c!=d,e in (f, g),!h,k,n>1')
+    assert.equal(s.toString(), 'a=b,c!=d,e in (f,g),!h,k,n>1')
+    assert.equal(LabelSelector.parse(s.toString()).toString(), s.toString())
+  })
+})
+
+describe('label selectors (matchLabels + matchExpressions)', () => {
+  test('every matchLabels pair and every expression must hold', () => {
+    const s = LabelSelector.fromSpec({
+      matchLabels: { app: 'web' },
+      matchExpressions: [
+        { key: 'env', operator: 'In', values: ['prod', 'staging'] },
+        { key: 'legacy', operator: 'DoesNotExist' },
+        { key: 'tier', operator: 'NotIn', values: ['cache'] },
+        { key: 'team', operator: 'Exists' },
+      ],
+    })
+    assert.equal(s.matches({ app: 'web', env: 'prod', team: 'a' }), true)
+    assert.equal(s.matches({ app: 'web', env: 'dev', team: 'a' }), false)
+    assert.equal(s.matches({ app: 'web', env: 'prod', team: 'a', legacy: 'y' }), false)
+    assert.equal(s.matches({ app: 'web', env: 'prod', team: 'a', tier: 'cache' }), false)
+    assert.equal(s.matches({ app: 'web', env: 'prod' }), false)
+    assert.equal(s.toString(), 'app=web,env in (prod,staging),!legacy,tier notin (cache),team')
+  })
+  test('an empty spec selects everything', () => {
+    assert.equal(LabelSelector.fromSpec({}).matches(undefined), true)
+    assert.equal(LabelSelector.fromSpec({}).empty, true)
+  })
+  const bad: [string, Parameters<typeof LabelSelector.fromSpec>[0]][] = [
+    ['In without values', { matchExpressions: [{ key: 'a', operator: 'In', values: [] }] }],
+    ['Exists with values', { matchExpressions: [{ key: 'a', operator: 'Exists', values: ['x'] }] }],
+    ['an unknown operator', { matchExpressions: [{ key: 'a', operator: 'Gt' as 'In', values: ['1'] }] }],
+    ['an invalid key', { matchLabels: { 'a b': 'c' } }],
+    ['an invalid value', { matchLabels: { a: 'b c' } }],
+  ]
+  for (const [what, spec] of bad) {
+    test(`${what} is rejected`, () => assert.throws(() => LabelSelector.fromSpec(spec), InvalidLabelSelectorError))
+  }
+})
+
+describe('the labelSelector predicate', () => {
+  test('takes a string, a spec or a parsed selector, and judges the new object of a modified event', () => {
+    for (const p of [labelSelector('app=web'), labelSelector({ matchLabels: { app: 'web' } }), labelSelector(LabelSelector.parse('app=web'))]) {
+      assert.equal(p(created(obj({ labels: { app: 'web' } }))), true)
+      assert.equal(p(deleted(obj({ labels: { app: 'api' } }))), false)
+      assert.equal(p(modified(obj({ labels: { app: 'api' } }), obj({ labels: { app: 'web' } }))), true)
+      assert.equal(p(modified(obj({ labels: { app: 'web' } }), obj({ labels: { app: 'api' } }))), false)
+    }
+  })
+  test('throws at once for an invalid selector', () => {
+    assert.throws(() => labelSelector('a in ('), InvalidLabelSelectorError)
+  })
+})
