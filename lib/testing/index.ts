@@ -9,6 +9,7 @@ export {
   type ApiServerOptions,
   type ApiServerStats,
   ApiStatusError,
+  type CopyOptions,
   type DelayOptions,
   type FailNextOptions,
   type InjectWatchErrorOptions,

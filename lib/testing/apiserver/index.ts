@@ -15,6 +15,7 @@ export {
   type ApiServer,
   type ApiServerOptions,
   type ApiServerStats,
+  type CopyOptions,
   type InjectWatchErrorOptions,
   type ObjectRef,
   type RequestRecord,

@@ -97,6 +97,17 @@ export interface InjectWatchErrorOptions {
   close?: boolean
 }
 
+/**
+ * Copying of the in-process object API. By default objects are copied in and out, so
+ * callers can mutate what they pass and get. `zeroCopy: true` skips both copies (several
+ * times faster, for benchmarks that generate events in the server's process): the server
+ * takes ownership of the object passed (do not touch it afterwards) and returns the stored
+ * object itself, which must be treated as read-only (mutating it corrupts the store).
+ */
+export interface CopyOptions {
+  zeroCopy?: boolean
+}
+
 /** A reference to one object for the in-process object API. */
 export interface ObjectRef {
   apiVersion: string
@@ -131,15 +142,15 @@ export interface ApiServer {
   close(): Promise<void>
 
   /** Creates an object as `POST` would (same validation, events, errors); returns a copy. */
-  create<T extends KubeObjectInput = KubeObject>(obj: T): T & KubeObject
+  create<T extends KubeObjectInput = KubeObject>(obj: T, options?: CopyOptions): T & KubeObject
   /** Replaces an object as `PUT` would (409 on a stale resourceVersion); returns a copy. */
-  update<T extends KubeObjectInput = KubeObject>(obj: T): T & KubeObject
+  update<T extends KubeObjectInput = KubeObject>(obj: T, options?: CopyOptions): T & KubeObject
   /** Replaces an object's status as `PUT .../status` would; returns a copy. */
-  updateStatus<T extends KubeObjectInput = KubeObject>(obj: T): T & KubeObject
+  updateStatus<T extends KubeObjectInput = KubeObject>(obj: T, options?: CopyOptions): T & KubeObject
   /** Deletes an object as `DELETE` would (finalizers honoured); returns the last state. */
   delete(ref: ObjectRef): KubeObject
-  /** The current object, or undefined. */
-  get<T extends KubeObject = KubeObject>(ref: ObjectRef): T | undefined
+  /** The current object (a copy), or undefined. */
+  get<T extends KubeObject = KubeObject>(ref: ObjectRef, options?: CopyOptions): T | undefined
   /** Current objects of a kind, optionally in one namespace. */
   list<T extends KubeObject = KubeObject>(apiVersion: string, kind: string, namespace?: string): T[]
 
@@ -353,21 +364,27 @@ class EmbeddedApiServer implements ApiServer {
     return def
   }
 
-  create<T extends KubeObjectInput = KubeObject>(obj: T): T & KubeObject {
+  create<T extends KubeObjectInput = KubeObject>(obj: T, options: CopyOptions = {}): T & KubeObject {
     const def = this.#defFor(obj.apiVersion ?? '', obj.kind ?? '')
-    return this.#copy(this.#rest.create(def, obj.metadata?.namespace ?? (def.namespaced ? 'default' : undefined), clone(obj)))
+    const z = options.zeroCopy === true
+    const created = this.#rest.create(def, obj.metadata?.namespace ?? (def.namespaced ? 'default' : undefined), z ? obj : clone(obj))
+    return z ? (created as T & KubeObject) : this.#copy(created)
   }
 
-  update<T extends KubeObjectInput = KubeObject>(obj: T): T & KubeObject {
+  update<T extends KubeObjectInput = KubeObject>(obj: T, options: CopyOptions = {}): T & KubeObject {
     const def = this.#defFor(obj.apiVersion ?? '', obj.kind ?? '')
     const ns = obj.metadata?.namespace ?? (def.namespaced ? 'default' : undefined)
-    return this.#copy(this.#rest.update(def, ns, obj.metadata?.name ?? '', clone(obj)))
+    const z = options.zeroCopy === true
+    const updated = this.#rest.update(def, ns, obj.metadata?.name ?? '', z ? obj : clone(obj))
+    return z ? (updated as T & KubeObject) : this.#copy(updated)
   }
 
-  updateStatus<T extends KubeObjectInput = KubeObject>(obj: T): T & KubeObject {
+  updateStatus<T extends KubeObjectInput = KubeObject>(obj: T, options: CopyOptions = {}): T & KubeObject {
     const def = this.#defFor(obj.apiVersion ?? '', obj.kind ?? '')
     const ns = obj.metadata?.namespace ?? (def.namespaced ? 'default' : undefined)
-    return this.#copy(this.#rest.update(def, ns, obj.metadata?.name ?? '', clone(obj), { subresource: 'status' }))
+    const z = options.zeroCopy === true
+    const updated = this.#rest.update(def, ns, obj.metadata?.name ?? '', z ? obj : clone(obj), { subresource: 'status' })
+    return z ? (updated as T & KubeObject) : this.#copy(updated)
   }
 
   delete(ref: ObjectRef): KubeObject {
@@ -375,10 +392,11 @@ class EmbeddedApiServer implements ApiServer {
     return this.#copy(this.#rest.delete(def, ref.namespace ?? (def.namespaced ? 'default' : undefined), ref.name).object)
   }
 
-  get<T extends KubeObject = KubeObject>(ref: ObjectRef): T | undefined {
+  get<T extends KubeObject = KubeObject>(ref: ObjectRef, options: CopyOptions = {}): T | undefined {
     const def = this.#defFor(ref.apiVersion, ref.kind)
     try {
-      return this.#copy(this.#rest.get(def, ref.namespace ?? (def.namespaced ? 'default' : undefined), ref.name))
+      const obj = this.#rest.get(def, ref.namespace ?? (def.namespaced ? 'default' : undefined), ref.name)
+      return options.zeroCopy ? (obj as T) : this.#copy<T>(obj)
     } catch (err) {
       if (err instanceof ApiStatusError && err.status.code === 404) return undefined
       throw err

@@ -381,6 +381,16 @@ describe('embedded API server: verbs through client-node', () => {
     assert.equal(server.get({ apiVersion: 'v1', kind: 'Pod', name: 'crud-inproc', namespace: 'default' }), undefined)
   })
 
+  test('zeroCopy hands objects over and returns the stored (read-only) object itself', () => {
+    const created = server.create(pod('crud-zero'), { zeroCopy: true })
+    const ref = { apiVersion: 'v1', kind: 'Pod', name: 'crud-zero', namespace: 'default' }
+    assert.equal(server.get(ref, { zeroCopy: true }), created)
+    assert.notEqual(server.get(ref), created, 'the default is a copy')
+    const updated = server.update({ ...created, metadata: { ...created.metadata, labels: { z: '1' } } }, { zeroCopy: true })
+    assert.ok(Number(updated.metadata.resourceVersion) > Number(created.metadata.resourceVersion))
+    assert.deepEqual(created.metadata.labels, {}, 'the previous stored object is untouched')
+  })
+
   test('discovery lists the core and group resources the way client libraries expect', async () => {
     const api = await request(server, 'GET', '/api')
     assert.deepEqual(api.body.versions, ['v1'])
