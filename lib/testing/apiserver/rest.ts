@@ -305,7 +305,9 @@ export class Rest {
     const prefix = def.namespaced && namespace ? `${namespace}/` : ''
     const from = start > prefix ? start : prefix
     let i = lowerBound(keys, from)
-    const limit = o.limit && o.limit > 0 ? o.limit : Number.POSITIVE_INFINITY
+    // The watch cache serves resourceVersion "0" whole: it ignores limit there (apiserver
+    // storage/cacher/cacher.go computeListLimit).
+    const limit = o.limit && o.limit > 0 && o.resourceVersion !== '0' ? o.limit : Number.POSITIVE_INFINITY
     const items: KubeObject[] = []
     const selective = !f.labels.empty || f.fields.length > 0
     let lastKey = ''
