@@ -157,6 +157,15 @@ export function conformanceScenarios(getTarget: () => ConformanceTarget): void {
       for (const n of names(list)) assert.ok(['a'].includes(n))
     })
 
+    test('"0" with a limit is served whole from the watch cache: no continue token', async () => {
+      const ns = await namespace()
+      for (const n of ['a', 'b', 'c']) await createCm(ns, n)
+      await eventually(async () => names(await ok(kc(), 'GET', `${cms(ns)}?resourceVersion=0`)).length === 3, target.patienceMs, 'the cache to hold all three')
+      const list = await ok(kc(), 'GET', `${cms(ns)}?resourceVersion=0&limit=1`)
+      assert.deepEqual(names(list), ['a', 'b', 'c'])
+      assert.equal(list.metadata.continue, undefined)
+    })
+
     test('Exact serves the state at that resourceVersion; NotOlderThan serves the latest', async () => {
       const ns = await namespace()
       await createCm(ns, 'a')
