@@ -84,6 +84,8 @@ export {
   SharedInformer,
   Subscription,
 } from './informer/index.ts'
+// Dispatch: the ways controllers receive work, on shared informers and the work queue.
+export { DefaultHandler, DispatchFailedError, type EventKind, EventLoop, type EventLoopOptions, type Handler, InvalidHandlerError } from './dispatch/index.ts'
 export { ApiStatusError, InitialListFailedError, WatchError, WatchFailedError, WatchStartFailedError } from './watch/errors.ts'
 export type { KubeObject, ObjectMeta } from './watch/object.ts'
 export { KubevisorError } from './errors.ts'
