@@ -18,6 +18,8 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test, type TestContext } from 'node:test'
 import { GenServer } from '../../lib/actor/index.ts'
+import { InformerFactory } from '../../lib/informer/informer.ts'
+import type { Subscription } from '../../lib/informer/subscription.ts'
 import type { KubeObject } from '../../lib/watch/object.ts'
 import { Watcher, type WatcherRef } from '../../lib/watcher/watcher.ts'
 import { silent as logger } from '../support/log.ts'
@@ -809,6 +811,44 @@ export function conformanceScenarios(getTarget: () => ConformanceTarget): void {
       }
     })
 
+    test('a shared informer: subscribers and a late joiner see the server\'s state; after a 410 only the real changes', async () => {
+      const direct = target.compaction.kubeConfig
+      const via = await startTcpProxy(direct)
+      const factory = new InformerFactory({ kubeConfig: via.kubeConfig, logger })
+      try {
+        const ns = await namespace(direct)
+        for (const name of ['same', 'changes', 'vanishes']) await createCm(ns, name, {}, direct)
+        const informer = factory.informer({ apiVersion: 'v1', kind: 'ConfigMap', namespace: ns })
+        const one = reader(informer.subscribe())
+        const two = reader(informer.subscribe())
+        await eventually(() => one.log.includes('synced') && two.log.includes('synced'), target.patienceMs, 'both subscribers synced')
+        const late = reader(informer.subscribe())
+        await eventually(() => late.log.includes('synced'), target.patienceMs, 'the late joiner synced')
+        assert.deepEqual(late.log.slice(0, 3).sort(), ['created changes', 'created same', 'created vanishes'])
+        assert.equal(late.log[3], 'synced')
+        const before = one.log.length
+        via.pause()
+        await putCm(ns, 'changes', { v: '2' }, direct)
+        await ok(direct, 'DELETE', `${cms(ns)}/vanishes`)
+        await createCm(ns, 'appears', {}, direct)
+        await target.compaction.compact()
+        via.resume()
+        const expected = async () => serverView((await ok(direct, 'GET', cms(ns))).items as KubeObject[])
+        for (const [name, r] of [['first', one], ['second', two], ['late', late]] as const) {
+          await eventually(async () => {
+            assert.deepEqual(r.view, await expected())
+            return true
+          }, target.patienceMs, `the ${name} subscriber to match the server`)
+        }
+        assert.deepEqual(one.log.slice(before).sort(), ['created appears', 'deleted vanishes', 'modified changes'])
+        assert.deepEqual(two.log, one.log)
+        assert.deepEqual(informer.store.keys().sort(), [...(await expected()).keys()].sort())
+      } finally {
+        await factory.stop()
+        await via.close()
+      }
+    })
+
     test('under churn, the watcher\'s final view equals the server\'s', async () => {
       const ns = await namespace()
       for (let i = 0; i < 5; i++) await createCm(ns, `seed-${i}`)
@@ -862,4 +902,24 @@ function crd(kind: string, plural: string, scope: 'Namespaced' | 'Cluster'): Rec
       ],
     },
   }
+}
+
+/** Reads a subscription into a log of `type name` lines and a key → resourceVersion view. */
+function reader(sub: Subscription<KubeObject>): { log: string[]; view: Map<string, string> } {
+  const log: string[] = []
+  const view = new Map<string, string>()
+  void (async () => {
+    for (;;) {
+      const e = await sub.next()
+      if (!e) return
+      if (e.type === 'synced') {
+        log.push('synced')
+        continue
+      }
+      log.push(`${e.type} ${e.object.metadata?.name}`)
+      if (e.type === 'deleted') view.delete(e.key)
+      else view.set(e.key, e.object.metadata?.resourceVersion ?? '')
+    }
+  })()
+  return { log, view }
 }
