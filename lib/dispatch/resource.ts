@@ -196,6 +196,8 @@ export class KeyStream<T extends KubeObject> {
   readonly #doneTimeoutMs: number
   readonly #onEnd: ((failure: ResourceStreamStoppedError | undefined) => void)[] = []
   #ended = false
+  /** `closeIntake` holds the watch (and so the store) until the stream ends, for a drain. */
+  #drainHold = false
   #failure: ResourceStreamStoppedError | undefined
   #overdueWarnings = 0
 
@@ -247,6 +249,11 @@ export class KeyStream<T extends KubeObject> {
 
   /** Stops taking changes from the informer (the queue keeps what it has: for a drain). */
   closeIntake(): void {
+    if (this.#ended || this.#drainHold) return
+    // Keep the store alive while the queued keys are handled: it is where their latest
+    // state is read (the watch would stop, and its store be cleared, with our subscription).
+    this.#drainHold = true
+    this.#source.hold()
     this.#sub.close()
   }
 
@@ -256,6 +263,7 @@ export class KeyStream<T extends KubeObject> {
     this.#ended = true
     this.#failure = failure
     this.#sub.close()
+    if (this.#drainHold) this.#source.release()
     this.queue.shutDown()
     for (const d of this.#inFlight.values()) this.#retire(d)
     this.#inFlight.clear()
