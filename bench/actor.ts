@@ -96,7 +96,8 @@ async function restartLatency(n: number): Promise<{ meanUs: number; p99Us: numbe
     // whichChildren is handled after the restart: the supervisor handles one message at a time.
     const [next] = await Supervisor.whichChildren(sup)
     samples.push(performance.now() - t0)
-    if (!(next?.pid as Pid).alive) throw new Error('not restarted')
+    const restarted = next?.pid
+    if (typeof restarted !== 'object' || !restarted.alive) throw new Error('not restarted')
   }
   await Supervisor.stop(sup)
   samples.sort((a, b) => a - b)
