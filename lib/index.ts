@@ -86,6 +86,25 @@ export {
 } from './informer/index.ts'
 // Dispatch: the ways controllers receive work, on shared informers and the work queue.
 export { DefaultHandler, DispatchFailedError, type EventKind, EventLoop, type EventLoopOptions, type Handler, InvalidHandlerError } from './dispatch/index.ts'
+export {
+  alwaysRetry,
+  type ErrorAction,
+  type ErrorHandler,
+  type EventsOptions,
+  Resource,
+  type ResourceEvent,
+  ResourceEventStream,
+  ResourceKey,
+  type ResourceOptions,
+  ResourceStreamStoppedError,
+  resource,
+  retryUpTo,
+  type StreamHandler,
+  type StreamWorkerOptions,
+  type StreamWorkerRef,
+  startStreamWorker,
+  streamWorker,
+} from './dispatch/index.ts'
 export { ApiStatusError, InitialListFailedError, WatchError, WatchFailedError, WatchStartFailedError } from './watch/errors.ts'
 export type { KubeObject, ObjectMeta } from './watch/object.ts'
 export { KubevisorError } from './errors.ts'

@@ -5,3 +5,20 @@
 export { type HandleResult, TerminalError, WorkerPool, type WorkerPoolOptions } from './workers.ts'
 export { DispatchFailedError } from './dispatch-process.ts'
 export { DefaultHandler, type EventKind, EventLoop, type EventLoopOptions, type EventLoopStats, eventKey, type Handler, InvalidHandlerError, parseEventKey } from './event-loop.ts'
+export {
+  alwaysRetry,
+  DEFAULT_DONE_TIMEOUT_MS,
+  type ErrorAction,
+  type ErrorHandler,
+  type EventsOptions,
+  Resource,
+  type ResourceEvent,
+  ResourceEventStream,
+  ResourceKey,
+  type ResourceOptions,
+  type ResourceSource,
+  ResourceStreamStoppedError,
+  resource,
+  retryUpTo,
+} from './resource.ts'
+export { type StreamHandler, type StreamWorkerOptions, type StreamWorkerRef, startStreamWorker, streamWorker } from './resource-worker.ts'
