@@ -11,6 +11,14 @@ const root = fileURLToPath(new URL('../../', import.meta.url))
 const expectations: Record<string, RegExp[]> = {
   'demo.ts': [/demo: embedded API server at http:\/\/127\.0\.0\.1:\d+/, /demo: converged: 4\/4 watchers match the server/, /demo: stopped cleanly/],
   'pod-watcher.ts': [/pods per phase: \{ Pending: 1, Running: 2, Succeeded: 1 \}/, /after a deletion and a phase change: \{ Running: 3 \}/],
+  'resource-stream.ts': [
+    /upsert default\/api failed on purpose; it will be retried/,
+    /sync: every existing route was upserted/,
+    /upsert default\/api → green/,
+    /delete default\/api \(last backend green\)/,
+    /routes: \{"default\/db":"orange","default\/web":"purple"\}/,
+    /audit worker handled \d+ events; stopped cleanly/,
+  ],
   'supervision-tree.ts': [/cache greeting = hello/, /the poisoned call failed: .*poisoned message/, /flaky restarted: #\d+\(flaky\) → #\d+\(flaky\); it starts over at 1/, /jobs running: 3/, /stopped; cache alive\? false/],
 }
 
