@@ -86,6 +86,7 @@ export {
 } from './informer/index.ts'
 // Dispatch: the ways controllers receive work, on shared informers and the work queue.
 export { DefaultHandler, DispatchFailedError, type EventKind, EventLoop, type EventLoopOptions, type Handler, InvalidHandlerError } from './dispatch/index.ts'
+export { type BackgroundTask, InvalidResourceError, ResourceController, type ResourceControllerOptions, type UpsertDeleteResource } from './dispatch/index.ts'
 export {
   alwaysRetry,
   type ErrorAction,

@@ -18,6 +18,11 @@ export interface DispatchSource {
   readonly ready: Promise<void>
   /** Stops feeding the queue (closes subscriptions, ends sync waits). */
   close(): void
+  /**
+   * After the drain: lets go of the informers. Until then they stay held, so the stores
+   * the handlers read during the drain are not torn down with the last subscription.
+   */
+  release(): void
 }
 
 /** @internal What a dispatch style plugs into its process. */
@@ -105,6 +110,7 @@ const DispatchProcess: Behaviour<{ core: DispatchCore; logger: Logger }, State> 
     } else {
       state.queue.shutDown() // no workers (not synced yet, or the pool gave up): nothing to drain with
     }
+    state.source.release()
     state.core.drained?.(ctx.log)
   },
 }

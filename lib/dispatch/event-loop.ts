@@ -334,6 +334,8 @@ export class EventLoop {
     const abort = new AbortController()
     const subs: Subscription<KubeObject>[] = []
     const synced: Promise<void>[] = []
+    const informers = [...this.#registered.values()].map((r) => r.informer)
+    for (const informer of informers) informer.hold()
     for (const { handler, informer } of this.#registered.values()) {
       const sub = informer.subscribe() as Subscription<KubeObject>
       subs.push(sub)
@@ -350,6 +352,9 @@ export class EventLoop {
       close: () => {
         abort.abort()
         for (const sub of subs) sub.close()
+      },
+      release: () => {
+        for (const informer of informers) informer.release()
       },
     }
   }

@@ -22,3 +22,12 @@ export {
   retryUpTo,
 } from './resource.ts'
 export { type StreamHandler, type StreamWorkerOptions, type StreamWorkerRef, startStreamWorker, streamWorker } from './resource-worker.ts'
+export {
+  type BackgroundTask,
+  InvalidResourceError,
+  ResourceController,
+  type ResourceControllerOptions,
+  type ResourceControllerStats,
+  type UpsertDeleteResource,
+} from './resource-controller.ts'
+export { type RunUntilAborted, runTestController } from './test-run.ts'

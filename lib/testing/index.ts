@@ -3,6 +3,7 @@
  * cluster — a fake clock and an embedded Kubernetes API server.
  */
 export { FakeClock, settle } from './fake-clock.ts'
+export { type RunUntilAborted, runTestController } from '../dispatch/test-run.ts'
 export { ENVTEST_KUBERNETES_VERSION, EnvtestAssetsNotFoundError, EnvtestStartError, findEnvtestAssets, startKubeApiServer, type EnvtestAssets, type EnvtestUser, type KubeApiServer, type StartKubeApiServerOptions } from './kube-apiserver.ts'
 export {
   type ApiServer,

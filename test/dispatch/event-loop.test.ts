@@ -270,7 +270,9 @@ describe('EventLoop', () => {
       release = r
     })
     let inFlightFinished = false
+    const readsDuringDrain: boolean[] = []
     const h = new Recorder('cms', async (_kind, name, signal) => {
+      if (name.startsWith('queued')) readsDuringDrain.push(h.store.has(`${ns}/${name}`))
       if (name === 'slow') {
         await gate
         assert.equal(signal.aborted, false, 'a draining call is not aborted')
@@ -295,7 +297,9 @@ describe('EventLoop', () => {
     await stopped
     assert.equal(inFlightFinished, true)
     assert.deepEqual(h.log, ['added slow', 'added queued-1', 'added queued-2'])
+    assert.deepEqual(readsDuringDrain, [true, true], 'the store stays up while the loop drains')
     assert.equal(loop.pending, 0)
+    await eventually(() => !h.informer.running, 10_000, 'the watch to stop after the drain')
   })
 
   test('a worker killed in the middle of a call is restarted and the event handled again; the late finish of the killed call changes nothing', async () => {
