@@ -208,9 +208,25 @@ export function conformanceScenarios(getTarget: () => ConformanceTarget): void {
       assert.equal(res.body.details.causes[0].reason, 'ResourceVersionTooLarge')
     })
 
-    test('a resourceVersion that is not a number is 400 BadRequest', async () => {
+    test('a resourceVersion that is not a number is 400 BadRequest for a list', async () => {
       const ns = await namespace()
       assertStatus(await raw(kc(), 'GET', `${cms(ns)}?resourceVersion=abc&resourceVersionMatch=NotOlderThan`), 400, 'BadRequest')
+    })
+
+    test('a watch from a resourceVersion that is not a number is refused before the stream starts', async (t) => {
+      const ns = await namespace()
+      const w = await openWatch(kc(), `${cms(ns)}?watch=1&resourceVersion=abc`)
+      w.close()
+      const body = w.errorBody
+      assert.equal(body.kind, 'Status')
+      assert.equal(body.status, 'Failure')
+      assert.match(body.message, /abc/)
+      if (differs(t, 'watch-invalid-resourceVersion')) {
+        assert.deepEqual([w.status, body.code, body.reason], [400, 400, 'BadRequest'])
+      } else {
+        // The real server's watch path returns the parse error unwrapped: 500, no reason.
+        assert.deepEqual([w.status, body.code, body.reason], [500, 500, undefined])
+      }
     })
   })
 
@@ -598,6 +614,37 @@ export function conformanceScenarios(getTarget: () => ConformanceTarget): void {
       } finally {
         w.close()
       }
+    })
+  })
+
+  describe('namespaces', () => {
+    test('deleting a namespace marks it Terminating (200); creating in it is 403 Forbidden with a NamespaceTerminating cause', async () => {
+      const ns = await namespace()
+      // A finalizer keeps the namespace from emptying, on either server.
+      await createCm(ns, 'held', { finalizers: ['kubevisor.io/hold'] })
+      const del = await raw(kc(), 'DELETE', `/api/v1/namespaces/${ns}`)
+      assert.equal(del.status, 200, del.text)
+      assert.equal(del.body.status.phase, 'Terminating')
+      assert.equal(typeof del.body.metadata.deletionTimestamp, 'string')
+      const got = await ok(kc(), 'GET', `/api/v1/namespaces/${ns}`)
+      assert.equal(got.status.phase, 'Terminating')
+      const res = await raw(kc(), 'POST', cms(ns), { metadata: { name: 'late' } })
+      assertStatus(res, 403, 'Forbidden')
+      assert.deepEqual(
+        res.body.details.causes.map((c: any) => [c.reason, c.field]),
+        [['NamespaceTerminating', 'metadata.namespace']],
+      )
+      assert.equal(res.body.details.name, 'late')
+      assert.equal(res.body.details.kind, 'configmaps')
+    })
+
+    test('an empty namespace that is deleted stays Terminating until a namespace controller removes it', async (t) => {
+      const ns = await namespace()
+      const del = await raw(kc(), 'DELETE', `/api/v1/namespaces/${ns}`)
+      assert.equal(del.status, 200, del.text)
+      const got = await raw(kc(), 'GET', `/api/v1/namespaces/${ns}`)
+      if (differs(t, 'namespace-finalization')) assertStatus(got, 404, 'NotFound', { name: ns, kind: 'namespaces' })
+      else assert.equal(got.body.status.phase, 'Terminating')
     })
   })
 
