@@ -10,6 +10,14 @@ const root = fileURLToPath(new URL('../../', import.meta.url))
 /** What each example must print; an example missing here fails the suite. */
 const expectations: Record<string, RegExp[]> = {
   'demo.ts': [/demo: embedded API server at http:\/\/127\.0\.0\.1:\d+/, /demo: converged: 4\/4 watchers match the server/, /demo: stopped cleanly/],
+  'event-loop.ts': [
+    /configmaps: added default\/app-config \{"mode":"blue"\}/,
+    /configmaps: updated default\/app-config \{"mode":"green"\}/,
+    /"key":"updated\/pods\/default\/web-0".*"msg":"handler failed; retrying with backoff"/,
+    /pods: updated default\/web-0 phase=Running/,
+    /configmaps: deleted default\/app-config/,
+    /stopped after draining: 5 events, 1 retried/,
+  ],
   'pod-watcher.ts': [/pods per phase: \{ Pending: 1, Running: 2, Succeeded: 1 \}/, /after a deletion and a phase change: \{ Running: 3 \}/],
   'resource-stream.ts': [
     /upsert default\/api failed on purpose; it will be retried/,
@@ -20,6 +28,16 @@ const expectations: Record<string, RegExp[]> = {
     /audit worker handled \d+ events; stopped cleanly/,
   ],
   'supervision-tree.ts': [/cache greeting = hello/, /the poisoned call failed: .*poisoned message/, /flaky restarted: #\d+\(flaky\) → #\d+\(flaky\); it starts over at 1/, /jobs running: 3/, /stopped; cache alive\? false/],
+  'upsert-delete.ts': [
+    /background: heartbeat task started/,
+    /"key":"default\/web".*"msg":"handling failed; retrying with backoff"/,
+    /upsert default\/web ports=80/,
+    /synced: true, at resourceVersion known/,
+    /upsert default\/api ports=8080/,
+    /delete default\/api \(last known ports=8080\)/,
+    /background: heartbeat task stopped/,
+    /stopped: catalog = \["default\/web"\], heartbeats sent/,
+  ],
 }
 
 function run(file: string) {
