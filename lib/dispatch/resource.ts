@@ -159,7 +159,8 @@ interface Delivery<T> {
   readonly at: number
   /** Whether `done` gives the key back to the queue itself (iterator) or leaves it to a worker pool. */
   readonly releases: boolean
-  timer: TimerHandle | undefined
+  /** When the next "not done" warning is due (clock ms). */
+  dueAt: number
   warnings: number
   /** `done` was called. */
   doneCalled: boolean
@@ -200,6 +201,8 @@ export class KeyStream<T extends KubeObject> {
   #drainHold = false
   #failure: ResourceStreamStoppedError | undefined
   #overdueWarnings = 0
+  #watchdog: TimerHandle | undefined
+  #watchdogAt = Number.POSITIVE_INFINITY
 
   constructor(source: ResourceSource<T>, options: EventsOptions, resourceOptions: Required<Pick<ResourceOptions, 'clock' | 'doneTimeoutMs'>> & { logger: Logger }) {
     this.#source = source
@@ -267,6 +270,7 @@ export class KeyStream<T extends KubeObject> {
     this.queue.shutDown()
     for (const d of this.#inFlight.values()) this.#retire(d)
     this.#inFlight.clear()
+    this.#stopWatchdog()
     this.#lastSent.clear()
     for (const fn of this.#onEnd.splice(0)) fn(failure)
   }
@@ -304,7 +308,7 @@ export class KeyStream<T extends KubeObject> {
       key,
       at: this.#clock.now(),
       releases,
-      timer: undefined,
+      dueAt: 0,
       warnings: 0,
       doneCalled: false,
       finished: false,
@@ -312,34 +316,53 @@ export class KeyStream<T extends KubeObject> {
     } as Omit<Delivery<T>, 'event'> as Delivery<T>
     const eventKey = key === SYNC ? SYNC_EVENT_KEY : ResourceKey.parse(key)
     ;(d as { event: ResourceEvent<T> }).event = Object.freeze({ kind, key: eventKey, object, done: (err?: unknown) => this.#done(d, err) }) as ResourceEvent<T>
+    d.dueAt = d.at + this.#doneTimeoutMs
     this.#inFlight.set(key, d)
-    this.#arm(d, this.#doneTimeoutMs)
+    if (d.dueAt < this.#watchdogAt) this.#armWatchdog(d.dueAt)
     return d
   }
 
-  #arm(d: Delivery<T>, delayMs: number): void {
-    d.timer = this.#clock.setTimeout(() => this.#overdue(d), delayMs)
-    unrefTimer(d.timer)
+  /**
+   * One timer per stream, set for the earliest due warning (not one per event: events are
+   * hot, warnings are rare). Deliveries done meanwhile are simply not found when it fires.
+   */
+  #armWatchdog(at: number): void {
+    if (this.#watchdog !== undefined) this.#clock.clearTimeout(this.#watchdog)
+    this.#watchdogAt = at
+    this.#watchdog = this.#clock.setTimeout(this.#sweep, at - this.#clock.now())
+    unrefTimer(this.#watchdog)
+  }
+
+  #stopWatchdog(): void {
+    if (this.#watchdog !== undefined) this.#clock.clearTimeout(this.#watchdog)
+    this.#watchdog = undefined
+    this.#watchdogAt = Number.POSITIVE_INFINITY
+  }
+
+  /** Warns about every delivery past its due time (with its key), at doubling intervals. */
+  readonly #sweep = (): void => {
+    this.#watchdog = undefined
+    this.#watchdogAt = Number.POSITIVE_INFINITY
+    if (this.#ended) return
+    const now = this.#clock.now()
+    let next = Number.POSITIVE_INFINITY
+    for (const d of this.#inFlight.values()) {
+      if (d.dueAt <= now) {
+        d.warnings++
+        this.#overdueWarnings++
+        this.#log.warn(
+          { resource: this.#source.id, key: d.event.key.string, kind: d.event.kind, waitedMs: Math.round(now - d.at), warnings: d.warnings },
+          'event not done: no further event for this key is emitted until done() is called for it',
+        )
+        d.dueAt = now + Math.min(this.#doneTimeoutMs * 2 ** d.warnings, MAX_DONE_WARNING_INTERVAL_MS)
+      }
+      if (d.dueAt < next) next = d.dueAt
+    }
+    if (next < Number.POSITIVE_INFINITY) this.#armWatchdog(next)
   }
 
   #retire(d: Delivery<T>): void {
     d.finished = true
-    if (d.timer !== undefined) this.#clock.clearTimeout(d.timer)
-    d.timer = undefined
-  }
-
-  /** A `done` that has not come: say so, with the key, at doubling intervals. */
-  #overdue(d: Delivery<T>): void {
-    d.timer = undefined
-    if (d.finished || this.#ended) return
-    d.warnings++
-    this.#overdueWarnings++
-    const waitedMs = Math.round(this.#clock.now() - d.at)
-    this.#log.warn(
-      { resource: this.#source.id, key: d.event.key.string, kind: d.event.kind, waitedMs, warnings: d.warnings },
-      'event not done: no further event for this key is emitted until done() is called for it',
-    )
-    this.#arm(d, Math.min(this.#doneTimeoutMs * 2 ** d.warnings, MAX_DONE_WARNING_INTERVAL_MS))
   }
 
   #done(d: Delivery<T>, err: unknown): void {
@@ -440,7 +463,11 @@ export class ResourceEventStream<T extends KubeObject = KubeObject> implements A
         return undefined
       }
       const key = queue.tryGet() ?? (await queue.get())
-      if (key === undefined) continue // shut down: the stream has ended
+      if (key === undefined) {
+        // Shut down: the stream has ended (only `end` shuts the queue down).
+        if (core.ended) continue
+        return undefined
+      }
       if (core.ended) {
         queue.done(key)
         continue
