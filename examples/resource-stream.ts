@@ -6,10 +6,11 @@
  *   ./dev node --conditions=source examples/resource-stream.ts
  */
 import type { V1ConfigMap } from '@kubernetes/client-node'
-import { createLogger, InformerFactory, type KubeObject, resource, retryUpTo, Supervisor, streamWorker } from 'kubevisor'
+import { createLogger, InformerFactory, type KubeObject, type Plain, resource, retryUpTo, Supervisor, streamWorker } from 'kubevisor'
 import { startApiServer } from 'kubevisor/testing'
 
-type ConfigMap = V1ConfigMap & KubeObject
+// Objects are plain JSON: client-node models typed with their Date fields as strings.
+type ConfigMap = Plain<V1ConfigMap>
 
 const server = await startApiServer()
 const logger = createLogger({ level: process.env.KUBEVISOR_LOG_LEVEL === 'debug' ? 'debug' : 'warn' })

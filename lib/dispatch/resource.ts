@@ -521,7 +521,7 @@ export class ResourceEventStream<T extends KubeObject = KubeObject> implements A
  *
  * @example
  * ```ts
- * const pods = resource<Pod>(informers, { apiVersion: 'v1', kind: 'Pod', namespace: 'default' })
+ * const pods = resource<Plain<V1Pod>>(informers, { apiVersion: 'v1', kind: 'Pod', namespace: 'default' })
  * for await (const event of pods.events(signal, { errorHandler: retryUpTo(5) })) {
  *   try {
  *     if (event.kind === 'upsert') await ensureRoute(event.object)
