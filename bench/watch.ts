@@ -35,9 +35,22 @@ interface Observed {
   /** First and last MODIFIED event received. */
   firstAt: number
   lastAt: number
+  /** The same instants in this process's CPU time (all threads, GC helpers included). */
+  cpuStartedAt: number
+  cpuSyncedAt: number
+  cpuFirstAt: number
+  cpuLastAt: number
   listed: number
   modified: number
   lastResourceVersion: string | undefined
+  /** Objects the consumer holds at the end (its Map, cache or store), -1 when it keeps none. */
+  stored: number
+}
+
+/** This process's CPU time (user + system, all threads) in ms. */
+function cpuNow(): number {
+  const { user, system } = process.cpuUsage()
+  return (user + system) / 1000
 }
 
 /** A running consumer: `done` settles once every event arrived; `stop` tears it down. */
@@ -57,7 +70,23 @@ interface Consumer {
 
 function observed(): Observed {
   const now = performance.now()
-  return { startedAt: now, syncedAt: now, firstAt: 0, lastAt: 0, listed: 0, modified: 0, lastResourceVersion: undefined }
+  const cpu = cpuNow()
+  return { startedAt: now, syncedAt: now, firstAt: 0, lastAt: 0, cpuStartedAt: cpu, cpuSyncedAt: cpu, cpuFirstAt: 0, cpuLastAt: 0, listed: 0, modified: 0, lastResourceVersion: undefined, stored: -1 }
+}
+
+function firstEvent(obs: Observed): void {
+  obs.firstAt = performance.now()
+  obs.cpuFirstAt = cpuNow()
+}
+
+function lastEvent(obs: Observed): void {
+  obs.lastAt = performance.now()
+  obs.cpuLastAt = cpuNow()
+}
+
+function synced(obs: Observed): void {
+  obs.syncedAt = performance.now()
+  obs.cpuSyncedAt = cpuNow()
 }
 
 // --- bare readers (the ceilings) --------------------------------------------------------
@@ -74,15 +103,23 @@ function get(url: string, signal?: AbortSignal): Promise<http.IncomingMessage> {
   })
 }
 
+/** Reads a whole body the direct way ('data' events, one concat). */
+function readAll(res: http.IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    res.on('data', (chunk: Buffer) => chunks.push(chunk))
+    res.on('end', () => resolve(Buffer.concat(chunks)))
+    res.on('error', reject)
+  })
+}
+
 /** A bare paged list: fetch each page, `JSON.parse` it, hand each item to `keep`. */
 async function bareList(url: string, obs: Observed, keep?: (item: KubeObject) => void): Promise<string> {
   let cont: string | undefined
   let rv = ''
   do {
     const res = await get(`${url}/api/v1/pods?limit=500${cont ? `&continue=${cont}` : ''}`)
-    const chunks: Buffer[] = []
-    for await (const chunk of res) chunks.push(chunk as Buffer)
-    const page = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { metadata: { resourceVersion: string; continue?: string }; items: KubeObject[] }
+    const page = JSON.parse((await readAll(res)).toString('utf8')) as { metadata: { resourceVersion: string; continue?: string }; items: KubeObject[] }
     for (const item of page.items) {
       obs.listed++
       keep?.(item)
@@ -90,7 +127,7 @@ async function bareList(url: string, obs: Observed, keep?: (item: KubeObject) =>
     rv = page.metadata.resourceVersion
     cont = page.metadata.continue || undefined
   } while (cont)
-  obs.syncedAt = performance.now()
+  synced(obs)
   return rv
 }
 
@@ -100,42 +137,47 @@ async function bareList(url: string, obs: Observed, keep?: (item: KubeObject) =>
  */
 function bareWatch(url: string, rv: string, ds: DataSet, obs: Observed, mode: 'count' | 'parse', keep?: (object: KubeObject) => void): Running {
   const abort = new AbortController()
-  const done = (async () => {
-    const res = await get(`${url}/api/v1/pods?watch=true&resourceVersion=${rv}&allowWatchBookmarks=true`, abort.signal)
-    const expected = ds.events
-    const text = new StringDecoder('utf8')
-    let rest = ''
-    try {
-      for await (const chunk of res as AsyncIterable<Buffer>) {
-        if (mode === 'count') {
-          for (let nl = chunk.indexOf(10); nl >= 0 && obs.modified < expected; nl = chunk.indexOf(10, nl + 1)) {
-            if (obs.modified++ === 0) obs.firstAt = performance.now()
-          }
-        } else {
-          const s = rest + text.write(chunk)
-          let start = 0
-          let nl = s.indexOf('\n')
-          while (nl >= 0 && obs.modified < expected) {
-            const ev = JSON.parse(s.slice(start, nl)) as { type: string; object: KubeObject }
-            if (ev.type === 'MODIFIED') {
-              if (obs.modified++ === 0) obs.firstAt = performance.now()
-              obs.lastResourceVersion = ev.object.metadata?.resourceVersion
-              keep?.(ev.object)
-            }
-            start = nl + 1
-            nl = s.indexOf('\n', start)
-          }
-          rest = s.slice(start)
+  const done = get(`${url}/api/v1/pods?watch=true&resourceVersion=${rv}&allowWatchBookmarks=true`, abort.signal).then(
+    (res) =>
+      new Promise<Observed>((resolve, reject) => {
+        const expected = ds.events
+        const text = new StringDecoder('utf8')
+        let rest = ''
+        const finish = () => {
+          lastEvent(obs)
+          if (mode === 'count') obs.lastResourceVersion = ds.lastResourceVersion // lines counted, not read
+          res.destroy()
+          resolve(obs)
         }
-        if (obs.modified >= expected) break
-      }
-    } finally {
-      obs.lastAt = performance.now()
-      res.destroy()
-    }
-    if (mode === 'count') obs.lastResourceVersion = ds.lastResourceVersion // lines counted, not read
-    return obs
-  })()
+        res.on('error', (err) => (obs.modified >= expected ? undefined : reject(err)))
+        res.on('end', () => reject(new Error(`watch ended after ${obs.modified} of ${expected} events`)))
+        // 'data' events: each chunk as the socket delivered it, no re-buffering.
+        res.on('data', (chunk: Buffer) => {
+          if (obs.modified >= expected) return
+          if (mode === 'count') {
+            for (let nl = chunk.indexOf(10); nl >= 0 && obs.modified < expected; nl = chunk.indexOf(10, nl + 1)) {
+              if (obs.modified++ === 0) firstEvent(obs)
+            }
+          } else {
+            const s = rest + text.write(chunk)
+            let start = 0
+            let nl = s.indexOf('\n')
+            while (nl >= 0 && obs.modified < expected) {
+              const ev = JSON.parse(s.slice(start, nl)) as { type: string; object: KubeObject }
+              if (ev.type === 'MODIFIED') {
+                if (obs.modified++ === 0) firstEvent(obs)
+                obs.lastResourceVersion = ev.object.metadata?.resourceVersion
+                keep?.(ev.object)
+              }
+              start = nl + 1
+              nl = s.indexOf('\n', start)
+            }
+            rest = s.slice(start)
+          }
+          if (obs.modified >= expected) finish()
+        })
+      }),
+  )
   return { done, stop: () => abort.abort() }
 }
 
@@ -173,9 +215,11 @@ function mapReaderOf(name: string, transform?: (o: KubeObject) => KubeObject): C
       let map: Map<string, KubeObject> | undefined = new Map<string, KubeObject>()
       const keep = (o: KubeObject) => map?.set(keyOf(o), transform ? transform(o) : o)
       let inner: Running | undefined
-      const done = bareList(url, obs, keep).then((rv) => {
+      const done = bareList(url, obs, keep).then(async (rv) => {
         inner = bareWatch(url, rv, ds, obs, 'parse', keep)
-        return inner.done
+        await inner.done
+        obs.stored = map?.size ?? -1
+        return obs
       })
       return {
         done,
@@ -214,13 +258,14 @@ const clientNode: Consumer = {
     const informer = makeInformer(kc, '/api/v1/pods', () => api.listPodForAllNamespaces())
     const done = new Promise<Observed>((resolve, reject) => {
       informer.on('add', () => {
-        if (++obs.listed === ds.pods) obs.syncedAt = performance.now()
+        if (++obs.listed === ds.pods) synced(obs)
       })
       informer.on('update', (pod) => {
-        if (obs.modified++ === 0) obs.firstAt = performance.now()
+        if (obs.modified++ === 0) firstEvent(obs)
         if (obs.modified === ds.events) {
-          obs.lastAt = performance.now()
+          lastEvent(obs)
           obs.lastResourceVersion = pod.metadata?.resourceVersion
+          obs.stored = informer.list().length
           resolve(obs)
         }
       })
@@ -242,13 +287,14 @@ interface Tally {
 /** Counts events; keeps nothing itself (the store, when asked for, keeps the objects). */
 const Counting: WatcherBehaviour<KubeObject, Tally> = {
   init: (tally) => ok(tally),
-  handleEvent(type, object, tally) {
+  handleEvent(type, object, tally, ctx) {
     const obs = tally.obs
     if (type === 'modified') {
-      if (obs.modified++ === 0) obs.firstAt = performance.now()
+      if (obs.modified++ === 0) firstEvent(obs)
       if (obs.modified === tally.events) {
-        obs.lastAt = performance.now()
+        lastEvent(obs)
         obs.lastResourceVersion = object.metadata?.resourceVersion
+        obs.stored = ctx.store?.size ?? -1
         tally.resolve(obs)
       }
     } else if (type === 'created') {
@@ -257,7 +303,7 @@ const Counting: WatcherBehaviour<KubeObject, Tally> = {
     return noreply(tally)
   },
   handleSynced(tally) {
-    tally.obs.syncedAt = performance.now()
+    synced(tally.obs)
     return noreply(tally)
   },
 }
@@ -297,7 +343,12 @@ const watcherTransform = watcher('kubevisor Watcher + store + drop managedFields
 
 interface Sample {
   syncMs: number
+  /** CPU ms this process spent on the sync. */
+  syncCpuMs: number
+  /** MODIFIED events per second of wall time (first to last event). */
   rate: number
+  /** MODIFIED events per second of this process's CPU time: steadier on a shared machine. */
+  cpuRate: number
   /** Heap bytes per listed object still held at the end (after GC), when measured. */
   heapPerObject: number
   /** Share of one core the server used over the run. */
@@ -326,9 +377,10 @@ async function measure(server: WatchServer, consumer: Consumer, ds: DataSet, hea
   const serverBusy = ((await server.cpuMs()) - cpu0) / wall
   // Every event, in full: a consumer that drops events must not look fast.
   const expectListed = consumer.lists ? ds.pods : 0
-  if (obs.modified !== ds.events || obs.listed !== expectListed || obs.lastResourceVersion !== ds.lastResourceVersion) {
+  const expectStored = consumer.keeps ? ds.pods : -1
+  if (obs.modified !== ds.events || obs.listed !== expectListed || obs.lastResourceVersion !== ds.lastResourceVersion || obs.stored !== expectStored) {
     throw new Error(
-      `${consumer.name}: received ${obs.listed}/${expectListed} listed and ${obs.modified}/${ds.events} events, last resourceVersion ${obs.lastResourceVersion} (expected ${ds.lastResourceVersion})`,
+      `${consumer.name}: received ${obs.listed}/${expectListed} listed and ${obs.modified}/${ds.events} events, last resourceVersion ${obs.lastResourceVersion} (expected ${ds.lastResourceVersion}), holds ${obs.stored}/${expectStored}`,
     )
   }
   let heapPerObject = Number.NaN
@@ -337,7 +389,14 @@ async function measure(server: WatchServer, consumer: Consumer, ds: DataSet, hea
     heapPerObject = (process.memoryUsage().heapUsed - heap0) / ds.pods
   }
   await running.stop()
-  return { syncMs: obs.syncedAt - obs.startedAt, rate: ((ds.events - 1) / (obs.lastAt - obs.firstAt)) * 1000, heapPerObject, serverBusy }
+  return {
+    syncMs: obs.syncedAt - obs.startedAt,
+    syncCpuMs: obs.cpuSyncedAt - obs.cpuStartedAt,
+    rate: ((ds.events - 1) / (obs.lastAt - obs.firstAt)) * 1000,
+    cpuRate: ((ds.events - 1) / (obs.cpuLastAt - obs.cpuFirstAt)) * 1000,
+    heapPerObject,
+    serverBusy,
+  }
 }
 
 function median(xs: readonly number[]): number {
@@ -362,37 +421,58 @@ async function rounds(server: WatchServer, consumers: readonly Consumer[], ds: D
 }
 
 /** Median over rounds of the per-round ratio `of[i] / to[i]` (both measured in the same round). */
-function ratio(samples: Map<string, Sample[]>, of: Consumer, to: Consumer, field: 'rate' | 'syncMs' | 'heapPerObject'): number {
+function ratio(samples: Map<string, Sample[]>, of: Consumer, to: Consumer, field: Exclude<keyof Sample, 'serverBusy'>): number {
   const a = samples.get(of.name) ?? []
   const b = samples.get(to.name) ?? []
   return median(a.map((s, i) => s[field] / (b[i]?.[field] ?? Number.NaN)))
 }
 
+/** `median (min–max)` of the per-round ratios, for figures that vary a lot between rounds. */
+function ratioRange(samples: Map<string, Sample[]>, of: Consumer, to: Consumer, field: Exclude<keyof Sample, 'serverBusy'>): string {
+  const a = samples.get(of.name) ?? []
+  const b = samples.get(to.name) ?? []
+  const rs = a.map((s, i) => s[field] / (b[i]?.[field] ?? Number.NaN)).filter((x) => Number.isFinite(x))
+  if (rs.length === 0) return ''
+  if (rs.length === 1) return fmt(rs[0] as number)
+  return `${fmt(median(rs))} (${fmt(Math.min(...rs))}–${fmt(Math.max(...rs))})`
+}
+
 const fmt = (x: number, digits = 2) => (Number.isFinite(x) ? x.toFixed(digits) : '')
 const pct = (x: number) => (Number.isFinite(x) ? `${Math.round(x * 100)}%` : '')
 
+const both = (wall: number, cpu: number) => (Number.isFinite(wall) ? `${fmt(wall)} / ${fmt(cpu)}` : '')
+
+/**
+ * Runs the benchmark: throughput with 1k pods (`smallRounds` rounds), then scale, initial
+ * sync and memory with 100k pods (`largeRounds` rounds). `quick` shrinks everything for a
+ * smoke run.
+ */
 export async function run(options: { quick?: boolean } = {}): Promise<BenchTable[]> {
   const quick = options.quick ?? false
   const small = 1_000
   const large = quick ? 20_000 : 100_000
-  const events = quick ? 10_000 : 30_000
+  const memoryPods = quick ? 5_000 : 20_000
+  const smallEvents = quick ? 5_000 : 10_000
+  const largeEvents = quick ? 5_000 : 8_000
   const smallRounds = quick ? 1 : 5
   const largeRounds = quick ? 1 : 2
   const haveGc = gc()
   const server = await startWatchServer()
   try {
     // 1. Throughput with 1k pods.
-    const ds1 = await server.setup(small, events)
+    const ds1 = await server.setup(small, smallEvents)
     const throughputConsumers = [serverCeiling, bareReader, mapReader, clientNode, watcherBare, watcherStore, watcherTransform]
     const s1 = await rounds(server, throughputConsumers, ds1, smallRounds, false)
-    // 2. Scale, initial sync and memory with 100k pods.
-    const ds2 = await server.setup(large, events)
-    const scaleConsumers = [bareReader, mapReader, mapReaderDropped, clientNode, watcherBare, watcherStore, watcherTransform]
-    const s2 = await rounds(server, scaleConsumers, ds2, largeRounds, haveGc)
+    // 2. Scale and initial sync with 100k pods.
+    const ds2 = await server.setup(large, largeEvents)
+    const scaleConsumers = [bareReader, mapReader, clientNode, watcherBare, watcherStore, watcherTransform]
+    const s2 = await rounds(server, scaleConsumers, ds2, largeRounds, false)
+    // 3. Memory: heap per pod does not depend on the count (the same within 0.3% at 20k and 100k), so fewer pods do.
+    const ds3 = await server.setup(memoryPods, 1_000)
+    const memoryConsumers = [bareReader, mapReader, mapReaderDropped, clientNode, watcherBare, watcherStore, watcherTransform]
+    const s3 = haveGc ? await rounds(server, memoryConsumers, ds3, 1, true) : new Map<string, Sample[]>()
 
-    const rate1 = (c: Consumer) => median((s1.get(c.name) ?? []).map((s) => s.rate))
-    const rate2 = (c: Consumer) => median((s2.get(c.name) ?? []).map((s) => s.rate))
-    const busy = (c: Consumer) => median((s1.get(c.name) ?? []).map((s) => s.serverBusy))
+    const med = (samples: Map<string, Sample[]>, c: Consumer, field: keyof Sample) => median((samples.get(c.name) ?? []).map((s) => s[field]))
     const target: Record<string, string> = {
       [clientNode.name]: 'known 0.64–0.78× bare, 0.92–1.05× Map',
       [watcherBare.name]: '≥ 0.9× bare',
@@ -400,66 +480,91 @@ export async function run(options: { quick?: boolean } = {}): Promise<BenchTable
       [watcherTransform.name]: '> 1.0× Map',
     }
     const throughput: BenchTable = {
-      title: `Watch throughput (bench/watch.ts): ${small.toLocaleString('en-US')} pods, ${events.toLocaleString('en-US')} MODIFIED events of ~${Math.round(ds1.eventBytes)} B, median of ${smallRounds}`,
-      columns: ['consumer', 'events/s', '× bare reader', '× Map reader', 'target', 'server CPU'],
+      title: `Watch throughput (bench/watch.ts): ${small.toLocaleString('en-US')} pods, ${smallEvents.toLocaleString('en-US')} MODIFIED events of ~${Math.round(ds1.eventBytes)} B, median of ${smallRounds}`,
+      columns: ['consumer', 'events/s', '× bare reader (wall / CPU)', '× Map reader (wall / CPU)', 'target', 'server CPU'],
       rows: throughputConsumers.map((c) => [
         c.name,
-        rate1(c),
-        fmt(ratio(s1, c, bareReader, 'rate')),
-        c.keeps ? fmt(ratio(s1, c, mapReader, 'rate')) : '',
+        med(s1, c, 'rate'),
+        both(ratio(s1, c, bareReader, 'rate'), ratio(s1, c, bareReader, 'cpuRate')),
+        c.keeps ? both(ratio(s1, c, mapReader, 'rate'), ratio(s1, c, mapReader, 'cpuRate')) : '',
         target[c.name] ?? '',
-        pct(busy(c)),
+        pct(med(s1, c, 'serverBusy')),
       ]),
       notes: [
         machine(),
-        'server: bench/fixtures/watch-server.ts in a child process (pre-serialized pods, 64 KiB chunked writes); "server CPU" is its CPU time over the consumer\'s run (list + watch) as a share of one core, and the first row is what it can write to a reader that only counts lines.',
-        'ratios are medians of per-round ratios (consumers run one after another, order rotated each round); events/s is timed from the first to the last MODIFIED event, after the initial list.',
-        'every run checks its count of listed objects and events and the last resourceVersion; a short count fails the script.',
+        'server: bench/fixtures/watch-server.ts in a child process (pre-serialized pods, 64 KiB chunked writes). "server CPU" is its CPU time over the consumer\'s run as a share of one core; the first row is what it writes to a reader that only counts lines.',
+        'events/s: from the first to the last MODIFIED event, after the initial list. Ratios are medians of per-round ratios (consumers one after another, order rotated each round): "wall" by elapsed time, "CPU" by this process\'s CPU time (all threads, GC helpers included), steadier when other processes share the cores.',
+        'every run checks its counts of listed objects and events, the last resourceVersion and the number of objects held; a short count fails the script.',
       ],
     }
     const syncTarget: Record<string, string> = { [clientNode.name]: 'known 2.27×', [watcherBare.name]: '≤ 1.2×', [watcherStore.name]: '≤ 1.2×', [watcherTransform.name]: '≤ 1.2×' }
     const scaleTarget: Record<string, string> = { [clientNode.name]: 'known 0.61–0.74×', [watcherStore.name]: '≥ 0.8×', [watcherTransform.name]: '≥ 0.8×' }
-    const heapTarget: Record<string, string> = {
-      [clientNode.name]: 'known 1.36×',
-      [watcherStore.name]: '≤ 1.05×',
-      [watcherTransform.name]: `≤ 0.6× (${fmt(ratio(s2, watcherTransform, mapReaderDropped, 'heapPerObject'))}× the dropped Map)`,
-    }
-    const heapPer = (c: Consumer) => median((s2.get(c.name) ?? []).map((s) => s.heapPerObject))
+    const heapTarget: Record<string, string> = { [clientNode.name]: 'known 1.36×', [watcherStore.name]: '≤ 1.05×', [watcherTransform.name]: '≤ 0.6×' }
+    const k = (n: number) => `${n / 1000}k`
     const scale: BenchTable = {
-      title: `Scale, initial sync and memory (bench/watch.ts): ${large.toLocaleString('en-US')} pods, median of ${largeRounds}`,
+      title: `Scale and initial sync (bench/watch.ts): ${large.toLocaleString('en-US')} pods, ${largeEvents.toLocaleString('en-US')} events, median (range) of ${largeRounds}`,
       columns: [
         'consumer',
-        `sync ${large / 1000}k s`,
-        '× bare fetch+parse',
+        `sync ${k(large)} s`,
+        '× bare fetch+parse (wall)',
+        '× bare fetch+parse (CPU)',
+        '× fetch+parse+Map (wall)',
         'sync target',
-        `events/s at ${large / 1000}k`,
-        `× at ${small / 1000}k`,
+        `events/s at ${k(large)}`,
+        `${k(large)} vs ${k(small)} (wall / CPU)`,
         'scale target',
-        'heap B/pod',
-        '× plain (Map)',
-        'heap target',
       ],
       rows: scaleConsumers.map((c) => [
         c.name,
-        fmt(median((s2.get(c.name) ?? []).map((s) => s.syncMs)) / 1000),
-        fmt(ratio(s2, c, bareReader, 'syncMs')),
+        fmt(med(s2, c, 'syncMs') / 1000),
+        ratioRange(s2, c, bareReader, 'syncMs'),
+        ratioRange(s2, c, bareReader, 'syncCpuMs'),
+        ratioRange(s2, c, mapReader, 'syncMs'),
         syncTarget[c.name] ?? '',
-        rate2(c),
-        fmt(rate2(c) / rate1(c)),
+        med(s2, c, 'rate'),
+        c === bareReader
+          ? `raw ${both(med(s2, c, 'rate') / med(s1, c, 'rate'), med(s2, c, 'cpuRate') / med(s1, c, 'cpuRate'))}`
+          : both(ratio(s2, c, bareReader, 'rate') / ratio(s1, c, bareReader, 'rate'), ratio(s2, c, bareReader, 'cpuRate') / ratio(s1, c, bareReader, 'cpuRate')),
         scaleTarget[c.name] ?? '',
-        Number.isFinite(heapPer(c)) ? heapPer(c) : '',
-        c.keeps && haveGc ? fmt(ratio(s2, c, mapReader, 'heapPerObject')) : '',
-        heapTarget[c.name] ?? '',
       ]),
       notes: [
-        'sync: from start to every listed object delivered (kubevisor: to handleSynced; client-node: its last `add`; its informer lists in one request, unpaged); kubevisor and the bare readers page by 500.',
-        `× at ${small / 1000}k: median events/s here over median events/s in the 1k table (the same ${events.toLocaleString('en-US')} events, now spread over ${large.toLocaleString('en-US')} stored pods).`,
-        haveGc
-          ? 'heap: heapUsed after forced GC at the end of a run minus before it, per pod; the watcher without a store keeps resourceVersions only.'
-          : 'heap: not measured (run with --expose-gc)',
+        'sync: from start until every listed object was delivered (kubevisor: `handleSynced`; client-node: its last `add`; its informer lists in one unpaged request); kubevisor and the bare readers page by 500. The bare fetch+parse keeps nothing; the Map reader keeps every pod, as a store must, so its column shows what keeping 100k objects costs by itself (garbage collection).',
+        `${k(large)} vs ${k(small)}: the consumer's events/s relative to the bare reader in the same round, at ${k(large)} stored pods over the same at ${k(small)} (events now spread over ${large.toLocaleString('en-US')} stored pods, so replaced objects die in the old generation). The bare reader keeps nothing, so its own change between the two phases ("raw") is the machine's drift, which this cancels.`,
       ],
     }
-    return [throughput, scale]
+    const heapPer = (c: Consumer) => med(s3, c, 'heapPerObject')
+    const memory: BenchTable = {
+      title: `Memory (bench/watch.ts): heap per stored pod, ${memoryPods.toLocaleString('en-US')} pods`,
+      columns: ['consumer', 'heap B/pod', '× plain pod in a Map', 'target'],
+      rows: memoryConsumers.map((c) => [c.name, haveGc ? heapPer(c) : '', haveGc ? fmt(heapPer(c) / heapPer(mapReader)) : '', heapTarget[c.name] ?? '']),
+      notes: [
+        haveGc
+          ? 'heapUsed after forced GC at the end of a run (list, then 1,000 events) minus before it, per pod. "bare reader + Map, managedFields dropped" is the floor for any transform that drops only managedFields from these pods; the watcher without a store keeps resourceVersions only.'
+          : 'not measured: run with --expose-gc',
+      ],
+    }
+    return [throughput, scale, memory]
+  } finally {
+    await server.close()
+    agent.destroy()
+  }
+}
+
+/**
+ * For profiling one consumer: `--only=<part of a consumer's name> [--pods=N] [--events=M]
+ * [--rounds=R]` prints each run's raw sample, e.g.
+ * `node --conditions=source --expose-gc --cpu-prof bench/watch.ts --only="Watcher + store" --pods=100000`.
+ */
+async function probe(args: Map<string, string>): Promise<void> {
+  const only = args.get('only') ?? ''
+  const all = [serverCeiling, bareReader, mapReader, mapReaderDropped, clientNode, watcherBare, watcherStore, watcherTransform]
+  const picked = all.filter((c) => c.name.includes(only))
+  const server = await startWatchServer()
+  try {
+    const ds = await server.setup(Number(args.get('pods') ?? 1000), Number(args.get('events') ?? 30_000))
+    for (let r = 0; r < Number(args.get('rounds') ?? 1); r++) {
+      for (const c of picked) console.log(`${ds.pods} pods · ${c.name}: ${JSON.stringify(await measure(server, c, ds, gc()))}`)
+    }
   } finally {
     await server.close()
     agent.destroy()
@@ -467,5 +572,7 @@ export async function run(options: { quick?: boolean } = {}): Promise<BenchTable
 }
 
 if (import.meta.main) {
-  for (const table of await run({ quick: process.argv.includes('--quick') })) console.log(`${formatTable(table)}\n`)
+  const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]))
+  if (args.has('only')) await probe(args)
+  else for (const table of await run({ quick: args.has('quick') })) console.log(`${formatTable(table)}\n`)
 }
