@@ -100,13 +100,22 @@ const Owner: Behaviour<OwnerArg<any>, OwnerState<any>> = {
 
   async terminate(_reason, state, ctx) {
     // Drain: no new changes; what is queued and in flight finishes (retries waiting are dropped).
-    state.core.closeIntake()
+    const { core, pool } = state
+    core.closeIntake()
     try {
-      await state.pool.stop(state.drainTimeoutMs)
+      await core.queue.shutDownWithDrain(state.drainTimeoutMs)
+      await pool.stop()
     } catch (err) {
-      ctx.log.warn({ err }, 'resource stream did not drain in time')
+      // A handler that never finishes must not hold the shutdown (nor the event loop) any
+      // longer: its worker is killed; the key was not done and is lost with the stream.
+      ctx.log.warn({ err, inFlight: core.inFlight }, 'resource stream did not drain in time; killing its workers')
+      if (pool.supervisor.alive) {
+        const workers = await Supervisor.whichChildren(pool.supervisor).catch(() => [])
+        GenServer.exit(pool.supervisor, 'kill')
+        for (const w of workers) if (typeof w.pid === 'object' && w.pid !== null) GenServer.exit(w.pid, 'kill')
+      }
     } finally {
-      state.core.end()
+      core.end()
     }
   },
 }
@@ -128,7 +137,8 @@ const Owner: Behaviour<OwnerArg<any>, OwnerState<any>> = {
  * - more worker crashes than the pool's intensity (10 in 10 s) stop the child likewise.
  *
  * Stopping (the parent shuts it down): no new changes are taken; events already queued
- * and in flight are handled (up to `drainTimeoutMs`); retries still waiting are dropped.
+ * and in flight are handled (up to `drainTimeoutMs`); retries still waiting are dropped;
+ * workers still busy after the drain timeout are killed (a warning names their keys).
  *
  * @example
  * ```ts

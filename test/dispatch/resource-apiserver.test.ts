@@ -336,6 +336,31 @@ describe('streamWorker', () => {
     await worker.stop()
   })
 
+  test('a handler that never finishes is reported with its key (resource clock); other keys keep flowing on other workers', async () => {
+    const clock = new FakeClock()
+    const cap = captureLogger('warn')
+    server.create(cm('hangs'))
+    server.create(cm('fine'))
+    const seen: string[] = []
+    const worker = await startStreamWorker(
+      configMaps({ clock, logger: cap.logger, doneTimeoutMs: 5_000 }),
+      async (e) => {
+        seen.push(line(e))
+        if (e.key.name === 'hangs') await new Promise(() => {})
+      },
+      { logger: cap.logger, concurrency: 2, drainTimeoutMs: 100 },
+    )
+    await eventually(() => seen.includes('upsert fine=1') && seen.includes('sync'))
+    await clock.advance(5_000)
+    const warning = cap.lines.find((l) => l.msg?.startsWith('event not done'))
+    assert.equal(warning?.key, `${ns}/hangs`)
+    const stopping = worker.stop()
+    await clock.advance(100) // the drain times out on the hung key (the queue runs on the resource clock)
+    await stopping
+    assert.equal(worker.supervisor.alive, false)
+    assert.ok(cap.lines.some((l) => l.msg?.startsWith('resource stream did not drain in time') && l.inFlight?.includes(`${ns}/hangs`)))
+  })
+
   test('stopping drains: events already queued are handled, then it stops', async () => {
     for (let i = 0; i < 5; i++) server.create(cm(`q${i}`))
     const handled: string[] = []

@@ -163,6 +163,39 @@ describe('Resource event streams (fake informer)', () => {
     await c.loop
   })
 
+  test('lazy: a resource subscribes to nothing until events() or store()', async () => {
+    const { informer, res } = setup()
+    assert.equal(informer.holds, 0)
+    const abort = new AbortController()
+    res.events(abort.signal)
+    assert.equal(informer.holds, 1)
+    assert.equal(res.streams, 1)
+    abort.abort()
+    assert.equal(informer.holds, 0)
+    assert.equal(res.streams, 0)
+    res.events(AbortSignal.abort())
+    assert.equal(informer.holds, 0, 'an already aborted signal leaves nothing behind')
+  })
+
+  test('a failed sync event is retried like a key (the error handler sees an empty key)', async () => {
+    const keys: string[] = []
+    const { informer, open, abort, clock } = setup({
+      delayMs: 10,
+      errorHandler: (key) => {
+        keys.push(String(key))
+        return 'retry'
+      },
+    })
+    informer.sync()
+    const c = collect(open())
+    await settle()
+    c.last('').done(new Error('not ready'))
+    await clock.advance(10)
+    assert.deepEqual(c.lines(), ['sync', 'sync'])
+    assert.deepEqual(keys, [''])
+    abort.abort()
+  })
+
   test('a subscriber that starts before the informer synced gets sync after the initial list', async () => {
     const { informer, open, abort } = setup()
     const c = collect(open())
@@ -464,5 +497,72 @@ describe('Resource event streams (fake informer)', () => {
     assert.equal(informer.holds, 1)
     use.abort()
     assert.equal(informer.holds, 0)
+  })
+})
+
+/** A small seeded PRNG (mulberry32), so a failing schedule can be replayed. */
+function prng(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+describe('Resource event streams under random schedules', () => {
+  test('each subscriber converges to the store, never has two events of a key in flight, and gets deletes only for keys it was sent', async () => {
+    for (let seed = 1; seed <= 20; seed++) {
+      const random = prng(seed)
+      const { informer, res, clock } = setup({ delayMs: 5 })
+      const abort = new AbortController()
+      const consumers = Array.from({ length: 3 }, () => {
+        const stream = res.events(abort.signal, { rateLimiter: new ItemExponentialFailureRateLimiter<string>(5, 50) })
+        const applied = new Map<string, string>() // key → uid@rv, on successful done
+        const sent = new Set<string>() // keys sent an upsert and not yet deleted successfully
+        const inFlight = new Set<string>()
+        const violations: string[] = []
+        const loop = (async () => {
+          for await (const e of stream) {
+            const key = String(e.key)
+            if (inFlight.has(key)) violations.push(`two events of ${key} in flight`)
+            inFlight.add(key)
+            if (e.kind === 'upsert') sent.add(key)
+            if (e.kind === 'delete' && !sent.has(key)) violations.push(`delete of ${key} never sent`)
+            clock.setTimeout(
+              () => {
+                inFlight.delete(key)
+                if (random() < 0.2) return e.done(new Error('random failure'))
+                if (e.kind === 'upsert') applied.set(key, `${e.object.metadata?.uid}@${e.object.metadata?.resourceVersion}`)
+                if (e.kind === 'delete') {
+                  sent.delete(key)
+                  if (applied.get(key)?.startsWith(`${e.object.metadata?.uid}@`)) applied.delete(key)
+                }
+                e.done()
+              },
+              Math.floor(random() * 20),
+            )
+          }
+        })()
+        return { applied, violations, loop }
+      })
+      informer.sync()
+      for (let step = 0; step < 150; step++) {
+        const name = `o${Math.floor(random() * 8)}`
+        const r = random()
+        if (r < 0.5) informer.set(name, String(step))
+        else if (r < 0.7) informer.set(name, String(step), true)
+        else informer.remove(name)
+        await clock.advance(Math.floor(random() * 10))
+      }
+      for (let i = 0; i < 50; i++) await clock.advance(100)
+      const store = new Map(res.source.store.list().map((o) => [`ns/${o.metadata?.name}`, `${o.metadata?.uid}@${o.metadata?.resourceVersion}`]))
+      for (const [i, c] of consumers.entries()) {
+        assert.deepEqual(c.violations, [], `seed ${seed}, consumer ${i}`)
+        assert.deepEqual(new Map([...c.applied].sort()), new Map([...store].sort()), `seed ${seed}, consumer ${i} converged`)
+      }
+      abort.abort()
+      await Promise.all(consumers.map((c) => c.loop))
+    }
   })
 })
