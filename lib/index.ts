@@ -106,6 +106,30 @@ export {
   startStreamWorker,
   streamWorker,
 } from './dispatch/index.ts'
+// The reconcile loop: controller(name).for(...).owns(...).watches(...).build(reconcile).
+export {
+  Controller,
+  type ControllerEvent,
+  type ControllerOptions,
+  type ControllerRunOptions,
+  controller,
+  type EventHandler,
+  EventChannel,
+  handlers,
+  InvalidControllerError,
+  InvalidLabelSelectorError,
+  LabelSelector,
+  type LabelSelectorSpec,
+  type Predicate,
+  predicates,
+  type ReconcileContext,
+  type Reconciler,
+  type ReconcileResult,
+  type Request,
+  type Source,
+  sources,
+  TerminalError,
+} from './dispatch/index.ts'
 export { ApiStatusError, InitialListFailedError, WatchError, WatchFailedError, WatchStartFailedError } from './watch/errors.ts'
 export type { KubeObject, ObjectMeta } from './watch/object.ts'
 export { KubevisorError } from './errors.ts'

@@ -31,3 +31,27 @@ export {
   type UpsertDeleteResource,
 } from './resource-controller.ts'
 export { type RunUntilAborted, runTestController } from './test-run.ts'
+// The reconcile loop (controller-runtime's model): builder, predicates, handlers, sources.
+export {
+  Controller,
+  ControllerBuilder,
+  type ControllerOptions,
+  type ControllerRunOptions,
+  controller,
+  type ForOptions,
+  InvalidControllerError,
+  type OwnsOptions,
+  type ReconcileContext,
+  type ReconcileFunc,
+  type Reconciler,
+  type ReconcileResult,
+  type WatchesOptions,
+} from './controller.ts'
+export type { EnqueueOwnerOptions, EventHandler, OwnerType } from './handlers.ts'
+export * as handlers from './handlers.ts'
+export { InvalidLabelSelectorError, LabelSelector, type LabelSelectorRequirement, type LabelSelectorSpec } from './label-selector.ts'
+export type { Predicate, PredicateFuncs } from './predicates.ts'
+export * as predicates from './predicates.ts'
+export { type ControllerEvent, parseRequestKey, type Request, requestKey } from './request.ts'
+export { EventChannel, type Source, type SourceContext, type SourceStream } from './sources.ts'
+export * as sources from './sources.ts'

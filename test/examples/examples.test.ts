@@ -27,6 +27,15 @@ const expectations: Record<string, RegExp[]> = {
     /routes: \{"default\/db":"orange","default\/web":"purple"\}/,
     /audit worker handled \d+ events; stopped cleanly/,
   ],
+  'reconcile.ts': [
+    /created CRD sites\.example\.com/,
+    /reconcile default\/blog: created ConfigMap site-blog with 1 page\(s\)/,
+    /reconcile default\/blog: updated ConfigMap site-blog to 2 page\(s\)/,
+    /deleted ConfigMap site-blog by hand/,
+    /reconcile default\/blog: created ConfigMap site-blog with 2 page\(s\)/,
+    /external event: default\/blog\nreconcile default\/blog: in sync/,
+    /stopped; ConfigMap site-blog has about\.html, index\.html/,
+  ],
   'supervision-tree.ts': [/cache greeting = hello/, /the poisoned call failed: .*poisoned message/, /flaky restarted: #\d+\(flaky\) → #\d+\(flaky\); it starts over at 1/, /jobs running: 3/, /stopped; cache alive\? false/],
   'upsert-delete.ts': [
     /background: heartbeat task started/,
