@@ -27,7 +27,8 @@ export async function startTcpProxy(kc: KubeConfig): Promise<TcpProxy> {
   const upstream = new URL(cluster.server)
   const upstreamPort = Number(upstream.port || (upstream.protocol === 'https:' ? 443 : 80))
   const open = new Set<Socket>()
-  let held: { client: Socket; buffered: Buffer[] }[] = []
+  /** Connections accepted while paused: their bytes wait in `buffered` until `resume()`. */
+  let held: { client: Socket; buffered: Buffer[]; onData: (chunk: Buffer) => void }[] = []
   let paused = false
 
   const forward = (client: Socket, buffered: Buffer[]) => {
@@ -52,14 +53,13 @@ export async function startTcpProxy(kc: KubeConfig): Promise<TcpProxy> {
       forward(client, [])
       return
     }
-    const entry = { client, buffered: [] as Buffer[] }
-    const onData = (chunk: Buffer) => entry.buffered.push(chunk)
-    client.on('data', onData)
+    const buffered: Buffer[] = []
+    const entry = { client, buffered, onData: (chunk: Buffer) => void buffered.push(chunk) }
+    client.on('data', entry.onData)
     client.on('close', () => {
       held = held.filter((h) => h !== entry)
     })
     client.on('error', () => {})
-    ;(entry as { onData?: typeof onData }).onData = onData
     held.push(entry)
   })
   await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve))
@@ -85,9 +85,8 @@ export async function startTcpProxy(kc: KubeConfig): Promise<TcpProxy> {
       paused = false
       const waiting = held
       held = []
-      for (const { client, buffered, ...rest } of waiting) {
-        const onData = (rest as { onData?: (b: Buffer) => void }).onData
-        if (onData) client.off('data', onData)
+      for (const { client, buffered, onData } of waiting) {
+        client.off('data', onData)
         if (!client.destroyed) forward(client, buffered)
       }
     },

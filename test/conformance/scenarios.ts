@@ -861,7 +861,7 @@ export function conformanceScenarios(getTarget: () => ConformanceTarget): void {
     test('a shared informer: subscribers and a late joiner see the server\'s state; after a 410 only the real changes', async () => {
       const direct = target.compaction.kubeConfig
       const via = await startTcpProxy(direct)
-      const factory = new InformerFactory({ kubeConfig: via.kubeConfig, logger })
+      const factory = new InformerFactory({ kubeConfig: via.kubeConfig, logger, backoff: fast })
       try {
         const ns = await namespace(direct)
         for (const name of ['same', 'changes', 'vanishes']) await createCm(ns, name, {}, direct)
