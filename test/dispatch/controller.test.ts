@@ -339,12 +339,14 @@ describe('reconcile loop', () => {
   test('a worker killed mid-reconcile is restarted and the request reconciled again', async () => {
     let release!: () => void
     let blocked = true
+    let killedSignal: AbortSignal | undefined
     const done: string[] = []
     const ctl = controller('killed', { informers, logger })
       .for(configMaps())
-      .build(async (req) => {
+      .build(async (req, { signal }) => {
         if (req.name === 'stuck' && blocked) {
           blocked = false
+          killedSignal = signal
           await new Promise<void>((r) => {
             release = r
           })
@@ -359,6 +361,7 @@ describe('reconcile loop', () => {
     GenServer.exit(worker?.pid as Pid, 'kill')
     await eventually(() => done.includes('stuck'))
     assert.deepEqual(done, ['stuck'], 'reconciled once by the restarted worker (the killed one never finished)')
+    assert.equal(killedSignal?.aborted, true, "the killed reconcile's signal aborted")
     release()
     await ctl.stop()
   })
