@@ -230,7 +230,9 @@ export class Rest {
     for (const f of fields) {
       if (f.field === 'metadata.name' || f.field === 'metadata.namespace' || Object.hasOwn(def.fields, f.field)) continue
       throw badRequest(
-        def.custom
+        // Kinds without field label conversions (custom resources, configmaps, deployments...)
+        // get the generic message; kinds with conversions (pods, secrets...) get theirs.
+        def.custom || Object.keys(def.fields).length === 0
           ? `"${f.field}" is not a known field selector: only "metadata.name", "metadata.namespace"`
           : `field label not supported: ${f.field}`,
       )
@@ -694,12 +696,17 @@ export class Rest {
     if (!old) throw notFound(this.#gr(def), name)
     const pre = opts.preconditions
     if (pre?.uid && pre.uid !== old.metadata.uid)
-      throw conflict(this.#gr(def), name, `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${old.metadata.uid}`)
+      // apiserver registry/rest/delete.go BeforeDelete: a Conflict on the kind, not the resource.
+      throw conflict(
+        { group: def.group, resource: def.kind },
+        name,
+        `the UID in the precondition (${pre.uid}) does not match the UID in record (${old.metadata.uid}). The object might have been deleted and then recreated`,
+      )
     if (pre?.resourceVersion && pre.resourceVersion !== old.metadata.resourceVersion)
       throw conflict(
-        this.#gr(def),
+        { group: def.group, resource: def.kind },
         name,
-        `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${old.metadata.resourceVersion}`,
+        `the ResourceVersion in the precondition (${pre.resourceVersion}) does not match the ResourceVersion in record (${old.metadata.resourceVersion}). The object might have been modified`,
       )
     const isNamespace = def.group === '' && def.plural === 'namespaces'
     if (isNamespace && PROTECTED_NAMESPACES.has(name))

@@ -113,7 +113,8 @@ export function parseLabelSelector(input: string): LabelSelector {
     if (tok.t !== 'id') fail(`found '${show(tok)}', expected: !, identifier, or 'end of string'`)
     const key = (tok as { v: string }).v
     const keyErr = labelKeyError(key)
-    if (keyErr) fail(`key: Invalid value: ${JSON.stringify(key)}: ${keyErr}`)
+    // apimachinery's label parser reports a key error without a field path: "<nil>: Invalid value".
+    if (keyErr) fail(`<nil>: Invalid value: ${JSON.stringify(key)}: ${keyErr}`)
     let values: string[] = []
     if (!op) {
       const o = peek()

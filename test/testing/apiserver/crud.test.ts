@@ -248,7 +248,7 @@ describe('embedded API server: verbs through client-node', () => {
       core.deleteNamespacedConfigMap({ namespace: 'default', name: 'crud-pre', body: { preconditions: { uid: 'other' } } }),
     )
     assert.equal(code, 409)
-    assert.match(status.message, /Precondition failed: UID in precondition: other/)
+    assert.match(status.message, /the UID in the precondition \(other\) does not match the UID in record/)
   })
 
   test('deletecollection deletes what the selector matches and nothing else', async () => {
