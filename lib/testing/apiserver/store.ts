@@ -120,21 +120,36 @@ export class VersionedStore {
     return this.#data.get(resource)?.compacted ?? 0
   }
 
-  /** The sorted keys and objects of `resource` as of `rv` (default: now). Caller checks rv bounds. */
-  snapshot(resource: string, rv = this.#rv): { keys: string[]; objects: Map<string, KubeObject> } {
+  /**
+   * The sorted keys and objects of `resource` as of `rv` (default: now); the caller checks
+   * rv bounds. A past rv costs O(changes since rv) plus one O(n) merge of sorted keys (no
+   * copy of the objects, no sort of all keys), so paging a large list at a fixed rv while
+   * writes go on stays cheap.
+   */
+  snapshot(resource: string, rv = this.#rv): { keys: string[]; objects: { get(key: string): KubeObject | undefined } } {
     const d = this.#res(resource)
     d.sorted ??= [...d.objects.keys()].sort()
     if (rv >= this.#rv || d.history.length === d.head || d.history[d.history.length - 1]!.rv <= rv) {
       return { keys: d.sorted, objects: d.objects }
     }
-    const objects = new Map(d.objects)
+    // State at rv of every key changed after rv: walking back, the oldest change wins.
+    const overlay = new Map<string, KubeObject | null>()
     for (let i = d.history.length - 1; i >= d.head; i--) {
       const ev = d.history[i]!
       if (ev.rv <= rv) break
-      if (ev.type === 'ADDED') objects.delete(ev.key)
-      else objects.set(ev.key, ev.prev!)
+      overlay.set(ev.key, ev.type === 'ADDED' ? null : ev.prev!)
     }
-    return { keys: [...objects.keys()].sort(), objects }
+    const extra = [...overlay].filter(([k, v]) => v !== null && !d.objects.has(k)).map(([k]) => k).sort()
+    const current = d.sorted
+    const keys: string[] = []
+    let i = 0
+    let j = 0
+    while (i < current.length || j < extra.length) {
+      const k = j >= extra.length || (i < current.length && current[i]! < extra[j]!) ? current[i++]! : extra[j++]!
+      if (overlay.get(k) !== null) keys.push(k)
+    }
+    const objects = d.objects
+    return { keys, objects: { get: (k) => (overlay.has(k) ? (overlay.get(k) ?? undefined) : objects.get(k)) } }
   }
 
   /** Events of `resource` with rv > `after`, in order (caller checks `after >= compacted`). */
