@@ -436,10 +436,15 @@ function onWatchEvent(state: WatchState, event: WatchEvent, config: EngineConfig
       if (code === 410 || status.reason === 'Expired' || status.reason === 'Gone') {
         return gone(state, config, env, [{ type: 'closeWatch' }, { type: 'log', level: 'info', msg: 'watch expired (410 ERROR event); relisting', data }])
       }
-      return backOff(state, resumeAfterWatch(state), 'watch ERROR event', env, [
+      // client-go ends the watch on any other ERROR event and, after a backoff, lists again
+      // (reflector.go: internal errors are retried only within MaxInternalErrorRetryDuration,
+      // 0 by default). Watching again from the same resourceVersion can fail forever — e.g.
+      // etcd compacted to just past it answers every watch with 500 "PrevKv=nil" — while a
+      // relist always recovers, and its diff delivers only real changes.
+      return backOff(state, relistResume(state, config), 'watch ERROR event', env, [
         { type: 'closeWatch' },
         { type: 'count', counter: 'watchErrors' },
-        { type: 'log', level: 'warn', msg: 'watch ERROR event; watching again from the last resourceVersion', data },
+        { type: 'log', level: 'warn', msg: 'watch ERROR event; listing again after a backoff', data },
       ])
     }
   }
@@ -486,7 +491,12 @@ function gone(state: WatchState, config: EngineConfig, env: EngineEnv, effects: 
   effects.push({ type: 'count', counter: 'gone' })
   const next: WatchState = { ...state, goneStreak: state.goneStreak + 1 }
   if (state.goneStreak === 0) return beginList(next, config, env, effects)
-  return backOff(next, state.streaming !== 'unsupported' && config.initialList === 'stream' ? { to: 'stream' } : { to: 'list', continueToken: undefined }, 'repeated 410', env, effects)
+  return backOff(next, relistResume(state, config), 'repeated 410', env, effects)
+}
+
+/** A full relist: streaming when configured and supported, else a paged list from the start. */
+function relistResume(state: WatchState, config: EngineConfig): Resume {
+  return state.streaming !== 'unsupported' && config.initialList === 'stream' ? { to: 'stream' } : { to: 'list', continueToken: undefined }
 }
 
 function throttled(state: WatchState, to: Resume, input: Failure, env: EngineEnv): Step {

@@ -74,12 +74,6 @@ if (inEnvtestTier()) {
     // Real-server only: the embedded server has no way to produce this ERROR over HTTP.
     test(
       'a watch that keeps failing with a 500 ERROR event (etcd "PrevKv=nil" after compaction) is given up for a relist, as client-go does',
-      {
-        todo:
-          'known bug: lib/watch/engine.ts re-watches from the same resourceVersion after every non-410 ERROR event, ' +
-          'so this watcher never converges; client-go relists (reflector.go watch(): internal errors are retried ' +
-          'only within MaxInternalErrorRetryDuration, default 0)',
-      },
       async () => {
         const direct = target.compaction.kubeConfig
         const proxy = await startTcpProxy(direct)
