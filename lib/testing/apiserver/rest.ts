@@ -675,10 +675,7 @@ export class Rest {
     const ns = this.store.get('/namespaces', namespace)
     if (!ns?.metadata.deletionTimestamp) return
     for (const d of this.registry.all()) {
-      if (!d.namespaced) continue
-      const { keys } = this.store.snapshot(resourceKey(d))
-      const i = lowerBound(keys, `${namespace}/`)
-      if (i < keys.length && keys[i]!.startsWith(`${namespace}/`)) return
+      if (d.namespaced && this.store.countInNamespace(resourceKey(d), namespace) > 0) return
     }
     this.store.commit('/namespaces', 'DELETED', namespace, { ...ns, metadata: { ...ns.metadata } })
   }

@@ -40,6 +40,8 @@ interface ResourceData {
   head: number
   compacted: number
   subscribers: Set<StoreSubscriber>
+  /** Objects per namespace (keys `ns/name`), to tell in O(1) whether a namespace is empty. */
+  perNamespace: Map<string, number>
 }
 
 /** The object key used for ordering and continue tokens: `namespace/name` or `name`. */
@@ -99,6 +101,7 @@ export class VersionedStore {
         head: 0,
         compacted: 0,
         subscribers: new Set(),
+        perNamespace: new Map(),
       }
       this.#data.set(resource, d)
     }
@@ -108,6 +111,11 @@ export class VersionedStore {
   /** The current object at `key`, if any (never mutate it). */
   get(resource: string, key: string): KubeObject | undefined {
     return this.#data.get(resource)?.objects.get(key)
+  }
+
+  /** Number of stored objects of a namespaced resource in `namespace`. */
+  countInNamespace(resource: string, namespace: string): number {
+    return this.#data.get(resource)?.perNamespace.get(namespace) ?? 0
   }
 
   /** Number of stored objects of a resource. */
@@ -175,11 +183,17 @@ export class VersionedStore {
     const rv = ++this.#rv
     object.metadata.resourceVersion = String(rv)
     const prev = d.objects.get(key)
+    const slash = key.indexOf('/')
+    const ns = slash > 0 ? key.slice(0, slash) : undefined
     if (type === 'DELETED') {
+      if (prev && ns !== undefined) d.perNamespace.set(ns, (d.perNamespace.get(ns) ?? 1) - 1)
       d.objects.delete(key)
       d.sorted = undefined
     } else {
-      if (!prev) d.sorted = undefined
+      if (!prev) {
+        d.sorted = undefined
+        if (ns !== undefined) d.perNamespace.set(ns, (d.perNamespace.get(ns) ?? 0) + 1)
+      }
       d.objects.set(key, object)
     }
     const ev: StoredEvent = { rv, type, resource, key, object, prev }
@@ -213,6 +227,7 @@ export class VersionedStore {
     const d = this.#data.get(resource)
     if (!d) return
     d.objects.clear()
+    d.perNamespace.clear()
     d.sorted = undefined
   }
 

@@ -276,6 +276,22 @@ describe('embedded API server: verbs through client-node', () => {
     assert.equal(status.message, 'namespaces "crud-gone" not found')
   })
 
+  test('a namespace stays Terminating while an object in it waits on a finalizer, and goes when it is released', async () => {
+    server.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'crud-term' } })
+    server.create({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'held', namespace: 'crud-term', finalizers: ['x/y'] } })
+    await core.deleteNamespace({ name: 'crud-term' })
+    const ns = await core.readNamespace({ name: 'crud-term' })
+    assert.equal(ns.status!.phase, 'Terminating')
+    const refused = await rejects(core.createNamespacedConfigMap({ namespace: 'crud-term', body: { metadata: { name: 'new' } } }))
+    assert.equal(refused.code, 403)
+    assert.match(refused.status.message, /because it is being terminated/)
+    await core.patchNamespacedConfigMap(
+      { namespace: 'crud-term', name: 'held', body: { metadata: { finalizers: null } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    )
+    assert.equal((await rejects(core.readNamespace({ name: 'crud-term' }))).code, 404)
+  })
+
   test('the generic KubernetesObjectApi creates, reads, lists, patches and deletes built-in kinds', async () => {
     const created = await objects.create<V1ConfigMap>(configMap('crud-generic', { via: 'generic' }))
     assert.equal(created.kind, 'ConfigMap')
