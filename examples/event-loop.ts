@@ -11,8 +11,12 @@
  *   ./dev node --conditions=source examples/event-loop.ts
  */
 import type { V1ConfigMap, V1Pod } from '@kubernetes/client-node'
-import { createLogger, DefaultHandler, EventLoop } from 'kubevisor'
+import { createLogger, DefaultHandler, EventLoop, type Plain } from 'kubevisor'
 import { startApiServer } from 'kubevisor/testing'
+
+// Objects are plain JSON: client-node models typed with their Date fields as strings.
+type ConfigMap = Plain<V1ConfigMap>
+type Pod = Plain<V1Pod>
 
 const server = await startApiServer()
 const logger = createLogger({ level: process.env.KUBEVISOR_LOG_LEVEL ?? 'warn' })
@@ -22,7 +26,7 @@ const print = (line: string) => {
   console.log(line)
 }
 
-class ConfigMaps extends DefaultHandler<V1ConfigMap> {
+class ConfigMaps extends DefaultHandler<ConfigMap> {
   constructor() {
     super('configmaps', { apiVersion: 'v1', kind: 'ConfigMap', namespace: 'default' })
   }
@@ -37,7 +41,7 @@ class ConfigMaps extends DefaultHandler<V1ConfigMap> {
   }
 }
 
-class Pods extends DefaultHandler<V1Pod> {
+class Pods extends DefaultHandler<Pod> {
   #outage = true
   constructor() {
     super('pods', { apiVersion: 'v1', kind: 'Pod', namespace: 'default' })

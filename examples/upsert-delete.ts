@@ -11,8 +11,10 @@
  *   ./dev node --conditions=source examples/upsert-delete.ts
  */
 import type { V1Service } from '@kubernetes/client-node'
-import { createLogger, ResourceController } from 'kubevisor'
+import { createLogger, type Plain, ResourceController } from 'kubevisor'
 import { startApiServer } from 'kubevisor/testing'
+
+type Service = Plain<V1Service>
 
 const server = await startApiServer()
 const logger = createLogger({ level: process.env.KUBEVISOR_LOG_LEVEL ?? 'warn' })
@@ -22,8 +24,8 @@ const catalog = new Map<string, number[]>()
 let catalogReady = false
 let heartbeats = 0
 
-const ports = (svc: { spec?: V1Service['spec'] }) => (svc.spec?.ports ?? []).map((p) => p.port)
-const controller = new ResourceController<V1Service>(
+const ports = (svc: Service) => (svc.spec?.ports ?? []).map((p) => p.port)
+const controller = new ResourceController<Service>(
   {
     target: { apiVersion: 'v1', kind: 'Service', namespace: 'default' },
     upsert(key, svc) {

@@ -70,6 +70,14 @@ const DispatchProcess: Behaviour<{ core: DispatchCore; logger: Logger }, State> 
     const queue = new RateLimitingQueue<string>({ name: core.name, clock: ctx.clock, rateLimiter: core.rateLimiter, metrics: core.metrics })
     const source = core.open(queue, ctx.log)
     const state: State = { core, queue, source, pool: undefined, logger, stopping: false }
+    // A brutal kill skips terminate: still stop reading and let go of the informers (no drain).
+    GenServer.onExit(ctx.self, () => {
+      if (state.stopping) return
+      state.stopping = true
+      source.close()
+      queue.shutDown()
+      source.release()
+    })
     source.ready.then(
       () => GenServer.send(ctx.self, READY),
       (err) => {

@@ -60,7 +60,7 @@ export interface Handler<T extends KubeObject = KubeObject> {
  *
  * @example
  * ```ts
- * class Pods extends DefaultHandler<V1Pod> {
+ * class Pods extends DefaultHandler<Plain<V1Pod>> {
  *   constructor() { super('pods', { apiVersion: 'v1', kind: 'Pod' }) }
  *   override async added(signal: AbortSignal, namespace: string, name: string) {
  *     const pod = this.store.get({ namespace, name })

@@ -115,7 +115,7 @@ export interface ResourceControllerStats {
  *
  * @example
  * ```ts
- * const controller = new ResourceController<V1Service>({
+ * const controller = new ResourceController<Plain<V1Service>>({
  *   target: { apiVersion: 'v1', kind: 'Service' },
  *   upsert: (key, svc) => catalog.register(key, svc),
  *   delete: (key) => catalog.deregister(key),

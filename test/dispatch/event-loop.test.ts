@@ -302,6 +302,35 @@ describe('EventLoop', () => {
     await eventually(() => !h.informer.running, 10_000, 'the watch to stop after the drain')
   })
 
+  test('when the loop process itself is killed, its supervisor restarts it: events not delivered yet (a delete included) are kept, existing objects are added again', async () => {
+    const informers = new InformerFactory({ kubeConfig: server.kubeConfig, logger })
+    const loop = new EventLoop({ informers, logger })
+    const releases: (() => void)[] = []
+    const h = new Recorder('cms', async (kind, name) => {
+      if (kind === 'added' && name === 'blocker' && releases.length < 2) await new Promise<void>((r) => releases.push(r))
+    })
+    loop.register(h)
+    const root = await Supervisor.start([loop.childSpec({ threadiness: 1 })], { logger })
+    await h.informer.store.synced
+    await paced(loop, () => server.create(cm('x')))
+    await eventually(() => h.log.includes('added x'))
+    await paced(loop, () => server.create(cm('blocker'))) // holds the only worker
+    await eventually(() => releases.length === 1)
+    await paced(loop, () => server.delete(ref('x'))) // waits in the queue
+    const [loopSup] = await Supervisor.whichChildren(root)
+    const before = (await Supervisor.whichChildren(loopSup?.pid as Pid)).find((c) => c.id === 'loop')?.pid as Pid
+    GenServer.exit(before, 'kill')
+    await eventually(() => releases.length === 2, 10_000, 'the restarted loop to handle blocker again')
+    for (const release of releases) release()
+    await eventually(() => h.log.includes('deleted x'))
+    await eventually(() => loop.pending === 0)
+    assert.deepEqual(h.log.filter((l) => l.endsWith(' x')), ['added x', 'deleted x'])
+    assert.equal(h.informer.subscribers, 1, 'the killed incarnation let go of its subscription')
+    await Supervisor.stop(root)
+    await eventually(() => !h.informer.running, 10_000, 'the watch to stop with its last consumer')
+    await informers.stop()
+  })
+
   test('a worker killed in the middle of a call is restarted and the event handled again; the late finish of the killed call changes nothing', async () => {
     const informers = new InformerFactory({ kubeConfig: server.kubeConfig, logger })
     const loop = new EventLoop({ informers, logger })
