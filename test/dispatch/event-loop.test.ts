@@ -9,7 +9,7 @@ import { InformerFactory, type SharedInformer } from '../../lib/informer/informe
 import type { Subscription } from '../../lib/informer/subscription.ts'
 import { ItemExponentialFailureRateLimiter } from '../../lib/queue/index.ts'
 import { Supervisor } from '../../lib/supervisor/index.ts'
-import { type ApiServer, startApiServer } from '../../lib/testing/index.ts'
+import { type ApiServer, FakeClock, settle, startApiServer } from '../../lib/testing/index.ts'
 import type { KubeObject } from '../../lib/watch/object.ts'
 import { captureLogger, silent as logger } from '../support/log.ts'
 import { eventually } from '../support/mirror.ts'
@@ -219,6 +219,35 @@ describe('EventLoop', () => {
     assert.ok(lines.some((l) => l.msg === 'handler failed too many times; dropping the event' && l.key === eventKey('added', 'cms', ns, 'broken')))
     assert.ok(lines.some((l) => l.msg === 'handler failed with a terminal error; dropping the event' && l.key === eventKey('added', 'cms', ns, 'invalid')))
     await run.stop()
+  })
+
+  test('a retry waits for the rate limiter’s delay on the loop’s clock (client-go ItemExponentialFailureRateLimiter: base × 2^n)', async () => {
+    const clock = new FakeClock()
+    const informers = new InformerFactory({ kubeConfig: server.kubeConfig, logger }) // watches on real time
+    const loop = new EventLoop({ informers, logger, clock, rateLimiter: new ItemExponentialFailureRateLimiter(100, 10_000), maxRetries: 3 })
+    let calls = 0
+    const h = new Recorder('cms', () => {
+      calls++
+      throw new Error('down')
+    })
+    loop.register(h)
+    const run = start(loop)
+    await h.informer.store.synced
+    await paced(loop, () => server.create(cm('r')))
+    await eventually(() => calls === 1)
+    for (const [i, delay] of [100, 200, 400].entries()) {
+      await clock.advance(delay - 1)
+      await settle()
+      assert.equal(calls, i + 1, `not retried before ${delay} ms`)
+      await clock.advance(1)
+      await eventually(() => calls === i + 2)
+    }
+    await clock.advance(60_000)
+    await settle()
+    assert.equal(calls, 4, 'the first call and three retries, then dropped')
+    assert.equal(loop.stats.dropped, 1)
+    await run.stop()
+    await informers.stop()
   })
 
   test('updates with an unchanged resourceVersion are skipped: a 410 relist and a restarted informer cause no updated calls', async () => {
