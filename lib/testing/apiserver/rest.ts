@@ -192,6 +192,8 @@ export function validateListOptions(o: ListOptions): void {
 export class Rest {
   readonly store: VersionedStore
   readonly registry: ResourceRegistry
+  /** Called after a CRD's kinds stop being served (the server ends their watches). */
+  onResourcesRemoved: (defs: ResourceDef[]) => void = () => {}
   #clusterIp = 1
 
   constructor(store: VersionedStore, registry: ResourceRegistry) {
@@ -669,6 +671,7 @@ export class Rest {
       }
       this.store.drop(res)
     }
+    this.onResourcesRemoved(defs)
   }
 
   #maybeFinishNamespace(namespace: string): void {

@@ -286,6 +286,11 @@ class EmbeddedApiServer implements ApiServer {
     this.#registry = rest.registry
     this.#store = rest.store
     this.#opts = opts
+    // Like kube-apiserver tearing down a deleted CRD's storage: its watches end cleanly,
+    // after the DELETED events of its objects.
+    rest.onResourcesRemoved = (defs) => {
+      for (const d of defs) for (const w of this.#selected({ group: d.group, resource: d.plural })) w.end()
+    }
     this.#clock = opts.clock ?? systemClock
     this.url = `${caCert ? 'https' : 'http'}://127.0.0.1:${port}`
     this.kubeConfig = new KubeConfig()

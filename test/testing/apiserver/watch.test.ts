@@ -6,7 +6,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { type KubernetesObject, makeInformer, Watch, CoreV1Api, type V1ConfigMap } from '@kubernetes/client-node'
 import { FakeClock, type ApiServer, startApiServer } from '../../../lib/testing/index.ts'
-import { configMap, openWatch } from './helpers.ts'
+import { configMap, crd, openWatch } from './helpers.ts'
 
 const CM = '/api/v1/namespaces/default/configmaps'
 
@@ -161,6 +161,16 @@ describe('embedded API server: watch', () => {
     assert.equal(del.type, 'DELETED')
     assert.equal(del.object.metadata.name, 'w-named')
     w.close()
+  })
+
+  test('deleting a CRD ends the watches on its kind after DELETED events for its objects', async () => {
+    server.create(crd('Namespaced'))
+    server.create({ apiVersion: 'example.com/v1', kind: 'Widget', metadata: { name: 'doomed' }, spec: {} })
+    const w = await openWatch(server, `/apis/example.com/v1/namespaces/default/widgets?watch=1&resourceVersion=${server.resourceVersion}`)
+    server.delete({ apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', name: 'widgets.example.com' })
+    const ev = await w.next()
+    assert.deepEqual([ev.type, ev.object.metadata.name], ['DELETED', 'doomed'])
+    assert.equal(await w.ended(), 'clean')
   })
 
   test("client-node's Watch receives the events", async () => {
