@@ -223,8 +223,8 @@ export class ResourceController<T extends KubeObject = KubeObject> {
       rateLimiter: this.#options.rateLimiter,
       metrics: this.#options.metrics,
       open: (queue, log) => this.#open(queue, log),
-      handle: async (queue, key, signal) => {
-        await this.#handle(queue, key, signal)
+      handle: async (queue, key, signal, log) => {
+        await this.#handle(queue, key, signal, log)
         return undefined
       },
     }
@@ -276,7 +276,7 @@ export class ResourceController<T extends KubeObject = KubeObject> {
     }
   }
 
-  async #handle(queue: RateLimitingQueue<string>, key: string, signal: AbortSignal): Promise<void> {
+  async #handle(queue: RateLimitingQueue<string>, key: string, signal: AbortSignal, log: Logger): Promise<void> {
     const current = this.#informer.store.getByKey(key)
     const gone = this.#lastKnown.get(key)
     try {
@@ -293,9 +293,15 @@ export class ResourceController<T extends KubeObject = KubeObject> {
       }
     } catch (err) {
       this.#stats.failures++
-      // Mirrors the WorkerPool's decision: a dropped key forgets its last known object. While
-      // draining nothing is retried, and a pending delete is kept for the next run instead.
-      const dropped = this.#isTerminal(err) || (!queue.shuttingDown && queue.numRequeues(key) >= this.#maxRetries)
+      const terminal = this.#isTerminal(err)
+      if (queue.shuttingDown && !terminal) {
+        // Draining: nothing is retried. A pending delete stays for the next run; an upsert is
+        // redone by the next run's initial sync anyway.
+        log.warn({ key, err }, 'failed while the controller drains; not retried, left for the next run')
+        return
+      }
+      // Mirrors the WorkerPool's decision: a dropped key forgets its last known object.
+      const dropped = terminal || queue.numRequeues(key) >= this.#maxRetries
       if (dropped && gone !== undefined && this.#lastKnown.get(key) === gone) this.#lastKnown.delete(key)
       throw err
     }

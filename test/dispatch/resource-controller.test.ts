@@ -203,6 +203,38 @@ describe('ResourceController', () => {
     assert.deepEqual(order, ['task started', 'task aborted after 2 calls', 'task cleaned up'])
   })
 
+  test('a delete that fails while the controller drains is kept, and delivered with its last known object by the next run', async () => {
+    server.create(cm('x', { v: 'last' }))
+    let release!: () => void
+    const gate = new Promise<void>((r) => {
+      release = r
+    })
+    let failDeletes = true
+    const { resource, log } = recorder(async (op, key) => {
+      if (key.endsWith('/blocker')) await gate
+      if (op === 'delete' && failDeletes) throw new Error('catalog down')
+    })
+    const controller = new ResourceController(resource, { kubeConfig: server.kubeConfig, logger })
+    const stop = runTestController(controller)
+    await eventually(() => log.length === 1)
+    server.create(cm('blocker'))
+    await eventually(() => controller.stats.upserts === 2)
+    server.delete(ref('x'))
+    await eventually(() => controller.pendingDeletes === 1)
+    await new Promise((r) => setTimeout(r, 20))
+    const stopping = stop()
+    await eventually(() => controller.informer.subscribers === 0)
+    release()
+    await stopping
+    assert.equal(controller.stats.deletes, 1, 'tried once while draining')
+    assert.equal(controller.pendingDeletes, 1, 'kept for the next run')
+    failDeletes = false
+    const stopAgain = runTestController(controller)
+    await eventually(() => log.includes('delete x {"v":"last"}'))
+    assert.equal(controller.pendingDeletes, 0)
+    await stopAgain()
+  })
+
   test('a background task that rejects is logged and restarted with backoff; one that resolves on its own is not restarted', async () => {
     const cap = captureLogger('warn')
     let crashes = 0
