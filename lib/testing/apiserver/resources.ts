@@ -3,6 +3,7 @@
  * describe them (`/api`, `/api/v1`, `/apis`, `/apis/{group}`, `/apis/{group}/{version}`).
  * Built-in kinds are fixed; CustomResourceDefinitions add kinds at runtime.
  */
+import type { ScaleSpec } from './scale.ts'
 import type { KubeObject } from './types.ts'
 
 /** How to read a field for a field selector, e.g. `spec.nodeName` of a Pod. */
@@ -29,6 +30,8 @@ export interface ResourceDef {
   custom: boolean
   /** Field selectors beyond `metadata.name` / `metadata.namespace`. */
   fields: Record<string, FieldGetter>
+  /** Has the `scale` subresource (autoscaling/v1 Scale). */
+  scale?: ScaleSpec
 }
 
 function get(obj: unknown, path: string[]): unknown {
@@ -151,6 +154,7 @@ export function builtinResources(): ResourceDef[] {
       categories: ['all'],
       hasStatus: true,
       hasGeneration: true,
+      scale: { specReplicasPath: '.spec.replicas', statusReplicasPath: '.status.replicas' },
     }),
     def({ group: 'coordination.k8s.io', version: 'v1', plural: 'leases', kind: 'Lease', namespaced: true }),
     def({
@@ -188,6 +192,17 @@ export function resourcesFromCrd(crd: KubeObject): ResourceDef[] {
         hasStatus: Boolean(v.subresources?.status),
         hasGeneration: true,
         custom: true,
+        ...(v.subresources?.scale?.specReplicasPath
+          ? {
+              scale: {
+                specReplicasPath: String(v.subresources.scale.specReplicasPath),
+                statusReplicasPath: String(v.subresources.scale.statusReplicasPath ?? '.status.replicas'),
+                ...(v.subresources.scale.labelSelectorPath
+                  ? { labelSelectorPath: String(v.subresources.scale.labelSelectorPath) }
+                  : {}),
+              },
+            }
+          : {}),
       }),
     )
 }
@@ -282,6 +297,17 @@ export class ResourceRegistry {
           singularName: '',
           namespaced: r.namespaced,
           kind: r.kind,
+          verbs: ['get', 'patch', 'update'],
+        })
+      }
+      if (r.scale) {
+        resources.push({
+          name: `${r.plural}/scale`,
+          singularName: '',
+          namespaced: r.namespaced,
+          group: 'autoscaling',
+          version: 'v1',
+          kind: 'Scale',
           verbs: ['get', 'patch', 'update'],
         })
       }

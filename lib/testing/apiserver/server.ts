@@ -21,6 +21,7 @@ import { type ListOptions, type ListResult, Rest, resourceKey, validateListOptio
 import { type ResourceDef, ResourceRegistry } from './resources.ts'
 import { openApiDocument, openApiIndex, openApiV2 } from './openapi.ts'
 import { route } from './routes.ts'
+import { handleScale } from './scale.ts'
 import {
   ApiStatusError,
   badRequest,
@@ -653,13 +654,24 @@ class EmbeddedApiServer implements ApiServer {
       req.resume()
       throw pathNotFound()
     }
-    if (r.subresource !== undefined && !(r.subresource === 'status' && def.hasStatus)) {
+    const scaled = r.subresource === 'scale' && def.scale !== undefined
+    if (r.subresource !== undefined && !(r.subresource === 'status' && def.hasStatus) && !scaled) {
       req.resume()
       throw pathNotFound()
     }
     const ns = def.namespaced ? r.namespace : undefined
     const q = info.query
     const dryRun = q.getAll('dryRun').includes('All')
+    if (scaled && r.name !== undefined) {
+      const { method } = info
+      if (method !== 'GET' && method !== 'PUT' && method !== 'PATCH') {
+        req.resume()
+        throw methodNotAllowed()
+      }
+      const raw = method === 'GET' ? '' : await readBody(req, this.#opts.maxBodyBytes)
+      const scale = handleScale(this.#rest, def, ns, r.name, method, raw, req.headers['content-type'] ?? '', dryRun)
+      return this.#sendJson(res, 200, JSON.stringify(scale))
+    }
     const table = wantsTable(req.headers.accept)
     const include = (q.get('includeObject') ?? 'Metadata') as IncludeObject
     const sub = r.subresource === 'status' ? ('status' as const) : undefined

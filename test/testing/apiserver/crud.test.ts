@@ -132,6 +132,38 @@ describe('embedded API server: verbs through client-node', () => {
     assert.equal(scaled.metadata!.generation, 2)
   })
 
+  test('the scale subresource reads and writes a deployment\'s replicas as an autoscaling/v1 Scale', async () => {
+    await apps.createNamespacedDeployment({
+      namespace: 'default',
+      body: {
+        metadata: { name: 'crud-scale' },
+        spec: {
+          replicas: 2,
+          selector: { matchLabels: { app: 'scale' } },
+          template: { metadata: { labels: { app: 'scale' } }, spec: { containers: [{ name: 'c', image: 'i' }] } },
+        },
+      },
+    })
+    const scale = await apps.readNamespacedDeploymentScale({ namespace: 'default', name: 'crud-scale' })
+    assert.equal(scale.spec!.replicas, 2)
+    assert.equal(scale.status!.selector, 'app=scale')
+    const patched = await apps.patchNamespacedDeploymentScale(
+      { namespace: 'default', name: 'crud-scale', body: { spec: { replicas: 5 } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    )
+    assert.equal(patched.spec!.replicas, 5)
+    const d = await apps.readNamespacedDeployment({ namespace: 'default', name: 'crud-scale' })
+    assert.deepEqual([d.spec!.replicas, d.metadata!.generation], [5, 2])
+    const { code } = await rejects(
+      apps.replaceNamespacedDeploymentScale({
+        namespace: 'default',
+        name: 'crud-scale',
+        body: { ...scale, spec: { replicas: 1 } },
+      }),
+    )
+    assert.equal(code, 409, 'a Scale with a stale resourceVersion conflicts')
+  })
+
   test('the status subresource changes only status; the main resource ignores status', async () => {
     const p = await core.createNamespacedPod({ namespace: 'default', body: pod('crud-status') })
     assert.equal(p.status!.phase, 'Pending')

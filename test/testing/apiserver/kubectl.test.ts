@@ -102,6 +102,12 @@ spec:
     assert.match(await ok(['apply', '-f', '-'], manifest('nginx:2', 'b')), /deployment.apps\/web unchanged/)
   })
 
+  test('kubectl scale goes through the scale subresource', async () => {
+    assert.match(await ok(['scale', 'deployment', 'web', '--replicas=4']), /deployment.apps\/web scaled/)
+    const d = server.get({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'web' }) as any
+    assert.equal(d.spec.replicas, 4)
+  })
+
   test('kubectl patch with merge, json and strategic patches', async () => {
     server.create({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'kc-patch', namespace: 'default' }, data: { a: '1' } })
     await ok(['patch', 'configmap', 'kc-patch', '--type=merge', '-p', '{"data":{"b":"2"}}'])
