@@ -70,7 +70,7 @@ export function informer<T extends KubeObject = KubeObject>(shared: SharedInform
  * controller-runtime's raw sources); give predicates to `watches` instead. Stopping the
  * controller abandons the item being awaited and calls the iterator's `return()`. After a
  * crash the iterable is iterated again from `[Symbol.asyncIterator]()` — an async
- * generator cannot restart, so feed the channel from something that can (see the example).
+ * generator cannot restart, so feed the channel from something that can ({@link EventChannel} can).
  *
  * @example
  * ```ts
