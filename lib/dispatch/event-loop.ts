@@ -3,6 +3,7 @@
  * a namespace and a name, on one rate-limited queue drained by `threadiness` workers.
  */
 import type { KubeConfig } from '@kubernetes/client-node'
+import { GenServer } from '../actor/index.ts'
 import { KubevisorError } from '../errors.ts'
 import { defaultLogger, type Logger } from '../log.ts'
 import { InformerFactory, type InformerTarget, type SharedInformer } from '../informer/informer.ts'
@@ -244,6 +245,8 @@ export class EventLoop {
   #queue: RateLimitingQueue<string> | undefined
   #attempts = 0
   #started = false
+  /** Its child spec's supervisor is alive: one run at a time (they share the lines/pending deletes). */
+  #running = false
 
   constructor(options: EventLoopOptions) {
     if (!options.informers && !options.kubeConfig) throw new InvalidHandlerError('an EventLoop needs informers or a kubeConfig')
@@ -304,7 +307,20 @@ export class EventLoop {
     return {
       id: options.id ?? this.name,
       type: 'supervisor',
-      start: (env: ChildEnv) => Supervisor.start(children, { ...env, strategy: 'one_for_one' }),
+      start: async (env: ChildEnv) => {
+        if (this.#running) throw new InvalidHandlerError(`event loop ${JSON.stringify(this.name)} is already running: run it once at a time`)
+        this.#running = true
+        try {
+          const pid = await Supervisor.start(children, { ...env, strategy: 'one_for_one' })
+          GenServer.onExit(pid, () => {
+            this.#running = false
+          })
+          return pid
+        } catch (err) {
+          this.#running = false
+          throw err
+        }
+      },
     }
   }
 

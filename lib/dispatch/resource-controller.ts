@@ -138,6 +138,8 @@ export class ResourceController<T extends KubeObject = KubeObject> {
   readonly #lastKnown = new Map<string, T>()
   readonly #stats: ResourceControllerStats = { upserts: 0, deletes: 0, unchanged: 0, failures: 0 }
   #synced = false
+  /** Its child spec's supervisor is alive: one run at a time (they share the lines/pending deletes). */
+  #running = false
 
   constructor(resource: UpsertDeleteResource<T>, options: ResourceControllerOptions) {
     if (!options.informers && !options.kubeConfig) throw new InvalidResourceError('a ResourceController needs informers or a kubeConfig')
@@ -210,7 +212,20 @@ export class ResourceController<T extends KubeObject = KubeObject> {
     return {
       id: options.id ?? this.name,
       type: 'supervisor',
-      start: (env: ChildEnv) => Supervisor.start(children, { ...env, strategy: 'one_for_one' }),
+      start: async (env: ChildEnv) => {
+        if (this.#running) throw new InvalidResourceError(`controller ${JSON.stringify(this.name)} is already running: run it once at a time`)
+        this.#running = true
+        try {
+          const pid = await Supervisor.start(children, { ...env, strategy: 'one_for_one' })
+          GenServer.onExit(pid, () => {
+            this.#running = false
+          })
+          return pid
+        } catch (err) {
+          this.#running = false
+          throw err
+        }
+      },
     }
   }
 
@@ -272,7 +287,9 @@ export class ResourceController<T extends KubeObject = KubeObject> {
         sub.close()
         onClosed(new Error('closed'))
       },
-      release: () => this.#informer.release(),
+      release: () => {
+        this.#informer.release()
+      },
     }
   }
 

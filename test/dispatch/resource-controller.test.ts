@@ -301,4 +301,13 @@ describe('ResourceController', () => {
     assert.throws(() => new ResourceController({ target: target() } as unknown as UpsertDeleteResource, { kubeConfig: server.kubeConfig }), InvalidResourceError)
     assert.throws(() => new ResourceController(resource, { kubeConfig: server.kubeConfig, concurrency: 0 }).childSpec(), RangeError)
   })
+
+  test('a controller runs once at a time: a second run while the first is running fails to start', async () => {
+    const { resource } = recorder()
+    const controller = new ResourceController(resource, { kubeConfig: server.kubeConfig, logger })
+    const stop = runTestController(controller)
+    await eventually(() => controller.hasSynced())
+    await assert.rejects(controller.run(new AbortController().signal), /already running/)
+    await stop()
+  })
 })
