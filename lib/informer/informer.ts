@@ -207,23 +207,26 @@ export class SharedInformer<T extends KubeObject = KubeObject> {
   #drop(): void {
     if (this.#holds === 0) return
     this.#holds--
-    if (this.#holds === 0) this.#lifecycle = this.#lifecycle.then(() => this.#stop())
+    if (this.#holds === 0) this.#lifecycle = this.#lifecycle.then(() => this.#stop()).catch((err) => this.#lifecycleFailed('stop', err))
   }
 
   #ensureRunning(): void {
-    this.#lifecycle = this.#lifecycle.then(() => (this.#holds > 0 && !this.running ? this.#start() : undefined))
+    // The chain never holds a rejection (it would be unhandled): a failed start is logged
+    // and the next subscribe tries again.
+    this.#lifecycle = this.#lifecycle
+      .then(() => (this.#holds > 0 && !this.running ? this.#start() : undefined))
+      .catch((err) => this.#lifecycleFailed('start', err))
+  }
+
+  #lifecycleFailed(what: 'start' | 'stop', err: unknown): void {
+    this.#factory.logger.error({ informer: this.id, err }, `shared informer failed to ${what}; the next subscriber retries`)
   }
 
   /** @internal Starts the watcher under the factory's supervisor. */
   async #start(): Promise<void> {
     const sup = await this.#factory.supervisorPid()
     const spec = this.#factory.watcherSpec(this.target, this.id, FanOut, this.#core)
-    try {
-      this.#pid = await DynamicSupervisor.startChild(sup, spec)
-    } catch (err) {
-      this.#factory.logger.error({ informer: this.id, err }, 'shared informer failed to start; it will be retried with the next subscriber')
-      throw err
-    }
+    this.#pid = await DynamicSupervisor.startChild(sup, spec)
   }
 
   /** @internal Restarts after the factory's supervisor was replaced. */

@@ -8,7 +8,7 @@ import type { InformerEvent, Subscription } from '../../lib/informer/subscriptio
 import { namespaceIndex } from '../../lib/store/index.ts'
 import { type ApiServer, startApiServer } from '../../lib/testing/index.ts'
 import type { KubeObject } from '../../lib/watch/object.ts'
-import { silent as logger } from '../support/log.ts'
+import { captureLogger, silent as logger } from '../support/log.ts'
 import { eventually } from '../support/mirror.ts'
 
 let server: ApiServer
@@ -192,5 +192,28 @@ describe('shared informers', () => {
     assert.throws(() => factory.informer({ kind: 'Pod' }), /apiVersion and kind/)
     assert.throws(() => new InformerFactory({}), /kubeConfig/)
     await factory.stop()
+  })
+})
+
+describe('shared informer failures', () => {
+  test('a watch that cannot start is logged, does not reject unhandled, and the next subscriber retries', async () => {
+    const server = await startApiServer()
+    let unhandled = 0
+    const onUnhandled = () => unhandled++
+    process.on('unhandledRejection', onUnhandled)
+    const cap = captureLogger('error')
+    // A client whose start always fails: an invalid explicit path.
+    const f = new InformerFactory({ kubeConfig: server.kubeConfig, logger: cap.logger })
+    const informer = f.informer({ path: 'not-a-path' })
+    const sub = informer.subscribe()
+    await informer.settled()
+    await new Promise((r) => setTimeout(r, 20))
+    assert.equal(unhandled, 0)
+    assert.ok(cap.lines.some((l) => l.msg === 'shared informer failed to start; the next subscriber retries'))
+    assert.equal(informer.running, false)
+    sub.close()
+    process.off('unhandledRejection', onUnhandled)
+    await f.stop()
+    await server.close()
   })
 })
