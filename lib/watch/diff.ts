@@ -37,31 +37,44 @@ export function diffRelist(
 ): Change[] {
   const changes: Change[] = []
   const seen = new Set<string>()
-  let apiVersion = type.apiVersion
-  let kind = type.kind
-  let matched = 0
+  const kind = { apiVersion: type.apiVersion, kind: type.kind }
   for (const object of listed) {
-    const key = objectKey(object)
-    if (seen.has(key)) continue
-    seen.add(key)
-    apiVersion ??= object.apiVersion
-    kind ??= object.kind
-    const entry = known.get(key)
-    if (entry === undefined) {
-      changes.push({ type: 'created', key, object })
-      continue
-    }
-    matched++
-    if (entry.resourceVersion !== resourceVersionOf(object)) changes.push({ type: 'modified', key, object })
+    kind.apiVersion ??= object.apiVersion
+    kind.kind ??= object.kind
+    const change = classifyListed(known, seen, object)
+    if (change !== undefined) changes.push(change)
   }
-  // Every known key was listed when as many listed keys matched as are known: nothing vanished.
-  if (matched < known.size) {
-    for (const key of known.keys()) {
-      if (seen.has(key)) continue
-      const entry = known.get(key)
-      if (entry === undefined) continue
-      changes.push({ type: 'deleted', key, object: entry.object ?? tombstone(key, entry, { apiVersion, kind }) })
-    }
+  for (const change of vanished(known, seen, kind)) changes.push(change)
+  return changes
+}
+
+/**
+ * One object of a list, diffed against what was delivered: `created` for an unknown key,
+ * `modified` for another resourceVersion, nothing for the same one (or a key already seen
+ * in this list). Records the key in `seen`. The streaming form of {@link diffRelist}: a
+ * relist can be diffed page by page, keeping only keys, never the listed objects.
+ */
+export function classifyListed(known: KnownObjects, seen: Set<string>, object: KubeObject): Change | undefined {
+  const key = objectKey(object)
+  if (seen.has(key)) return undefined
+  seen.add(key)
+  const entry = known.get(key)
+  if (entry === undefined) return { type: 'created', key, object }
+  if (entry.resourceVersion !== resourceVersionOf(object)) return { type: 'modified', key, object }
+  return undefined
+}
+
+/**
+ * The `deleted` changes after a complete list: every known key the list did not contain,
+ * with the last known object, or a tombstone of the given kind. In `known`'s key order.
+ */
+export function vanished(known: KnownObjects, seen: Set<string>, type: { apiVersion?: string | undefined; kind?: string | undefined }): Change[] {
+  const changes: Change[] = []
+  for (const key of known.keys()) {
+    if (seen.has(key)) continue
+    const entry = known.get(key)
+    if (entry === undefined) continue
+    changes.push({ type: 'deleted', key, object: entry.object ?? tombstone(key, entry, type) })
   }
   return changes
 }

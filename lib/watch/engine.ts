@@ -190,7 +190,8 @@ export interface WatchParams {
  */
 export type EngineEvent =
   | { type: 'added' | 'modified' | 'deleted'; object: KubeObject }
-  | { type: 'relistStart' }
+  /** `initial`: this is the first list (nothing synced yet). */
+  | { type: 'relistStart'; initial: boolean }
   | { type: 'relistPage'; objects: KubeObject[] }
   | { type: 'relistDone'; resourceVersion: string; initial: boolean }
   | { type: 'synced'; resourceVersion: string }
@@ -346,7 +347,7 @@ function resume(state: WatchState, to: Resume, config: EngineConfig, env: Engine
 function onListPage(state: WatchState, input: Extract<EngineInput, { type: 'listPage' }>, config: EngineConfig, env: EngineEnv): Step {
   if (state.phase !== 'Listing') return { state, effects: [] }
   const effects: Effect[] = []
-  if (state.continueToken === undefined) effects.push({ type: 'emit', event: { type: 'relistStart' } })
+  if (state.continueToken === undefined) effects.push({ type: 'emit', event: { type: 'relistStart', initial: !state.synced } })
   effects.push({ type: 'emit', event: { type: 'relistPage', objects: input.items } })
   if (input.continueToken) {
     effects.push({ type: 'list', params: { limit: config.pageSize, continueToken: input.continueToken } })
@@ -388,7 +389,7 @@ function onListFailed(state: WatchState, input: Failure, config: EngineConfig, e
 function onWatchStarted(state: WatchState): Step {
   if (state.phase === 'Streaming') {
     if (state.open) return { state, effects: [] }
-    return { state: { ...state, open: true }, effects: [{ type: 'emit', event: { type: 'relistStart' } }] }
+    return { state: { ...state, open: true }, effects: [{ type: 'emit', event: { type: 'relistStart', initial: !state.synced } }] }
   }
   if (state.phase !== 'Watching' || state.open) return { state, effects: [] }
   const effects: Effect[] = []

@@ -10,7 +10,7 @@ import { type Clock, type TimerHandle, sleep, systemClock } from '../time/clock.
 import { ApiStatusError, type WatchError } from './errors.ts'
 import type { ListWatchClient } from './client.ts'
 import { WatchDecoder } from './decode.ts'
-import { classifyEvent, diffRelist } from './diff.ts'
+import { classifyEvent, classifyListed, vanished } from './diff.ts'
 import {
   DEFAULT_ENGINE_CONFIG,
   type Effect,
@@ -190,7 +190,11 @@ export class WatchRunner implements AsyncIterable<WatchNotification> {
   #state: WatchState = initialState()
   #started = false
   #watches = 0
-  #relistBuffer: KubeObject[] | undefined
+  /**
+   * The relist in progress: keys listed so far (a relist is diffed page by page against
+   * `known`, so only keys are kept, never the listed objects) and the kind for tombstones.
+   */
+  #relist: { seen: Set<string>; initial: boolean; apiVersion: string | undefined; kind: string | undefined } | undefined
   #syncedOnce = false
   /** Aborts the IO in progress (list, watch or wait) to act on a consumer request. */
   #io: AbortController | undefined
@@ -498,35 +502,49 @@ export class WatchRunner implements AsyncIterable<WatchNotification> {
         this.#advance(event.resourceVersion)
         return
       case 'relistStart':
-        if (this.#syncedOnce) this.counters.relists++
-        this.#relistBuffer = []
+        if (!event.initial && this.#relist === undefined) this.counters.relists++
+        this.#relist = { seen: new Set(), initial: event.initial, apiVersion: undefined, kind: undefined }
         return
-      case 'relistPage': {
-        const buffer = (this.#relistBuffer ??= [])
-        const transform = this.#transform
-        for (const object of event.objects) buffer.push(transform ? transform(object) : object)
-        return
-      }
+      case 'relistPage':
+        return this.#relistPage(event.objects)
       case 'relistDone':
         return this.#relistDone(event)
       case 'synced':
-        this.#syncedOnce = true
         return this.#offer({ type: 'synced', resourceVersion: event.resourceVersion }, event.resourceVersion)
     }
   }
 
-  /** Diffs the relisted objects against `known` and hands on the real changes, in order. */
+  /**
+   * Diffs one page of a relist against `known` and hands on its `created` / `modified`
+   * changes at once; what vanished is known only at the end ({@link #relistDone}).
+   */
+  #relistPage(objects: readonly KubeObject[]): Promise<void> | undefined {
+    const relist = (this.#relist ??= { seen: new Set(), initial: !this.#state.synced, apiVersion: undefined, kind: undefined })
+    const silentCreates = relist.initial && !this.#existingAsCreated
+    const transform = this.#transform
+    for (let i = 0; i < objects.length; i++) {
+      if (this.#abort.signal.aborted) return undefined
+      const object = transform ? transform(objects[i] as KubeObject) : (objects[i] as KubeObject)
+      relist.apiVersion ??= object.apiVersion
+      relist.kind ??= object.kind
+      const change = classifyListed(this.known, relist.seen, object)
+      if (change === undefined) continue
+      this.known.set(change.key, change.object)
+      if (silentCreates && change.type === 'created') continue
+      const wait = this.#offer({ type: change.type, key: change.key, object: change.object }, undefined)
+      if (wait !== undefined) return wait.then(() => this.#relistPage(objects.slice(i + 1)))
+    }
+    return undefined
+  }
+
+  /** After the last page: `deleted` for every known key the list did not contain. */
   async #relistDone(event: Extract<EngineEvent, { type: 'relistDone' }>): Promise<void> {
     if (this.#abort.signal.aborted) return
-    const listed = this.#relistBuffer ?? []
-    this.#relistBuffer = undefined
-    const changes = diffRelist(this.known, listed)
-    const silentCreates = event.initial && !this.#existingAsCreated
-    for (const change of changes) {
+    const relist = this.#relist ?? { seen: new Set<string>(), initial: event.initial, apiVersion: undefined, kind: undefined }
+    this.#relist = undefined
+    for (const change of vanished(this.known, relist.seen, relist)) {
       if (this.#abort.signal.aborted) return
-      if (change.type === 'deleted') this.known.delete(change.key)
-      else this.known.set(change.key, change.object)
-      if (silentCreates && change.type === 'created') continue
+      this.known.delete(change.key)
       const wait = this.#offer({ type: change.type, key: change.key, object: change.object }, undefined)
       if (wait !== undefined) await wait
     }
@@ -546,7 +564,7 @@ export class WatchRunner implements AsyncIterable<WatchNotification> {
     if (this.#abort.signal.aborted) return undefined
     if (this.#relistRequested) {
       this.#relistRequested = false
-      this.#relistBuffer = undefined
+      this.#relist = undefined
       return this.#feed({ type: 'relist' })
     }
     return undefined

@@ -81,7 +81,7 @@ describe('engine: initial list', () => {
     e.feed({ type: 'start' })
     const first = e.feed({ type: 'listPage', items: [pod('a', '1'), pod('b', '2')], continueToken: 'c1', resourceVersion: '' })
     assert.deepEqual(io(first), [
-      { type: 'emit', event: { type: 'relistStart' } },
+      { type: 'emit', event: { type: 'relistStart', initial: true } },
       { type: 'emit', event: { type: 'relistPage', objects: [pod('a', '1'), pod('b', '2')] } },
       { type: 'list', params: { limit: 2, continueToken: 'c1' } },
     ])
@@ -196,7 +196,7 @@ describe('engine: 410 Gone relists', () => {
     const done = e.feed({ type: 'listPage', items: [pod('a', '20')], continueToken: undefined, resourceVersion: '30' })
     assert.deepEqual(
       io(done).map((x) => (x.type === 'emit' ? x.event : x.type)),
-      [{ type: 'relistStart' }, { type: 'relistPage', objects: [pod('a', '20')] }, { type: 'relistDone', resourceVersion: '30', initial: false }, 'watch'],
+      [{ type: 'relistStart', initial: false }, { type: 'relistPage', objects: [pod('a', '20')] }, { type: 'relistDone', resourceVersion: '30', initial: false }, 'watch'],
     )
   })
 
@@ -358,7 +358,7 @@ describe('engine: streaming initial list (KEP-3157 sendInitialEvents)', () => {
     assert.deepEqual(io(e.feed({ type: 'start' })), [
       { type: 'watch', params: { allowWatchBookmarks: true, timeoutSeconds: 300, sendInitialEvents: true, resourceVersionMatch: 'NotOlderThan' } },
     ])
-    assert.deepEqual(io(e.feed({ type: 'watchStarted' })), [{ type: 'emit', event: { type: 'relistStart' } }])
+    assert.deepEqual(io(e.feed({ type: 'watchStarted' })), [{ type: 'emit', event: { type: 'relistStart', initial: true } }])
     assert.deepEqual(io(e.feed({ type: 'watchEvent', event: { type: 'ADDED', object: pod('a', '3') } })), [
       { type: 'emit', event: { type: 'relistPage', objects: [pod('a', '3')] } },
     ])
