@@ -195,7 +195,6 @@ export class WatchRunner implements AsyncIterable<WatchNotification> {
    * `known`, so only keys are kept, never the listed objects) and the kind for tombstones.
    */
   #relist: { seen: Set<string>; initial: boolean; apiVersion: string | undefined; kind: string | undefined } | undefined
-  #syncedOnce = false
   /** Aborts the IO in progress (list, watch or wait) to act on a consumer request. */
   #io: AbortController | undefined
   #relistRequested = false
