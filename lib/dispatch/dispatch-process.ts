@@ -166,3 +166,29 @@ export async function runSupervised(name: string, spec: ChildSpec, signal: Abort
   }
   throw new DispatchFailedError(name, outcome.reason)
 }
+
+/**
+ * A supervisor child spec for one dispatcher (an event loop or a controller) that refuses
+ * a second start while one is running: each runs once at a time. `guard.running` is true
+ * from a successful start until that supervisor exits.
+ */
+export function runOnceSpec(id: string, children: ChildSpec[], guard: { running: boolean }, alreadyRunning: () => Error): ChildSpec {
+  return {
+    id,
+    type: 'supervisor',
+    start: async (env: ChildEnv) => {
+      if (guard.running) throw alreadyRunning()
+      guard.running = true
+      try {
+        const pid = await Supervisor.start(children, { ...env, strategy: 'one_for_one' })
+        GenServer.onExit(pid, () => {
+          guard.running = false
+        })
+        return pid
+      } catch (err) {
+        guard.running = false
+        throw err
+      }
+    },
+  }
+}

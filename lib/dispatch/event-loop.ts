@@ -3,17 +3,16 @@
  * a namespace and a name, on one rate-limited queue drained by `threadiness` workers.
  */
 import type { KubeConfig } from '@kubernetes/client-node'
-import { GenServer } from '../actor/index.ts'
 import { KubevisorError } from '../errors.ts'
 import { defaultLogger, type Logger } from '../log.ts'
 import { InformerFactory, type InformerTarget, type SharedInformer } from '../informer/informer.ts'
 import type { Subscription } from '../informer/subscription.ts'
 import type { QueueMetricsProvider, RateLimiter, RateLimitingQueue } from '../queue/index.ts'
 import type { Store } from '../store/index.ts'
-import { type ChildEnv, type ChildSpec, Supervisor } from '../supervisor/index.ts'
+import type { ChildSpec, } from '../supervisor/index.ts'
 import { type Clock, sleep, systemClock } from '../time/clock.ts'
 import { type KubeObject, resourceVersionOf } from '../watch/object.ts'
-import { type DispatchCore, type DispatchSource, dispatchProcessSpec, runSupervised } from './dispatch-process.ts'
+import { type DispatchCore, type DispatchSource, dispatchProcessSpec, runSupervised, runOnceSpec } from './dispatch-process.ts'
 import { type HandleResult, TerminalError } from './workers.ts'
 
 /** The kind of change a handler is called for. */
@@ -246,7 +245,8 @@ export class EventLoop {
   #attempts = 0
   #started = false
   /** Its child spec's supervisor is alive: one run at a time (they share the lines/pending deletes). */
-  #running = false
+  /** Whether this runs now (one run at a time). */
+  readonly #run = { running: false }
 
   constructor(options: EventLoopOptions) {
     if (!options.informers && !options.kubeConfig) throw new InvalidHandlerError('an EventLoop needs informers or a kubeConfig')
@@ -304,24 +304,7 @@ export class EventLoop {
     if (!Number.isInteger(threadiness) || threadiness < 1) throw new RangeError(`threadiness must be an integer >= 1, got ${String(threadiness)}`)
     this.#started = true
     const children = [...(this.#ownsInformers ? [this.#informers.childSpec('informers')] : []), dispatchProcessSpec(this.#core(threadiness), 'loop')]
-    return {
-      id: options.id ?? this.name,
-      type: 'supervisor',
-      start: async (env: ChildEnv) => {
-        if (this.#running) throw new InvalidHandlerError(`event loop ${JSON.stringify(this.name)} is already running: run it once at a time`)
-        this.#running = true
-        try {
-          const pid = await Supervisor.start(children, { ...env, strategy: 'one_for_one' })
-          GenServer.onExit(pid, () => {
-            this.#running = false
-          })
-          return pid
-        } catch (err) {
-          this.#running = false
-          throw err
-        }
-      },
-    }
+    return runOnceSpec(options.id ?? this.name, children, this.#run, () => new InvalidHandlerError(`event loop ${JSON.stringify(this.name)} is already running: run it once at a time`))
   }
 
   #core(threadiness: number): DispatchCore {

@@ -10,11 +10,11 @@ import { InformerFactory, type InformerTarget, type SharedInformer } from '../in
 import type { Subscription } from '../informer/subscription.ts'
 import { defaultLogger, type Logger } from '../log.ts'
 import type { QueueMetricsProvider, RateLimiter, RateLimitingQueue } from '../queue/index.ts'
-import { type ChildEnv, type ChildSpec, Supervisor } from '../supervisor/index.ts'
+import { type ChildSpec, Supervisor } from '../supervisor/index.ts'
 import { type BackoffPolicy, RESTART_BACKOFF } from '../time/backoff.ts'
 import type { Clock } from '../time/clock.ts'
 import { type KubeObject, resourceVersionOf } from '../watch/object.ts'
-import { type DispatchCore, type DispatchSource, dispatchProcessSpec, runSupervised } from './dispatch-process.ts'
+import { type DispatchCore, type DispatchSource, dispatchProcessSpec, runSupervised, runOnceSpec } from './dispatch-process.ts'
 import { TerminalError } from './workers.ts'
 
 /** A task that runs for a controller's lifetime; it must return (or reject) soon after `signal` aborts. */
@@ -139,7 +139,8 @@ export class ResourceController<T extends KubeObject = KubeObject> {
   readonly #stats: ResourceControllerStats = { upserts: 0, deletes: 0, unchanged: 0, failures: 0 }
   #synced = false
   /** Its child spec's supervisor is alive: one run at a time (they share the lines/pending deletes). */
-  #running = false
+  /** Whether this runs now (one run at a time). */
+  readonly #run = { running: false }
 
   constructor(resource: UpsertDeleteResource<T>, options: ResourceControllerOptions) {
     if (!options.informers && !options.kubeConfig) throw new InvalidResourceError('a ResourceController needs informers or a kubeConfig')
@@ -209,24 +210,7 @@ export class ResourceController<T extends KubeObject = KubeObject> {
       children.push({ id: 'background', type: 'supervisor', start: (env) => Supervisor.start(specs, { ...env, strategy: 'one_for_one', maxRestarts: 10, maxSeconds: 60 }) })
     }
     children.push(dispatchProcessSpec(this.#core(concurrency, drainTimeoutMs), 'dispatch'))
-    return {
-      id: options.id ?? this.name,
-      type: 'supervisor',
-      start: async (env: ChildEnv) => {
-        if (this.#running) throw new InvalidResourceError(`controller ${JSON.stringify(this.name)} is already running: run it once at a time`)
-        this.#running = true
-        try {
-          const pid = await Supervisor.start(children, { ...env, strategy: 'one_for_one' })
-          GenServer.onExit(pid, () => {
-            this.#running = false
-          })
-          return pid
-        } catch (err) {
-          this.#running = false
-          throw err
-        }
-      },
-    }
+    return runOnceSpec(options.id ?? this.name, children, this.#run, () => new InvalidResourceError(`controller ${JSON.stringify(this.name)} is already running: run it once at a time`))
   }
 
   #core(concurrency: number, drainTimeoutMs: number): DispatchCore {

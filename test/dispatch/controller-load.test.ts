@@ -13,6 +13,7 @@ import { type ApiServer, startApiServer } from '../../lib/testing/index.ts'
 import type { KubeObject } from '../../lib/watch/object.ts'
 import { silent as logger } from '../support/log.ts'
 import { eventually } from '../support/mirror.ts'
+import { prng } from '../support/random.ts'
 
 let server: ApiServer
 before(async () => {
@@ -20,18 +21,6 @@ before(async () => {
   server.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'load' } })
 })
 after(() => server.close())
-
-/** mulberry32: a small seeded PRNG, so a failing schedule can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
