@@ -18,6 +18,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test, type TestContext } from 'node:test'
 import { GenServer } from '../../lib/actor/index.ts'
+import { controller } from '../../lib/dispatch/index.ts'
 import { InformerFactory } from '../../lib/informer/informer.ts'
 import type { Subscription } from '../../lib/informer/subscription.ts'
 import type { KubeObject } from '../../lib/watch/object.ts'
@@ -966,6 +967,50 @@ export function conformanceScenarios(getTarget: () => ConformanceTarget): void {
       }
     })
   })
+
+  describe('dispatch (kubevisor) against this server', () => {
+    test('the reconcile loop maps owned objects to their owners across kinds (Pods owned by Deployments; only the controller owner when asked)', async () => {
+      const ns = await namespace()
+      const deployment = (name: string) => ({
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        metadata: { name },
+        spec: { selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'app', image: 'nginx' }] } } },
+      })
+      const web = await ok(kc(), 'POST', `/apis/apps/v1/namespaces/${ns}/deployments`, deployment('web'))
+      const api = await ok(kc(), 'POST', `/apis/apps/v1/namespaces/${ns}/deployments`, deployment('api'))
+      const informers = new InformerFactory({ kubeConfig: kc(), logger })
+      const seen: Record<string, string[]> = { any: [], controller: [] }
+      const ctls = (['any', 'controller'] as const).map((mode) =>
+        controller(`owners-${mode}`, { informers, logger })
+          .for({ apiVersion: 'apps/v1', kind: 'Deployment', namespace: ns })
+          .owns({ apiVersion: 'v1', kind: 'Pod', namespace: ns }, { onlyController: mode === 'controller' })
+          .build((req) => {
+            seen[mode]?.push(req.name)
+          }),
+      )
+      try {
+        for (const c of ctls) await c.start()
+        await eventually(() => seen.any?.length === 2 && seen.controller?.length === 2, target.patienceMs, 'the initial reconciles')
+        seen.any = []
+        seen.controller = []
+        const ref = (o: any, controlling: boolean) => ({ apiVersion: 'apps/v1', kind: 'Deployment', name: o.metadata.name, uid: o.metadata.uid, controller: controlling })
+        await ok(kc(), 'POST', `/api/v1/namespaces/${ns}/pods`, {
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: { name: 'p', ownerReferences: [ref(web, true), ref(api, false)] },
+          spec: { containers: [{ name: 'app', image: 'nginx' }] },
+        })
+        await eventually(() => seen.any?.length === 2 && seen.controller?.length === 1, target.patienceMs, 'the owners to be reconciled')
+        assert.deepEqual([...(seen.any ?? [])].sort(), ['api', 'web'])
+        assert.deepEqual(seen.controller, ['web'])
+      } finally {
+        for (const c of ctls) await c.stop()
+        await informers.stop()
+      }
+    })
+  })
+
 }
 
 /** A minimal valid apps/v1 Deployment. */
