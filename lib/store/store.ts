@@ -113,6 +113,11 @@ export class StoreWriter<T extends KubeObject = KubeObject> implements KnownStor
     return { resourceVersion: meta?.resourceVersion ?? '', uid: meta?.uid, object }
   }
 
+  versionOf(key: string): string | undefined {
+    const object = this.#objects.get(key)
+    return object === undefined ? undefined : (object.metadata?.resourceVersion ?? '')
+  }
+
   keys(): IterableIterator<string> {
     return this.#objects.keys()
   }

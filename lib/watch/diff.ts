@@ -58,9 +58,9 @@ export function classifyListed(known: KnownObjects, seen: Set<string>, object: K
   const key = objectKey(object)
   if (seen.has(key)) return undefined
   seen.add(key)
-  const entry = known.get(key)
-  if (entry === undefined) return { type: 'created', key, object }
-  if (entry.resourceVersion !== resourceVersionOf(object)) return { type: 'modified', key, object }
+  const version = known.versionOf ? known.versionOf(key) : known.get(key)?.resourceVersion
+  if (version === undefined) return { type: 'created', key, object }
+  if (version !== resourceVersionOf(object)) return { type: 'modified', key, object }
   return undefined
 }
 
@@ -93,8 +93,8 @@ export function classifyEvent(
 ): Change | undefined {
   const key = objectKey(object)
   if (type === 'deleted') return { type: 'deleted', key, object }
-  const entry = known.get(key)
-  if (entry === undefined) return { type: 'created', key, object }
-  if (type === 'added' && entry.resourceVersion === resourceVersionOf(object)) return undefined
+  const version = known.versionOf ? known.versionOf(key) : known.get(key)?.resourceVersion
+  if (version === undefined) return { type: 'created', key, object }
+  if (type === 'added' && version === resourceVersionOf(object)) return undefined
   return { type: 'modified', key, object }
 }

@@ -17,6 +17,11 @@ export interface KnownEntry {
  */
 export interface KnownObjects {
   get(key: string): KnownEntry | undefined
+  /**
+   * Optional fast path of `get(key)?.resourceVersion` that allocates nothing: the engine
+   * asks it once per watch event.
+   */
+  versionOf?(key: string): string | undefined
   /** Every known key (iteration order is the order `deleted` changes come out in). */
   keys(): Iterable<string>
   readonly size: number
@@ -55,6 +60,10 @@ export class KnownVersions implements KnownStore {
 
   get(key: string): KnownEntry | undefined {
     return this.#entries.get(key)
+  }
+
+  versionOf(key: string): string | undefined {
+    return this.#entries.get(key)?.resourceVersion
   }
 
   keys(): Iterable<string> {

@@ -650,7 +650,7 @@ export class WatchRunner implements AsyncIterable<WatchNotification> {
           if (input.type === 'watchEvent') {
             received++
             this.counters.events[input.event.type]++
-            this.counters.lastEventAt = clock.now()
+            this.counters.lastEventAt = lastByteAt // it arrived with its chunk
           }
           const result = this.#step(input)
           next = result instanceof Promise ? await result : result
