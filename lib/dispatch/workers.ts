@@ -119,6 +119,10 @@ const Worker: Behaviour<WorkerState<any>, WorkerState<any>> = {
       if (isTerminal(err)) {
         ctx.log.error({ key: String(key), err }, 'terminal error; not retrying')
         queue.forget(key)
+      } else if (queue.shuttingDown) {
+        // Draining: the queue takes no more keys, so there is no retry to promise.
+        ctx.log.error({ key: String(key), retries, err }, 'handling failed while the queue drains; not retried')
+        queue.forget(key)
       } else if (retries < maxRetries) {
         ctx.log.warn({ key: String(key), retries, reason: (err as Error)?.message ?? String(err) }, 'handling failed; retrying with backoff')
         queue.addRateLimited(key)

@@ -248,6 +248,20 @@ export class SharedInformer<T extends KubeObject = KubeObject> {
     this.#core.writer.clear()
   }
 
+  /**
+   * @internal The factory is stopping: every subscription ends (its iteration completes),
+   * holds are dropped and the store is emptied; the watch stops with the factory's supervisor.
+   */
+  shutdown(): void {
+    const subs = [...this.#core.subs, ...this.#core.early]
+    this.#holds = subs.length // each close below drops one
+    for (const sub of subs) sub.close()
+    this.#holds = 0
+    this.#pid = undefined
+    this.#core.handler = undefined
+    this.#core.writer.clear()
+  }
+
   /** @internal Waits for pending starts and stops (tests and shutdown). */
   settled(): Promise<void> {
     return this.#lifecycle.catch(() => {})
@@ -331,8 +345,9 @@ export class InformerFactory {
     }
   }
 
-  /** Stops every informer's watch (subscriptions end) and the factory's supervisor. */
+  /** Stops every informer's watch and the factory's supervisor; every open subscription ends. */
   async stop(): Promise<void> {
+    for (const informer of this.#informers.values()) informer.shutdown()
     const sup = this.#sup
     this.#sup = undefined
     this.#starting = undefined

@@ -187,6 +187,33 @@ describe('WorkerPool', () => {
     assert.equal(pool.supervisor.alive, false)
   })
 
+  test('a key that fails while the pool drains is logged as not retried, and is not retried', async () => {
+    const cap = captureLogger('warn')
+    const queue = new RateLimitingQueue<string>({ name: 'drain-fail' })
+    let release!: () => void
+    let attempts = 0
+    const pool = await WorkerPool.start({
+      name: 'drain-fail',
+      queue,
+      logger: cap.logger,
+      handle: async () => {
+        attempts++
+        await new Promise<void>((r) => {
+          release = r
+        })
+        throw new Error('backend down')
+      },
+    })
+    queue.add('k')
+    await eventually(() => attempts === 1)
+    const stopping = pool.stop()
+    release()
+    await stopping
+    assert.equal(attempts, 1)
+    assert.ok(cap.lines.some((l) => l.msg === 'handling failed while the queue drains; not retried' && l.key === 'k'))
+    assert.equal(cap.lines.some((l) => l.msg === 'handling failed; retrying with backoff'), false)
+  })
+
   test('concurrency must be a positive integer', async () => {
     const queue = new RateLimitingQueue<string>({ name: 'bad' })
     await assert.rejects(WorkerPool.start({ name: 'bad', queue, concurrency: 0, handle: () => undefined, logger }), RangeError)

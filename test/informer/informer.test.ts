@@ -217,3 +217,23 @@ describe('shared informer failures', () => {
     await server.close()
   })
 })
+
+describe('stopping the factory', () => {
+  test('ends every open subscription (a for-await loop completes) and stops the watches', async () => {
+    const server = await startApiServer()
+    const f = new InformerFactory({ kubeConfig: server.kubeConfig, logger })
+    const informer = f.informer({ apiVersion: 'v1', kind: 'ConfigMap', namespace: 'default' })
+    const seen: string[] = []
+    const loop = (async () => {
+      for await (const e of informer.subscribe()) seen.push(e.type)
+      return 'ended'
+    })()
+    await eventually(() => seen.includes('synced'))
+    await f.stop()
+    assert.equal(await loop, 'ended')
+    assert.equal(informer.running, false)
+    assert.equal(informer.subscribers, 0)
+    await eventually(() => server.watches({ path: '/api/v1/namespaces/default/configmaps' }).length === 0)
+    await server.close()
+  })
+})
