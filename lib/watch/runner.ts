@@ -8,7 +8,7 @@ import { type Logger, defaultLogger } from '../log.ts'
 import { Backoff, type BackoffPolicy, CLIENT_GO_BACKOFF } from '../time/backoff.ts'
 import { type Clock, type TimerHandle, sleep, systemClock } from '../time/clock.ts'
 import { ApiStatusError, type WatchError } from './errors.ts'
-import type { ListWatchClient } from './client.ts'
+import type { ListPage, ListWatchClient } from './client.ts'
 import { WatchDecoder } from './decode.ts'
 import { classifyEvent, classifyListed, vanished } from './diff.ts'
 import {
@@ -197,6 +197,8 @@ export class WatchRunner implements AsyncIterable<WatchNotification> {
   #relist: { seen: Set<string>; initial: boolean; apiVersion: string | undefined; kind: string | undefined } | undefined
   /** Aborts the IO in progress (list, watch or wait) to act on a consumer request. */
   #io: AbortController | undefined
+  /** The next list page, requested ahead while the current one is handed on. */
+  #prefetch: { continueToken: string; limit: number; controller: AbortController; page: Promise<ListPage> } | undefined
   #relistRequested = false
 
   /** Queued, not yet handed out; `#head` is the next one. Invariant: `#queue.length - #head ≤ #maxPending`. */
@@ -277,6 +279,7 @@ export class WatchRunner implements AsyncIterable<WatchNotification> {
   /** Stops: aborts the request in flight and ends the notification stream (queued notifications are dropped). */
   stop(): void {
     if (!this.#abort.signal.aborted) this.#abort.abort()
+    this.#cancelPrefetch()
     this.#io?.abort()
     this.resume()
     if (!this.#started) this.#finish(undefined)
@@ -294,6 +297,7 @@ export class WatchRunner implements AsyncIterable<WatchNotification> {
   /** Asks for a full relist, diffed against `known` (e.g. after clearing it for a restarted handler). */
   relist(): void {
     this.#relistRequested = true
+    this.#cancelPrefetch()
     this.#io?.abort()
   }
 
@@ -569,6 +573,39 @@ export class WatchRunner implements AsyncIterable<WatchNotification> {
     return undefined
   }
 
+  /**
+   * Takes the prefetched page if it is exactly the one asked for; otherwise cancels it.
+   * Aborting `signal` cancels a taken prefetch too.
+   */
+  #takePrefetch(params: ListParams, signal: AbortSignal): Promise<ListPage> | undefined {
+    const prefetch = this.#prefetch
+    this.#prefetch = undefined
+    if (!prefetch) return undefined
+    if (prefetch.continueToken !== params.continueToken || prefetch.limit !== params.limit || params.resourceVersion !== undefined) {
+      prefetch.controller.abort()
+      return undefined
+    }
+    signal.addEventListener('abort', () => prefetch.controller.abort(), { once: true })
+    return prefetch.page
+  }
+
+  /**
+   * Starts fetching the page after `page` while this one is handed on, so paging does not
+   * wait a round trip per page. At most one page is fetched ahead.
+   */
+  #startPrefetch(params: ListParams, continueToken: string): void {
+    const controller = new AbortController()
+    const next: ListParams = { limit: params.limit, continueToken }
+    const page = this.#client.list(next, controller.signal)
+    page.catch(() => {}) // a prefetch that fails is retried by the real request
+    this.#prefetch = { continueToken, limit: params.limit, controller, page }
+  }
+
+  #cancelPrefetch(): void {
+    this.#prefetch?.controller.abort()
+    this.#prefetch = undefined
+  }
+
   async #list(params: ListParams): Promise<IoEffect | undefined> {
     const io = this.#beginIo()
     let timedOut = false
@@ -577,10 +614,11 @@ export class WatchRunner implements AsyncIterable<WatchNotification> {
       io.abort()
     }, this.#listTimeoutMs)
     try {
-      const page = await this.#client.list(params, io.signal)
+      const page = await (this.#takePrefetch(params, io.signal) ?? this.#client.list(params, io.signal))
       this.#clock.clearTimeout(timer)
       if (io.signal.aborted && !timedOut) return this.#interrupted()
       this.counters.listPages++
+      if (page.continueToken !== undefined && !this.#abort.signal.aborted) this.#startPrefetch(params, page.continueToken)
       return this.#feed({ type: 'listPage', items: page.items, continueToken: page.continueToken, resourceVersion: page.resourceVersion })
     } catch (err) {
       this.#clock.clearTimeout(timer)

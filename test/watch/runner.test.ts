@@ -60,6 +60,43 @@ describe('WatchRunner', () => {
     assert.equal(t.error(), undefined)
   })
 
+  test('paging asks for the next page while the current one is handed on: one page ahead, never more', async () => {
+    const clock = new FakeClock()
+    const server = new FakeListWatch()
+    for (const name of ['a', 'b', 'c']) server.put(name)
+    const handed: string[] = []
+    const handedWhenRequested: number[] = []
+    const list = server.list.bind(server)
+    server.list = (params, signal) => {
+      handedWhenRequested.push(handed.length)
+      return list(params, signal)
+    }
+    const runner = new WatchRunner({ client: server, clock, random: () => 0, logger: silent, config: { pageSize: 1 }, sink: (n) => {
+      handed.push(n.type === 'synced' ? 'synced' : `${n.type} ${n.key}`)
+      return true
+    } })
+    runner.start()
+    await settle()
+    // Without prefetching: [0, 1, 2]. Page 2 is asked for before page 1's object is handed on.
+    assert.deepEqual(handedWhenRequested, [0, 0, 1])
+    assert.deepEqual(handed, ['created default/a', 'created default/b', 'created default/c', 'synced'])
+    runner.stop()
+  })
+
+  test('a prefetched page that fails is retried by the real request after a backoff, and nothing is lost', async () => {
+    const t = setup({ config: { pageSize: 1 } })
+    for (const name of ['a', 'b', 'c']) t.server.put(name)
+    // The first request succeeds; the second — the prefetch of page 2 — fails.
+    t.server.listFaults.push(undefined as never, new Error('connection reset'))
+    await settle()
+    assert.deepEqual(t.got, ['created default/a@101'], 'page 2 failed: waiting for the backoff')
+    await t.clock.advance(1600)
+    await settle()
+    assert.deepEqual(t.got.filter((g) => g.startsWith('created')).sort(), ['created default/a@101', 'created default/b@102', 'created default/c@103'])
+    t.converged()
+    t.runner.stop()
+  })
+
   test('with existingAsCreated off the first list only fills known; changes after it are delivered', async () => {
     const t = setup({ existingAsCreated: false })
     t.server.put('a')
