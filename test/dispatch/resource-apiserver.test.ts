@@ -13,6 +13,7 @@ import { type ApiServer, FakeClock, startApiServer } from '../../lib/testing/ind
 import type { KubeObject } from '../../lib/watch/object.ts'
 import { captureLogger, silent as logger } from '../support/log.ts'
 import { eventually } from '../support/mirror.ts'
+import { collectAll } from '../support/streams.ts'
 
 let server: ApiServer
 let factory: InformerFactory
@@ -43,22 +44,11 @@ const line = (e: ResourceEvent<KubeObject>) => (e.kind === 'sync' ? 'sync' : `${
 
 /** Takes events as soon as they are emitted, without calling done. */
 function collect(stream: ResourceEventStream<KubeObject>) {
-  const events: ResourceEvent<KubeObject>[] = []
-  const state: { failure: unknown; ended: boolean } = { failure: undefined, ended: false }
-  const loop = (async () => {
-    try {
-      for await (const e of stream) events.push(e)
-    } catch (err) {
-      state.failure = err
-    }
-    state.ended = true
-  })()
+  const c = collectAll(stream)
   return {
-    events,
-    state,
-    loop,
-    lines: () => events.map(line),
-    last: (name: string) => [...events].reverse().find((e) => e.key.name === name) as ResourceEvent<KubeObject>,
+    ...c,
+    lines: () => c.events.map(line),
+    last: (name: string) => [...c.events].reverse().find((e) => e.key.name === name) as ResourceEvent<KubeObject>,
   }
 }
 

@@ -22,6 +22,7 @@ import { StoreWriter } from '../../lib/store/index.ts'
 import { FakeClock, settle } from '../../lib/testing/fake-clock.ts'
 import type { KubeObject } from '../../lib/watch/object.ts'
 import { captureLogger, silent as logger } from '../support/log.ts'
+import { collectAll } from '../support/streams.ts'
 
 /** A stand-in for a SharedInformer: the store is updated before subscribers are told, as the real one does. */
 function fakeInformer() {
@@ -79,23 +80,12 @@ const line = (e: ResourceEvent<KubeObject>) => (e.kind === 'sync' ? 'sync' : `${
 
 /** Takes events as soon as they are emitted (without calling done), keeping them in order. */
 function collect(stream: ResourceEventStream<KubeObject>) {
-  const events: ResourceEvent<KubeObject>[] = []
-  const state: { failure: unknown; ended: boolean } = { failure: undefined, ended: false }
-  const loop = (async () => {
-    try {
-      for await (const e of stream) events.push(e)
-    } catch (err) {
-      state.failure = err
-    }
-    state.ended = true
-  })()
+  const c = collectAll(stream)
   return {
-    events,
-    state,
-    loop,
-    lines: () => events.map(line),
+    ...c,
+    lines: () => c.events.map(line),
     /** The last event for `key` (to call done on). */
-    last: (key: string) => [...events].reverse().find((e) => String(e.key) === key) as ResourceEvent<KubeObject>,
+    last: (key: string) => [...c.events].reverse().find((e) => String(e.key) === key) as ResourceEvent<KubeObject>,
   }
 }
 
