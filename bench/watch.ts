@@ -597,14 +597,14 @@ export async function run(options: { quick?: boolean } = {}): Promise<BenchTable
 }
 
 /**
- * For profiling one consumer: `--only=<part of a consumer's name> [--pods=N] [--events=M]
+ * For profiling consumers: `--only=<part of a consumer's name>[|<another part>…] [--pods=N] [--events=M]
  * [--rounds=R]` prints each run's raw sample, e.g.
  * `node --conditions=source --expose-gc --cpu-prof bench/watch.ts --only="Watcher + store" --pods=100000`.
  */
 async function probe(args: Map<string, string>): Promise<void> {
-  const only = args.get('only') ?? ''
+  const only = (args.get('only') ?? '').split('|')
   const all = [serverCeiling, bareReader, mapReader, mapReaderDropped, clientNode, runnerAlone, watcherBare, watcherStore, watcherTransform]
-  const picked = all.filter((c) => c.name.includes(only))
+  const picked = all.filter((c) => only.some((part) => c.name.includes(part)))
   const server = await startWatchServer()
   try {
     const pods = Number(args.get('pods') ?? 1000)

@@ -8,7 +8,8 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { type ApiServer, startApiServer } from '../../lib/testing/index.ts'
-import { HttpListWatchClient, parseRetryAfter } from '../../lib/watch/client.ts'
+import { PassThrough } from 'node:stream'
+import { HttpListWatchClient, parseRetryAfter, responseChunks } from '../../lib/watch/client.ts'
 import { ApiStatusError } from '../../lib/watch/errors.ts'
 
 let server: ApiServer
@@ -25,6 +26,63 @@ after(async () => {
 })
 
 const signal = () => AbortSignal.timeout(10_000)
+
+describe('responseChunks', () => {
+  test('yields each chunk as written, the same Buffer (no copy), in order, then ends', async () => {
+    const body = new PassThrough()
+    const a = Buffer.from('{"type":"ADDED"}\n')
+    const b = Buffer.from('{"type":"MODIFIED"}\n')
+    body.write(a)
+    body.write(b)
+    body.end()
+    const got: Buffer[] = []
+    for await (const chunk of responseChunks(body)) got.push(chunk)
+    assert.equal(got.length, 2)
+    assert.equal(got[0], a)
+    assert.equal(got[1], b)
+  })
+
+  test('pauses the stream while the consumer has not asked for more, and resumes when it does', async () => {
+    const body = new PassThrough()
+    const chunks = responseChunks(body)
+    const first = chunks.next()
+    body.write(Buffer.from('1'))
+    assert.equal((await first).value?.toString(), '1')
+    body.write(Buffer.from('2'))
+    body.write(Buffer.from('3'))
+    await new Promise((resolve) => setImmediate(resolve))
+    assert.equal(body.isPaused(), true, 'nobody asked: reading stops')
+    assert.equal((await chunks.next()).value?.toString(), '2')
+    assert.equal((await chunks.next()).value?.toString(), '3')
+    body.end()
+    assert.equal((await chunks.next()).done, true)
+  })
+
+  test('delivers what arrived before a failure, then rejects with the error', async () => {
+    const body = new PassThrough()
+    const chunks = responseChunks(body)
+    body.write(Buffer.from('kept'))
+    await new Promise((resolve) => setImmediate(resolve))
+    body.destroy(new Error('connection reset'))
+    assert.equal((await chunks.next()).value?.toString(), 'kept')
+    await assert.rejects(chunks.next(), /connection reset/)
+  })
+
+  test('a body closed before its end rejects (premature close), never ends quietly', async () => {
+    const body = new PassThrough()
+    const chunks = responseChunks(body)
+    const pending = chunks.next()
+    body.destroy()
+    await assert.rejects(pending, { code: 'ERR_STREAM_PREMATURE_CLOSE' })
+  })
+
+  test('leaving the loop early destroys the body', async () => {
+    const body = new PassThrough()
+    body.write(Buffer.from('x'))
+    for await (const _ of responseChunks(body)) break
+    assert.equal(body.destroyed, true)
+  })
+})
 
 describe('parseRetryAfter', () => {
   test('reads delay-seconds', () => {
