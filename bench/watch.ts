@@ -20,7 +20,7 @@ import { StringDecoder } from 'node:string_decoder'
 import { CoreV1Api, KubeConfig, makeInformer } from '@kubernetes/client-node'
 import { noreply, ok } from '../lib/actor/index.ts'
 import { createLogger } from '../lib/log.ts'
-import { HttpListWatchClient, type KubeObject, WatchRunner } from '../lib/watch/index.ts'
+import { dropManagedFields, HttpListWatchClient, type KubeObject, WatchRunner } from '../lib/watch/index.ts'
 import { Watcher, type WatcherBehaviour } from '../lib/watcher/watcher.ts'
 import { type DataSet, startWatchServer, type WatchServer } from './fixtures/watch-server.ts'
 import { type BenchTable, formatTable, gc, machine } from './support.ts'
@@ -313,12 +313,6 @@ const Counting: WatcherBehaviour<KubeObject, Tally> = {
     synced(tally.obs)
     return noreply(tally)
   },
-}
-
-/** The transform users write to save memory: drop `metadata.managedFields` before storing. */
-function dropManagedFields(object: KubeObject): KubeObject {
-  if (object.metadata) delete object.metadata.managedFields
-  return object
 }
 
 function watcher(name: string, store: boolean, transform?: (o: KubeObject) => KubeObject): Consumer {

@@ -18,6 +18,7 @@ import pretty from 'pino-pretty'
 import {
   type Behaviour,
   createLogger,
+  dropManagedFields,
   GenServer,
   type KubeObject,
   noreply,
@@ -203,16 +204,11 @@ if (!embedded) {
 }
 console.log(embedded ? `demo: embedded API server at ${embedded.url} (kubectl: npx kubevisor apiserver runs one standalone)` : `demo: watching ${kubeConfig.getCurrentCluster()?.server} (read-only)`)
 
-const transform = (o: KubeObject) => {
-  if (o.metadata) delete o.metadata.managedFields
-  return o
-}
-
 const root = await Supervisor.start(
   [
     supervisor(
       kinds.map((k) =>
-        Watcher.childSpec(Tallier, { kind: k.kind, quiet: false }, { kubeConfig, apiVersion: k.apiVersion, kind: k.kind, name: k.name, store: k.kind === 'Pod', transform }),
+        Watcher.childSpec(Tallier, { kind: k.kind, quiet: false }, { kubeConfig, apiVersion: k.apiVersion, kind: k.kind, name: k.name, store: k.kind === 'Pod', transform: dropManagedFields }),
       ),
       { id: 'watchers', strategy: 'one_for_one' },
     ),

@@ -131,7 +131,7 @@ export {
   TerminalError,
 } from './dispatch/index.ts'
 export { ApiStatusError, InitialListFailedError, WatchError, WatchFailedError, WatchStartFailedError } from './watch/errors.ts'
-export type { KubeObject, ObjectMeta } from './watch/object.ts'
+export { dropManagedFields, type KubeObject, type ObjectMeta } from './watch/object.ts'
 export { KubevisorError } from './errors.ts'
 export { createLogger, type Logger } from './log.ts'
 export { Backoff, type BackoffPolicy, CLIENT_GO_BACKOFF, RESTART_BACKOFF } from './time/backoff.ts'

@@ -38,5 +38,5 @@ export {
   WatchStartFailedError,
 } from './errors.ts'
 export { type KnownEntry, type KnownObjects, type KnownStore, KnownVersions, knownFrom } from './known.ts'
-export { type KubeObject, type ObjectMeta, objectKey, resourceVersionOf, tombstone, type WatchEvent, type WatchEventType } from './object.ts'
+export { dropManagedFields, type KubeObject, type ObjectMeta, objectKey, resourceVersionOf, tombstone, type WatchEvent, type WatchEventType } from './object.ts'
 export { failureOf, newWatchCounters, type WatchCounters, type WatchNotification, WatchRunner, type WatchRunnerOptions } from './runner.ts'

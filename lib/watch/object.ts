@@ -74,3 +74,25 @@ export function tombstone(
   object.metadata = metadata
   return object
 }
+
+/**
+ * A `transform` for watchers and informers that drops `metadata.managedFields` (server-side
+ * apply bookkeeping that controllers rarely read, often a third of a pod) before an object
+ * is stored or delivered, to save memory. Returns the same object.
+ *
+ * It assigns `undefined` rather than using `delete`: `delete` turns the metadata object
+ * into a hash-table ("dictionary mode") object, which costs more heap than the fields it
+ * frees buy back — 0.70× the heap of the whole pod with `delete`, 0.60× with this
+ * (`bench/watch.ts`, memory table). The key stays, with the value `undefined`:
+ * `JSON.stringify` omits it, and `metadata.managedFields` reads as absent.
+ *
+ * @example
+ * ```ts
+ * await Watcher.start(PodCounter, undefined, { kubeConfig, apiVersion: 'v1', kind: 'Pod', store: true, transform: dropManagedFields })
+ * ```
+ */
+export function dropManagedFields<T extends KubeObject>(object: T): T {
+  const meta = object.metadata
+  if (meta !== undefined && meta.managedFields !== undefined) meta.managedFields = undefined
+  return object
+}

@@ -5,7 +5,7 @@ import { after, before, beforeEach, describe, test } from 'node:test'
 import { GenServer, ok, noreply, type Pid, Registry } from '../../lib/actor/index.ts'
 import { Supervisor } from '../../lib/supervisor/index.ts'
 import { type ApiServer, startApiServer } from '../../lib/testing/index.ts'
-import type { KubeObject } from '../../lib/watch/object.ts'
+import { dropManagedFields, type KubeObject } from '../../lib/watch/object.ts'
 import { InvalidWatcherOptionsError, Watcher, type WatcherBehaviour, type WatcherRef } from '../../lib/watcher/watcher.ts'
 import { captureLogger, silent as logger } from '../support/log.ts'
 import { eventually, Mirror, type MirrorState, serverView } from '../support/mirror.ts'
@@ -112,18 +112,17 @@ describe('Watcher: delivery', () => {
   })
 
   test('a store keeps the objects, indexed and transformed (managedFields dropped), synced after the list', async () => {
-    server.create({ ...cm('s1'), metadata: { name: 's1', namespace: ns, labels: { tier: 'web' } } })
-    server.create({ ...cm('s2'), metadata: { name: 's2', namespace: ns, labels: { tier: 'db' } } })
-    const transform = (o: KubeObject) => {
-      if (o.metadata) delete o.metadata.managedFields
-      return o
-    }
-    const w = await start({ store: { indexers: { tier: (o: KubeObject) => [String((o.metadata?.labels as Record<string, string>)?.tier)] } }, transform })
+    const managedFields = [{ manager: 'kubectl', operation: 'Update', apiVersion: 'v1', fieldsType: 'FieldsV1', fieldsV1: { 'f:data': {} } }]
+    server.create({ ...cm('s1'), metadata: { name: 's1', namespace: ns, labels: { tier: 'web' }, managedFields } })
+    server.create({ ...cm('s2'), metadata: { name: 's2', namespace: ns, labels: { tier: 'db' }, managedFields } })
+    assert.ok(server.get(ref('s2'))?.metadata?.managedFields, 'the server keeps managedFields, so the transform has something to drop')
+    const w = await start({ store: { indexers: { tier: (o: KubeObject) => [String((o.metadata?.labels as Record<string, string>)?.tier)] } }, transform: dropManagedFields })
     const store = w.store!
     await store.synced
     assert.equal(store.size, 2)
     assert.deepEqual(store.indexKeys('tier', 'web'), [`${ns}/s1`])
     assert.equal(store.get({ namespace: ns, name: 's2' })?.metadata?.managedFields, undefined)
+    assert.equal((store.get({ namespace: ns, name: 's2' })?.metadata?.labels as Record<string, string> | undefined)?.tier, 'db')
     server.delete(ref('s1'))
     await eventually(() => store.size === 1)
     assert.equal(store.lastSyncResourceVersion, String(server.resourceVersion))
