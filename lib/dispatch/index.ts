@@ -49,7 +49,7 @@ export {
 } from './controller.ts'
 export type { EnqueueOwnerOptions, EventHandler, OwnerType } from './handlers.ts'
 export * as handlers from './handlers.ts'
-export { InvalidLabelSelectorError, LabelSelector, type LabelSelectorRequirement, type LabelSelectorSpec } from './label-selector.ts'
+export { InvalidLabelSelectorError, LabelSelector, type LabelSelectorRequirement, type LabelSelectorSpec } from '../selector/labels.ts'
 export type { Predicate, PredicateFuncs } from './predicates.ts'
 export * as predicates from './predicates.ts'
 export { type ControllerEvent, parseRequestKey, type Request, requestKey } from './request.ts'

@@ -8,7 +8,7 @@
  * every event kind they do not define to true.
  */
 import type { KubeObject } from '../watch/object.ts'
-import { LabelSelector, type LabelSelectorSpec } from './label-selector.ts'
+import { LabelSelector, type LabelSelectorSpec } from '../selector/labels.ts'
 import type { ControllerEvent } from './request.ts'
 
 /** Decides whether an event is handled (true) or dropped (false). */

@@ -395,7 +395,8 @@ describe('reconcile loop', () => {
     server.create(cm('x'))
     await ctl.start()
     await eventually(() => seen.includes('x'))
-    assert.equal(server.watches({ namespace: ns, resource: 'configmaps' }).length, 1)
+    // The list delivered x; the watch that follows it opens a moment later.
+    await eventually(() => server.watches({ namespace: ns, resource: 'configmaps' }).length === 1)
     await ctl.stop()
     await eventually(() => server.watches({ namespace: ns, resource: 'configmaps' }).length === 0)
   })

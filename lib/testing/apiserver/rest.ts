@@ -7,7 +7,8 @@
 import { randomUUID } from 'node:crypto'
 import { jsonPatch, mergePatch, PatchError, strategicMergePatch } from './patch.ts'
 import { type ResourceDef, type ResourceRegistry, resourcesFromCrd } from './resources.ts'
-import { type FieldRequirement, type LabelSelector, parseFieldSelector, parseLabelSelector, SelectorError } from './selectors.ts'
+import { InvalidLabelSelectorError, LabelSelector, labelKeyError, labelValueError } from '../../selector/labels.ts'
+import { type FieldRequirement, parseFieldSelector, SelectorError } from './selectors.ts'
 import {
   alreadyExists,
   badRequest,
@@ -29,7 +30,6 @@ import {
 } from './status.ts'
 import { objectKey, type VersionedStore } from './store.ts'
 import type { KubeObject, ObjectMeta } from './types.ts'
-import { labelKeyError, labelValueError } from './selectors.ts'
 
 /** Query options of list and watch requests (`metav1.ListOptions`), as strings from the URL. */
 export interface ListOptions {
@@ -223,9 +223,10 @@ export class Rest {
     let labels: LabelSelector
     let fields: FieldRequirement[]
     try {
-      labels = parseLabelSelector(o.labelSelector ?? '')
+      labels = LabelSelector.parse(o.labelSelector ?? '')
       fields = parseFieldSelector(o.fieldSelector ?? '')
     } catch (err) {
+      if (err instanceof InvalidLabelSelectorError) throw badRequest(err.reason)
       if (err instanceof SelectorError) throw badRequest(err.message)
       throw err
     }
