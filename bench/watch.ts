@@ -492,10 +492,10 @@ export async function run(options: { quick?: boolean } = {}): Promise<BenchTable
   const small = 1_000
   const large = quick ? 20_000 : 100_000
   const memoryPods = quick ? 5_000 : 20_000
-  const smallEvents = quick ? 5_000 : 10_000
-  const largeEvents = quick ? 5_000 : 15_000
+  const smallEvents = quick ? 5_000 : 40_000
+  const largeEvents = quick ? 5_000 : 30_000
   const smallRounds = quick ? 1 : 5
-  const largeRounds = quick ? 1 : 2
+  const largeRounds = quick ? 1 : 3
   const haveGc = gc()
   const server = await startWatchServer()
   try {
