@@ -50,14 +50,23 @@ export interface EngineConfig {
    * `minWatchTimeout = 5 * time.Minute`, `timeoutSeconds = min * (rand.Float64() + 1.0)`.
    */
   minWatchTimeoutSeconds: number
+  /**
+   * The longest `Retry-After` of a 429 that is honoured as sent; a longer one waits this
+   * long, so a watcher is never silenced for longer than its longest backoff (default 30,
+   * client-go's backoff cap; client-go's reflector ignores Retry-After on a watch 429
+   * altogether and backs off). A `Retry-After` of 0 backs off instead, so a server that
+   * keeps answering 429 without a delay cannot drive a tight retry loop.
+   */
+  maxRetryAfterSeconds: number
 }
 
-/** Defaults: 500 per page, paged list, no resume, watch timeouts in [300, 600) s. */
+/** Defaults: 500 per page, paged list, no resume, watch timeouts in [300, 600) s, Retry-After honoured up to 30 s. */
 export const DEFAULT_ENGINE_CONFIG: Readonly<EngineConfig> = Object.freeze({
   pageSize: 500,
   initialList: 'list',
   resourceVersion: undefined,
   minWatchTimeoutSeconds: 300,
+  maxRetryAfterSeconds: 30,
 })
 
 /** Where the engine resumes after a wait. */
@@ -378,7 +387,7 @@ function onListFailed(state: WatchState, input: Failure, config: EngineConfig, e
       return { state: { ...common(state), phase: 'Listing', continueToken: undefined }, effects }
     }
     case 'throttled':
-      return throttled(state, retry, input, env)
+      return throttled(state, retry, input, config, env)
     case 'terminal':
       return fail(state, new InitialListFailedError(describe('list', input), { status: input.status, cause: input.error }))
     case 'transient':
@@ -479,7 +488,7 @@ function onWatchFailed(state: WatchState, input: Failure, config: EngineConfig, 
     case 'gone':
       return gone(state, config, env, [{ type: 'log', level: 'info', msg: 'watch expired (410 Gone); relisting', data: { resourceVersion: state.resourceVersion } }])
     case 'throttled':
-      return throttled(state, again, input, env)
+      return throttled(state, again, input, config, env)
     case 'terminal':
       return fail(state, new WatchStartFailedError(describe('watch', input), { status: input.status, cause: input.error }))
     case 'transient':
@@ -500,13 +509,15 @@ function relistResume(state: WatchState, config: EngineConfig): Resume {
   return state.streaming !== 'unsupported' && config.initialList === 'stream' ? { to: 'stream' } : { to: 'list', continueToken: undefined }
 }
 
-function throttled(state: WatchState, to: Resume, input: Failure, env: EngineEnv): Step {
+function throttled(state: WatchState, to: Resume, input: Failure, config: EngineConfig, env: EngineEnv): Step {
   const effects: Effect[] = [{ type: 'closeWatch' }, { type: 'count', counter: 'throttled' }]
-  if (input.retryAfterSeconds === undefined || !(input.retryAfterSeconds >= 0)) {
-    return backOff(state, to, 'throttled (429) without Retry-After', env, effects)
+  const asked = input.retryAfterSeconds
+  if (asked === undefined || !(asked > 0)) {
+    return backOff(state, to, asked === undefined ? 'throttled (429) without Retry-After' : 'throttled (429) with Retry-After 0', env, effects)
   }
-  const ms = input.retryAfterSeconds * 1000
-  effects.push({ type: 'log', level: 'info', msg: 'throttled (429); waiting Retry-After', data: { retryAfterSeconds: input.retryAfterSeconds } })
+  const seconds = Math.min(asked, config.maxRetryAfterSeconds)
+  const ms = seconds * 1000
+  effects.push({ type: 'log', level: 'info', msg: 'throttled (429); waiting Retry-After', data: seconds < asked ? { retryAfterSeconds: asked, waitSeconds: seconds } : { retryAfterSeconds: asked } })
   effects.push({ type: 'wait', ms, reason: 'Retry-After' })
   return { state: { ...common(state), phase: 'Waiting', resume: to, ms }, effects }
 }

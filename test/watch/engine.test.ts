@@ -261,6 +261,25 @@ describe('engine: failures and backoff', () => {
     assert.deepEqual(io(bare), [{ type: 'closeWatch' }, { type: 'wait', ms: 800, reason: 'throttled (429) without Retry-After' }])
   })
 
+  test('a Retry-After beyond maxRetryAfterSeconds waits the cap (never silenced for long); a Retry-After of 0 backs off instead of retrying at once', () => {
+    const e = watching()
+    e.feed({ type: 'watchEnded' })
+    assert.deepEqual(io(e.feed({ type: 'watchFailed', status: 429, retryAfterSeconds: 3600 })), [{ type: 'closeWatch' }, { type: 'wait', ms: 30_000, reason: 'Retry-After' }])
+    e.feed({ type: 'backoffElapsed' })
+    const zero = [0, 0, 0].map(() => {
+      const step = io(e.feed({ type: 'watchFailed', status: 429, retryAfterSeconds: 0 }))
+      e.feed({ type: 'backoffElapsed' })
+      return step
+    })
+    assert.deepEqual(
+      zero.map((effects) => effects.find((x) => x.type === 'wait')),
+      [800, 1600, 3200].map((ms) => ({ type: 'wait', ms, reason: 'throttled (429) with Retry-After 0' })),
+    )
+    const capped = engine({ maxRetryAfterSeconds: 5 })
+    capped.feed({ type: 'start' })
+    assert.deepEqual(io(capped.feed({ type: 'listFailed', status: 429, retryAfterSeconds: 9 })), [{ type: 'closeWatch' }, { type: 'wait', ms: 5000, reason: 'Retry-After' }])
+  })
+
   test('429 on a list page keeps the continue token', () => {
     const e = engine({ pageSize: 1 })
     e.feed({ type: 'start' })
