@@ -2,7 +2,7 @@
 // Delete with the event's last object, Backgrounder, NumRequeues < 5 then drop,
 // TestControllerRun) on the embedded API server.
 import assert from 'node:assert/strict'
-import { after, before, beforeEach, describe, test } from 'node:test'
+import { describe, test } from 'node:test'
 import { GenServer, type Pid } from '../../lib/actor/index.ts'
 import { DispatchFailedError } from '../../lib/dispatch/dispatch-process.ts'
 import { InvalidResourceError, ResourceController, type UpsertDeleteResource } from '../../lib/dispatch/resource-controller.ts'
@@ -12,27 +12,19 @@ import { InformerFactory } from '../../lib/informer/informer.ts'
 import type { Subscription } from '../../lib/informer/subscription.ts'
 import { ItemExponentialFailureRateLimiter } from '../../lib/queue/index.ts'
 import { Supervisor } from '../../lib/supervisor/index.ts'
-import { type ApiServer, startApiServer } from '../../lib/testing/index.ts'
+import type { ApiServer, } from '../../lib/testing/index.ts'
 import type { KubeObject } from '../../lib/watch/object.ts'
+import { useTestCluster } from '../support/cluster.ts'
 import { captureLogger, silent as logger } from '../support/log.ts'
 import { eventually } from '../support/mirror.ts'
 
 let server: ApiServer
-let seq = 0
 let ns: string
-before(async () => {
-  server = await startApiServer({ bookmarkIntervalMs: 200 })
-})
-after(async () => {
-  await server.close()
-})
-beforeEach(() => {
-  ns = `rc${++seq}`
-  server.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } })
+const { cm, ref } = useTestCluster('rc', (s, n) => {
+  server = s
+  ns = n
 })
 
-const cm = (name: string, data: Record<string, string> = {}) => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: ns }, data })
-const ref = (name: string) => ({ apiVersion: 'v1', kind: 'ConfigMap', name, namespace: ns })
 const touch = (name: string, v: string) => server.update({ ...(server.get(ref(name)) as KubeObject), data: { v } })
 const target = () => ({ apiVersion: 'v1', kind: 'ConfigMap', namespace: ns })
 const fastRetries = () => new ItemExponentialFailureRateLimiter(1, 20)

@@ -1,34 +1,29 @@
 // Shared informers on the embedded API server: one watch and one store per target, each
 // consumer at its own pace, late joiners, slow consumers, the last consumer leaving, 410.
 import assert from 'node:assert/strict'
-import { after, before, beforeEach, describe, test } from 'node:test'
+import { after, describe, test } from 'node:test'
 import { GenServer, type Pid } from '../../lib/actor/index.ts'
 import { InformerFactory } from '../../lib/informer/informer.ts'
 import type { InformerEvent, Subscription } from '../../lib/informer/subscription.ts'
 import { namespaceIndex } from '../../lib/store/index.ts'
 import { type ApiServer, startApiServer } from '../../lib/testing/index.ts'
 import type { KubeObject } from '../../lib/watch/object.ts'
+import { useTestCluster } from '../support/cluster.ts'
 import { captureLogger, silent as logger } from '../support/log.ts'
 import { eventually } from '../support/mirror.ts'
 
 let server: ApiServer
 let factory: InformerFactory
-let seq = 0
 let ns: string
-before(async () => {
-  server = await startApiServer({ bookmarkIntervalMs: 200 })
-})
+// Registered first, so it runs before the cluster's own `after` closes the server.
 after(async () => {
   await factory?.stop()
-  await server.close()
 })
-beforeEach(() => {
-  ns = `inf${++seq}`
-  server.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } })
+const { cm, ref } = useTestCluster('inf', (s, n) => {
+  server = s
+  ns = n
 })
 
-const cm = (name: string, data: Record<string, string> = {}) => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: ns }, data })
-const ref = (name: string) => ({ apiVersion: 'v1', kind: 'ConfigMap', name, namespace: ns })
 const path = () => `/api/v1/namespaces/${ns}/configmaps`
 const watchesOpen = () => server.watches({ path: path() }).length
 

@@ -1,32 +1,23 @@
 // The Watcher behaviour on the embedded API server, over real HTTP: the exact sequence of
 // callbacks, resume, 410 relist + diff, faults, crashes; the final view equals the server's.
 import assert from 'node:assert/strict'
-import { after, before, beforeEach, describe, test } from 'node:test'
+import { describe, test } from 'node:test'
 import { GenServer, ok, noreply, type Pid, Registry } from '../../lib/actor/index.ts'
 import { Supervisor } from '../../lib/supervisor/index.ts'
-import { type ApiServer, startApiServer } from '../../lib/testing/index.ts'
+import type { ApiServer, } from '../../lib/testing/index.ts'
 import { dropManagedFields, type KubeObject } from '../../lib/watch/object.ts'
 import { InvalidWatcherOptionsError, Watcher, type WatcherBehaviour, type WatcherRef } from '../../lib/watcher/watcher.ts'
+import { useTestCluster } from '../support/cluster.ts'
 import { captureLogger, silent as logger } from '../support/log.ts'
 import { eventually, Mirror, type MirrorState, serverView } from '../support/mirror.ts'
 
 let server: ApiServer
-let seq = 0
 let ns: string
-
-before(async () => {
-  server = await startApiServer({ bookmarkIntervalMs: 200 })
-})
-after(async () => {
-  await server.close()
-})
-beforeEach(() => {
-  ns = `ns${++seq}`
-  server.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } })
+const { cm, ref } = useTestCluster('ns', (s, n) => {
+  server = s
+  ns = n
 })
 
-const cm = (name: string, data: Record<string, string> = {}) => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: ns }, data })
-const ref = (name: string) => ({ apiVersion: 'v1', kind: 'ConfigMap', name, namespace: ns })
 const update = (name: string, data: Record<string, string>) => {
   const current = server.get(ref(name)) as KubeObject
   return server.update({ ...current, data })
