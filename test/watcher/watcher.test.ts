@@ -2,10 +2,10 @@
 // callbacks, resume, 410 relist + diff, faults, crashes; the final view equals the server's.
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { GenServer, ok, noreply, type Pid, Registry } from '../../lib/actor/index.ts'
+import { GenServer, noreply, ok, type Pid, Registry, reply } from '../../lib/actor/index.ts'
 import { Supervisor } from '../../lib/supervisor/index.ts'
-import type { ApiServer, } from '../../lib/testing/index.ts'
-import { dropManagedFields, type KubeObject } from '../../lib/watch/object.ts'
+import { type ApiServer, startApiServer } from '../../lib/testing/index.ts'
+import { dropManagedFields, type KubeObject, objectKey } from '../../lib/watch/object.ts'
 import { InvalidWatcherOptionsError, Watcher, type WatcherBehaviour, type WatcherRef } from '../../lib/watcher/watcher.ts'
 import { useTestCluster } from '../support/cluster.ts'
 import { captureLogger, silent as logger } from '../support/log.ts'
@@ -161,6 +161,35 @@ describe('Watcher: delivery', () => {
 })
 
 describe('Watcher: faults (the final view always equals the server)', () => {
+  test('a handler too slow for the stream: the server ends the watch (maxWatchBacklog), the watcher watches again from where it was, nothing lost', async () => {
+    const slow = await startApiServer({ maxWatchBacklog: 20 })
+    const Slow: WatcherBehaviour<KubeObject, Map<string, string>> = {
+      init: () => ok(new Map()),
+      async handleEvent(type, object, view) {
+        await new Promise((resolve) => setTimeout(resolve, 1))
+        if (type === 'deleted') view.delete(objectKey(object))
+        else view.set(objectKey(object), object.metadata?.resourceVersion ?? '')
+        return noreply(view)
+      },
+      handleCall: (_msg, _from, view) => reply(new Map(view), view),
+    }
+    const w = await Watcher.start(Slow, undefined, { kubeConfig: slow.kubeConfig, apiVersion: 'v1', kind: 'ConfigMap', namespace: 'default', maxPending: 4, store: true, logger })
+    try {
+      await w.store?.synced // every object below comes through the watch
+      const big = 'x'.repeat(64 * 1024)
+      for (let i = 0; i < 200; i++) slow.create({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `big-${i}`, namespace: 'default' }, data: { big } })
+      await eventually(async () => {
+        assert.deepEqual(await GenServer.call(w, 'view'), serverView(slow.list('v1', 'ConfigMap', 'default')))
+        return true
+      }, 30_000, 'the slow watcher to match the server')
+      assert.ok(slow.stats.watchesClosedSlow >= 1, 'the server closed the slow watch at least once')
+      assert.equal(w.counters.relists, 0, 'resumed by watching again, without a relist')
+    } finally {
+      await Watcher.stop(w)
+      await slow.close()
+    }
+  })
+
   test('a dropped stream is re-watched from the last resourceVersion, without relisting', async () => {
     server.create(cm('d1'))
     const w = await start()

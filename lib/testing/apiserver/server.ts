@@ -53,6 +53,13 @@ export interface ApiServerOptions {
   historySize?: number
   /** Interval of BOOKMARK events on watches that allow them. Default 60000 ms (about the real server's). */
   bookmarkIntervalMs?: number
+  /**
+   * Events a watch may have waiting while its client is not reading before the server
+   * closes that watch (a clean end; the client watches again from its last resourceVersion),
+   * as kube-apiserver's watch cache closes watchers that cannot keep up. Default 10000
+   * (the real server's buffers are smaller: 10–1000 events, with a short grace time).
+   */
+  maxWatchBacklog?: number
   /** Largest request body accepted (413 beyond). Default 3 MiB, like kube-apiserver. */
   maxBodyBytes?: number
   /** Clock for watch timeouts, bookmarks and injected delays. Default: the system clock. */
@@ -73,6 +80,8 @@ export interface ApiServerStats {
   watchesOpen: number
   /** Watch events written to clients (bookmarks and errors included). */
   watchEventsSent: number
+  /** Watches closed because their client did not read fast enough (see `maxWatchBacklog`). */
+  watchesClosedSlow: number
 }
 
 /** One entry of the request log. */
@@ -258,7 +267,7 @@ function yamlString(s: string): string {
   return JSON.stringify(s)
 }
 
-type ResolvedOptions = Required<Pick<ApiServerOptions, 'bookmarkIntervalMs' | 'maxBodyBytes' | 'requestLogSize'>> &
+type ResolvedOptions = Required<Pick<ApiServerOptions, 'bookmarkIntervalMs' | 'maxBodyBytes' | 'requestLogSize' | 'maxWatchBacklog'>> &
   ApiServerOptions
 
 class EmbeddedApiServer implements ApiServer {
@@ -276,7 +285,7 @@ class EmbeddedApiServer implements ApiServer {
   readonly #watches = new Set<WatchStream>()
   #watchSeq = 0
   #waiters: Array<{ count: number; match: WatchMatcher | undefined; resolve: (w: WatchInfo[]) => void }> = []
-  #stats: ApiServerStats = { requests: 0, watchesOpened: 0, watchesOpen: 0, watchEventsSent: 0 }
+  #stats: ApiServerStats = { requests: 0, watchesOpened: 0, watchesOpen: 0, watchEventsSent: 0, watchesClosedSlow: 0 }
   #log: RequestRecord[] = []
 
   constructor(server: Server, port: number, caCert: string | undefined, rest: Rest, opts: ResolvedOptions) {
@@ -825,9 +834,13 @@ class EmbeddedApiServer implements ApiServer {
       timeoutSeconds: o.timeoutSeconds,
       ...(startRv !== undefined && o.sendInitialEvents === undefined ? { afterRv: startRv } : {}),
       ...(tableInclude ? { render: (obj: KubeObject) => toTable([obj], { resourceVersion: obj.metadata.resourceVersion }, tableInclude) } : {}),
+      maxBacklog: this.#opts.maxWatchBacklog,
       onClose: (s) => this.#watches.delete(s),
       onEventsSent: (n) => {
         this.#stats.watchEventsSent += n
+      },
+      onSlowClient: () => {
+        this.#stats.watchesClosedSlow++
       },
     })
     this.#stats.watchesOpened++
@@ -889,6 +902,9 @@ class EmbeddedApiServer implements ApiServer {
  * ```
  */
 export async function startApiServer(options: ApiServerOptions = {}): Promise<ApiServer> {
+  if (options.maxWatchBacklog !== undefined && !(Number.isInteger(options.maxWatchBacklog) && options.maxWatchBacklog > 0)) {
+    throw new RangeError(`maxWatchBacklog must be a positive integer, got ${String(options.maxWatchBacklog)}`)
+  }
   const store = new VersionedStore({ historySize: options.historySize ?? 10_000 })
   const rest = new Rest(store, new ResourceRegistry())
   rest.bootstrap()
@@ -922,6 +938,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
   api = new EmbeddedApiServer(server, port, tls?.caCert, rest, {
     ...options,
     bookmarkIntervalMs: options.bookmarkIntervalMs ?? 60_000,
+    maxWatchBacklog: options.maxWatchBacklog ?? 10_000,
     maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY,
     requestLogSize: options.requestLogSize ?? 1000,
   })

@@ -60,8 +60,17 @@ export interface WatchStreamOptions {
   afterRv?: number
   /** Converts each object before sending (Table output for kubectl). */
   render?: (obj: KubeObject) => unknown
+  /**
+   * Events that may wait while the client is not reading (the socket is not draining)
+   * before the stream is closed: kube-apiserver's watch cache likewise closes a watcher
+   * whose buffer stays full ("Forcing watcher close due to unresponsiveness"), and the
+   * client watches again from its last resourceVersion. Not applied while stalled.
+   */
+  maxBacklog: number
   onClose: (stream: WatchStream) => void
   onEventsSent: (n: number) => void
+  /** Called once when the stream is closed for a backlog over `maxBacklog`. */
+  onSlowClient: (stream: WatchStream) => void
 }
 
 /** A live watch response. Created by the HTTP layer, steered by the fault API. */
@@ -243,7 +252,18 @@ export class WatchStream implements StoreSubscriber {
   #enqueue(item: Item): void {
     if (this.#closed) return
     this.#queue.push(item)
-    this.#schedule()
+    if (!this.#closeIfTooSlow()) this.#schedule()
+  }
+
+  /**
+   * The client does not keep up: drop what waits and end the response (a clean end after
+   * the bytes already written), as the watch cache terminates a blocked watcher.
+   */
+  #closeIfTooSlow(): boolean {
+    if (!this.#blocked || this.#stalled || this.#queue.length - this.#head <= this.#o.maxBacklog) return false
+    this.#o.onSlowClient(this)
+    this.drop(false)
+    return true
   }
 
   #schedule(): void {
@@ -284,6 +304,8 @@ export class WatchStream implements StoreSubscriber {
       }
     }
     if (batch.length > 0 && !this.#res.write(batch)) this.#blocked = true
+    if (sent) this.#o.onEventsSent(sent)
+    if (this.#closeIfTooSlow()) return
     if (this.#head >= q.length) {
       this.#queue = []
       this.#head = 0
@@ -291,7 +313,6 @@ export class WatchStream implements StoreSubscriber {
       this.#queue = q.slice(this.#head)
       this.#head = 0
     }
-    if (sent) this.#o.onEventsSent(sent)
     if (this.#ending && this.#queue.length === 0) {
       this.#res.end()
       this.#cleanup()

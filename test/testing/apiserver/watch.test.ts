@@ -3,6 +3,7 @@
 // "too old resource version: X (Y)" as a 410 ERROR event; selector transitions become
 // ADDED/DELETED; bookmarks carry only kind, apiVersion and metadata.resourceVersion).
 import assert from 'node:assert/strict'
+import http from 'node:http'
 import { after, before, describe, test } from 'node:test'
 import { type KubernetesObject, makeInformer, Watch, CoreV1Api, type V1ConfigMap } from '@kubernetes/client-node'
 import { FakeClock, type ApiServer, startApiServer } from '../../../lib/testing/index.ts'
@@ -171,6 +172,50 @@ describe('embedded API server: watch', () => {
     const ev = await w.next()
     assert.deepEqual([ev.type, ev.object.metadata.name], ['DELETED', 'doomed'])
     assert.equal(await w.ended(), 'clean')
+  })
+
+  test('a client that stops reading gets its watch ended once maxWatchBacklog events wait (a clean end, as the watch cache does)', async () => {
+    const slow = await startApiServer({ maxWatchBacklog: 20 })
+    try {
+      const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+        http.get(`${slow.url}${CM}?watch=1&resourceVersion=${slow.resourceVersion}`, resolve).on('error', reject)
+      })
+      res.pause() // reads nothing: the socket fills, then the server's backlog
+      const big = 'x'.repeat(64 * 1024)
+      const created = 200 // ~13 MB: more than the socket buffers hold
+      for (let i = 0; i < created; i++) slow.create({ ...configMap(`slow-${i}`), data: { big } })
+      for (let i = 0; i < 500 && slow.stats.watchesClosedSlow === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10))
+      assert.equal(slow.stats.watchesClosedSlow, 1)
+      assert.equal(slow.watches().length, 0)
+      // Reading again: what was already written arrives, then the stream ends cleanly.
+      let lines = 0
+      let buffered = ''
+      res.setEncoding('utf8')
+      res.on('data', (text: string) => {
+        buffered += text
+        let nl = buffered.indexOf('\n')
+        while (nl >= 0) {
+          assert.equal(JSON.parse(buffered.slice(0, nl)).type, 'ADDED')
+          lines++
+          buffered = buffered.slice(nl + 1)
+          nl = buffered.indexOf('\n')
+        }
+      })
+      res.resume()
+      await new Promise<void>((resolve, reject) => {
+        res.on('end', resolve)
+        res.on('error', reject)
+      })
+      assert.ok(lines > 0 && lines < created, `${lines} of ${created} events before the end`)
+      assert.equal(buffered, '')
+    } finally {
+      await slow.close()
+    }
+  })
+
+  test('maxWatchBacklog must be a positive integer', async () => {
+    await assert.rejects(startApiServer({ maxWatchBacklog: 0 }), RangeError)
+    await assert.rejects(startApiServer({ maxWatchBacklog: 1.5 }), RangeError)
   })
 
   test("client-node's Watch receives the events", async () => {
