@@ -40,17 +40,10 @@ export interface ConformanceTarget {
  */
 export const exceptions: Record<TargetName, Record<string, string>> = {
   embedded: {
-    'unknown-path-404-body':
-      'a path under no served API (an unknown group, or a namespaced path of a cluster-scoped custom resource) gets a ' +
-      'NotFound Status; the real server answers these with a plain-text "404 page not found" from its HTTP mux ' +
-      '(same status code; client-go turns both into NotFound)',
     'namespace-finalization':
       'no controllers run, so the embedded server finalizes a deleted namespace itself: it deletes the objects ' +
       'inline and removes the namespace once it is empty; kube-apiserver alone leaves it Terminating until ' +
       "kube-controller-manager's namespace controller empties and removes it",
-    'watch-invalid-resourceVersion':
-      'a watch from a resourceVersion that is not a number is 400 BadRequest, as lists are on both servers; ' +
-      "kube-apiserver's watch path answers 500 with no reason (its parse error is not wrapped in an API status)",
   },
   real: {},
 }

@@ -12,6 +12,7 @@ import { type FieldRequirement, parseFieldSelector, SelectorError } from './sele
 import {
   alreadyExists,
   badRequest,
+  unwrappedError,
   conflict,
   expiredContinue,
   type FieldError,
@@ -137,13 +138,19 @@ function normalize(def: ResourceDef, obj: Record<string, any>, metadata: ObjectM
   return { kind: def.kind, apiVersion: def.apiVersion, metadata, ...rest } as KubeObject
 }
 
+/** Why `value` is not a resourceVersion, as kube-apiserver words it; undefined when it is one. */
+function rvError(value: string): string | undefined {
+  if (/^\d+$/.test(value) && value.length <= 19) return undefined
+  const why = /^-?\d+$/.test(value)
+    ? `strconv.ParseUint: parsing ${JSON.stringify(value)}: ${value.startsWith('-') ? 'invalid syntax' : 'value out of range'}`
+    : `strconv.ParseUint: parsing ${JSON.stringify(value)}: invalid syntax`
+  return `resourceVersion: Invalid value: ${JSON.stringify(value)}: ${why}`
+}
+
+/** A list's or get's resourceVersion: 400 BadRequest when it does not parse. */
 function parseRv(value: string): number {
-  if (!/^\d+$/.test(value) || value.length > 19) {
-    const why = /^-?\d+$/.test(value)
-      ? `strconv.ParseUint: parsing ${JSON.stringify(value)}: ${value.startsWith('-') ? 'invalid syntax' : 'value out of range'}`
-      : `strconv.ParseUint: parsing ${JSON.stringify(value)}: invalid syntax`
-    throw badRequest(`invalid resource version: resourceVersion: Invalid value: ${JSON.stringify(value)}: ${why}`)
-  }
+  const error = rvError(value)
+  if (error !== undefined) throw badRequest(`invalid resource version: ${error}`)
   return Number(value)
 }
 
@@ -260,7 +267,10 @@ export class Rest {
   /** Resolves the rv a watch starts after (or 410/400), `undefined` meaning "now, with initial state". */
   checkWatchRv(rv: string | undefined): number | undefined {
     if (rv === undefined || rv === '' || rv === '0') return undefined
-    return parseRv(rv)
+    // The watch path hands the parse error up unwrapped: 500 with no reason (kube-apiserver 1.34).
+    const error = rvError(rv)
+    if (error !== undefined) throw unwrappedError(error)
+    return Number(rv)
   }
 
   /** GET one object. */

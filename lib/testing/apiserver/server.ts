@@ -28,6 +28,7 @@ import {
   entityTooLarge,
   internalError,
   methodNotAllowed,
+  pageNotFound,
   pathNotFound,
   type Status,
   statusFor,
@@ -552,6 +553,11 @@ class EmbeddedApiServer implements ApiServer {
       res.destroy()
       return
     }
+    if (err.text !== undefined) {
+      res.writeHead(err.status.code, { 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-cache, private', 'Content-Length': Buffer.byteLength(err.text), ...err.headers })
+      res.end(err.text)
+      return
+    }
     this.#sendJson(res, err.status.code, JSON.stringify(err.status), err.headers)
   }
 
@@ -626,12 +632,12 @@ class EmbeddedApiServer implements ApiServer {
         return this.#sendJson(res, 200, JSON.stringify(this.#registry.apiGroupList()))
       case 'group': {
         const g = this.#registry.apiGroup(r.group)
-        if (!g) throw pathNotFound()
+        if (!g) throw pageNotFound()
         return this.#sendJson(res, 200, JSON.stringify(g))
       }
       case 'resourceList': {
         const l = this.#registry.apiResourceList(r.group, r.version)
-        if (!l) throw pathNotFound()
+        if (!l) throw pageNotFound()
         return this.#sendJson(res, 200, JSON.stringify(l))
       }
       case 'openapiV2': {
@@ -654,13 +660,17 @@ class EmbeddedApiServer implements ApiServer {
       }
       case 'notFound':
         req.resume()
-        throw pathNotFound()
+        throw pageNotFound()
       case 'resource':
         break
     }
     const def = this.#registry.lookup(r.group, r.version, r.plural)
     if (!def || (r.namespace !== undefined && !def.namespaced)) {
       req.resume()
+      // No handler for the path (group version not served, or a namespaced path of a
+      // cluster-scoped resource) is the mux's plain 404; a served group version without
+      // that resource is the API's NotFound Status.
+      if (!this.#registry.apiResourceList(r.group, r.version) || def) throw pageNotFound()
       throw pathNotFound()
     }
     const scaled = r.subresource === 'scale' && def.scale !== undefined

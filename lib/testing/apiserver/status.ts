@@ -42,10 +42,14 @@ export class ApiStatusError extends KubevisorError {
   /** Extra response headers (e.g. `Retry-After`). */
   readonly headers: Record<string, string>
 
-  constructor(status: Status, headers: Record<string, string> = {}) {
+  /** When set, the response is this plain text instead of the Status JSON (Go's `http.NotFound`). */
+  readonly text: string | undefined
+
+  constructor(status: Status, headers: Record<string, string> = {}, text?: string) {
     super('ERR_APISERVER_STATUS', status.message)
     this.status = status
     this.headers = headers
+    this.text = text
   }
 }
 
@@ -76,9 +80,28 @@ export function notFound(gr: GroupResource, name: string): ApiStatusError {
   return new ApiStatusError(failure(404, 'NotFound', `${qualified(gr)} "${name}" not found`, detailsFor(gr, name)))
 }
 
-/** 404 for a path the server does not serve. */
+/** 404 for a resource a served group version does not have (a Status, as the real server's API handlers answer). */
 export function pathNotFound(): ApiStatusError {
   return new ApiStatusError(failure(404, 'NotFound', 'the server could not find the requested resource', {}))
+}
+
+/**
+ * 500 with no reason: how kube-apiserver answers an error that is not an API status
+ * (`responsewriters.ErrorToAPIStatus` of a plain error), e.g. a watch from a
+ * resourceVersion that does not parse.
+ */
+export function unwrappedError(message: string): ApiStatusError {
+  return new ApiStatusError({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, code: 500 } as Status)
+}
+
+/**
+ * 404 for a path no API handler serves (an unknown group or version, a namespaced path of
+ * a cluster-scoped resource, anything else): kube-apiserver's HTTP mux answers these with
+ * Go's `http.NotFound`, the plain text `404 page not found`, not a Status. Clients read both
+ * as NotFound.
+ */
+export function pageNotFound(): ApiStatusError {
+  return new ApiStatusError(failure(404, 'NotFound', '404 page not found', {}), { 'X-Content-Type-Options': 'nosniff' }, '404 page not found\n')
 }
 
 /** 409 `pods "x" already exists`. */
