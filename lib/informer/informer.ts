@@ -119,7 +119,7 @@ export interface InformerFactoryOptions {
   kubeConfig?: KubeConfig
   logger?: Logger
   clock?: Clock
-  /** Applied to every object before it is stored (e.g. drop managedFields). */
+  /** Applied to every object before it is stored, e.g. `dropManagedFields`. */
   transform?: (object: KubeObject) => KubeObject
   /** Watch metrics; each informer reports as `<kind>[/<namespace>][?selectors]`. */
   metrics?: WatchMetrics
