@@ -3,6 +3,7 @@
  * `dropManagedFields` transform.
  */
 import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
 import { describe, test } from 'node:test'
 import { dropManagedFields, type KubeObject, objectKey } from '../../lib/watch/object.ts'
 
@@ -39,5 +40,18 @@ describe('dropManagedFields', () => {
     const bare = { metadata: { name: 'x' } }
     dropManagedFields(bare)
     assert.deepEqual(Object.keys(bare.metadata), ['name'])
+  })
+
+  test('keeps metadata a fast-properties object (no delete), which is what saves the memory', () => {
+    // V8's %HasFastProperties needs --allow-natives-syntax, so ask a child process.
+    const module = new URL('../../lib/watch/object.ts', import.meta.url).href
+    const script = `
+      const { dropManagedFields } = await import(${JSON.stringify(module)})
+      const pod = JSON.parse('{"metadata":{"name":"a","namespace":"b","uid":"u","resourceVersion":"1","labels":{"x":"y"},"managedFields":[{"manager":"m"}]},"spec":{}}')
+      const deleted = JSON.parse(JSON.stringify(pod))
+      delete deleted.metadata.managedFields
+      console.log(JSON.stringify([%HasFastProperties(dropManagedFields(pod).metadata), %HasFastProperties(deleted.metadata)]))`
+    const out = execFileSync(process.execPath, ['--allow-natives-syntax', '--input-type=module', '-e', script], { encoding: 'utf8' })
+    assert.deepEqual(JSON.parse(out), [true, false], 'dropManagedFields keeps fast properties; delete would not')
   })
 })
