@@ -17,12 +17,12 @@ import { eventually } from '../support/mirror.ts'
 
 let server: ApiServer
 let ns: string
-const { cm, ref } = useTestCluster('loop', (s, n) => {
+const { cm, ref, update } = useTestCluster('loop', (s, n) => {
   server = s
   ns = n
 })
 
-const touch = (name: string, v: string) => server.update({ ...(server.get(ref(name)) as KubeObject), data: { v } })
+const touch = (name: string, v: string) => update(name, { v })
 const target = () => ({ apiVersion: 'v1', kind: 'ConfigMap', namespace: ns })
 const fastRetries = () => new ItemExponentialFailureRateLimiter(1, 20)
 

@@ -2,39 +2,36 @@
 // stream contract of cilium's `pkg/k8s/resource` end to end, and `streamWorker` under a
 // supervisor (crash → un-done keys re-emitted; stop → drain; error handler 'stop' → exit).
 import assert from 'node:assert/strict'
-import { after, before, beforeEach, describe, test } from 'node:test'
+import { after, describe, test } from 'node:test'
 import { GenServer, type Pid } from '../../lib/actor/index.ts'
 import { type ErrorHandler, type ResourceEvent, type ResourceEventStream, ResourceStreamStoppedError, resource, retryUpTo } from '../../lib/dispatch/resource.ts'
 import { startStreamWorker } from '../../lib/dispatch/resource-worker.ts'
 import { InformerFactory } from '../../lib/informer/informer.ts'
 import { ItemExponentialFailureRateLimiter } from '../../lib/queue/index.ts'
 import { Supervisor } from '../../lib/supervisor/index.ts'
-import { type ApiServer, FakeClock, startApiServer } from '../../lib/testing/index.ts'
+import { type ApiServer, FakeClock } from '../../lib/testing/index.ts'
 import type { KubeObject } from '../../lib/watch/object.ts'
+import { useTestCluster } from '../support/cluster.ts'
 import { captureLogger, silent as logger } from '../support/log.ts'
 import { eventually } from '../support/mirror.ts'
 import { collectAll } from '../support/streams.ts'
 
 let server: ApiServer
 let factory: InformerFactory
-let seq = 0
 let ns: string
-before(async () => {
-  server = await startApiServer({ bookmarkIntervalMs: 200 })
-  factory = new InformerFactory({ kubeConfig: server.kubeConfig, logger })
-})
+// Registered first, so it runs before the cluster's own `after` closes the server.
 after(async () => {
-  await factory.stop()
-  await server.close()
+  await factory?.stop()
 })
-beforeEach(() => {
-  ns = `res${++seq}`
-  server.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } })
+const cluster = useTestCluster('res', (s, n) => {
+  server = s
+  ns = n
+  factory ??= new InformerFactory({ kubeConfig: s.kubeConfig, logger })
 })
 
-const cm = (name: string, v = '1') => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: ns }, data: { v } })
-const ref = (name: string) => ({ apiVersion: 'v1', kind: 'ConfigMap', name, namespace: ns })
-const update = (name: string, v: string) => server.update({ ...(server.get(ref(name)) as KubeObject), data: { v } })
+const { ref } = cluster
+const cm = (name: string, v = '1') => cluster.cm(name, { v })
+const update = (name: string, v: string) => cluster.update(name, { v })
 const watchesOpen = () => server.watches({ path: `/api/v1/namespaces/${ns}/configmaps` }).length
 const configMaps = (opts: Parameters<typeof resource>[2] = {}) => resource(factory, { apiVersion: 'v1', kind: 'ConfigMap', namespace: ns }, { logger, ...opts })
 /** A quick limiter on the real clock: retries after 1, 2, 4 … ms. */

@@ -20,12 +20,12 @@ import { eventually } from '../support/mirror.ts'
 
 let server: ApiServer
 let ns: string
-const { cm, ref } = useTestCluster('rc', (s, n) => {
+const { cm, ref, update } = useTestCluster('rc', (s, n) => {
   server = s
   ns = n
 })
 
-const touch = (name: string, v: string) => server.update({ ...(server.get(ref(name)) as KubeObject), data: { v } })
+const touch = (name: string, v: string) => update(name, { v })
 const target = () => ({ apiVersion: 'v1', kind: 'ConfigMap', namespace: ns })
 const fastRetries = () => new ItemExponentialFailureRateLimiter(1, 20)
 const fastBackoff = { initialMs: 1, maxMs: 20, factor: 2, jitter: 0, resetAfterMs: 0 }

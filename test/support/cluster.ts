@@ -6,11 +6,8 @@ import { after, before, beforeEach } from 'node:test'
 import { type ApiServer, type ApiServerOptions, startApiServer } from '../../lib/testing/index.ts'
 import type { KubeObject } from '../../lib/watch/object.ts'
 
-/** What {@link useTestCluster} gives a test file; `server` and `ns` read the current ones. */
+/** What {@link useTestCluster} gives a test file: ConfigMap helpers in the current test's namespace. */
 export interface TestCluster {
-  readonly server: ApiServer
-  /** This test's namespace (created before it, a new one for every test). */
-  readonly ns: string
   /** A ConfigMap `name` in this test's namespace. */
   cm(name: string, data?: Record<string, string>): KubeObject
   /** A reference to the ConfigMap `name` in this test's namespace (for `server.get`/`delete`). */
@@ -42,22 +39,19 @@ export function useTestCluster(prefix: string, bind?: (server: ApiServer, ns: st
   after(async () => {
     await server?.close()
   })
+  const started = (): ApiServer => {
+    if (!server) throw new Error('the test API server is not started yet (use it inside tests or hooks)')
+    return server
+  }
   beforeEach(() => {
     ns = `${prefix}${++seq}`
-    cluster.server.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } })
-    bind?.(cluster.server, ns)
+    started().create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } })
+    bind?.(started(), ns)
   })
   const cluster: TestCluster = {
-    get server() {
-      if (!server) throw new Error('the test API server is not started yet (use it inside tests or hooks)')
-      return server
-    },
-    get ns() {
-      return ns
-    },
     cm: (name, data = {}) => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: ns }, data }),
     ref: (name) => ({ apiVersion: 'v1', kind: 'ConfigMap', name, namespace: ns }),
-    update: (name, data) => cluster.server.update({ ...(cluster.server.get(cluster.ref(name)) as KubeObject), data }),
+    update: (name, data) => started().update({ ...(started().get(cluster.ref(name)) as KubeObject), data }),
   }
   return cluster
 }

@@ -13,15 +13,11 @@ import { eventually, Mirror, type MirrorState, serverView } from '../support/mir
 
 let server: ApiServer
 let ns: string
-const { cm, ref } = useTestCluster('ns', (s, n) => {
+const { cm, ref, update } = useTestCluster('ns', (s, n) => {
   server = s
   ns = n
 })
 
-const update = (name: string, data: Record<string, string>) => {
-  const current = server.get(ref(name)) as KubeObject
-  return server.update({ ...current, data })
-}
 
 async function view(w: WatcherRef): Promise<MirrorState> {
   return GenServer.call<MirrorState>(w, 'view')
