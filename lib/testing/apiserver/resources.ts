@@ -276,10 +276,17 @@ export class ResourceRegistry {
     return versions ? { kind: 'APIGroup', apiVersion: 'v1', ...apiGroup(group, versions) } : undefined
   }
 
+  /** Whether `group/version` is served: some resource lives there (the core `v1` always is). */
+  serves(group: string, version: string): boolean {
+    if (group === '' && version === 'v1') return true
+    for (const r of this.#byPath.values()) if (r.group === group && r.version === version) return true
+    return false
+  }
+
   /** `/api/v1` or `/apis/{g}/{v}` (APIResourceList), undefined when not served. */
   apiResourceList(group: string, version: string): unknown {
+    if (!this.serves(group, version)) return undefined
     const defs = this.all().filter((r) => r.group === group && r.version === version)
-    if (defs.length === 0 && !(group === '' && version === 'v1')) return undefined
     const resources: unknown[] = []
     for (const r of defs) {
       resources.push({

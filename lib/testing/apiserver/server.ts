@@ -553,14 +553,10 @@ class EmbeddedApiServer implements ApiServer {
       res.destroy()
       return
     }
-    if (err.text !== undefined) {
-      res.writeHead(err.status.code, { 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-cache, private', 'Content-Length': Buffer.byteLength(err.text), ...err.headers })
-      res.end(err.text)
-      return
-    }
-    this.#sendJson(res, err.status.code, JSON.stringify(err.status), err.headers)
+    this.#sendJson(res, err.status.code, err.text ?? JSON.stringify(err.status), err.headers)
   }
 
+  /** Sends a whole body, as JSON unless `headers` name another Content-Type. */
   #sendJson(res: ServerResponse, code: number, body: string, headers: Record<string, string> = {}): void {
     if (res.headersSent || res.destroyed) return
     res.writeHead(code, {
@@ -670,7 +666,7 @@ class EmbeddedApiServer implements ApiServer {
       // No handler for the path (group version not served, or a namespaced path of a
       // cluster-scoped resource) is the mux's plain 404; a served group version without
       // that resource is the API's NotFound Status.
-      if (!this.#registry.apiResourceList(r.group, r.version) || def) throw pageNotFound()
+      if (def || !this.#registry.serves(r.group, r.version)) throw pageNotFound()
       throw pathNotFound()
     }
     const scaled = r.subresource === 'scale' && def.scale !== undefined

@@ -42,7 +42,7 @@ export class ApiStatusError extends KubevisorError {
   /** Extra response headers (e.g. `Retry-After`). */
   readonly headers: Record<string, string>
 
-  /** When set, the response is this plain text instead of the Status JSON (Go's `http.NotFound`). */
+  /** When set, the response body is this text instead of the Status JSON (with a Content-Type in `headers`). */
   readonly text: string | undefined
 
   constructor(status: Status, headers: Record<string, string> = {}, text?: string) {
@@ -101,7 +101,7 @@ export function unwrappedError(message: string): ApiStatusError {
  * as NotFound.
  */
 export function pageNotFound(): ApiStatusError {
-  return new ApiStatusError(failure(404, 'NotFound', '404 page not found', {}), { 'X-Content-Type-Options': 'nosniff' }, '404 page not found\n')
+  return new ApiStatusError(failure(404, 'NotFound', '404 page not found', {}), { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff' }, '404 page not found\n')
 }
 
 /** 409 `pods "x" already exists`. */
