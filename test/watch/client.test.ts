@@ -11,6 +11,7 @@ import { type ApiServer, startApiServer } from '../../lib/testing/index.ts'
 import { PassThrough } from 'node:stream'
 import { HttpListWatchClient, parseRetryAfter, responseChunks } from '../../lib/watch/client.ts'
 import { ApiStatusError } from '../../lib/watch/errors.ts'
+import { crd } from '../testing/apiserver/helpers.ts'
 
 let server: ApiServer
 
@@ -155,17 +156,7 @@ describe('HttpListWatchClient', () => {
   })
 
   test('resolves a CRD kind once it is installed', async () => {
-    server.create({
-      apiVersion: 'apiextensions.k8s.io/v1',
-      kind: 'CustomResourceDefinition',
-      metadata: { name: 'widgets.example.com' },
-      spec: {
-        group: 'example.com',
-        names: { plural: 'widgets', singular: 'widget', kind: 'Widget', listKind: 'WidgetList' },
-        scope: 'Namespaced',
-        versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } }],
-      },
-    })
+    server.create(crd('Namespaced'))
     server.create({ apiVersion: 'example.com/v1', kind: 'Widget', metadata: { name: 'w1', namespace: 'team-a' } })
     const client = new HttpListWatchClient(server.kubeConfig, { apiVersion: 'example.com/v1', kind: 'Widget' })
     const page = await client.list({ limit: 10 }, signal())
@@ -176,17 +167,7 @@ describe('HttpListWatchClient', () => {
   test('a kind missing from cached discovery is looked up again (a CRD installed later)', async () => {
     const gadgets = () => new HttpListWatchClient(server.kubeConfig, { apiVersion: 'example.com/v1', kind: 'Gadget' })
     await assert.rejects(gadgets().list({ limit: 1 }, signal()), (err: unknown) => err instanceof ApiStatusError && err.status === 404)
-    server.create({
-      apiVersion: 'apiextensions.k8s.io/v1',
-      kind: 'CustomResourceDefinition',
-      metadata: { name: 'gadgets.example.com' },
-      spec: {
-        group: 'example.com',
-        names: { plural: 'gadgets', singular: 'gadget', kind: 'Gadget', listKind: 'GadgetList' },
-        scope: 'Cluster',
-        versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } }],
-      },
-    })
+    server.create(crd('Cluster'))
     assert.deepEqual(await gadgets().resolve(), { groupVersionPath: '/apis/example.com/v1', plural: 'gadgets', namespaced: false, apiVersion: 'example.com/v1', kind: 'Gadget' })
   })
 
