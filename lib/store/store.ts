@@ -123,9 +123,12 @@ export class StoreWriter<T extends KubeObject = KubeObject> implements KnownStor
   }
 
   set(key: string, object: T): void {
+    if (this.#indexers.length === 0) {
+      this.#objects.set(key, object)
+      return
+    }
     const old = this.#objects.get(key)
     this.#objects.set(key, object)
-    if (this.#indexers.length === 0) return
     if (old !== undefined) this.#unindex(key, old)
     for (const [name, fn] of this.#indexers) {
       const index = this.#indices.get(name) as Map<string, Set<string>>
