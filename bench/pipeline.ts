@@ -18,7 +18,7 @@
 // each consumer's garbage collection runs on its own thread and counts in its own time.
 // Socket reading is left out for every consumer alike; bench/watch.ts measures it over HTTP.
 //
-//   ./dev node --conditions=source --expose-gc bench/pipeline.ts [--events=N] [--chunks-per-turn=K] [--only=<part of a name>|…]
+//   ./dev node --conditions=source --expose-gc bench/pipeline.ts [--events=N] [--chunks-per-turn=K] [--only=<part of a name>|…] [--large=100000]
 import { spawnSync } from 'node:child_process'
 import { StringDecoder } from 'node:string_decoder'
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads'
@@ -218,6 +218,7 @@ const consumers: ConsumerDef[] = [
 
 interface WorkerInput {
   consumer: number
+  /** The listed pods, one JSON document per line. */
   list: SharedArrayBuffer
   stream: SharedArrayBuffer
   /** Per turn: [first chunk, chunk count, MODIFIED events completed by it]. */
@@ -227,7 +228,11 @@ interface WorkerInput {
 async function workerMain(input: WorkerInput): Promise<void> {
   const def = consumers[input.consumer] as ConsumerDef
   const listBytes = Buffer.from(input.list)
-  const list = () => JSON.parse(listBytes.toString('utf8')) as KubeObject[]
+  const list = () => {
+    const items: KubeObject[] = []
+    for (let at = 0, nl = listBytes.indexOf(10); nl >= 0; at = nl + 1, nl = listBytes.indexOf(10, at)) items.push(JSON.parse(listBytes.toString('utf8', at, nl)) as KubeObject)
+    return items
+  }
   const chunks = chunked(Buffer.from(input.stream), [CHUNK])
   const pipeline = await def.make(list)
   const port = parentPort
@@ -237,7 +242,7 @@ async function workerMain(input: WorkerInput): Promise<void> {
       port.postMessage(pipeline.handled())
       return
     }
-    const [first, count, events] = input.turns[turn] as [number, number, number]
+    const [first, count, events] = input.turns[turn] ?? [0, 0, 0]
     const t0 = performance.now()
     await pipeline.feed(chunks.slice(first, first + count), events)
     port.postMessage(performance.now() - t0)
@@ -247,12 +252,14 @@ async function workerMain(input: WorkerInput): Promise<void> {
 
 // --- the driver ----------------------------------------------------------------------------
 
-/** The stream: 1,000 pods listed, then `events` MODIFIED events, each of the next pod in turn. */
-function dataset(events: number): { list: Buffer; stream: Buffer } {
-  const pods = Array.from({ length: PODS }, (_, i) => makePod(i, 1 + i, `ns-${i % 20}`))
-  const parts: string[] = []
-  for (let k = 0; k < events; k++) parts.push(`${JSON.stringify({ type: 'MODIFIED', object: makePod(k % PODS, 1001 + k, `ns-${(k % PODS) % 20}`) })}\n`)
-  return { list: Buffer.from(JSON.stringify(pods)), stream: Buffer.from(parts.join('')) }
+/** `pods` pods listed, then `events` MODIFIED events, each of the next pod in turn. */
+function dataset(pods: number, events: number): { list: Buffer; stream: Buffer } {
+  const lines: string[] = []
+  for (let i = 0; i < pods; i++) lines.push(`${JSON.stringify(makePod(i, 1 + i, `ns-${i % 20}`))}\n`)
+  const list = Buffer.from(lines.join(''))
+  lines.length = 0
+  for (let k = 0; k < events; k++) lines.push(`${JSON.stringify({ type: 'MODIFIED', object: makePod(k % pods, pods + 1 + k, `ns-${(k % pods) % 20}`) })}\n`)
+  return { list, stream: Buffer.from(lines.join('')) }
 }
 
 function shared(bytes: Buffer): SharedArrayBuffer {
@@ -280,17 +287,33 @@ interface Totals {
   blocks: number[]
 }
 
-/** Runs every consumer over the stream in turns; returns each one's totals. */
+/** One worker: a consumer reading a stream over `pods` stored pods. */
+export interface Entry {
+  consumer: ConsumerDef
+  pods: number
+}
+
+/**
+ * Runs every entry over its stream in turns (entries with the same pod count read the same
+ * bytes; every stream has `events` events of the same size); returns each one's totals.
+ */
 export async function measurePipeline(
-  options: { events?: number; perTurn?: number; blocks?: number; only?: string[] } = {},
-): Promise<{ totals: Map<ConsumerDef, Totals>; events: number; eventBytes: number }> {
+  entries: readonly Entry[],
+  options: { events?: number; perTurn?: number; blocks?: number } = {},
+): Promise<{ totals: Totals[]; events: number; eventBytes: number }> {
   const events = options.events ?? 60_000
-  const { list, stream } = dataset(events)
-  const turns = turnsOf(stream, options.perTurn ?? CHUNKS_PER_TURN)
-  const input = { list: shared(list), stream: shared(stream), turns }
-  // The two ceilings always run: every ratio is to one of them.
-  const picked = consumers.filter((c, i) => i === 0 || i === 2 || !options.only || options.only.some((part) => c.name.includes(part)))
-  const workers = picked.map((c) => new Worker(new URL(import.meta.url), { workerData: { ...input, consumer: consumers.indexOf(c) } satisfies WorkerInput }))
+  const perTurn = options.perTurn ?? CHUNKS_PER_TURN
+  const inputs = new Map<number, Omit<WorkerInput, 'consumer'> & { bytes: number }>()
+  for (const { pods } of entries) {
+    if (inputs.has(pods)) continue
+    const { list, stream } = dataset(pods, events)
+    inputs.set(pods, { list: shared(list), stream: shared(stream), turns: turnsOf(stream, perTurn), bytes: stream.length })
+  }
+  const turnCount = Math.max(...[...inputs.values()].map((i) => i.turns.length))
+  const workers = entries.map(({ consumer, pods }) => {
+    const { list, stream, turns } = inputs.get(pods) as Omit<WorkerInput, 'consumer'>
+    return new Worker(new URL(import.meta.url), { workerData: { consumer: consumers.indexOf(consumer), list, stream, turns } satisfies WorkerInput })
+  })
   // One request at a time per worker: `ask` resolves with its next message; an error rejects it.
   const asks = workers.map((w) => {
     let pending: { resolve: (m: unknown) => void; reject: (err: unknown) => void } | undefined
@@ -325,9 +348,9 @@ export async function measurePipeline(
   try {
     await Promise.all(asks.map((ask) => ask())) // each worker's 'ready'
     const blocks = options.blocks ?? 12
-    const perBlock = Math.ceil(turns.length / blocks)
-    const totals: Totals[] = picked.map(() => ({ ms: 0, blocks: [] }))
-    for (let t = 0; t < turns.length; t++) {
+    const perBlock = Math.ceil(turnCount / blocks)
+    const totals: Totals[] = entries.map(() => ({ ms: 0, blocks: [] }))
+    for (let t = 0; t < turnCount; t++) {
       for (let j = 0; j < workers.length; j++) {
         const i = (j + t) % workers.length
         const ask = asks[i] as (turn: number | 'handled') => Promise<unknown>
@@ -339,11 +362,11 @@ export async function measurePipeline(
       }
     }
     // Every event, in full: a consumer that drops events must not look fast.
-    for (let i = 0; i < picked.length; i++) {
+    for (let i = 0; i < entries.length; i++) {
       const handled = await (asks[i] as (msg: 'handled') => Promise<unknown>)('handled')
-      if (handled !== events) throw new Error(`${(picked[i] as ConsumerDef).name} handled ${String(handled)} of ${events} events`)
+      if (handled !== events) throw new Error(`${(entries[i] as Entry).consumer.name} (${(entries[i] as Entry).pods} pods) handled ${String(handled)} of ${events} events`)
     }
-    return { totals: new Map(picked.map((c, i) => [c, totals[i] as Totals])), events, eventBytes: stream.length / events }
+    return { totals, events, eventBytes: (inputs.get(entries[0]?.pods ?? PODS)?.bytes ?? 0) / events }
   } finally {
     await Promise.all(workers.map((w) => w.terminate()))
   }
@@ -363,38 +386,83 @@ function blockRatio(of: Totals, to: Totals): string {
   return `${fmt(median(rs))} (${fmt(Math.min(...rs))}–${fmt(Math.max(...rs))})`
 }
 
-/** The benchmark as a table for the aggregate runner (`bench/run.ts`). */
-export async function run(options: { events?: number; perTurn?: number; only?: string[] } = {}): Promise<BenchTable[]> {
-  const { totals, events, eventBytes } = await measurePipeline(options)
-  const bareT = totals.get(consumers[0] as ConsumerDef) as Totals
-  const mapT = totals.get(consumers[2] as ConsumerDef) as Totals
+const byName = (part: string) => consumers.find((c) => c.name.includes(part)) as ConsumerDef
+const BARE = byName('bare reader: split')
+const MAP = byName('bare reader + Map by')
+
+/**
+ * Throughput at 1,000 pods: every consumer (or those whose name contains one of `only`;
+ * the two ceilings always run, every ratio is to one of them).
+ */
+async function throughput(options: { events?: number; perTurn?: number; only?: string[] }): Promise<BenchTable> {
+  const picked = consumers.filter((c) => c === BARE || c === MAP || !options.only || options.only.some((part) => c.name.includes(part)))
+  const { totals, events, eventBytes } = await measurePipeline(
+    picked.map((consumer) => ({ consumer, pods: PODS })),
+    options,
+  )
+  const bareT = totals[picked.indexOf(BARE)] as Totals
+  const mapT = totals[picked.indexOf(MAP)] as Totals
   const target: Record<string, string> = {
     'kubevisor Watcher, no store': '≥ 0.9× bare',
     'kubevisor Watcher + store': '≥ 1.0× Map',
     'kubevisor Watcher + store + drop managedFields': '> 1.0× Map',
   }
-  return [
-    {
-      title: `Watch pipelines in turns (bench/pipeline.ts): ${events.toLocaleString('en-US')} MODIFIED events of ~${Math.round(eventBytes)} B over ${PODS.toLocaleString('en-US')} pods, each consumer in its own worker`,
-      columns: ['consumer', 'µs / event', '× bare reader', 'per block of turns', '× Map reader', 'per block of turns', 'target'],
-      rows: [...totals].map(([c, t]) => {
-        return [
-          c.name,
-          fmt((t.ms * 1000) / events),
-          fmt(bareT.ms / t.ms),
-          blockRatio(t, bareT),
-          c.keeps ? fmt(mapT.ms / t.ms) : '',
-          c.keeps ? blockRatio(t, mapT) : '',
-          target[c.name] ?? '',
-        ]
-      }),
-      notes: [
-        machine(),
-        `each consumer gets the stream in turns of ${options.perTurn ?? CHUNKS_PER_TURN} × 64 KiB chunks, every consumer in turn (order rotated), and times its own turns; only one consumer runs at a time, under --single-threaded-gc, so its garbage collection falls in its own turns. Ratios are rates: the bare reader's time over the consumer's. "per block of turns": median (min–max) of the same ratio over 12 blocks of consecutive turns.`,
-        'no socket reads: bench/watch.ts has the end-to-end figures over HTTP with the server in another process (and client-node, which cannot be fed from memory).',
-      ],
-    },
-  ]
+  return {
+    title: `Watch pipelines in turns (bench/pipeline.ts): ${events.toLocaleString('en-US')} MODIFIED events of ~${Math.round(eventBytes)} B over ${PODS.toLocaleString('en-US')} pods, each consumer in its own worker`,
+    columns: ['consumer', 'µs / event', '× bare reader', 'per block of turns', '× Map reader', 'per block of turns', 'target'],
+    rows: picked.map((c, i) => {
+      const t = totals[i] as Totals
+      return [
+        c.name,
+        fmt((t.ms * 1000) / events),
+        fmt(bareT.ms / t.ms),
+        blockRatio(t, bareT),
+        c.keeps ? fmt(mapT.ms / t.ms) : '',
+        c.keeps ? blockRatio(t, mapT) : '',
+        target[c.name] ?? '',
+      ]
+    }),
+    notes: [
+      machine(),
+      `each consumer gets the stream in turns of ${options.perTurn ?? CHUNKS_PER_TURN} × 64 KiB chunks, every consumer in turn (order rotated), and times its own turns; only one consumer runs at a time, under --single-threaded-gc, so its garbage collection falls in its own turns. Ratios are rates: the bare reader's time over the consumer's. "per block of turns": median (min–max) of the same ratio over 12 blocks of consecutive turns.`,
+      'no socket reads: bench/watch.ts has the end-to-end figures over HTTP with the server in another process (and client-node, which cannot be fed from memory).',
+    ],
+  }
+}
+
+/**
+ * Scale: the consumers that keep objects, each twice — over 1,000 and over `large` stored
+ * pods — in the same turns, so "events/s with 100k stored ÷ with 1k" is free of the
+ * machine's drift between two phases.
+ */
+async function scale(options: { events?: number; perTurn?: number; large?: number }): Promise<BenchTable> {
+  const large = options.large ?? 100_000
+  const keeping = [MAP, byName('Watcher + store'), byName('Watcher + store + drop')]
+  const entries = keeping.flatMap((consumer) => [
+    { consumer, pods: PODS },
+    { consumer, pods: large },
+  ])
+  const { totals, events } = await measurePipeline(entries, { events: options.events ?? 30_000, perTurn: options.perTurn })
+  const k = (n: number) => `${n / 1000}k`
+  return {
+    title: `Scale in turns (bench/pipeline.ts): ${events.toLocaleString('en-US')} MODIFIED events over ${k(PODS)} and over ${k(large)} stored pods`,
+    columns: ['consumer', `µs / event at ${k(PODS)}`, `µs / event at ${k(large)}`, `events/s at ${k(large)} ÷ at ${k(PODS)}`, 'per block of turns', 'target'],
+    rows: keeping.map((c, i) => {
+      const small = totals[2 * i] as Totals
+      const big = totals[2 * i + 1] as Totals
+      return [c.name, fmt((small.ms * 1000) / events), fmt((big.ms * 1000) / events), fmt(small.ms / big.ms), blockRatio(big, small), c.name === 'kubevisor Watcher + store' ? '≥ 0.8' : '']
+    }),
+    notes: [
+      `at ${k(large)} pods each event replaces a stored object that has long been promoted, so the old generation fills with garbage and full collections (single-threaded here) walk ~${k(large)} live pods; at ${k(PODS)} they walk 1k.`,
+    ],
+  }
+}
+
+/** The benchmark as tables for the aggregate runner (`bench/run.ts`). */
+export async function run(options: { events?: number; perTurn?: number; only?: string[]; large?: number } = {}): Promise<BenchTable[]> {
+  const tables = [await throughput(options)]
+  if (!options.only) tables.push(await scale({ perTurn: options.perTurn, large: options.large }))
+  return tables
 }
 
 if (!isMainThread) {
@@ -409,5 +477,6 @@ if (!isMainThread) {
   const events = args.has('events') ? Number(args.get('events')) : undefined
   const perTurn = args.has('chunks-per-turn') ? Number(args.get('chunks-per-turn')) : undefined
   const only = args.get('only')?.split('|')
-  for (const table of await run({ events, perTurn, only })) console.log(`${formatTable(table)}\n`)
+  const large = args.has('large') ? Number(args.get('large')) : undefined
+  for (const table of await run({ events, perTurn, only, large })) console.log(`${formatTable(table)}\n`)
 }
