@@ -8,6 +8,7 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { DecodeError, WatchDecoder } from '../../lib/watch/decode.ts'
 import type { WatchEvent } from '../../lib/watch/object.ts'
+import { prng } from '../support/random.ts'
 
 function line(type: string, name: string, rv: string, extra: Record<string, unknown> = {}): string {
   return JSON.stringify({ type, object: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: 'default', resourceVersion: rv }, ...extra } })
@@ -122,6 +123,70 @@ describe('WatchDecoder', () => {
     assert.equal(decode([Buffer.from(line('ADDED', 'a', '1'))]).events.length, 1)
     const cut = line('ADDED', 'a', '1').slice(0, 30)
     assert.equal(decode([Buffer.from(cut)]).errors.length, 1)
+  })
+
+  test('random streams in random chunks: the same events, and every bad line with its exact byte offset, length and quote', () => {
+    // A reference that sees the whole byte stream at once: split on newline bytes, decode, parse.
+    const reference = (bytes: Buffer) => {
+      const out: ({ event: unknown } | { offset: number; length: number; snippet: string })[] = []
+      for (let from = 0; from < bytes.length; ) {
+        let to = bytes.indexOf(10, from)
+        if (to < 0) to = bytes.length
+        const text = bytes.toString('utf8', from, to)
+        if (text.trim() !== '') {
+          let value: { type?: unknown; object?: unknown } | undefined
+          try {
+            value = JSON.parse(text)
+          } catch {}
+          const ok = typeof value === 'object' && value !== null && ['ADDED', 'MODIFIED', 'DELETED', 'BOOKMARK', 'ERROR'].includes(value.type as string) && typeof value.object === 'object' && value.object !== null && !Array.isArray(value.object)
+          if (ok) out.push({ event: value })
+          else {
+            const cut = Math.min(to, from + 120)
+            out.push({ offset: from, length: to - from, snippet: bytes.toString('utf8', from, cut) + (cut < to ? '…' : '') })
+          }
+        }
+        from = to + 1
+      }
+      return out
+    }
+    const pieces = [
+      () => line('ADDED', 'a', '1'),
+      () => line('MODIFIED', 'ü-b', '2', { data: { text: 'grüße 監視者 🚀'.repeat(20) } }),
+      () => `{"type":"MODIFIED","object":{"metadata":{"name":"${'ö'.repeat(90)}"`, // cut JSON, non-ASCII around byte 120
+      () => '{"type":"UPSERTED","object":{}}',
+      () => '[1,2]',
+      () => '  \r',
+      () => '',
+      () => `${line('DELETED', 'c', '3')}\r`,
+      () => `not json ✓ ${'x'.repeat(200)}`,
+    ]
+    for (let seed = 1; seed <= 40; seed++) {
+      const rand = prng(seed)
+      const lines = Array.from({ length: 30 }, () => (pieces[Math.floor(rand() * pieces.length)] as () => string)())
+      const bytes = Buffer.from(`${lines.join('\n')}${rand() < 0.5 ? '\n' : ''}`)
+      const chunks: Buffer[] = []
+      for (let at = 0; at < bytes.length; ) {
+        const size = 1 + Math.floor(rand() * (rand() < 0.2 ? 4 : 700))
+        chunks.push(bytes.subarray(at, at + size))
+        at += size
+      }
+      const { out, decoder } = decode(chunks)
+      const got = out.map((x) => (x instanceof DecodeError ? { offset: x.offset, length: x.length, snippet: x.snippet } : { event: x }))
+      assert.deepEqual(got, reference(bytes), `seed ${seed}`)
+      assert.equal(decoder.bytes, bytes.length, `seed ${seed}`)
+      assert.equal(decoder.pendingBytes, 0, `seed ${seed}`)
+    }
+  })
+
+  test('a stream that ends inside a UTF-8 character reports its last line with every byte counted', () => {
+    const bytes = Buffer.from(`${line('ADDED', 'a', '1')}\n{"type":"ADDED","object":{"metadata":{"name":"ü`)
+    const cut = bytes.subarray(0, bytes.length - 1) // the second byte of "ü" never arrives
+    const { events, errors, decoder } = decode([cut.subarray(0, 50), cut.subarray(50)])
+    assert.equal(events.length, 1)
+    assert.equal(errors.length, 1)
+    assert.equal(errors[0]?.offset, Buffer.byteLength(line('ADDED', 'a', '1')) + 1)
+    assert.equal(errors[0]?.length, cut.length - (Buffer.byteLength(line('ADDED', 'a', '1')) + 1))
+    assert.equal(decoder.pendingBytes, 0)
   })
 
   test('objects are plain parsed JSON: timestamps stay strings', () => {
