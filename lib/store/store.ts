@@ -127,7 +127,18 @@ export class StoreWriter<T extends KubeObject = KubeObject> implements KnownStor
       this.#objects.set(key, object)
       return
     }
+    this.#replace(key, object, this.#objects.get(key))
+  }
+
+  upsert(key: string, object: T): string | undefined {
     const old = this.#objects.get(key)
+    if (this.#indexers.length === 0) this.#objects.set(key, object)
+    else this.#replace(key, object, old)
+    return old === undefined ? undefined : (old.metadata?.resourceVersion ?? '')
+  }
+
+  /** Stores `object` in place of `old` and moves its index entries. */
+  #replace(key: string, object: T, old: T | undefined): void {
     this.#objects.set(key, object)
     if (old !== undefined) this.#unindex(key, old)
     for (const [name, fn] of this.#indexers) {

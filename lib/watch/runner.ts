@@ -26,7 +26,7 @@ import {
   type WatchState,
 } from './engine.ts'
 import { KnownVersions, type KnownStore } from './known.ts'
-import { type KubeObject, resourceVersionOf, type WatchEvent, type WatchEventType } from './object.ts'
+import { type KubeObject, objectKey, resourceVersionOf, type WatchEvent, type WatchEventType } from './object.ts'
 
 /** What the consumer receives, in order. */
 export type WatchNotification =
@@ -491,14 +491,27 @@ export class WatchRunner implements AsyncIterable<WatchNotification> {
         // Nothing is recorded once stopped: a replacement runner may own `known` already.
         if (this.#abort.signal.aborted) return
         const object = this.#transform ? this.#transform(event.object) : event.object
-        const change = classifyEvent(this.known, event.type, object)
-        const resourceVersion = resourceVersionOf(object) || undefined
+        const version = resourceVersionOf(object)
+        const resourceVersion = version || undefined
+        const known = this.known
+        if (event.type !== 'deleted' && known.upsert !== undefined) {
+          // classifyEvent's rules with one lookup: new key → created; ADDED at the recorded
+          // version → a duplicate, dropped; anything else → modified.
+          const key = objectKey(object)
+          const previous = known.upsert(key, object)
+          if (previous !== undefined && event.type === 'added' && previous === version) {
+            if (resourceVersion !== undefined) this.#advance(resourceVersion)
+            return
+          }
+          return this.#offer({ type: previous === undefined ? 'created' : 'modified', key, object }, resourceVersion)
+        }
+        const change = classifyEvent(known, event.type, object)
         if (change === undefined) {
           if (resourceVersion !== undefined) this.#advance(resourceVersion)
           return
         }
-        if (change.type === 'deleted') this.known.delete(change.key)
-        else this.known.set(change.key, change.object)
+        if (change.type === 'deleted') known.delete(change.key)
+        else known.set(change.key, change.object)
         return this.#offer({ type: change.type, key: change.key, object: change.object }, resourceVersion)
       }
       case 'bookmark':

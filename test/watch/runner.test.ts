@@ -8,7 +8,8 @@ import { describe, test } from 'node:test'
 import { createLogger } from '../../lib/log.ts'
 import { FakeClock, settle } from '../../lib/testing/fake-clock.ts'
 import { ApiStatusError, WatchStartFailedError } from '../../lib/watch/errors.ts'
-import { KnownVersions } from '../../lib/watch/known.ts'
+import { StoreWriter } from '../../lib/store/store.ts'
+import { KnownVersions, type KnownStore } from '../../lib/watch/known.ts'
 import { type WatchNotification, WatchRunner, type WatchRunnerOptions } from '../../lib/watch/runner.ts'
 import { FakeListWatch } from './fake-list-watch.ts'
 
@@ -176,6 +177,37 @@ describe('WatchRunner', () => {
     assert.equal(t.runner.counters.decodeErrors, 1)
     t.runner.stop()
   })
+
+  // The runner records live events with one `upsert` when the store has it, and with
+  // `versionOf` + `set` otherwise; the rules must not depend on which.
+  const withoutUpsert = (): KnownStore => {
+    const inner = new KnownVersions({ keepObjects: true })
+    return { get: (k) => inner.get(k), versionOf: (k) => inner.versionOf(k), keys: () => inner.keys(), get size() { return inner.size }, set: (k, o) => inner.set(k, o), delete: (k) => inner.delete(k), clear: () => inner.clear() }
+  }
+  const stores: [string, () => KnownStore][] = [
+    ['KnownVersions', () => new KnownVersions()],
+    ['StoreWriter with an index', () => new StoreWriter({ byName: (o) => [o.metadata?.name ?? ''] })],
+    ['a KnownStore without upsert', withoutUpsert],
+  ]
+  for (const [name, make] of stores) {
+    test(`live events against what was delivered (${name}): a replayed ADDED is dropped, MODIFIED of an unknown object is created`, async () => {
+      const t = setup({ known: make() })
+      t.server.put('a')
+      await settle()
+      const a = t.server.objects.get('default/a')
+      t.server.stream?.pushLine({ type: 'ADDED', object: a }) // the same version again: a duplicate
+      t.server.stream?.pushLine({ type: 'MODIFIED', object: { ...a, metadata: { ...a?.metadata, name: 'ghost', uid: 'uid-ghost', resourceVersion: '150' } } })
+      t.server.stream?.pushLine({ type: 'ADDED', object: { ...a, metadata: { ...a?.metadata, resourceVersion: '151' } } }) // known, another version
+      t.server.put('b')
+      await settle()
+      assert.deepEqual(t.got, ['created default/a@101', 'synced@101', 'created default/ghost@150', 'modified default/a@151', 'created default/b@102'])
+      assert.equal(t.known.versionOf?.('default/a') ?? t.known.get('default/a')?.resourceVersion, '151')
+      assert.equal(t.known.get('default/ghost')?.uid, 'uid-ghost')
+      assert.equal(t.runner.lastResourceVersion, '102')
+      t.runner.stop()
+      await t.consumed
+    })
+  }
 
   test('500 bursts on list back off 800, 1600, 3200 ms on the clock, then succeed', async () => {
     const t = setup()
