@@ -156,43 +156,18 @@ const Counting: WatcherBehaviour<KubeObject, { progress: Progress; synced: () =>
   },
 }
 
-function watcher(store: boolean, transform?: (o: KubeObject) => KubeObject): ConsumerDef['make'] {
-  return async (list) => {
-    const channel = new Channel()
-    const progress = new Progress()
-    let synced!: () => void
-    const ready = new Promise<void>((resolve) => {
-      synced = resolve
-    })
-    await Watcher.start(Counting, { progress, synced }, { client: clientOf(list, channel), apiVersion: 'v1', kind: 'Pod', store, transform, logger })
-    await ready
-    return {
-      feed(chunks, events) {
-        channel.push(chunks)
-        return progress.until(events)
-      },
-      handled: () => progress.seen,
-    }
-  }
-}
-
-async function runnerAlone(list: () => KubeObject[]): Promise<Pipeline> {
+/**
+ * A kubevisor consumer on a pushed watch body: `start` wires it to `client`, ticking
+ * `progress` per MODIFIED event and calling `synced` after the list.
+ */
+async function pushed(list: () => KubeObject[], start: (client: ListWatchClient, progress: Progress, synced: () => void) => Promise<unknown> | undefined): Promise<Pipeline> {
   const channel = new Channel()
   const progress = new Progress()
   let synced!: () => void
   const ready = new Promise<void>((resolve) => {
     synced = resolve
   })
-  const runner = new WatchRunner({
-    client: clientOf(list, channel),
-    logger,
-    sink: (n) => {
-      if (n.type === 'modified') progress.tick()
-      else if (n.type === 'synced') synced()
-      return true
-    },
-  })
-  runner.start()
+  await start(clientOf(list, channel), progress, synced)
   await ready
   return {
     feed(chunks, events) {
@@ -202,6 +177,24 @@ async function runnerAlone(list: () => KubeObject[]): Promise<Pipeline> {
     handled: () => progress.seen,
   }
 }
+
+function watcher(store: boolean, transform?: (o: KubeObject) => KubeObject): ConsumerDef['make'] {
+  return (list) => pushed(list, (client, progress, synced) => Watcher.start(Counting, { progress, synced }, { client, apiVersion: 'v1', kind: 'Pod', store, transform, logger }))
+}
+
+const runnerAlone: ConsumerDef['make'] = (list) =>
+  pushed(list, (client, progress, synced) => {
+    new WatchRunner({
+      client,
+      logger,
+      sink: (n) => {
+        if (n.type === 'modified') progress.tick()
+        else if (n.type === 'synced') synced()
+        return true
+      },
+    }).start()
+    return undefined
+  })
 
 const consumers: ConsumerDef[] = [
   { name: 'bare reader: split + JSON.parse', keeps: false, make: async () => bare() },
