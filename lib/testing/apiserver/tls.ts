@@ -31,6 +31,18 @@ function tlv(tag: number, ...content: Buffer[]): Buffer {
   return Buffer.concat([Buffer.from([tag]), len(body.length), body])
 }
 
+/**
+ * A DER INTEGER of the unsigned big-endian `magnitude`: minimal, as DER requires (no
+ * leading zero byte unless the next byte has its high bit set, which would read as
+ * negative). OpenSSL 3 rejects a non-minimal INTEGER ("illegal padding").
+ */
+export function derUnsignedInteger(magnitude: Uint8Array): Buffer {
+  let start = 0
+  while (start < magnitude.length - 1 && magnitude[start] === 0) start++
+  const bytes = Buffer.from(magnitude.subarray(start))
+  return tlv(0x02, (bytes[0] as number) & 0x80 ? Buffer.concat([Buffer.from([0]), bytes]) : bytes)
+}
+
 const seq = (...c: Buffer[]) => tlv(0x30, ...c)
 const set = (...c: Buffer[]) => tlv(0x31, ...c)
 
@@ -76,12 +88,12 @@ function certificate(opts: {
   signingKey: ReturnType<typeof generateKeyPairSync>['privateKey']
   extensions: Buffer[]
 }): string {
-  const serial = randomBytes(16)
-  serial[0] = serial[0]! & 0x7f
+  // RFC 5280 4.1.2.2: a positive serial of at most 20 octets.
+  const serial = derUnsignedInteger(randomBytes(16))
   const now = Date.now()
   const tbs = seq(
     tlv(0xa0, tlv(0x02, Buffer.from([2]))),
-    tlv(0x02, serial),
+    serial,
     ECDSA_SHA256,
     name(opts.issuer),
     seq(utcTime(new Date(now - 3600_000)), utcTime(new Date(now + 365 * 86400_000))),

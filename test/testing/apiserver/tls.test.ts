@@ -7,6 +7,7 @@ import { request as httpsRequest } from 'node:https'
 import { after, before, describe, test } from 'node:test'
 import { ApiException, CoreV1Api, KubeConfig } from '@kubernetes/client-node'
 import { type ApiServer, startApiServer } from '../../../lib/testing/index.ts'
+import { derUnsignedInteger, generateTls } from '../../../lib/testing/apiserver/tls.ts'
 
 function get(server: ApiServer, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: any }> {
   return new Promise((resolve, reject) => {
@@ -73,5 +74,30 @@ describe('embedded API server: HTTPS and bearer tokens', () => {
 
   test('the health and version endpoints answer without a token', async () => {
     assert.equal((await get(server, '/version')).status, 200)
+  })
+})
+
+describe('generated certificates', () => {
+  // A random serial starting with 0x00 0x00–0x7f used to be encoded with its redundant
+  // leading zero (1 in 256 certificates), which OpenSSL 3 rejects: "illegal padding".
+  test('serial numbers are minimal DER INTEGERs whatever their random bytes', () => {
+    const cases: [number[], number[]][] = [
+      [[0x00, 0x12, 0x34], [0x02, 0x02, 0x12, 0x34]],
+      [[0x00, 0x00, 0x92], [0x02, 0x02, 0x00, 0x92]],
+      [[0x92, 0x01], [0x02, 0x03, 0x00, 0x92, 0x01]],
+      [[0x7f, 0xff], [0x02, 0x02, 0x7f, 0xff]],
+      [[0x00, 0x00], [0x02, 0x01, 0x00]],
+    ]
+    for (const [magnitude, der] of cases) assert.deepEqual([...derUnsignedInteger(Buffer.from(magnitude))], der, `magnitude ${Buffer.from(magnitude).toString('hex')}`)
+  })
+
+  test('the CA and server certificates parse and the server one is issued by the CA', () => {
+    const tls = generateTls()
+    const ca = new X509Certificate(tls.caCert)
+    const cert = new X509Certificate(tls.cert)
+    assert.ok(cert.checkIssued(ca))
+    assert.ok(cert.verify(ca.publicKey))
+    assert.ok(cert.checkIP('127.0.0.1'))
+    assert.equal(cert.checkHost('localhost'), 'localhost')
   })
 })
