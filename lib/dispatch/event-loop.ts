@@ -6,12 +6,12 @@ import type { KubeConfig } from '@kubernetes/client-node'
 import { KubevisorError } from '../errors.ts'
 import { defaultLogger, type Logger } from '../log.ts'
 import { InformerFactory, type InformerTarget, type SharedInformer } from '../informer/informer.ts'
-import type { Subscription } from '../informer/subscription.ts'
+import { readSubscription, type Subscription } from '../informer/subscription.ts'
 import type { QueueMetricsProvider, RateLimiter, RateLimitingQueue } from '../queue/index.ts'
 import type { Store } from '../store/index.ts'
-import type { ChildSpec, } from '../supervisor/index.ts'
+import type { ChildSpec } from '../supervisor/index.ts'
 import { type Clock, sleep, systemClock } from '../time/clock.ts'
-import { type KubeObject, resourceVersionOf } from '../watch/object.ts'
+import type { KubeObject } from '../watch/object.ts'
 import { type DispatchCore, type DispatchSource, dispatchProcessSpec, runSupervised, runOnceSpec } from './dispatch-process.ts'
 import { type HandleResult, TerminalError } from './workers.ts'
 
@@ -364,29 +364,19 @@ export class EventLoop {
     const synced = new Promise<void>((resolve) => {
       onSynced = resolve
     })
-    void (async () => {
-      for (;;) {
-        const event = await sub.next()
-        if (event === undefined) return
-        switch (event.type) {
-          case 'synced':
-            onSynced()
-            break
-          case 'created':
-            this.#push(handler, 'added', event.object)
-            break
-          case 'modified': {
-            const rv = resourceVersionOf(event.object)
-            if (rv !== '' && rv === resourceVersionOf(event.previous)) this.#stats.unchanged++
-            else this.#push(handler, 'updated', event.object)
-            break
-          }
-          case 'deleted':
-            this.#push(handler, 'deleted', event.object)
-            break
-        }
-      }
-    })().catch((err) => log.error({ handler, err }, 'reading the shared informer failed'))
+    const kinds = { created: 'added', modified: 'updated', deleted: 'deleted' } as const
+    readSubscription(
+      sub,
+      {
+        synced: () => onSynced(),
+        change: (type, _key, object) => this.#push(handler, kinds[type], object),
+        unchanged: () => {
+          this.#stats.unchanged++
+        },
+      },
+      log,
+      { handler },
+    )
     return synced
   }
 

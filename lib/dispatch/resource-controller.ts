@@ -7,13 +7,13 @@ import type { KubeConfig } from '@kubernetes/client-node'
 import { type Behaviour, GenServer, noreply, ok, stop } from '../actor/index.ts'
 import { KubevisorError } from '../errors.ts'
 import { InformerFactory, type InformerTarget, type SharedInformer } from '../informer/informer.ts'
-import type { Subscription } from '../informer/subscription.ts'
+import { readSubscription, type Subscription } from '../informer/subscription.ts'
 import { defaultLogger, type Logger } from '../log.ts'
 import type { QueueMetricsProvider, RateLimiter, RateLimitingQueue } from '../queue/index.ts'
 import { type ChildSpec, Supervisor } from '../supervisor/index.ts'
 import { type BackoffPolicy, RESTART_BACKOFF } from '../time/backoff.ts'
 import type { Clock } from '../time/clock.ts'
-import { type KubeObject, resourceVersionOf } from '../watch/object.ts'
+import type { KubeObject } from '../watch/object.ts'
 import { type DispatchCore, type DispatchSource, dispatchProcessSpec, runSupervised, runOnceSpec } from './dispatch-process.ts'
 import { TerminalError } from './workers.ts'
 
@@ -241,29 +241,23 @@ export class ResourceController<T extends KubeObject = KubeObject> {
       onClosed = reject
     })
     ready.catch(() => {})
-    void (async () => {
-      for (;;) {
-        const event = await sub.next()
-        if (event === undefined) return
-        switch (event.type) {
-          case 'synced':
-            this.#synced = true
-            onSynced()
-            break
-          case 'created':
-            queue.add(event.key)
-            break
-          case 'modified':
-            if (resourceVersionOf(event.object) !== '' && resourceVersionOf(event.object) === resourceVersionOf(event.previous)) this.#stats.unchanged++
-            else queue.add(event.key)
-            break
-          case 'deleted':
-            this.#lastKnown.set(event.key, event.object)
-            queue.add(event.key)
-            break
-        }
-      }
-    })().catch((err) => log.error({ err }, 'reading the shared informer failed'))
+    readSubscription(
+      sub,
+      {
+        synced: () => {
+          this.#synced = true
+          onSynced()
+        },
+        change: (type, key, object) => {
+          if (type === 'deleted') this.#lastKnown.set(key, object)
+          queue.add(key)
+        },
+        unchanged: () => {
+          this.#stats.unchanged++
+        },
+      },
+      log,
+    )
     return {
       ready,
       close: () => {

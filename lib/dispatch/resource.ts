@@ -8,7 +8,7 @@
  */
 import { KubevisorError } from '../errors.ts'
 import type { InformerFactory, InformerOptions, InformerTarget } from '../informer/informer.ts'
-import type { InformerEvent } from '../informer/subscription.ts'
+import { type InformerEvent, pullIterator } from '../informer/subscription.ts'
 import { defaultLogger, type Logger } from '../log.ts'
 import { unrefTimer } from '../queue/metrics.ts'
 import { defaultControllerRateLimiter, type RateLimiter, RateLimitingQueue } from '../queue/index.ts'
@@ -485,16 +485,7 @@ export class ResourceEventStream<T extends KubeObject = KubeObject> implements A
   }
 
   [Symbol.asyncIterator](): AsyncIterator<ResourceEvent<T>> {
-    return {
-      next: async () => {
-        const value = await this.next()
-        return value === undefined ? { done: true, value: undefined } : { done: false, value }
-      },
-      return: async () => {
-        this.close()
-        return { done: true, value: undefined }
-      },
-    }
+    return pullIterator(this)
   }
 }
 

@@ -1,4 +1,5 @@
-import type { KubeObject } from '../watch/object.ts'
+import type { Logger } from '../log.ts'
+import { type KubeObject, resourceVersionOf } from '../watch/object.ts'
 
 /** What a subscriber of a shared informer receives. */
 export type InformerEvent<T = KubeObject> =
@@ -157,16 +158,7 @@ export class Subscription<T = KubeObject> implements AsyncIterable<InformerEvent
   }
 
   [Symbol.asyncIterator](): AsyncIterator<InformerEvent<T>> {
-    return {
-      next: async () => {
-        const value = await this.next()
-        return value === undefined ? { done: true, value: undefined } : { done: false, value }
-      },
-      return: async () => {
-        this.close()
-        return { done: true, value: undefined }
-      },
-    }
+    return pullIterator(this)
   }
 
   #wake(): void {
@@ -176,4 +168,54 @@ export class Subscription<T = KubeObject> implements AsyncIterable<InformerEvent
       waiter()
     }
   }
+}
+
+/**
+ * An async iterator over a pull source whose `next()` resolves `undefined` once it has
+ * ended; leaving a `for await` early (`return`) closes the source.
+ */
+export function pullIterator<T>(source: { next(): Promise<T | undefined>; close(): void }): AsyncIterator<T> {
+  return {
+    next: async () => {
+      const value = await source.next()
+      return value === undefined ? { done: true, value: undefined } : { done: false, value }
+    },
+    return: async () => {
+      source.close()
+      return { done: true, value: undefined }
+    },
+  }
+}
+
+/** What {@link readSubscription} calls, in the subscription's order. */
+export interface SubscriptionReader<T> {
+  /** After each `synced`. */
+  synced(): void
+  /** Each change, except a `modified` at the resourceVersion the reader saw last. */
+  change(type: 'created' | 'modified' | 'deleted', key: string, object: T): void
+  /** A `modified` at the resourceVersion the reader saw last (a no-op update): skipped. */
+  unchanged(): void
+}
+
+/**
+ * Reads `sub` until it is closed, in the background, handing each event to `reader`.
+ * A `modified` whose object has the resourceVersion of its `previous` is not a change
+ * (kubehandler's rule: an update with an unchanged resourceVersion is skipped). A reader
+ * that throws is logged with `context` and stops the reading.
+ */
+export function readSubscription<T extends KubeObject>(sub: Subscription<T>, reader: SubscriptionReader<T>, log: Logger, context: Record<string, unknown> = {}): void {
+  void (async () => {
+    for (;;) {
+      const event = await sub.next()
+      if (event === undefined) return
+      if (event.type === 'synced') reader.synced()
+      else if (event.type === 'modified' && isUnchanged(event.object, event.previous)) reader.unchanged()
+      else reader.change(event.type, event.key, event.object)
+    }
+  })().catch((err) => log.error({ ...context, err }, 'reading the shared informer failed'))
+}
+
+function isUnchanged(object: KubeObject, previous: KubeObject): boolean {
+  const rv = resourceVersionOf(object)
+  return rv !== '' && rv === resourceVersionOf(previous)
 }

@@ -9,7 +9,7 @@ import { InformerFactory, type SharedInformer } from '../../lib/informer/informe
 import type { Subscription } from '../../lib/informer/subscription.ts'
 import { ItemExponentialFailureRateLimiter } from '../../lib/queue/index.ts'
 import { Supervisor } from '../../lib/supervisor/index.ts'
-import { type ApiServer, FakeClock, settle, } from '../../lib/testing/index.ts'
+import { type ApiServer, FakeClock, settle } from '../../lib/testing/index.ts'
 import type { KubeObject } from '../../lib/watch/object.ts'
 import { useTestCluster } from '../support/cluster.ts'
 import { captureLogger, silent as logger } from '../support/log.ts'
