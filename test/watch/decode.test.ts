@@ -178,6 +178,39 @@ describe('WatchDecoder', () => {
     }
   })
 
+  test('with a small maxLineBytes in random chunks: every line within the limit arrives, a dropped line is reported at its start, nothing else changes', () => {
+    const max = 600
+    for (let seed = 1; seed <= 40; seed++) {
+      const rand = prng(seed)
+      const lines = Array.from({ length: 40 }, (_, i) => {
+        const size = Math.floor(rand() * 1200)
+        return line('ADDED', `p${i}`, String(i), { data: { text: 'ü✓x'.repeat(Math.ceil(size / 6)).slice(0, size / 3) } })
+      })
+      const bytes = Buffer.from(`${lines.join('\n')}\n`)
+      const starts: number[] = []
+      for (let at = 0; at < bytes.length; at = bytes.indexOf(10, at) + 1) starts.push(at)
+      const chunks: Buffer[] = []
+      for (let at = 0; at < bytes.length; ) {
+        const size = 1 + Math.floor(rand() * 900)
+        chunks.push(bytes.subarray(at, at + size))
+        at += size
+      }
+      const { events, errors, decoder } = decode(chunks, { maxLineBytes: max })
+      const names = new Set(events.map((e) => e.object.metadata?.name))
+      lines.forEach((text, i) => {
+        const size = Buffer.byteLength(text)
+        if (size <= max) assert.ok(names.has(`p${i}`), `seed ${seed}: line ${i} (${size} bytes) is within the limit and must arrive`)
+      })
+      assert.equal(events.length + errors.length, lines.length, `seed ${seed}: every line is an event or one error`)
+      for (const err of errors) {
+        assert.match(err.message, /longer than 600 bytes/, `seed ${seed}`)
+        assert.ok(starts.includes(err.offset), `seed ${seed}: error offset ${err.offset} is the start of a line`)
+        assert.ok(err.length > max, `seed ${seed}: the dropped part already exceeded the limit`)
+      }
+      assert.equal(decoder.pendingBytes, 0, `seed ${seed}`)
+    }
+  })
+
   test('a stream that ends inside a UTF-8 character reports its last line with every byte counted', () => {
     const bytes = Buffer.from(`${line('ADDED', 'a', '1')}\n{"type":"ADDED","object":{"metadata":{"name":"ü`)
     const cut = bytes.subarray(0, bytes.length - 1) // the second byte of "ü" never arrives
