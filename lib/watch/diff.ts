@@ -5,7 +5,7 @@
  * update without a change": a reconnect or a 410 relist delivers real changes only
  * (the complaint of client-node #301).
  */
-import type { KnownObjects } from './known.ts'
+import { type KnownObjects, versionIn } from './known.ts'
 import { type KubeObject, objectKey, resourceVersionOf, tombstone } from './object.ts'
 
 /** A change for the consumer. `key` is `namespace/name` (or `name`). */
@@ -58,7 +58,7 @@ export function classifyListed(known: KnownObjects, seen: Set<string>, object: K
   const key = objectKey(object)
   if (seen.has(key)) return undefined
   seen.add(key)
-  const version = known.versionOf ? known.versionOf(key) : known.get(key)?.resourceVersion
+  const version = versionIn(known, key)
   if (version === undefined) return { type: 'created', key, object }
   if (version !== resourceVersionOf(object)) return { type: 'modified', key, object }
   return undefined
@@ -93,8 +93,18 @@ export function classifyEvent(
 ): Change | undefined {
   const key = objectKey(object)
   if (type === 'deleted') return { type: 'deleted', key, object }
-  const version = known.versionOf ? known.versionOf(key) : known.get(key)?.resourceVersion
-  if (version === undefined) return { type: 'created', key, object }
-  if (type === 'added' && version === resourceVersionOf(object)) return undefined
-  return { type: 'modified', key, object }
+  const change = liveChange(type, versionIn(known, key), resourceVersionOf(object))
+  return change === undefined ? undefined : { type: change, key, object }
+}
+
+/**
+ * {@link classifyEvent}'s rule for a live ADDED or MODIFIED event, given the version
+ * recorded before it (`previous`, undefined for an unknown key) and the event's own:
+ * `created` for an unknown key, nothing for an ADDED at the recorded version (a replay),
+ * `modified` otherwise.
+ */
+export function liveChange(type: 'added' | 'modified', previous: string | undefined, version: string): 'created' | 'modified' | undefined {
+  if (previous === undefined) return 'created'
+  if (type === 'added' && previous === version) return undefined
+  return 'modified'
 }

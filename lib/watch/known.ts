@@ -42,18 +42,6 @@ export interface KnownStore extends KnownObjects {
   clear(): void
 }
 
-/**
- * The default {@link KnownStore}: a `Map` of key → resourceVersion (+ uid), and the whole
- * object when `keepObjects` is set. Entries are updated in place by `upsert`, so a
- * `get` result reflects later events (read it, do not keep it). Without objects, a relist delivers a vanished object
- * as a tombstone (see `tombstone` in `object.ts`); with them, as its last known version.
- *
- * @example
- * ```ts
- * const known = new KnownVersions({ keepObjects: true })
- * const runner = new WatchRunner({ client, known })
- * ```
- */
 /** A {@link KnownEntry} as {@link KnownVersions} keeps it: updated in place by `upsert`. */
 interface Entry {
   resourceVersion: string
@@ -61,6 +49,19 @@ interface Entry {
   object?: KubeObject | undefined
 }
 
+/**
+ * The default {@link KnownStore}: a `Map` of key → resourceVersion (+ uid), and the whole
+ * object when `keepObjects` is set. Entries are updated in place by `upsert`, so a `get`
+ * result reflects later events (read it, do not keep it). Without objects, a relist
+ * delivers a vanished object as a tombstone (see `tombstone` in `object.ts`); with them,
+ * as its last known version.
+ *
+ * @example
+ * ```ts
+ * const known = new KnownVersions({ keepObjects: true })
+ * const runner = new WatchRunner({ client, known })
+ * ```
+ */
 export class KnownVersions implements KnownStore {
   readonly #entries = new Map<string, Entry>()
   readonly #keepObjects: boolean
@@ -112,6 +113,11 @@ export class KnownVersions implements KnownStore {
   clear(): void {
     this.#entries.clear()
   }
+}
+
+/** The resourceVersion `known` recorded for `key` (through `versionOf` when it has it). */
+export function versionIn(known: KnownObjects, key: string): string | undefined {
+  return known.versionOf ? known.versionOf(key) : known.get(key)?.resourceVersion
 }
 
 /** Convenience for tests and callers: fills a store from objects. */

@@ -10,7 +10,7 @@ import { type Clock, type TimerHandle, sleep, systemClock } from '../time/clock.
 import { ApiStatusError, type WatchError } from './errors.ts'
 import type { ListPage, ListWatchClient } from './client.ts'
 import { WatchDecoder } from './decode.ts'
-import { classifyEvent, classifyListed, vanished } from './diff.ts'
+import { classifyListed, liveChange, vanished } from './diff.ts'
 import {
   DEFAULT_ENGINE_CONFIG,
   type Effect,
@@ -25,7 +25,7 @@ import {
   type WatchParams,
   type WatchState,
 } from './engine.ts'
-import { KnownVersions, type KnownStore } from './known.ts'
+import { KnownVersions, type KnownStore, versionIn } from './known.ts'
 import { type KubeObject, objectKey, resourceVersionOf, type WatchEvent, type WatchEventType } from './object.ts'
 
 /** What the consumer receives, in order. */
@@ -491,28 +491,24 @@ export class WatchRunner implements AsyncIterable<WatchNotification> {
         // Nothing is recorded once stopped: a replacement runner may own `known` already.
         if (this.#abort.signal.aborted) return
         const object = this.#transform ? this.#transform(event.object) : event.object
+        const key = objectKey(object)
         const version = resourceVersionOf(object)
         const resourceVersion = version || undefined
         const known = this.known
-        if (event.type !== 'deleted' && known.upsert !== undefined) {
-          // classifyEvent's rules with one lookup: new key → created; ADDED at the recorded
-          // version → a duplicate, dropped; anything else → modified.
-          const key = objectKey(object)
-          const previous = known.upsert(key, object)
-          if (previous !== undefined && event.type === 'added' && previous === version) {
-            if (resourceVersion !== undefined) this.#advance(resourceVersion)
-            return
-          }
-          return this.#offer({ type: previous === undefined ? 'created' : 'modified', key, object }, resourceVersion)
+        if (event.type === 'deleted') {
+          known.delete(key)
+          return this.#offer({ type: 'deleted', key, object }, resourceVersion)
         }
-        const change = classifyEvent(known, event.type, object)
-        if (change === undefined) {
+        // One lookup when the store records and answers at once (`upsert`; a replayed ADDED
+        // is recorded again, unchanged); else look up, and record only a real change.
+        const previous = known.upsert ? known.upsert(key, object) : versionIn(known, key)
+        const type = liveChange(event.type, previous, version)
+        if (type === undefined) {
           if (resourceVersion !== undefined) this.#advance(resourceVersion)
           return
         }
-        if (change.type === 'deleted') known.delete(change.key)
-        else known.set(change.key, change.object)
-        return this.#offer({ type: change.type, key: change.key, object: change.object }, resourceVersion)
+        if (!known.upsert) known.set(key, object)
+        return this.#offer({ type, key, object }, resourceVersion)
       }
       case 'bookmark':
         this.#advance(event.resourceVersion)
