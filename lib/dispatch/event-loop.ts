@@ -244,8 +244,7 @@ export class EventLoop {
   #queue: RateLimitingQueue<string> | undefined
   #attempts = 0
   #started = false
-  /** Its child spec's supervisor is alive: one run at a time (they share the lines/pending deletes). */
-  /** Whether this runs now (one run at a time). */
+  /** Whether a supervisor from its child spec is running: one run at a time (they share its lines and pending work). */
   readonly #run = { running: false }
 
   constructor(options: EventLoopOptions) {

@@ -138,8 +138,7 @@ export class ResourceController<T extends KubeObject = KubeObject> {
   readonly #lastKnown = new Map<string, T>()
   readonly #stats: ResourceControllerStats = { upserts: 0, deletes: 0, unchanged: 0, failures: 0 }
   #synced = false
-  /** Its child spec's supervisor is alive: one run at a time (they share the lines/pending deletes). */
-  /** Whether this runs now (one run at a time). */
+  /** Whether a supervisor from its child spec is running: one run at a time (they share its pending deletes). */
   readonly #run = { running: false }
 
   constructor(resource: UpsertDeleteResource<T>, options: ResourceControllerOptions) {
