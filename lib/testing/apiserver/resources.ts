@@ -34,7 +34,8 @@ export interface ResourceDef {
   scale?: ScaleSpec
 }
 
-function get(obj: unknown, path: string[]): unknown {
+/** The value at `path` (field names) inside `obj`, or undefined where the path ends early. */
+export function readPath(obj: unknown, path: readonly string[]): unknown {
   let cur = obj
   for (const p of path) {
     if (cur === null || typeof cur !== 'object') return undefined
@@ -46,7 +47,7 @@ function get(obj: unknown, path: string[]): unknown {
 function field(path: string, fallback = ''): FieldGetter {
   const parts = path.split('.')
   return (obj) => {
-    const v = get(obj, parts)
+    const v = readPath(obj, parts)
     return v === undefined || v === null ? fallback : String(v)
   }
 }

@@ -5,7 +5,7 @@
  */
 import { jsonPatch, mergePatch, PatchError } from './patch.ts'
 import { PATCH_TYPES, type Rest } from './rest.ts'
-import type { ResourceDef } from './resources.ts'
+import { type ResourceDef, readPath } from './resources.ts'
 import { badRequest, conflict, unprocessable, unsupportedMediaType } from './status.ts'
 import type { KubeObject } from './types.ts'
 
@@ -21,12 +21,7 @@ function path(p: string): string[] {
 }
 
 function read(obj: unknown, p: string): unknown {
-  let cur = obj
-  for (const k of path(p)) {
-    if (cur === null || typeof cur !== 'object') return undefined
-    cur = (cur as Record<string, unknown>)[k]
-  }
-  return cur
+  return readPath(obj, path(p))
 }
 
 /** `metav1.FormatLabelSelector` of a LabelSelector (matchLabels and matchExpressions). */
