@@ -16,7 +16,7 @@ import type { ListWatchClient } from '../lib/watch/client.ts'
 import { WatchDecoder } from '../lib/watch/decode.ts'
 import { WatchRunner } from '../lib/watch/runner.ts'
 import { chunked, podWatchStream } from './fixtures/pods.ts'
-import { type BenchTable, formatTable } from './support.ts'
+import { type BenchTable, bareLines, formatTable } from './support.ts'
 
 /** One measured row. */
 export interface DecodeBenchRow {
@@ -26,25 +26,14 @@ export interface DecodeBenchRow {
   ratioToCeiling: number
 }
 
-/** The ceiling: decode text as it streams in, split on '\n', JSON.parse each line. */
+/** The ceiling (`bareLines`): decode text as it streams in, split on '\n', JSON.parse each line. */
 function bareReader(chunks: readonly Buffer[]): number {
-  const text = new TextDecoder()
-  let rest = ''
   let n = 0
-  for (const chunk of chunks) {
-    const s = rest + text.decode(chunk, { stream: true })
-    let start = 0
-    let nl = s.indexOf('\n')
-    while (nl >= 0) {
-      if (nl > start) {
-        const ev = JSON.parse(s.slice(start, nl))
-        if (ev.type) n++
-      }
-      start = nl + 1
-      nl = s.indexOf('\n', start)
-    }
-    rest = s.slice(start)
-  }
+  const feed = bareLines((ev) => {
+    if (ev.type) n++
+    return true
+  })
+  for (const chunk of chunks) feed(chunk)
   return n
 }
 

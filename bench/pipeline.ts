@@ -1,8 +1,8 @@
 // The consumers of bench/watch.ts without the network and without the machine's noise:
 // each consumer runs in its own worker thread (its own heap and garbage collector) and
-// reads the same bytes of a pod watch stream, but they take turns: slice 1 (a few 64 KiB
-// chunks, ~60 events, ~2 ms) to every consumer, then slice 2 to every consumer, and so on,
-// the order rotated each slice. Each consumer times its own slices; the figures are the
+// reads the same bytes of a pod watch stream, but they take turns: turn 1 (a few 64 KiB
+// chunks, ~60 events, ~2 ms) to every consumer, then turn 2 to every consumer, and so on,
+// the order rotated each turn. Each consumer times its own turns; the figures are the
 // sums. Why: this machine's speed changes by up to 1.7× from one second to the next (a
 // fixed `JSON.parse` loop takes 152–259 ms per round; other VMs share the host), so runs
 // one after another, as in bench/watch.ts, differ by ±25% for no reason of their own.
@@ -13,21 +13,22 @@
 //
 // What it measures: the CPU work per watch event of each pipeline (decode → engine →
 // known versions or store → actor mailbox → callback) against a bare `split + JSON.parse`
-// reader and a bare reader that keeps a `Map`, in steady state with 1,000 pods stored.
+// reader and a bare reader that keeps a `Map`, in steady state with 1,000 pods stored; then
+// (the scale table) the consumers that keep objects over 1,000 and over 100,000 pods.
 // The process runs with `--single-threaded-gc` (it re-executes itself with the flag), so
 // each consumer's garbage collection runs on its own thread and counts in its own time.
 // Socket reading is left out for every consumer alike; bench/watch.ts measures it over HTTP.
 //
-//   ./dev node --conditions=source --expose-gc bench/pipeline.ts [--events=N] [--chunks-per-turn=K] [--only=<part of a name>|…] [--large=100000]
+//   ./dev node --conditions=source --expose-gc bench/pipeline.ts [--events=N] [--chunks-per-turn=K] [--only=<part of a name>|…]
+//     [--large=100000] [--scale-events=150000] [--scale-only]
 import { spawnSync } from 'node:child_process'
-import { StringDecoder } from 'node:string_decoder'
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads'
 import { noreply, ok } from '../lib/actor/index.ts'
 import { createLogger } from '../lib/log.ts'
 import { dropManagedFields, type KubeObject, type ListWatchClient, WatchRunner } from '../lib/watch/index.ts'
 import { Watcher, type WatcherBehaviour } from '../lib/watcher/watcher.ts'
 import { chunked, makePod } from './fixtures/pods.ts'
-import { type BenchTable, formatTable, machine } from './support.ts'
+import { type BenchTable, bareLines, formatTable, machine } from './support.ts'
 
 const PODS = 1000
 const CHUNK = 65_536
@@ -50,28 +51,19 @@ interface ConsumerDef {
 
 // --- the ceilings --------------------------------------------------------------------------
 
-/** Split lines and `JSON.parse` each, as bench/watch.ts's bare reader does; `keep` gets each object. */
+/** The bare reader (`bareLines`, as in bench/watch.ts); `keep` gets each MODIFIED object. */
 function bare(keep?: (object: KubeObject) => void): Pipeline {
-  const text = new StringDecoder('utf8')
-  let rest = ''
   let seen = 0
+  const feed = bareLines((ev) => {
+    if (ev.type === 'MODIFIED') {
+      seen++
+      keep?.(ev.object as KubeObject)
+    }
+    return true
+  })
   return {
     feed(chunks) {
-      for (const chunk of chunks) {
-        const s = rest + text.write(chunk as Buffer)
-        let start = 0
-        let nl = s.indexOf('\n')
-        while (nl >= 0) {
-          const ev = JSON.parse(s.slice(start, nl)) as { type: string; object: KubeObject }
-          if (ev.type === 'MODIFIED') {
-            seen++
-            keep?.(ev.object)
-          }
-          start = nl + 1
-          nl = s.indexOf('\n', start)
-        }
-        rest = s.slice(start)
-      }
+      for (const chunk of chunks) feed(chunk as Buffer)
     },
     handled: () => seen,
   }
@@ -121,7 +113,7 @@ function clientOf(list: () => KubeObject[], channel: Channel): ListWatchClient {
   }
 }
 
-/** Resolves when `count()` reaches `target`; `tick()` is called after each event. */
+/** Counts handled events (`tick`); `until(n)` resolves once `n` more than before were handled. */
 class Progress {
   seen = 0
   #target = 0

@@ -1,4 +1,5 @@
 /** Shared helpers for benchmark scripts. Benchmarks print tables; they never assert. */
+import { StringDecoder } from 'node:string_decoder'
 
 export interface BenchTable {
   title: string
@@ -48,4 +49,26 @@ export function gc(): boolean {
 export function machine(): string {
   const os = process.platform
   return `Node ${process.version}, ${os}/${process.arch}, ${navigator.hardwareConcurrency} cores`
+}
+
+/**
+ * The ceiling every watch benchmark measures against, so they all mean the same thing by
+ * "bare reader": decode the bytes to text as they stream in, split on newlines,
+ * `JSON.parse` each non-empty line. Returns the function to feed chunks to; `onEvent` gets
+ * each parsed line and returns `false` to skip the rest of the chunk (the run is over).
+ */
+export function bareLines(onEvent: (event: { type: string; object: { metadata?: { resourceVersion?: string } } }) => boolean | undefined): (chunk: Buffer) => void {
+  const text = new StringDecoder('utf8')
+  let rest = ''
+  return (chunk) => {
+    const s = rest + text.write(chunk)
+    let start = 0
+    let nl = s.indexOf('\n')
+    while (nl >= 0) {
+      if (nl > start && onEvent(JSON.parse(s.slice(start, nl))) === false) break
+      start = nl + 1
+      nl = s.indexOf('\n', start)
+    }
+    rest = s.slice(start)
+  }
 }

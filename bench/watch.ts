@@ -16,14 +16,13 @@
 //
 // Targets (DESIGN.md §7) are printed beside the figures; the script never asserts them.
 import http from 'node:http'
-import { StringDecoder } from 'node:string_decoder'
 import { CoreV1Api, KubeConfig, makeInformer } from '@kubernetes/client-node'
 import { noreply, ok } from '../lib/actor/index.ts'
 import { createLogger } from '../lib/log.ts'
 import { dropManagedFields, HttpListWatchClient, type KubeObject, WatchRunner } from '../lib/watch/index.ts'
 import { Watcher, type WatcherBehaviour } from '../lib/watcher/watcher.ts'
 import { type DataSet, startWatchServer, type WatchServer } from './fixtures/watch-server.ts'
-import { type BenchTable, formatTable, gc, machine } from './support.ts'
+import { type BenchTable, bareLines, formatTable, gc, machine } from './support.ts'
 
 const logger = createLogger({ level: 'silent' })
 
@@ -139,8 +138,8 @@ async function bareList(url: string, obs: Observed, keep?: (item: KubeObject) =>
 }
 
 /**
- * A bare watch reader: `mode` 'count' only counts lines (the server's ceiling); 'parse'
- * splits lines and `JSON.parse`s each, handing MODIFIED objects to `keep`.
+ * A bare watch reader: `mode` 'count' only counts lines (the server's ceiling); 'parse' is
+ * `bareLines` (split lines, `JSON.parse` each), handing MODIFIED objects to `keep`.
  */
 function bareWatch(url: string, rv: string, ds: DataSet, obs: Observed, mode: 'count' | 'parse', keep?: (object: KubeObject) => void): Running {
   const abort = new AbortController()
@@ -148,8 +147,14 @@ function bareWatch(url: string, rv: string, ds: DataSet, obs: Observed, mode: 'c
     (res) =>
       new Promise<Observed>((resolve, reject) => {
         const expected = ds.events
-        const text = new StringDecoder('utf8')
-        let rest = ''
+        const parse = bareLines((ev) => {
+          if (ev.type === 'MODIFIED') {
+            if (obs.modified++ === 0) firstEvent(obs)
+            obs.lastResourceVersion = ev.object.metadata?.resourceVersion
+            keep?.(ev.object as KubeObject)
+          }
+          return obs.modified < expected
+        })
         const finish = () => {
           lastEvent(obs)
           if (mode === 'count') obs.lastResourceVersion = ds.lastResourceVersion // lines counted, not read
@@ -166,20 +171,7 @@ function bareWatch(url: string, rv: string, ds: DataSet, obs: Observed, mode: 'c
               if (obs.modified++ === 0) firstEvent(obs)
             }
           } else {
-            const s = rest + text.write(chunk)
-            let start = 0
-            let nl = s.indexOf('\n')
-            while (nl >= 0 && obs.modified < expected) {
-              const ev = JSON.parse(s.slice(start, nl)) as { type: string; object: KubeObject }
-              if (ev.type === 'MODIFIED') {
-                if (obs.modified++ === 0) firstEvent(obs)
-                obs.lastResourceVersion = ev.object.metadata?.resourceVersion
-                keep?.(ev.object)
-              }
-              start = nl + 1
-              nl = s.indexOf('\n', start)
-            }
-            rest = s.slice(start)
+            parse(chunk)
           }
           if (obs.modified >= expected) finish()
         })
