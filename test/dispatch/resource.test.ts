@@ -22,6 +22,7 @@ import { StoreWriter } from '../../lib/store/index.ts'
 import { FakeClock, settle } from '../../lib/testing/fake-clock.ts'
 import type { KubeObject } from '../../lib/watch/object.ts'
 import { captureLogger, silent as logger } from '../support/log.ts'
+import { prng } from '../support/random.ts'
 import { collectAll } from '../support/streams.ts'
 
 /** A stand-in for a SharedInformer: the store is updated before subscribers are told, as the real one does. */
@@ -489,16 +490,6 @@ describe('Resource event streams (fake informer)', () => {
     assert.equal(informer.holds, 0)
   })
 })
-
-/** A small seeded PRNG (mulberry32), so a failing schedule can be replayed. */
-function prng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 describe('Resource event streams under random schedules', () => {
   test('each subscriber converges to the store, never has two events of a key in flight, and gets deletes only for keys it was sent', async () => {

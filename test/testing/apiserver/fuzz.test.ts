@@ -6,14 +6,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { type ApiServer, startApiServer } from '../../../lib/testing/index.ts'
 import { request } from './helpers.ts'
-
-function prng(seed: number): () => number {
-  let s = seed >>> 0
-  return () => {
-    s = (s * 1664525 + 1013904223) >>> 0
-    return s / 2 ** 32
-  }
-}
+import { prng } from '../../support/random.ts'
 
 describe('embedded API server: randomized bad input', () => {
   let server: ApiServer

@@ -5,14 +5,7 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { VersionedStore } from '../../../lib/testing/apiserver/store.ts'
 import type { KubeObject } from '../../../lib/testing/apiserver/types.ts'
-
-function prng(seed: number): () => number {
-  let s = seed >>> 0
-  return () => {
-    s = (s * 1664525 + 1013904223) >>> 0
-    return s / 2 ** 32
-  }
-}
+import { prng } from '../../support/random.ts'
 
 describe('VersionedStore', () => {
   test('a snapshot at any rv inside the window equals the state recorded at that rv', () => {
