@@ -74,7 +74,9 @@ export function vanished(known: KnownObjects, seen: Set<string>, type: { apiVers
     if (seen.has(key)) continue
     const entry = known.get(key)
     if (entry === undefined) continue
-    changes.push({ type: 'deleted', key, object: entry.object ?? tombstone(key, entry, type) })
+    // A record seeded from a persisted `[key, resourceVersion]` pair has no kind: a tombstone of the given kind instead.
+    const object = entry.object !== undefined && entry.object.kind !== undefined ? entry.object : tombstone(key, entry, type)
+    changes.push({ type: 'deleted', key, object })
   }
   return changes
 }
