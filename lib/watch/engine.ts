@@ -564,7 +564,8 @@ function failureLog(msg: string, input: Failure, state: WatchState, level: 'info
 function causeOf(input: Failure): string {
   const err = input.error
   const reason = err instanceof ApiStatusError && err.reason ? ` ${err.reason}` : ''
-  const message = err instanceof Error ? err.message.slice(0, 300) : err === undefined ? '' : String(err).slice(0, 300)
+  // The client's messages may start with the status already ("HTTP 500: …"): say it once.
+  const message = (err instanceof Error ? err.message : err === undefined ? '' : String(err)).replace(/^HTTP \d{3}:\s*/, '').slice(0, 300)
   const code = err instanceof Error ? (err as { code?: unknown }).code : undefined
   const head = input.status !== undefined ? `HTTP ${input.status}${reason}` : typeof code === 'string' ? code : 'network error'
   return message ? `${head}: ${message}` : head

@@ -173,9 +173,11 @@ export interface PendingWait {
   readonly cause: string | undefined
   /** The wait, in ms. */
   readonly ms: number
-  /** `clock.now()` when it began and when it ends. */
+  /** `clock.now()` (monotonic) when it began and when it ends. */
   readonly since: number
   readonly until: number
+  /** When it ends in wall-clock time (ISO 8601), for logs and pages. */
+  readonly endsAt: string
   /** The backoff's attempt number since its last reset (1 = first delay); undefined for a `Retry-After`. */
   readonly attempt: number | undefined
 }
@@ -598,11 +600,12 @@ export class WatchRunner implements AsyncIterable<WatchNotification> {
       ms: effect.ms,
       since,
       until: since + effect.ms,
+      endsAt: new Date(Date.now() + effect.ms).toISOString(),
       attempt: retryAfter ? undefined : this.#backoff.attempts,
     }
     this.#waiting = waiting
     const seconds = (effect.ms / 1000).toFixed(1)
-    const until = new Date(waiting.until).toISOString()
+    const until = waiting.endsAt
     const why = `${effect.reason}${effect.cause ? `: ${effect.cause}` : ''}`
     const msg = retryAfter ? `waiting ${seconds} s until ${until} (Retry-After)` : `backing off ${seconds} s until ${until} (attempt ${waiting.attempt}, ${why})`
     const data: Record<string, unknown> = { reason: effect.reason, waitMs: Math.round(effect.ms), until, resourceVersion: this.#state.resourceVersion }
