@@ -232,7 +232,7 @@ async function shutdown(why: string): Promise<void> {
     // A watcher that met repeated faults may be asleep in a backoff of up to 30 s (client-go's
     // cap) when the churn stops. The faults are gone now, so the demo wakes each one, as a
     // user would after a network change (Watcher.reconnectNow), and says what it cut short.
-    // Then it waits for the views to match, bounded by the 30 s cap plus a margin (a woken
+    // Then it waits for the views to match, bounded by the longest backoff plus a margin (a woken
     // watcher that fails again backs off again), printing every second which watcher it
     // still waits for, and why and until when if that watcher is backing off.
     for (const k of kinds) {
@@ -271,8 +271,11 @@ async function shutdown(why: string): Promise<void> {
   console.log('demo: stopped cleanly')
 }
 
-/** The final check waits at most the backoff cap (30 s, CLIENT_GO_BACKOFF.maxMs) plus a margin. */
-const CHECK_BOUND_MS = CLIENT_GO_BACKOFF.maxMs + 5000
+/**
+ * The final check waits at most the longest backoff plus a margin: the 30 s cap with
+ * client-go's jitter 1.0 on top (a delay is base × (1 + jitter × rand)), so 60 s + 5 s.
+ */
+const CHECK_BOUND_MS = CLIENT_GO_BACKOFF.maxMs * (1 + CLIENT_GO_BACKOFF.jitter) + 5000
 
 const clockTime = (iso: string) => iso.slice(11, 23)
 const waitWhy = (w: PendingWait) => `${w.attempt === undefined ? '' : `attempt ${w.attempt}, `}${w.reason}${w.cause ? `: ${w.cause}` : ''}`
