@@ -60,7 +60,8 @@ export interface WatcherContext<T = KubeObject> extends ProcessContext {
   readonly counters: WatchCounters
   /**
    * The resourceVersion of the last change (or sync) this handler has processed — what to
-   * persist if you want to resume from it later with the `resourceVersion` option.
+   * persist, together with the keys and resourceVersions your state holds at that moment,
+   * to resume later with `resume: { resourceVersion, known }`.
    */
   readonly resourceVersion: string | undefined
 }
@@ -135,6 +136,15 @@ export interface WatcherOptions<T = KubeObject> {
    * existed at `resourceVersion`, so you had it); but after a 410, objects not seen since
    * the resume come as `created` even if you had them, and objects deleted while you were
    * away are never reported (a warning is logged).
+   *
+   * @example
+   * ```ts
+   * // handleEvent keeps state.view (key → resourceVersion); persist it with ctx.resourceVersion:
+   * await save({ resourceVersion: ctx.resourceVersion, view: [...state.view] })
+   * // later, in a new process:
+   * const { resourceVersion, view } = await load()
+   * await Watcher.start(Mirror, { view }, { kubeConfig, apiVersion: 'v1', kind: 'ConfigMap', resume: { resourceVersion, known: view } })
+   * ```
    */
   resume?: { resourceVersion: string; known?: Iterable<KnownRecord> | undefined }
   /** Deliver the objects that exist at start as `created` (default true). */
