@@ -679,7 +679,9 @@ export class WatchRunner implements AsyncIterable<WatchNotification> {
    */
   #relistPage(objects: readonly KubeObject[]): Promise<void> | undefined {
     const relist = (this.#relist ??= { seen: new Set(), initial: !this.#state.synced, apiVersion: undefined, kind: undefined })
-    const silentCreates = relist.initial && !this.#existingAsCreated
+    // A resumed runner (or a replacement one) never starts from nothing: a relist before its
+    // first watch opened (a 410 on the resume watch) still delivers what is new.
+    const silentCreates = relist.initial && !this.#existingAsCreated && this.#config.resourceVersion === undefined
     const transform = this.#transform
     for (let i = 0; i < objects.length; i++) {
       if (this.#abort.signal.aborted) return undefined

@@ -96,6 +96,14 @@ describe('resume with known: exactly what changed while away', () => {
     t.runner.stop()
   })
 
+  test('with existingAsCreated false, a resume whose watch is answered 410 still delivers what is new (it is not a first list)', async () => {
+    const { server, held, persistedAt } = away(true)
+    const t = run(server, { existingAsCreated: false, resume: { resourceVersion: persistedAt, known: held } })
+    await settle(10)
+    assert.deepEqual(t.got.filter((l) => l !== 'synced').sort(), ['created default/d@106', 'deleted default/a@101', 'modified default/b@105'])
+    t.runner.stop()
+  })
+
   test('bad records are a typed error at construction, naming what is wrong', () => {
     const server = new FakeListWatch()
     assert.throws(() => run(server, { resume: { resourceVersion: '1', known: [['default/a', '']] } }), InvalidKnownRecordError)
