@@ -6,7 +6,7 @@
  */
 export { type ListPage, type ListWatchClient, HttpListWatchClient, type HttpListWatchClientOptions, parseRetryAfter, type ResolvedResource, type ResourceTarget } from './client.ts'
 export { DecodeError, WatchDecoder, type WatchDecoderOptions } from './decode.ts'
-export { type Change, classifyEvent, diffRelist } from './diff.ts'
+export { type Change, classifyEvent, diffRelist, type Knowledge } from './diff.ts'
 export {
   DEFAULT_ENGINE_CONFIG,
   type Effect,

@@ -10,7 +10,7 @@ import { type Clock, type TimerHandle, sleep, systemClock } from '../time/clock.
 import { ApiStatusError, type WatchError } from './errors.ts'
 import type { ListPage, ListWatchClient } from './client.ts'
 import { WatchDecoder } from './decode.ts'
-import { classifyListed, liveChange, vanished } from './diff.ts'
+import { classifyListed, type Knowledge, liveChange, liveDelete, vanished } from './diff.ts'
 import {
   DEFAULT_ENGINE_CONFIG,
   type Effect,
@@ -257,7 +257,7 @@ export class WatchRunner implements AsyncIterable<WatchNotification> {
    * Whether `known` holds everything the consumer has (`complete`), or only what was
    * delivered since a resume without `known` (`partial`, until a relist completes).
    */
-  #knowledge: 'complete' | 'partial' = 'complete'
+  #knowledge: Knowledge = 'complete'
 
   /** Queued, not yet handed out; `#head` is the next one. Invariant: `#queue.length - #head ≤ #maxPending`. */
   #queue: Entry[] = []
@@ -328,7 +328,7 @@ export class WatchRunner implements AsyncIterable<WatchNotification> {
    * `known`). `'partial'`: resumed without `known`, it holds only what arrived since; the
    * first complete relist makes it complete.
    */
-  get knowledge(): 'complete' | 'partial' {
+  get knowledge(): Knowledge {
     return this.#knowledge
   }
 
@@ -631,7 +631,7 @@ export class WatchRunner implements AsyncIterable<WatchNotification> {
           // A DELETED of a key never delivered is dropped ("no deleted for an object never
           // delivered") — unless the runner resumed without knowing what the consumer holds:
           // then the object existed at the resume point, so the consumer had it.
-          if (versionIn(known, key) === undefined && this.#knowledge === 'complete') {
+          if (!liveDelete(versionIn(known, key), this.#knowledge)) {
             if (resourceVersion !== undefined) this.#advance(resourceVersion)
             return
           }
@@ -643,7 +643,7 @@ export class WatchRunner implements AsyncIterable<WatchNotification> {
         const previous = known.upsert ? known.upsert(key, object) : versionIn(known, key)
         // Resumed without `known`: a MODIFIED of a key not seen since existed at the resume
         // point (else an ADDED would have come first), so the consumer has it: `modified`.
-        const type = previous === undefined && event.type === 'modified' && this.#knowledge === 'partial' ? 'modified' : liveChange(event.type, previous, version)
+        const type = liveChange(event.type, previous, version, this.#knowledge)
         if (type === undefined) {
           if (resourceVersion !== undefined) this.#advance(resourceVersion)
           return
