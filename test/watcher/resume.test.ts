@@ -56,6 +56,34 @@ describe('Watcher: resume with known', () => {
   })
 })
 
+describe('Watcher: resume without known', () => {
+  test('partial knowledge survives a restarted connection: a MODIFIED of an object not seen since the resume is still modified', async () => {
+    const server = new FakeListWatch()
+    for (const name of ['a', 'b']) server.put(name)
+    const held = new Map([...server.objects].map(([k, o]) => [k, o.metadata?.resourceVersion as string]))
+    const clock = new FakeClock()
+    const fast = { initialMs: 100, maxMs: 100, factor: 1, jitter: 0, resetAfterMs: 0 }
+    const w = await start(server, clock, { resourceVersion: String(server.rv), backoff: fast, restartBackoff: fast }, { view: held })
+    await settle(10)
+    // The stream breaks and the re-watch is refused (403): the connection crashes and its
+    // supervisor starts a new one, which resumes from the last resourceVersion handed over.
+    server.watchFaults.push(new ApiStatusError(403, 'configmaps is forbidden', { reason: 'Forbidden' }))
+    server.stream?.fail(new Error('connection reset'))
+    for (let i = 0; i < 20 && !(server.streams.length >= 2 && server.stream); i++) {
+      await clock.advance(100)
+      await settle(10)
+    }
+    assert.ok(server.streams.length >= 2 && server.stream, 'a new connection watches again')
+    assert.ok(server.requests.every((r) => r.kind === 'watch'), 'no list: resumed from the last resourceVersion')
+    server.put('a', { v: '2' })
+    server.remove('b')
+    await settle(10)
+    assert.deepEqual(await changes(w), ['modified default/a', 'deleted default/b'])
+    assert.deepEqual((await view(w)).violations, [])
+    await Watcher.stop(w)
+  })
+})
+
 describe('Watcher: a backoff is visible and can be cut short', () => {
   test('after repeated 500s the watcher waits at the 30 s cap; waiting says why and until when; reconnectNow resumes at once', async () => {
     const server = new FakeListWatch()
