@@ -70,6 +70,7 @@ export {
   type WatcherContext,
   type WatcherOptions,
   type WatcherRef,
+  type WatcherResume,
   prometheusWatchMetrics,
   type WatchMetrics,
 } from './watcher/index.ts'

@@ -137,6 +137,11 @@ export interface WatcherOptions<T = KubeObject> {
    * the resume come as `created` even if you had them, and objects deleted while you were
    * away are never reported (a warning is logged).
    *
+   * A function (sync or async) is called at every start of the watcher — also when a
+   * parent supervisor restarts it through `childSpec` — so it can load what you persisted
+   * last; return undefined to list from scratch. A rejection rejects the start. (A crash of
+   * your handler alone restarts it with a fresh `init` and a full list, as without resume.)
+   *
    * @example
    * ```ts
    * // handleEvent keeps state.view (key → resourceVersion); persist it with ctx.resourceVersion:
@@ -146,7 +151,7 @@ export interface WatcherOptions<T = KubeObject> {
    * await Watcher.start(Mirror, { view }, { kubeConfig, apiVersion: 'v1', kind: 'ConfigMap', resume: { resourceVersion, known: view } })
    * ```
    */
-  resume?: { resourceVersion: string; known?: Iterable<KnownRecord> | undefined }
+  resume?: WatcherResume | (() => WatcherResume | undefined | Promise<WatcherResume | undefined>)
   /** Deliver the objects that exist at start as `created` (default true). */
   deliverExisting?: boolean
   /** Objects per list page (default 500). */
@@ -188,6 +193,14 @@ export interface WatcherOptions<T = KubeObject> {
   client?: ListWatchClient
   /** Report this watcher's counters (see `prometheusWatchMetrics`); labelled by `name`, else the kind. */
   metrics?: WatchMetrics
+}
+
+/** Where a watcher resumes and what its handler holds there: see {@link WatcherOptions.resume}. */
+export interface WatcherResume {
+  /** The handler's `ctx.resourceVersion` you persisted. */
+  resourceVersion: string
+  /** What the handler held at `resourceVersion`: `[key, resourceVersion]` pairs or objects. */
+  known?: Iterable<KnownRecord> | undefined
 }
 
 /** Bad watcher options (`ERR_INVALID_WATCHER_OPTIONS`); the message names the option. */
@@ -525,7 +538,16 @@ function targetOf(opts: WatcherOptions<unknown>): ResourceTarget {
   return { apiVersion: opts.apiVersion, kind: opts.kind, ...common }
 }
 
-function sharedOf(opts: WatcherOptions<unknown>): Shared {
+/** The resume point of one start: `resume` (called when a function) or `resourceVersion` alone. */
+async function resumeOf(opts: WatcherOptions<unknown>): Promise<WatcherResume | undefined> {
+  if (opts.resume !== undefined && opts.resourceVersion !== undefined) {
+    throw new InvalidWatcherOptionsError('give either resourceVersion or resume: { resourceVersion, known }, not both')
+  }
+  if (typeof opts.resume === 'function') return (await opts.resume()) ?? undefined
+  return opts.resume ?? (opts.resourceVersion !== undefined ? { resourceVersion: opts.resourceVersion } : undefined)
+}
+
+function sharedOf(opts: WatcherOptions<unknown>, resume: WatcherResume | undefined): Shared {
   if (opts.pageSize !== undefined && !(Number.isInteger(opts.pageSize) && opts.pageSize > 0)) {
     throw new InvalidWatcherOptionsError(`pageSize must be a positive integer, got ${String(opts.pageSize)}`)
   }
@@ -544,10 +566,6 @@ function sharedOf(opts: WatcherOptions<unknown>): Shared {
     }
   }
   const store = opts.store ? new StoreWriter(typeof opts.store === 'object' ? (opts.store.indexers as Indexers<KubeObject>) : {}) : undefined
-  if (opts.resume !== undefined && opts.resourceVersion !== undefined) {
-    throw new InvalidWatcherOptionsError('give either resourceVersion or resume: { resourceVersion, known }, not both')
-  }
-  const resume = opts.resume ?? (opts.resourceVersion !== undefined ? { resourceVersion: opts.resourceVersion } : undefined)
   if (resume !== undefined) {
     if (resume === null || typeof resume !== 'object' || typeof resume.resourceVersion !== 'string' || resume.resourceVersion === '') {
       throw new InvalidWatcherOptionsError(`resume.resourceVersion (or resourceVersion) must be a non-empty string, got ${String(resume?.resourceVersion)}`)
@@ -625,7 +643,7 @@ export const Watcher = {
       throw new InvalidWatcherOptionsError('a watcher behaviour needs init(arg, ctx) and handleEvent(type, object, state, ctx)')
     }
     if (opts === null || typeof opts !== 'object') throw new InvalidWatcherOptionsError('options are required')
-    const shared = sharedOf(opts as WatcherOptions<unknown>)
+    const shared = sharedOf(opts as WatcherOptions<unknown>, await resumeOf(opts as WatcherOptions<unknown>))
     const registry = opts.name !== undefined ? (opts.registry ?? undefined) : new Registry()
     const name = opts.name ?? 'watcher'
     const supervisor = await Supervisor.start(
@@ -711,6 +729,8 @@ export const Watcher = {
    * The watcher's backoff or `Retry-After` wait in progress — why (`reason`, `cause`),
    * since and until when (`clock.now()` time), which attempt — or undefined while it lists
    * or watches. Read-only; answered by the handler after the changes in its mailbox.
+   * Not covered: the supervisor's `restartBackoff` before it restarts a connection that
+   * ended with a terminal error (401/403/404), which is logged by the supervisor.
    */
   waiting(ref: WatcherRef<any> | ViaName | string, timeoutMs?: number): Promise<PendingWait | undefined> {
     return GenServer.call<PendingWait | undefined>(ref, WAITING, timeoutMs)

@@ -37,11 +37,36 @@ describe('Watcher: resume with known', () => {
     await Watcher.stop(w)
   })
 
+  test('resume as an async function is called at each start, so a restarted watcher resumes from what was persisted last', async () => {
+    const server = new FakeListWatch()
+    for (const name of ['a', 'b']) server.put(name)
+    const persisted = { resourceVersion: String(server.rv), known: new Map([...server.objects].map(([k, o]) => [k, o.metadata?.resourceVersion as string])) }
+    let calls = 0
+    const load = async () => {
+      calls++
+      return { resourceVersion: persisted.resourceVersion, known: new Map(persisted.known) }
+    }
+    server.remove('a')
+    const w = await start(server, new FakeClock(), { resume: load }, { view: persisted.known })
+    await settle(10)
+    assert.equal(calls, 1)
+    assert.deepEqual(await changes(w), ['deleted default/a'])
+    assert.deepEqual(server.requests.map((r) => r.kind), ['watch'])
+    await Watcher.stop(w)
+    // Returning undefined lists from scratch.
+    const fresh = await start(server, new FakeClock(), { resume: () => undefined })
+    await settle(10)
+    assert.deepEqual(await changes(fresh), ['created default/b'])
+    await Watcher.stop(fresh)
+  })
+
   test('bad resume options are typed errors naming the option', async () => {
     const server = new FakeListWatch()
     const clock = new FakeClock()
     await assert.rejects(start(server, clock, { resourceVersion: '5', resume: { resourceVersion: '5' } }), /either resourceVersion or resume/)
     await assert.rejects(start(server, clock, { resume: { resourceVersion: '' } }), InvalidWatcherOptionsError)
+    await assert.rejects(start(server, clock, { resourceVersion: '5', resume: () => undefined }), /either resourceVersion or resume/)
+    await assert.rejects(start(server, clock, { resume: () => Promise.reject(new Error('state store unreachable')) }), /state store unreachable/)
     await assert.rejects(start(server, clock, { resume: { resourceVersion: '5', known: 42 } }), /resume.known must be an iterable/)
     await assert.rejects(start(server, clock, { resume: { resourceVersion: '5', known: [['default/a', '4']] }, store: true }), /give whole objects/)
   })
