@@ -37,6 +37,6 @@ export {
   type WatchPhase,
   WatchStartFailedError,
 } from './errors.ts'
-export { InvalidKnownRecordError, type KnownEntry, type KnownObjects, type KnownRecord, type KnownStore, KnownVersions, knownFrom, seedKnown } from './known.ts'
+export { InvalidResumeError, type KnownEntry, type KnownObjects, type KnownRecord, type KnownStore, KnownVersions, knownFrom, seedKnown } from './known.ts'
 export { dropManagedFields, type KubeObject, type ObjectMeta, objectKey, resourceVersionOf, tombstone, type WatchEvent, type WatchEventType } from './object.ts'
 export { failureOf, newWatchCounters, type PendingWait, type ResumePoint, type WatchCounters, type WatchNotification, WatchRunner, type WatchRunnerOptions } from './runner.ts'

@@ -135,10 +135,14 @@ export function knownFrom(objects: Iterable<KubeObject>, options: { keepObjects?
  */
 export type KnownRecord = readonly [key: string, resourceVersion: string] | KubeObject
 
-/** A {@link KnownRecord} that is neither a `[key, resourceVersion]` pair nor an object with a name and a resourceVersion (`ERR_INVALID_KNOWN_RECORD`). */
-export class InvalidKnownRecordError extends KubevisorError {
+/**
+ * A resume point that cannot be used (`ERR_INVALID_RESUME`): an empty resourceVersion, or a
+ * {@link KnownRecord} that is neither a `[key, resourceVersion]` pair nor an object with a
+ * name and a resourceVersion. The message names the record.
+ */
+export class InvalidResumeError extends KubevisorError {
   constructor(message: string) {
-    super('ERR_INVALID_KNOWN_RECORD', message)
+    super('ERR_INVALID_RESUME', message)
   }
 }
 
@@ -149,7 +153,7 @@ export class InvalidKnownRecordError extends KubevisorError {
  * tombstones (name, namespace, resourceVersion); `objectsOnly` refuses them (a store that
  * hands out the objects it records needs whole objects).
  *
- * @throws {InvalidKnownRecordError} for an entry that is neither form, or a pair when `objectsOnly`.
+ * @throws {InvalidResumeError} for an entry that is neither form, or a pair when `objectsOnly`.
  * @example
  * ```ts
  * seedKnown(known, new Map([['default/web', '4711']]))   // what the consumer persisted
@@ -161,10 +165,10 @@ export function seedKnown(known: KnownStore, records: Iterable<KnownRecord>, opt
     if (Array.isArray(record)) {
       const [key, resourceVersion] = record as readonly unknown[]
       if (typeof key !== 'string' || key === '' || typeof resourceVersion !== 'string' || resourceVersion === '') {
-        throw new InvalidKnownRecordError(`a known record pair must be [key, resourceVersion] with non-empty strings, got ${JSON.stringify(record)}`)
+        throw new InvalidResumeError(`a known record pair must be [key, resourceVersion] with non-empty strings, got ${JSON.stringify(record)}`)
       }
       if (options.objectsOnly) {
-        throw new InvalidKnownRecordError(`known record ${key}: give whole objects, not [key, resourceVersion] pairs, when the watcher keeps a store (the store hands them out)`)
+        throw new InvalidResumeError(`known record ${key}: give whole objects, not [key, resourceVersion] pairs, when the watcher keeps a store (the store hands them out)`)
       }
       known.set(key, tombstone(key, { resourceVersion }, {}))
     } else {
@@ -172,7 +176,7 @@ export function seedKnown(known: KnownStore, records: Iterable<KnownRecord>, opt
       const name = object?.metadata?.name
       const resourceVersion = object?.metadata?.resourceVersion
       if (typeof name !== 'string' || name === '' || typeof resourceVersion !== 'string' || resourceVersion === '') {
-        throw new InvalidKnownRecordError('a known record object needs metadata.name and metadata.resourceVersion')
+        throw new InvalidResumeError('a known record object needs metadata.name and metadata.resourceVersion')
       }
       known.set(objectKey(object), object)
     }

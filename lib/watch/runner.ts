@@ -25,7 +25,7 @@ import {
   type WatchParams,
   type WatchState,
 } from './engine.ts'
-import { InvalidKnownRecordError, type KnownRecord, KnownVersions, type KnownStore, seedKnown, versionIn } from './known.ts'
+import { InvalidResumeError, type KnownRecord, KnownVersions, type KnownStore, seedKnown, versionIn } from './known.ts'
 import { type KubeObject, objectKey, resourceVersionOf, type WatchEvent, type WatchEventType } from './object.ts'
 
 /** What the consumer receives, in order. */
@@ -291,7 +291,7 @@ export class WatchRunner implements AsyncIterable<WatchNotification> {
     const resume = options.resume
     if (resume !== undefined) {
       if (typeof resume.resourceVersion !== 'string' || resume.resourceVersion === '') {
-        throw new InvalidKnownRecordError(`resume.resourceVersion must be a non-empty string, got ${String(resume.resourceVersion)}`)
+        throw new InvalidResumeError(`resume.resourceVersion must be a non-empty string, got ${String(resume.resourceVersion)}`)
       }
       this.#config.resourceVersion = resume.resourceVersion
       if (resume.known === undefined) this.#knowledge = 'partial'

@@ -28,7 +28,7 @@ import { type BackoffPolicy, CLIENT_GO_BACKOFF } from '../time/backoff.ts'
 import { type Clock, systemClock } from '../time/clock.ts'
 import { HttpListWatchClient, type ListWatchClient, type ResourceTarget } from '../watch/client.ts'
 import type { EngineConfig, InitialListStrategy } from '../watch/engine.ts'
-import { InvalidKnownRecordError, type KnownRecord, type KnownStore, KnownVersions, seedKnown } from '../watch/known.ts'
+import { InvalidResumeError, type KnownRecord, type KnownStore, KnownVersions, seedKnown } from '../watch/known.ts'
 import type { KubeObject } from '../watch/object.ts'
 import { newWatchCounters, type PendingWait, type WatchCounters, type WatchNotification, WatchRunner } from '../watch/runner.ts'
 import type { WatchMetrics } from './metrics.ts'
@@ -588,7 +588,7 @@ function sharedOf(opts: WatcherOptions<unknown>, resume: WatcherResume | undefin
     try {
       seedKnown(known, resume.known, { objectsOnly: store !== undefined })
     } catch (err) {
-      if (err instanceof InvalidKnownRecordError) throw new InvalidWatcherOptionsError(`resume.known: ${err.message}`)
+      if (err instanceof InvalidResumeError) throw new InvalidWatcherOptionsError(`resume.known: ${err.message}`)
       throw err
     }
   }

@@ -880,6 +880,30 @@ export function conformanceScenarios(getTarget: () => ConformanceTarget): void {
       })
     }
 
+    test('resume without known from a watchable resourceVersion: the watch\'s MODIFIED and DELETED of objects held are modified and deleted, not created', async () => {
+      const ns = await namespace()
+      for (const name of ['same', 'changes', 'vanishes']) await createCm(ns, name)
+      const first = await startWatcher(kc(), ns)
+      let persisted: MirrorState
+      try {
+        await converged(first, kc(), ns)
+        persisted = await view(first)
+      } finally {
+        await Watcher.stop(first)
+      }
+      await putCm(ns, 'changes', { v: '2' })
+      await ok(kc(), 'DELETE', `${cms(ns)}/vanishes`)
+      await createCm(ns, 'appears')
+      const w = await startWatcher(kc(), ns, { resourceVersion: persisted.resourceVersion }, { view: persisted.view })
+      try {
+        await converged(w, kc(), ns)
+        const delivered = (await view(w)).log.filter((l) => l !== 'synced').map((l) => l.split('@')[0])
+        assert.deepEqual(delivered, [`modified ${ns}/changes`, `deleted ${ns}/vanishes`, `created ${ns}/appears`])
+      } finally {
+        await Watcher.stop(w)
+      }
+    })
+
     let proxy: TcpProxy | undefined
     after(async () => {
       await proxy?.close()

@@ -14,7 +14,7 @@ import { describe, test } from 'node:test'
 import { createLogger } from '../../lib/log.ts'
 import { FakeClock, settle } from '../../lib/testing/fake-clock.ts'
 import { ApiStatusError } from '../../lib/watch/errors.ts'
-import { InvalidKnownRecordError, type KnownRecord, KnownVersions } from '../../lib/watch/known.ts'
+import { InvalidResumeError, type KnownRecord, KnownVersions } from '../../lib/watch/known.ts'
 import type { KubeObject } from '../../lib/watch/object.ts'
 import { type WatchNotification, WatchRunner, type WatchRunnerOptions } from '../../lib/watch/runner.ts'
 import { FakeListWatch } from './fake-list-watch.ts'
@@ -106,9 +106,9 @@ describe('resume with known: exactly what changed while away', () => {
 
   test('bad records are a typed error at construction, naming what is wrong', () => {
     const server = new FakeListWatch()
-    assert.throws(() => run(server, { resume: { resourceVersion: '1', known: [['default/a', '']] } }), InvalidKnownRecordError)
+    assert.throws(() => run(server, { resume: { resourceVersion: '1', known: [['default/a', '']] } }), InvalidResumeError)
     assert.throws(() => run(server, { resume: { resourceVersion: '1', known: [{ metadata: { name: 'a' } }] } }), /metadata.name and metadata.resourceVersion/)
-    assert.throws(() => run(server, { resume: { resourceVersion: '' } }), InvalidKnownRecordError)
+    assert.throws(() => run(server, { resume: { resourceVersion: '' } }), InvalidResumeError)
   })
 })
 
