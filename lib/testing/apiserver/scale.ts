@@ -85,6 +85,7 @@ export function handleScale(
   raw: string,
   contentType: string,
   dryRun: boolean,
+  fieldManager?: string,
 ): KubeObject {
   const current = rest.get(def, namespace, name)
   const scale = toScale(def, current)
@@ -110,5 +111,5 @@ export function handleScale(
   const rv = wanted?.metadata?.resourceVersion
   if (rv && rv !== current.metadata.resourceVersion) throw conflict({ group: def.group, resource: def.plural }, name)
   const next = withReplicas(current, def.scale!.specReplicasPath, replicas)
-  return toScale(def, rest.update(def, namespace, name, next, { dryRun }))
+  return toScale(def, rest.update(def, namespace, name, next, { dryRun, managerSubresource: 'scale', ...(fieldManager ? { fieldManager } : {}) }))
 }

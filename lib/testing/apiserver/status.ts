@@ -159,7 +159,8 @@ function renderErrors(errs: FieldError[]): string {
 /** 422 `Pod "x" is invalid: metadata.name: Required value: ...` (group-qualified kind). */
 export function invalid(group: string, kind: string, name: string, errs: FieldError[]): ApiStatusError {
   const gk = group ? `${kind}.${group}` : kind
-  const details: NonNullable<Status['details']> = { name }
+  // Go's omitempty: an options object (ListOptions, PatchOptions...) has no name.
+  const details: NonNullable<Status['details']> = name ? { name } : {}
   if (group) details.group = group
   details.kind = kind
   details.causes = errs.map((e) => ({ reason: e.type, message: e.detail, field: e.field }))
