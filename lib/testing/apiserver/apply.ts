@@ -603,7 +603,10 @@ export function decodeManagers(entries: unknown): Manager[] | undefined {
       manager: String(e.manager ?? ''),
       operation: e.operation,
       apiVersion: String(e.apiVersion ?? ''),
-      ...(typeof e.time === 'string' ? { time: e.time } : {}),
+      // metav1.Time: seconds in UTC, whatever precision the client sent back.
+      ...(typeof e.time === 'string' && !Number.isNaN(Date.parse(e.time))
+        ? { time: new Date(e.time).toISOString().replace(/\.\d{3}Z$/, 'Z') }
+        : {}),
       ...(typeof e.subresource === 'string' && e.subresource ? { subresource: e.subresource } : {}),
       set,
     })
