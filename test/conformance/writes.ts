@@ -396,6 +396,30 @@ export function writeScenarios(getTarget: () => ConformanceTarget): void {
       assert.deepEqual(warned.body.spec, { size: 1 })
     })
 
+    test('a create owns spec as a whole (the object had none) and a keyed list; a PUT on /status is an Update entry with subresource status', async () => {
+      const ns = await namespace()
+      const p = `${plural}/namespaces/${ns}/widgets`
+      const created = await ok(kc(), 'POST', `${p}?fieldManager=maker`, {
+        apiVersion: `${GROUP}/v1`,
+        kind: 'Widget',
+        metadata: { name: 'w', labels: { a: 'b' } },
+        spec: { size: 2, ports: [{ name: 'http', port: 80 }] },
+      })
+      assert.deepEqual(entry(created, 'maker', 'Update')?.fieldsV1, {
+        'f:metadata': { 'f:labels': { '.': {}, 'f:a': {} } },
+        'f:spec': { '.': {}, 'f:ports': { '.': {}, 'k:{"name":"http"}': { '.': {}, 'f:name': {}, 'f:port': {} } }, 'f:size': {} },
+      })
+      const st = await ok(kc(), 'PUT', `${p}/w/status?fieldManager=statusbot`, { ...created, status: { ready: true } })
+      assert.deepEqual(entry(st, 'statusbot', 'Update'), {
+        manager: 'statusbot',
+        operation: 'Update',
+        apiVersion: `${GROUP}/v1`,
+        fieldsType: 'FieldsV1',
+        fieldsV1: { 'f:status': { '.': {}, 'f:ready': {} } },
+        subresource: 'status',
+      })
+    })
+
     test('apply to /status owns status only (spec in the body is ignored); status conflicts name the subresource', async () => {
       const ns = await namespace()
       const p = `${plural}/namespaces/${ns}/widgets/w`
@@ -424,6 +448,43 @@ export function writeScenarios(getTarget: () => ConformanceTarget): void {
       const main = await apply(p, widgetYaml('w', ['size: 2']).replace('spec:', 'status: {ready: false}\nspec:'), 'user')
       assert.equal(main.status, 200, main.text)
       assert.equal(main.body.status.ready, true, 'status in a main-resource apply is ignored')
+    })
+  })
+
+  describe('writes: the scale subresource', () => {
+    test('apply on /scale conflicts with the creator of spec.replicas (named in autoscaling/v1); forced, the applier owns replicas with subresource scale', async () => {
+      const ns = await namespace()
+      const d = `/apis/apps/v1/namespaces/${ns}/deployments`
+      await ok(kc(), 'POST', `${d}?fieldManager=creator`, {
+        metadata: { name: 'd' },
+        spec: { replicas: 1, selector: { matchLabels: { a: 'b' } }, template: { metadata: { labels: { a: 'b' } }, spec: { containers: [{ name: 'c', image: 'i' }] } } },
+      })
+      const body = yaml(['apiVersion: autoscaling/v1', 'kind: Scale', 'metadata: {name: d}', 'spec: {replicas: 3}'])
+      const clash = await apply(`${d}/d/scale`, body, 'hpa')
+      assertFailure(clash, 409, 'Conflict', {
+        causes: [{ reason: 'FieldManagerConflict', message: 'conflict with "creator" using autoscaling/v1', field: '.spec.replicas' }],
+      })
+      const forced = await apply(`${d}/d/scale`, body, 'hpa', '&force=true')
+      assert.equal(forced.status, 200, forced.text)
+      assert.equal(forced.body.kind, 'Scale')
+      assert.deepEqual(forced.body.spec, { replicas: 3 })
+      const dep = await ok(kc(), 'GET', `${d}/d`)
+      assert.equal(dep.spec.replicas, 3)
+      assert.deepEqual(entry(dep, 'hpa'), {
+        manager: 'hpa',
+        operation: 'Apply',
+        apiVersion: 'apps/v1',
+        fieldsType: 'FieldsV1',
+        fieldsV1: { 'f:spec': { 'f:replicas': {} } },
+        subresource: 'scale',
+      })
+      const patched = await ok(kc(), 'PATCH', `${d}/d/scale?fieldManager=scaler`, { spec: { replicas: 4 } }, MERGE)
+      assert.deepEqual(patched.spec, { replicas: 4 })
+      const after = await ok(kc(), 'GET', `${d}/d`)
+      const scaler = entry(after, 'scaler', 'Update')
+      assert.equal(scaler?.subresource, 'scale')
+      assert.deepEqual(scaler?.fieldsV1, { 'f:spec': { 'f:replicas': {} } })
+      assert.equal(entry(after, 'hpa'), undefined, 'the update took replicas from the applier')
     })
   })
 

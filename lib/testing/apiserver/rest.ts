@@ -327,6 +327,27 @@ function decodeContinue(token: string): { rv: number; start: string } {
   }
 }
 
+/**
+ * Reads the body of an apply patch: `fieldManager` must be set (422 PatchOptions), the body
+ * is YAML 1.1 as sigs.k8s.io/yaml reads it (duplicate keys: the last wins) and names its
+ * apiVersion and kind (400 otherwise).
+ */
+export function parseApplyBody(
+  rawBody: string,
+  fieldManager: string | undefined,
+): { config: Record<string, any>; manager: string; group: string; version: string } {
+  if (!fieldManager) throw invalid('meta.k8s.io', 'PatchOptions', '', [required('fieldManager', 'is required for apply patch')])
+  const doc = parseDocument(rawBody, { version: '1.1', uniqueKeys: false })
+  const yamlError = doc.errors[0]
+  if (yamlError) throw badRequest(`error decoding YAML: ${yamlError.message.split('\n')[0]}`)
+  const config = doc.toJS({ maxAliasCount: 100 }) as unknown
+  if (!isObject(config)) throw badRequest('error decoding YAML: the apply patch is not an object')
+  const [group = '', version = ''] =
+    typeof config.apiVersion === 'string' && config.apiVersion.includes('/') ? config.apiVersion.split('/', 2) : ['', String(config.apiVersion ?? '')]
+  if (!config.apiVersion || !config.kind) throw badRequest(`invalid object type: ${group}/${version}, Kind=${config.kind ?? ''}`)
+  return { config, manager: fieldManager, group, version }
+}
+
 /** The duplicate-key error sigs.k8s.io/yaml's strict decoding reports, or undefined. */
 function duplicateKeyError(rawBody: string): string | undefined {
   const doc = parseDocument(rawBody, { version: '1.1', uniqueKeys: true })
@@ -1001,16 +1022,7 @@ export class Rest {
     rawBody: string,
     opts: UpdateOptions = {},
   ): { object: KubeObject; created: boolean } {
-    const manager = opts.fieldManager
-    if (!manager) throw invalid('meta.k8s.io', 'PatchOptions', '', [required('fieldManager', 'is required for apply patch')])
-    const doc = parseDocument(rawBody, { version: '1.1', uniqueKeys: false })
-    const yamlError = doc.errors[0]
-    if (yamlError) throw badRequest(`error decoding YAML: ${yamlError.message.split('\n')[0]}`)
-    const config = doc.toJS({ maxAliasCount: 100 }) as unknown
-    if (!isObject(config)) throw badRequest('error decoding YAML: the apply patch is not an object')
-    const [group, version] =
-      typeof config.apiVersion === 'string' && config.apiVersion.includes('/') ? config.apiVersion.split('/', 2) : ['', config.apiVersion ?? '']
-    if (!config.apiVersion || !config.kind) throw badRequest(`invalid object type: ${group}/${version}, Kind=${config.kind ?? ''}`)
+    const { config, manager, group, version } = parseApplyBody(rawBody, opts.fieldManager)
     this.#checkKindAndNamespace(def, namespace, config)
     const meta = isObject(config.metadata) ? (config.metadata as ObjectMeta) : undefined
     if (meta?.name !== undefined && meta.name !== name)
@@ -1025,9 +1037,30 @@ export class Rest {
     }
     this.#microTimes(def, config)
     const strictError = opts.fieldValidation === 'Strict' ? duplicateKeyError(rawBody) : undefined
+    return this.applyObject(def, namespace, name, config, { ...opts, fieldManager: manager }, strictError)
+  }
+
+  /**
+   * Server-side apply of a parsed configuration (see {@link Rest.apply}); `strictError`, when
+   * set, is reported (400) after the merge and its conflicts, before anything is stored. With
+   * `managerSubresource: 'scale'` the configuration holds the replicas field only (an apply
+   * on `/scale`).
+   */
+  applyObject(
+    def: ResourceDef,
+    namespace: string | undefined,
+    name: string,
+    config: Record<string, any>,
+    opts: UpdateOptions,
+    strictError?: string,
+  ): { object: KubeObject; created: boolean } {
+    const manager = opts.fieldManager!
+    const shape = shapeOf(def)
+    const meta = isObject(config.metadata) ? (config.metadata as ObjectMeta) : undefined
+    const sub = opts.subresource ?? opts.managerSubresource
     const key = objectKey(def.namespaced ? namespace : undefined, name)
     const stored = this.store.get(resourceKey(def), key)
-    const who = { manager, apiVersion: def.apiVersion, ...(opts.subresource ? { subresource: opts.subresource } : {}) }
+    const who = { manager, apiVersion: def.apiVersion, ...(sub ? { subresource: sub } : {}) }
     const scope = opts.subresource === 'status' ? 'status' : def.hasStatus ? 'main' : 'all'
     let cfg: Record<string, any> = config
     if (scope === 'status') cfg = { apiVersion: config.apiVersion, kind: config.kind, ...(meta ? { metadata: meta } : {}), ...(config.status !== undefined ? { status: config.status } : {}) }
@@ -1038,7 +1071,7 @@ export class Rest {
     let result: { object: KubeObject; created: boolean }
     // The strict check (duplicate keys) runs after the merge, so a conflict is reported first.
     if (!stored) {
-      if (opts.subresource) throw notFound(this.#gr(def), name)
+      if (sub) throw notFound(this.#gr(def), name)
       const applied = applyConfig({}, cfg, [], shape, who, scope, true)
       if (!applied.ok) throw new Error('unreachable: a create has no other managers')
       if (strictError) throw badRequest(`error strict decoding YAML: ${strictError}`)
@@ -1049,15 +1082,20 @@ export class Rest {
       const managers = decodeManagers(old.metadata.managedFields) ?? []
       const applied = applyConfig(withoutManaged(old), cfg, managers, shape, who, scope, opts.force === true)
       if (!applied.ok) {
+        // Managers are named in the version of the request (an apply on /scale speaks autoscaling/v1).
+        const conflicts =
+          opts.managerSubresource === 'scale'
+            ? applied.conflicts.map((c) => ({ ...c, manager: { ...c.manager, apiVersion: 'autoscaling/v1' } }))
+            : applied.conflicts
         throw new ApiStatusError({
           kind: 'Status',
           apiVersion: 'v1',
           metadata: {},
           status: 'Failure',
-          message: conflictMessage(applied.conflicts),
+          message: conflictMessage(conflicts),
           reason: 'Conflict',
           details: {
-            causes: applied.conflicts.map((c) => ({
+            causes: conflicts.map((c) => ({
               reason: 'FieldManagerConflict',
               message: `conflict with ${printManagerOf(c.manager)}`,
               field: pathStringOf(c.path),
@@ -1067,6 +1105,8 @@ export class Rest {
         })
       }
       if (strictError) throw badRequest(`error strict decoding YAML: ${strictError}`)
+      // kube-apiserver records an apply through /scale without a time.
+      if (opts.managerSubresource === 'scale') for (const m of applied.managers) if (m.subresource === 'scale' && m.operation === 'Apply') delete m.time
       const next = applied.object as KubeObject
       next.metadata = { ...next.metadata, resourceVersion: old.metadata.resourceVersion }
       result = { object: this.update(def, namespace, name, next, { ...opts, managers: applied.managers }), created: false }

@@ -744,7 +744,7 @@ class EmbeddedApiServer implements ApiServer {
         throw methodNotAllowed()
       }
       const raw = method === 'GET' ? '' : await readBody(req, this.#opts.maxBodyBytes)
-      const scale = handleScale(this.#rest, def, ns, r.name, method, raw, req.headers['content-type'] ?? '', dryRun, write.fieldManager)
+      const scale = handleScale(this.#rest, def, ns, r.name, method, raw, req.headers['content-type'] ?? '', dryRun, q.get('fieldManager') || (/apply-patch/.test(req.headers['content-type'] ?? '') ? undefined : write.fieldManager), write.force)
       return this.#sendJson(res, 200, JSON.stringify(scale))
     }
     const table = wantsTable(req.headers.accept)
