@@ -1,7 +1,7 @@
 /**
  * How fast the embedded API server streams watch events to one client over loopback.
  *
- *   ./dev node --conditions=source bench/apiserver.ts [events=200000]
+ *   ./dev node --conditions=source bench/apiserver.ts [events=200000] [--writes=2000]
  *
  * The server runs in this process; the client is a child process (so the two share the
  * machine's cores like the watcher benchmarks will), reading with `node:http`:
@@ -11,10 +11,15 @@
  * history (serialization on the first replay, then writes only); "live" receives events while the server commits
  * them in batches of 1000 (in-process `update` with `zeroCopy` + store commit + fan-out +
  * serialization + writes).
- * Prints a markdown table; no assertions.
+ * A second table compares write request rates over HTTP (one keep-alive connection, one
+ * request at a time, client in this process): a GET of the same object (the ceiling: no
+ * write), JSON merge patch, strategic merge patch and server-side apply of one changing
+ * label, each a real write with its managedFields bookkeeping (`--writes=N` requests each,
+ * default 2000).
+ * Prints markdown tables; no assertions.
  */
 import { spawn } from 'node:child_process'
-import { request } from 'node:http'
+import { Agent, request } from 'node:http'
 import { fileURLToPath } from 'node:url'
 import { startApiServer } from '../lib/testing/index.ts'
 
@@ -110,6 +115,48 @@ function pod(i: number) {
   }
 }
 
+/** Sends `count` requests one after another; resolves with the requests per second. */
+async function rate(base: string, agent: Agent, count: number, make: (i: number) => { method: string; path: string; type?: string; body?: string }): Promise<number> {
+  const one = (i: number) =>
+    new Promise<void>((resolve, reject) => {
+      const r = make(i)
+      const req = request(`${base}${r.path}`, { method: r.method, agent, headers: r.body ? { 'content-type': r.type!, 'content-length': Buffer.byteLength(r.body) } : {} }, (res) => {
+        res.resume()
+        res.on('end', () => (res.statusCode! < 300 ? resolve() : reject(new Error(`${r.method} ${r.path}: ${res.statusCode}`))))
+      })
+      req.on('error', reject)
+      req.end(r.body)
+    })
+  for (let i = 0; i < 50; i++) await one(-1 - i) // warm-up
+  const started = performance.now()
+  for (let i = 0; i < count; i++) await one(i)
+  return (count / (performance.now() - started)) * 1000
+}
+
+/** GET (ceiling) vs merge patch vs strategic merge patch vs server-side apply, on one ConfigMap. */
+async function writeRates(base: string, count: number): Promise<string[]> {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 })
+  const path = '/api/v1/namespaces/default/configmaps/bench-writes'
+  const create = await fetch(`${base}/api/v1/namespaces/default/configmaps`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ metadata: { name: 'bench-writes', labels: { app: 'bench' } }, data: { a: '1', b: '2', c: '3' } }),
+  })
+  if (!create.ok) throw new Error(`create: ${create.status}`)
+  const label = (prefix: string, i: number) => JSON.stringify({ metadata: { labels: { round: `${prefix}${i}` } } })
+  const applied = (i: number) =>
+    `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bench-writes\n  labels:\n    round: "apply${i}"\ndata:\n  a: "1"\n`
+  const results: Array<[string, number]> = [
+    ['GET (no write)', await rate(base, agent, count, () => ({ method: 'GET', path }))],
+    ['PATCH merge-patch+json', await rate(base, agent, count, (i) => ({ method: 'PATCH', path: `${path}?fieldManager=bench`, type: 'application/merge-patch+json', body: label('m', i) }))],
+    ['PATCH strategic-merge-patch+json', await rate(base, agent, count, (i) => ({ method: 'PATCH', path: `${path}?fieldManager=bench`, type: 'application/strategic-merge-patch+json', body: label('s', i) }))],
+    ['PATCH apply-patch+yaml (force)', await rate(base, agent, count, (i) => ({ method: 'PATCH', path: `${path}?fieldManager=bench-apply&force=true`, type: 'application/apply-patch+yaml', body: applied(i) }))],
+  ]
+  agent.destroy()
+  const ceiling = results[0]![1]
+  return results.map(([name, r]) => `| ${name} | ${Math.round(r).toLocaleString('en-US')} | ${(1000 / r).toFixed(3)} | ${(r / ceiling).toFixed(2)} |`)
+}
+
 async function main(): Promise<void> {
   const total = Number(process.argv[2] ?? 200_000)
   const server = await startApiServer({ historySize: total + 10 })
@@ -157,6 +204,11 @@ async function main(): Promise<void> {
     console.log('| scenario | client | events | bytes/event | ms | events/s | MB/s |')
     console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: |')
     for (const r of rows) console.log(r)
+    const writes = Number(process.argv.find((a) => a.startsWith('--writes='))?.slice('--writes='.length) ?? 2000)
+    console.log(`\nWrite requests over HTTP, ${writes} each, one keep-alive connection, one at a time\n`)
+    console.log('| request | requests/s | ms/request | × GET |')
+    console.log('| --- | ---: | ---: | ---: |')
+    for (const line of await writeRates(server.url, writes)) console.log(line)
   } finally {
     await server.close()
   }

@@ -45,6 +45,8 @@ export interface Shape {
   declared(name: string): boolean
   /** The shape of a list's items. */
   item(): Shape
+  /** Whether undeclared fields can occur at or below this node (where to look for them). */
+  checked: boolean
 }
 
 const ATOMIC: ListType = { type: 'atomic' }
@@ -118,20 +120,45 @@ function builtinList(path: readonly string[]): ListType {
   }
 }
 
-/** The shape of a built-in kind at `path` (field names from the root, list items not counted). */
+const builtinRoots = new Map<string, Shape>()
+
+/** The shape of a built-in kind at `path` (field names from the root, list items not counted); memoized. */
 export function builtinShape(kind: string, path: readonly string[] = []): Shape {
+  let root = builtinRoots.get(kind)
+  if (!root) {
+    root = makeBuiltinShape(kind, [])
+    builtinRoots.set(kind, root)
+  }
+  let shape = root
+  for (const f of path) shape = shape.field(f) ?? makeBuiltinShape(kind, [...path])
+  return shape
+}
+
+function makeBuiltinShape(kind: string, path: readonly string[]): Shape {
   const name = path[path.length - 1] ?? ''
   const top = path.length === 0 ? BUILTIN_TOP[kind] : undefined
   const inMeta = path.length === 1 && name === 'metadata'
-  const closedFields = top ? ['apiVersion', 'kind', 'metadata', ...top] : inMeta ? OBJECT_META : undefined
-  return {
+  const closedFields = top ? new Set(['apiVersion', 'kind', 'metadata', ...top]) : inMeta ? new Set(OBJECT_META) : undefined
+  const children = new Map<string, Shape>()
+  const valueMap = VALUE_MAPS.has(name)
+  const shape: Shape = {
     list: builtinList(path),
     atomic: ATOMIC_FIELDS.has(name),
     closed: closedFields !== undefined,
-    field: (f) => (closedFields && !closedFields.includes(f) ? undefined : builtinShape(kind, [...path, f])),
-    declared: (f) => !VALUE_MAPS.has(name) && !(path.length === 2 && path[0] === 'metadata' && (name === 'labels' || name === 'annotations')) && f !== '',
-    item: () => builtinShape(kind, path),
+    checked: path.length === 0 || inMeta,
+    field: (f) => {
+      if (closedFields && !closedFields.has(f)) return undefined
+      let child = children.get(f)
+      if (!child) {
+        child = makeBuiltinShape(kind, [...path, f])
+        children.set(f, child)
+      }
+      return child
+    },
+    declared: () => !valueMap,
+    item: () => shape,
   }
+  return shape
 }
 
 /** A shape that accepts anything: granular maps, atomic lists (an unstructured object without schema). */
@@ -139,6 +166,7 @@ export const OPEN_SHAPE: Shape = {
   list: ATOMIC,
   atomic: false,
   closed: false,
+  checked: false,
   field: () => OPEN_SHAPE,
   declared: () => false,
   item: () => OPEN_SHAPE,
@@ -147,17 +175,33 @@ export const OPEN_SHAPE: Shape = {
 /** The shape of a custom resource from its version's `openAPIV3Schema` (metadata as the built-in ObjectMeta). */
 export function crdShape(schema: unknown): Shape {
   if (!isObject(schema)) return OPEN_SHAPE
+  const known = crdShapes.get(schema)
+  if (known) return known
   const root = schemaShape(schema)
   const meta = builtinShape('', ['metadata'])
-  return {
+  const shape: Shape = {
     ...root,
-    closed: root.closed,
     field: (f) => (f === 'metadata' ? meta : f === 'apiVersion' || f === 'kind' ? OPEN_SHAPE : root.field(f)),
     declared: (f) => f === 'metadata' || f === 'apiVersion' || f === 'kind' || root.declared(f),
   }
+  crdShapes.set(schema, shape)
+  return shape
 }
 
+const crdShapes = new WeakMap<Obj, Shape>()
+
+const schemaShapes = new WeakMap<Obj, Shape>()
+
 function schemaShape(s: Obj): Shape {
+  let shape = schemaShapes.get(s)
+  if (!shape) {
+    shape = buildSchemaShape(s)
+    schemaShapes.set(s, shape)
+  }
+  return shape
+}
+
+function buildSchemaShape(s: Obj): Shape {
   const props = isObject(s.properties) ? (s.properties as Obj) : undefined
   const additional = s.additionalProperties
   const preserve = s['x-kubernetes-preserve-unknown-fields'] === true
@@ -177,6 +221,7 @@ function schemaShape(s: Obj): Shape {
     list,
     atomic: s['x-kubernetes-map-type'] === 'atomic',
     closed,
+    checked: true,
     field: (f) => {
       if (props && isObject(props[f])) return schemaShape(props[f])
       if (isObject(additional)) return schemaShape(additional)
@@ -191,6 +236,7 @@ function schemaShape(s: Obj): Shape {
 /** The dotted paths (`.spec.foo`) of fields `value` has where `shape` declares none. */
 export function undeclaredFields(value: unknown, shape: Shape, prefix = ''): string[] {
   const out: string[] = []
+  if (!shape.checked) return out
   if (Array.isArray(value)) {
     for (const v of value) out.push(...undeclaredFields(v, shape.item(), prefix))
     return out
@@ -210,6 +256,7 @@ export function undeclaredFields(value: unknown, shape: Shape, prefix = ''): str
 /** Removes the fields `shape` does not declare (structural pruning); returns the paths removed. */
 export function pruneUndeclared(value: unknown, shape: Shape, prefix = ''): string[] {
   const out: string[] = []
+  if (!shape.checked) return out
   if (Array.isArray(value)) {
     for (const v of value) out.push(...pruneUndeclared(v, shape.item(), prefix))
     return out
@@ -250,6 +297,7 @@ export class FieldSet {
   /** Adds `path` (path elements from this node). */
   insert(path: readonly string[]): void {
     let node: FieldSet = this
+    this.#json = undefined
     for (const pe of path) {
       let next = node.children.get(pe)
       if (!next) {
@@ -257,6 +305,7 @@ export class FieldSet {
         node.children.set(pe, next)
       }
       node = next
+      node.#json = undefined
     }
     node.self = true
   }
@@ -290,21 +339,66 @@ export class FieldSet {
     return out
   }
 
+  // The set operations below build new sets and share unchanged subtrees with their
+  // inputs: sets are not changed after they are built (insert is for building only).
+
   union(other: FieldSet): FieldSet {
-    const out = this.clone()
-    for (const p of other.paths()) out.insert(p)
+    if (other.empty) return this
+    if (this.empty) return other
+    let changed = other.self && !this.self
+    const merged = new Map<string, FieldSet>()
+    for (const [k, o] of other.children) {
+      const c = this.children.get(k)
+      const u = c ? c.union(o) : o
+      if (u !== c) {
+        changed = true
+        merged.set(k, u)
+      }
+    }
+    // Unchanged: the same set (so its FieldsV1 rendering is reused).
+    if (!changed) return this
+    const out = new FieldSet()
+    out.self = this.self || other.self
+    for (const [k, c] of this.children) out.children.set(k, merged.get(k) ?? c)
+    for (const [k, u] of merged) if (!this.children.has(k)) out.children.set(k, u)
     return out
   }
 
   difference(other: FieldSet): FieldSet {
+    if (other.empty || this.empty) return this
+    let changed = this.self && other.self
+    const kept = new Map<string, FieldSet | undefined>()
+    for (const [k, o] of other.children) {
+      const c = this.children.get(k)
+      if (!c) continue
+      const d = c.difference(o)
+      if (d !== c) {
+        changed = true
+        kept.set(k, d.empty ? undefined : d)
+      }
+    }
+    // Unchanged: the same set (so its FieldsV1 rendering is reused).
+    if (!changed) return this
     const out = new FieldSet()
-    for (const p of this.paths()) if (!other.has(p)) out.insert(p)
+    out.self = this.self && !other.self
+    for (const [k, c] of this.children) {
+      const d = kept.has(k) ? kept.get(k) : c
+      if (d) out.children.set(k, d)
+    }
     return out
   }
 
   intersection(other: FieldSet): FieldSet {
     const out = new FieldSet()
-    for (const p of this.paths()) if (other.has(p)) out.insert(p)
+    if (this.empty || other.empty) return out
+    out.self = this.self && other.self
+    const [small, large] = this.children.size <= other.children.size ? [this, other] : [other, this]
+    for (const [k, c] of small.children) {
+      const o = large.children.get(k)
+      if (!o) continue
+      const i = c.intersection(o)
+      if (!i.empty) out.children.set(k, i)
+    }
     return out
   }
 
@@ -317,6 +411,9 @@ export class FieldSet {
 
   /** The `fieldsV1` JSON: `{"f:data":{".":{},"f:a":{}}}`. */
   toFieldsV1(): Obj {
+    // Rendered once per node: sets share unchanged subtrees, so a changed set re-renders
+    // only its changed path. The result is shared: treat it as read-only.
+    if (this.#json) return this.#json
     const out: Obj = {}
     const keys = sortedElements(this.children.keys())
     for (const k of keys) {
@@ -326,8 +423,11 @@ export class FieldSet {
       if (c.self && Object.keys(inner).length > 0) out[k] = { '.': {}, ...inner }
       else out[k] = inner
     }
+    this.#json = out
     return out
   }
+
+  #json: Obj | undefined
 
   /** Parses a `fieldsV1` object; undefined when it is not one. */
   static fromFieldsV1(v: unknown): FieldSet | undefined {
@@ -465,12 +565,14 @@ function indexList(list: ListType, items: unknown[] | undefined): Map<string, un
 /** Compares `lhs` with `rhs` (SMD `TypedValue.Compare`): leaves and containers added, modified, removed. */
 export function compare(lhs: unknown, rhs: unknown, shape: Shape): Comparison {
   const c: Comparison = { added: new FieldSet(), modified: new FieldSet(), removed: new FieldSet() }
-  const leaf = (l: unknown, r: unknown, path: string[]) => {
+  const path: string[] = []
+  const leaf = (l: unknown, r: unknown) => {
     if (l === undefined) c.added.insert(path)
     else if (r === undefined) c.removed.insert(path)
     else if (!jsonEqual(l, r)) c.modified.insert(path)
   }
-  const walk = (l: unknown, r: unknown, s: Shape, path: string[]): void => {
+  const walk = (l: unknown, r: unknown, s: Shape): void => {
+    if (l === r) return // the same value (or the same object): nothing changed below
     const lList = Array.isArray(l) ? l : undefined
     const rList = Array.isArray(r) ? r : undefined
     const lMap = isObject(l) ? l : undefined
@@ -478,23 +580,52 @@ export function compare(lhs: unknown, rhs: unknown, shape: Shape): Comparison {
     if ((lList || rList) && !(lMap || rMap)) {
       const empty = (lList?.length ?? 0) === 0 && (rList?.length ?? 0) === 0
       if (s.list.type === 'atomic' || empty || (l !== undefined && l !== null && !lList) || (r !== undefined && r !== null && !rList)) {
-        leaf(l, r, path)
+        leaf(l, r)
         return
       }
       const li = indexList(s.list, lList)
       const ri = indexList(s.list, rList)
-      for (const [pe, lv] of li) walk(lv, ri.get(pe), s.item(), [...path, pe])
-      for (const [pe, rv] of ri) if (!li.has(pe)) walk(undefined, rv, s.item(), [...path, pe])
+      const item = s.item()
+      for (const [pe, lv] of li) {
+        path.push(pe)
+        walk(lv, ri.get(pe), item)
+        path.pop()
+      }
+      for (const [pe, rv] of ri) {
+        if (li.has(pe)) continue
+        path.push(pe)
+        walk(undefined, rv, item)
+        path.pop()
+      }
     } else if ((lMap || rMap) && !(lList || rList)) {
-      const empty = Object.keys(lMap ?? {}).length === 0 && Object.keys(rMap ?? {}).length === 0
+      let empty = true
+      for (const _ in lMap ?? {}) {
+        empty = false
+        break
+      }
+      if (empty) for (const _ in rMap ?? {}) {
+        empty = false
+        break
+      }
       if (s.atomic || empty || (l !== undefined && l !== null && !lMap) || (r !== undefined && r !== null && !rMap)) {
-        leaf(l, r, path)
+        leaf(l, r)
         return
       }
-      for (const k of Object.keys(lMap ?? {})) walk(lMap![k], rMap?.[k], s.field(k) ?? OPEN_SHAPE, [...path, `f:${k}`])
-      for (const k of Object.keys(rMap ?? {})) if (!lMap || !Object.hasOwn(lMap, k)) walk(undefined, rMap![k], s.field(k) ?? OPEN_SHAPE, [...path, `f:${k}`])
+      if (lMap)
+        for (const k in lMap) {
+          path.push(`f:${k}`)
+          walk(lMap[k], rMap?.[k], s.field(k) ?? OPEN_SHAPE)
+          path.pop()
+        }
+      if (rMap)
+        for (const k in rMap) {
+          if (lMap && Object.hasOwn(lMap, k)) continue
+          path.push(`f:${k}`)
+          walk(undefined, rMap[k], s.field(k) ?? OPEN_SHAPE)
+          path.pop()
+        }
     } else {
-      leaf(l, r, path)
+      leaf(l, r)
       return
     }
     // Containers: added or removed as a whole (the post-item hook of SMD's compare).
@@ -503,7 +634,7 @@ export function compare(lhs: unknown, rhs: unknown, shape: Shape): Comparison {
       else if (r === undefined) c.removed.insert(path)
     }
   }
-  walk(lhs, rhs, shape, [])
+  walk(lhs, rhs, shape)
   return c
 }
 
@@ -590,9 +721,14 @@ export function managerId(m: Pick<Manager, 'manager' | 'operation' | 'apiVersion
   return JSON.stringify([m.manager, m.operation, m.subresource ?? '', m.operation === 'Apply' ? '' : m.apiVersion])
 }
 
-/** Decodes `metadata.managedFields`; undefined when absent, empty or malformed. */
+/** Managers decoded from the managedFields arrays this module encoded (objects in the store). */
+const decoded = new WeakMap<object, Manager[]>()
+
+/** Decodes `metadata.managedFields`; undefined when absent, empty or malformed. Do not change what it returns. */
 export function decodeManagers(entries: unknown): Manager[] | undefined {
   if (!Array.isArray(entries) || entries.length === 0) return undefined
+  const known = decoded.get(entries)
+  if (known) return known
   const out: Manager[] = []
   for (const e of entries) {
     if (!isObject(e)) return undefined
@@ -619,7 +755,26 @@ export function decodeManagers(entries: unknown): Manager[] | undefined {
  * manager, apiVersion, subresource), entries without fields left out; undefined when none.
  */
 export function encodeManagers(managers: readonly Manager[]): Obj[] | undefined {
-  const live = managers.filter((m) => !m.set.empty)
+  const encoded = encode(managers)
+  if (!encoded) return undefined
+  decoded.set(encoded.json, encoded.managers)
+  return encoded.json
+}
+
+const fieldsJson = new WeakMap<FieldSet, Obj>()
+
+/** A set's FieldsV1 JSON, computed once per (unchanging) set. */
+function fieldsV1Of(set: FieldSet): Obj {
+  let json = fieldsJson.get(set)
+  if (!json) {
+    json = set.toFieldsV1()
+    fieldsJson.set(set, json)
+  }
+  return json
+}
+
+function encode(managers: readonly Manager[]): { json: Obj[]; managers: Manager[] } | undefined {
+  const live = managers.filter((m) => !m.set.empty).map((m) => ({ ...m }))
   if (live.length === 0) return undefined
   const seconds = (t: string | undefined) => (t ? Date.parse(t) / 1000 : 0)
   live.sort((a, b) => {
@@ -629,15 +784,16 @@ export function encodeManagers(managers: readonly Manager[]): Obj[] | undefined 
     if (a.apiVersion !== b.apiVersion) return a.apiVersion < b.apiVersion ? -1 : 1
     return (a.subresource ?? '') < (b.subresource ?? '') ? -1 : (a.subresource ?? '') > (b.subresource ?? '') ? 1 : 0
   })
-  return live.map((m) => ({
+  const json = live.map((m) => ({
     manager: m.manager,
     operation: m.operation,
     apiVersion: m.apiVersion,
     ...(m.time ? { time: m.time } : {}),
     fieldsType: 'FieldsV1',
-    fieldsV1: m.set.toFieldsV1(),
+    fieldsV1: fieldsV1Of(m.set),
     ...(m.subresource ? { subresource: m.subresource } : {}),
   }))
+  return { json, managers: live }
 }
 
 /**
@@ -659,22 +815,29 @@ const STRIPPED: string[][] = [
   ['f:metadata', 'f:resourceVersion'],
 ]
 
+const STRIPPED_SET = (() => {
+  const set = new FieldSet()
+  for (const p of STRIPPED) set.insert(p)
+  return set
+})()
+
 /**
  * Keeps only what a request to `subresource` may own (k8s `ResetFieldsStrategy`): the
  * status subresource owns `status` only; the main resource of a kind with a status
  * subresource owns everything but `status`.
  */
 export function ownable(set: FieldSet, scope: 'main' | 'status' | 'all'): FieldSet {
-  let out = set.clone()
-  for (const p of STRIPPED) {
-    const n = out.at(p)
-    if (n) n.self = false
-  }
+  let out = set.difference(STRIPPED_SET)
   if (scope === 'status') {
-    const status = out.at(['f:status'])
+    const status = out.children.get('f:status')
     out = new FieldSet()
     if (status) out.children.set('f:status', status)
-  } else if (scope === 'main') out.children.delete('f:status')
+  } else if (scope === 'main' && out.children.has('f:status')) {
+    const rest = new FieldSet()
+    rest.self = out.self
+    for (const [k, c] of out.children) if (k !== 'f:status') rest.children.set(k, c)
+    out = rest
+  }
   return out
 }
 
@@ -753,7 +916,7 @@ export function recordUpdate(
   scope: 'main' | 'status' | 'all',
   clock: () => Date = () => new Date(),
 ): Manager[] {
-  const out = managers.map((m) => ({ ...m, set: m.set.clone() }))
+  const out = managers.map((m) => ({ ...m }))
   const raw = compare(lhs, rhs, shape)
   const cmp: Comparison = { added: ownable(raw.added, scope), modified: ownable(raw.modified, scope), removed: raw.removed }
   if (cmp.added.empty && cmp.modified.empty && cmp.removed.empty) return out
@@ -797,15 +960,15 @@ export function applyConfig(
   force: boolean,
   clock: () => Date = () => new Date(),
 ): ApplyResult {
-  const out = managers.map((m) => ({ ...m, set: m.set.clone() }))
+  const out = managers.map((m) => ({ ...m }))
   const id = managerId({ ...who, operation: 'Apply' })
   const set = ownable(toFieldSet(config, shape), scope)
   const last = out.find((m) => managerId(m) === id)
   let next = merge(live, config, shape) as Obj
   if (last && !last.set.empty) {
     // prune: what the applier owned and no longer sends goes, unless someone else owns it.
-    const others = new FieldSet()
-    for (const m of out) if (managerId(m) !== id) for (const p of m.set.paths()) others.insert(p)
+    let others = new FieldSet()
+    for (const m of out) if (managerId(m) !== id) others = others.union(m.set)
     next = structuredClone(next)
     for (const p of last.set.difference(set).paths()) {
       if (others.hasPrefix(p) || set.hasPrefix(p)) continue

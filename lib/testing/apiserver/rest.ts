@@ -108,6 +108,11 @@ export interface WriteOptions {
   warnings?: string[]
   /** Server-side apply: take fields other managers own instead of a 409 Conflict. */
   force?: boolean
+  /**
+   * Record field ownership in managedFields (default true). The in-process `zeroCopy` fast
+   * path turns it off: the object keeps the managedFields it was given.
+   */
+  trackFields?: boolean
 }
 
 /** Options of update and patch: a subresource, and ownership already decided by apply. */
@@ -830,7 +835,7 @@ export class Rest {
     delete meta.deletionTimestamp
     delete meta.deletionGracePeriodSeconds
     delete meta.selfLink
-    delete meta.managedFields
+    if (opts.trackFields !== false) delete meta.managedFields
     if (!meta.name && meta.generateName) {
       let suffix = ''
       for (let i = 0; i < 5; i++) suffix += GENERATE_CHARS[Math.floor(Math.random() * GENERATE_CHARS.length)]
@@ -850,10 +855,12 @@ export class Rest {
     if (def.hasGeneration) meta.generation = 1
     else delete meta.generation
     this.#applyDefaults(def, obj)
-    const managers =
-      opts.managers ??
-      recordUpdate([], zeroObject(def), withoutManaged(obj), shapeOf(def), { manager: opts.fieldManager || 'unknown', apiVersion: def.apiVersion }, def.hasStatus ? 'main' : 'all')
-    setManaged(meta, managers)
+    if (opts.trackFields !== false || opts.managers) {
+      const managers =
+        opts.managers ??
+        recordUpdate([], zeroObject(def), withoutManaged(obj), shapeOf(def), { manager: opts.fieldManager || 'unknown', apiVersion: def.apiVersion }, def.hasStatus ? 'main' : 'all')
+      setManaged(meta, managers)
+    }
     const stored = this.#toStorage(def, obj)
     if (opts.dryRun) return this.view(def, stored)
     this.store.commit(resourceKey(def), 'ADDED', key, stored)
@@ -929,7 +936,7 @@ export class Rest {
     // managedFields, keeps the live object's entries; a body with entries replaces them.
     const sub = opts.subresource ?? opts.managerSubresource
     let managers = opts.managers
-    if (!managers) {
+    if (!managers && opts.trackFields !== false) {
       const base = (!opts.subresource && decodeManagers(given.managedFields)) || decodeManagers(old.metadata.managedFields) || []
       managers = recordUpdate(
         base,
@@ -941,7 +948,7 @@ export class Rest {
       )
     }
     next.metadata = { ...next.metadata }
-    setManaged(next.metadata, managers)
+    if (managers) setManaged(next.metadata, managers)
     if (deepEqual(next, old)) return old
     const nextStored = this.#toStorage(def, next)
     if (opts.dryRun) return this.view(def, nextStored)

@@ -115,7 +115,9 @@ export interface InjectWatchErrorOptions {
  * callers can mutate what they pass and get. `zeroCopy: true` skips both copies (several
  * times faster, for benchmarks that generate events in the server's process): the server
  * takes ownership of the object passed (do not touch it afterwards) and returns the stored
- * object itself, which must be treated as read-only (mutating it corrupts the store).
+ * object itself, which must be treated as read-only (mutating it corrupts the store). It
+ * also skips field-ownership bookkeeping: the object keeps the `metadata.managedFields` it
+ * is given (none on a create), where HTTP writes and copying calls record their manager.
  */
 export interface CopyOptions {
   zeroCopy?: boolean
@@ -435,7 +437,7 @@ class EmbeddedApiServer implements ApiServer {
   create<T extends KubeObjectInput = KubeObject>(obj: T, options: CopyOptions = {}): T & KubeObject {
     const def = this.#defFor(obj.apiVersion ?? '', obj.kind ?? '')
     const z = options.zeroCopy === true
-    const created = this.#rest.create(def, obj.metadata?.namespace ?? (def.namespaced ? 'default' : undefined), z ? obj : clone(obj))
+    const created = this.#rest.create(def, obj.metadata?.namespace ?? (def.namespaced ? 'default' : undefined), z ? obj : clone(obj), { trackFields: !z })
     return z ? (created as T & KubeObject) : this.#copy(created)
   }
 
@@ -443,7 +445,7 @@ class EmbeddedApiServer implements ApiServer {
     const def = this.#defFor(obj.apiVersion ?? '', obj.kind ?? '')
     const ns = obj.metadata?.namespace ?? (def.namespaced ? 'default' : undefined)
     const z = options.zeroCopy === true
-    const updated = this.#rest.update(def, ns, obj.metadata?.name ?? '', z ? obj : clone(obj))
+    const updated = this.#rest.update(def, ns, obj.metadata?.name ?? '', z ? obj : clone(obj), { trackFields: !z })
     return z ? (updated as T & KubeObject) : this.#copy(updated)
   }
 
@@ -451,7 +453,7 @@ class EmbeddedApiServer implements ApiServer {
     const def = this.#defFor(obj.apiVersion ?? '', obj.kind ?? '')
     const ns = obj.metadata?.namespace ?? (def.namespaced ? 'default' : undefined)
     const z = options.zeroCopy === true
-    const updated = this.#rest.update(def, ns, obj.metadata?.name ?? '', z ? obj : clone(obj), { subresource: 'status' })
+    const updated = this.#rest.update(def, ns, obj.metadata?.name ?? '', z ? obj : clone(obj), { subresource: 'status', trackFields: !z })
     return z ? (updated as T & KubeObject) : this.#copy(updated)
   }
 
