@@ -27,6 +27,7 @@ import { InvalidLabelSelectorError, LabelSelector, labelKeyError, labelValueErro
 import { type FieldRequirement, parseFieldSelector, SelectorError } from './selectors.ts'
 import {
   alreadyExists,
+  applyConflict,
   badRequest,
   unwrappedError,
   conflict,
@@ -1094,22 +1095,10 @@ export class Rest {
           opts.managerSubresource === 'scale'
             ? applied.conflicts.map((c) => ({ ...c, manager: { ...c.manager, apiVersion: 'autoscaling/v1' } }))
             : applied.conflicts
-        throw new ApiStatusError({
-          kind: 'Status',
-          apiVersion: 'v1',
-          metadata: {},
-          status: 'Failure',
-          message: conflictMessage(conflicts),
-          reason: 'Conflict',
-          details: {
-            causes: conflicts.map((c) => ({
-              reason: 'FieldManagerConflict',
-              message: `conflict with ${printManagerOf(c.manager)}`,
-              field: pathStringOf(c.path),
-            })),
-          },
-          code: 409,
-        })
+        throw applyConflict(
+          conflictMessage(conflicts),
+          conflicts.map((c) => ({ manager: printManagerOf(c.manager), field: pathStringOf(c.path) })),
+        )
       }
       if (strictError) throw badRequest(`error strict decoding YAML: ${strictError}`)
       // kube-apiserver records an apply through /scale without a time.

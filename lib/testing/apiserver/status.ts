@@ -261,3 +261,15 @@ export function forbiddenStatus(gr: GroupResource, name: string, message: string
 export function unprocessable(message: string): ApiStatusError {
   return new ApiStatusError(failure(422, 'Invalid', message))
 }
+
+/**
+ * 409 Conflict of a server-side apply (`errors.NewApplyConflict`): the message lists the
+ * conflicting managers and fields; each cause is a `FieldManagerConflict` naming one.
+ */
+export function applyConflict(message: string, causes: Array<{ manager: string; field: string }>): ApiStatusError {
+  return new ApiStatusError(
+    failure(409, 'Conflict', message, {
+      causes: causes.map((c) => ({ reason: 'FieldManagerConflict', message: `conflict with ${c.manager}`, field: c.field })),
+    }),
+  )
+}
