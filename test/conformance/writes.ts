@@ -327,6 +327,20 @@ export function writeScenarios(getTarget: () => ConformanceTarget): void {
       assert.equal((await raw(kc(), 'GET', p)).status, 404, 'nothing was created')
     })
 
+    test('a resourceVersion in the configuration is a precondition (409 Conflict when stale); a fieldManager over 128 bytes is 422', async () => {
+      const ns = await namespace()
+      const p = `${cms(ns)}/a`
+      const created = await apply(p, cmYaml('a', { x: '1' }), 'm')
+      await ok(kc(), 'PATCH', p, { data: { y: '2' } }, MERGE)
+      const stale = yaml(['apiVersion: v1', 'kind: ConfigMap', 'metadata:', '  name: a', `  resourceVersion: "${created.body.metadata.resourceVersion}"`, 'data:', '  x: "3"'])
+      assertFailure(await apply(p, stale, 'm'), 409, 'Conflict', { name: 'a', kind: 'configmaps' })
+      assertFailure(await apply(p, cmYaml('a', { x: '1' }), 'x'.repeat(129)), 422, 'Invalid', {
+        group: 'meta.k8s.io',
+        kind: 'PatchOptions',
+        causes: [{ reason: 'FieldValueTooLong', message: 'Too long: may not be more than 128 bytes', field: 'fieldManager' }],
+      })
+    })
+
     test('fieldValidation=Strict refuses duplicate keys after the merge (400); a conflict is reported first', async () => {
       const ns = await namespace()
       const p = `${cms(ns)}/a`
@@ -545,6 +559,28 @@ export function writeScenarios(getTarget: () => ConformanceTarget): void {
       const pod = await raw(kc(), 'DELETE', `/api/v1/namespaces/${ns}/pods/p?gracePeriodSeconds=0`)
       assert.equal(pod.status, 200, pod.text)
       assert.equal(pod.body.kind, 'Pod')
+    })
+
+    test('a scheduled pod is deleted gracefully: marked for its grace period (30 s, or gracePeriodSeconds), shortened only, removed at 0', async () => {
+      const ns = await namespace()
+      const p = `/api/v1/namespaces/${ns}/pods`
+      await ok(kc(), 'POST', p, { metadata: { name: 'p' }, spec: { nodeName: 'node-1', containers: [{ name: 'c', image: 'i' }] } })
+      const first = await raw(kc(), 'DELETE', `${p}/p`)
+      assert.equal(first.status, 200, first.text)
+      assert.equal(first.body.kind, 'Pod')
+      assert.equal(first.body.metadata.deletionGracePeriodSeconds, 30)
+      const deadline = Date.parse(first.body.metadata.deletionTimestamp)
+      assert.ok(Math.abs(deadline - Date.now() - 30_000) < 5_000, `deletionTimestamp ~30 s ahead: ${first.body.metadata.deletionTimestamp}`)
+      const shorter = await ok(kc(), 'DELETE', `${p}/p?gracePeriodSeconds=5`)
+      assert.equal(shorter.metadata.deletionGracePeriodSeconds, 5)
+      const longer = await ok(kc(), 'DELETE', `${p}/p?gracePeriodSeconds=10`)
+      assert.equal(longer.metadata.deletionGracePeriodSeconds, 5, 'a longer grace does not extend it')
+      assert.equal(longer.metadata.resourceVersion, shorter.metadata.resourceVersion)
+      assert.equal((await raw(kc(), 'GET', `${p}/p`)).status, 200, 'no kubelet: the pod stays')
+      const now = await raw(kc(), 'DELETE', `${p}/p?gracePeriodSeconds=0`)
+      assert.equal(now.status, 200, now.text)
+      assert.equal(now.body.kind, 'Pod')
+      assert.equal((await raw(kc(), 'GET', `${p}/p`)).status, 404)
     })
 
     test('Foreground adds the foregroundDeletion finalizer and the object stays (no garbage collector); Background then deletes it', async () => {

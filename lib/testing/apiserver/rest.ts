@@ -1087,6 +1087,8 @@ export class Rest {
       result = { object: this.create(def, namespace, body, { ...opts, managers: applied.managers }), created: true }
     } else {
       const old = this.view(def, stored)
+      // A resourceVersion in the configuration is a precondition, as in an update.
+      if (meta?.resourceVersion && meta.resourceVersion !== old.metadata.resourceVersion) throw conflict(this.#gr(def), name)
       const managers = decodeManagers(old.metadata.managedFields) ?? []
       const applied = applyConfig(withoutManaged(old), cfg, managers, shape, who, scope, opts.force === true)
       if (!applied.ok) {
@@ -1202,10 +1204,42 @@ export class Rest {
     // kube-apiserver alone.
     const current = old.metadata.finalizers ?? []
     const finalizers = current.filter((f) => f !== ORPHAN_FINALIZER && f !== FOREGROUND_FINALIZER)
+    const graceful = this.#podGrace(def, old, opts)
+    if (graceful !== undefined) {
+      // A scheduled pod is deleted gracefully (pkg/registry/core/pod/strategy.go
+      // CheckGracefulDelete): marked with deletionTimestamp = now + grace, left for its
+      // kubelet; a later delete may only shorten the grace; 0 removes it.
+      if (shouldOrphan(opts, current)) finalizers.push(ORPHAN_FINALIZER)
+      if (shouldDeleteForeground(opts, current)) finalizers.push(FOREGROUND_FINALIZER)
+      const prior = old.metadata.deletionGracePeriodSeconds
+      if (old.metadata.deletionTimestamp && prior !== undefined && prior <= graceful)
+        return { object: this.view(def, old), code: pending, removed: false }
+      const deadline = new Date(Date.now() + graceful * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z')
+      const marked: KubeObject = {
+        ...old,
+        metadata: {
+          ...old.metadata,
+          deletionTimestamp: deadline,
+          deletionGracePeriodSeconds: graceful,
+          ...(finalizers.length ? { finalizers } : {}),
+        },
+      }
+      if (!finalizers.length) delete marked.metadata.finalizers
+      if (!old.metadata.deletionTimestamp && def.hasGeneration) marked.metadata.generation = (old.metadata.generation ?? 0) + 1
+      if (opts.dryRun) return { object: this.view(def, marked), code: pending, removed: false }
+      this.store.commit(res, 'MODIFIED', key, marked)
+      return { object: this.view(def, this.store.get(res, key)!), code: pending, removed: false }
+    }
     if (shouldOrphan(opts, current)) finalizers.push(ORPHAN_FINALIZER)
     if (shouldDeleteForeground(opts, current)) finalizers.push(FOREGROUND_FINALIZER)
     const finalizersChanged = new Set(finalizers).size !== new Set(current).size || finalizers.some((f) => !current.includes(f))
     if (old.metadata.deletionTimestamp) {
+      if (finalizers.length === 0 && current.length === 0) {
+        // A gracefully deleted pod whose grace is cut to 0: it goes now.
+        const last: KubeObject = { ...old, metadata: { ...old.metadata, deletionTimestamp: nowTimestamp(), deletionGracePeriodSeconds: 0 } }
+        if (opts.dryRun) return { object: this.view(def, last), code: 200, removed: true }
+        return { object: this.view(def, this.#remove(def, key, last)), code: 200, removed: true }
+      }
       if (!finalizersChanged) return { object: this.view(def, old), code: pending, removed: false }
       const next: KubeObject = { ...old, metadata: { ...old.metadata, finalizers } }
       if (finalizers.length === 0) {
@@ -1229,6 +1263,21 @@ export class Rest {
     if (opts.dryRun) return { object: this.view(def, old), code: 200, removed: true }
     const gone = this.#remove(def, key, old)
     return { object: this.view(def, gone), code: 200, removed: true }
+  }
+
+  /**
+   * The grace period of deleting `pod` gracefully, or undefined to delete at once: only a
+   * scheduled pod (spec.nodeName) that has not finished waits, for `gracePeriodSeconds`, else
+   * its terminationGracePeriodSeconds (default 30); a negative grace is 1.
+   */
+  #podGrace(def: ResourceDef, pod: KubeObject, opts: DeleteOptions): number | undefined {
+    if (def.group !== '' || def.plural !== 'pods') return undefined
+    const spec = (pod.spec ?? {}) as Record<string, any>
+    const phase = (pod.status as Record<string, any> | undefined)?.phase
+    if (!spec.nodeName || phase === 'Failed' || phase === 'Succeeded') return undefined
+    let grace = opts.gracePeriodSeconds ?? (typeof spec.terminationGracePeriodSeconds === 'number' ? spec.terminationGracePeriodSeconds : 30)
+    if (grace < 0) grace = 1
+    return grace > 0 ? grace : undefined
   }
 
   /** DELETE on a collection: deletes every object the selectors match; returns them as a list. */

@@ -732,6 +732,11 @@ class EmbeddedApiServer implements ApiServer {
     const q = info.query
     const writing = method === 'POST' || method === 'PUT' || method === 'PATCH' || method === 'DELETE'
     const dryRun = writing ? dryRunParam(q, method) : false
+    const explicitManager = q.get('fieldManager')
+    if (writing && explicitManager && Buffer.byteLength(explicitManager) > 128)
+      throw invalid('meta.k8s.io', optionsKind(method), '', [
+        { type: 'FieldValueTooLong', field: 'fieldManager', detail: 'Too long: may not be more than 128 bytes' },
+      ])
     const write: WriteOptions = {
       dryRun,
       fieldManager: q.get('fieldManager') || managerFromUserAgent(req.headers['user-agent']),

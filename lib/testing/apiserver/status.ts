@@ -120,7 +120,7 @@ export function conflict(gr: GroupResource, name: string, why?: string): ApiStat
 /** One field error, as `field.Error` renders it. */
 export interface FieldError {
   /** e.g. `FieldValueRequired`, `FieldValueInvalid`, `FieldValueForbidden`, `FieldValueNotSupported`. */
-  type: 'FieldValueRequired' | 'FieldValueInvalid' | 'FieldValueForbidden' | 'FieldValueNotSupported'
+  type: 'FieldValueRequired' | 'FieldValueInvalid' | 'FieldValueForbidden' | 'FieldValueNotSupported' | 'FieldValueTooLong'
   field: string
   /** The full rendered message after `field: `, e.g. `Required value: name is required`. */
   detail: string
