@@ -613,6 +613,21 @@ export function writeScenarios(getTarget: () => ConformanceTarget): void {
       assert.equal((await raw(kc(), 'GET', `${cms(ns)}/a`)).status, 404)
     })
 
+    test('a collection delete takes the same options: Orphan marks every selected object', async () => {
+      const ns = await namespace()
+      for (const n of ['a', 'b']) await ok(kc(), 'POST', cms(ns), { metadata: { name: n, labels: { sel: 'y' } } })
+      await ok(kc(), 'POST', cms(ns), { metadata: { name: 'c' } })
+      const res = await raw(kc(), 'DELETE', `${cms(ns)}?labelSelector=sel%3Dy`, { propagationPolicy: 'Orphan' })
+      assert.equal(res.status, 200, res.text)
+      const left = await ok(kc(), 'GET', cms(ns))
+      assert.deepEqual(
+        left.items.map((o: any) => `${o.metadata.name}:${(o.metadata.finalizers ?? []).join(',')}`),
+        ['a:orphan', 'b:orphan', 'c:'],
+      )
+      assertFailure(await raw(kc(), 'DELETE', `${cms(ns)}?labelSelector=none%3Dx`, { propagationPolicy: 'Never' }), 422, 'Invalid')
+      for (const n of ['a', 'b']) await ok(kc(), 'PATCH', `${cms(ns)}/${n}`, { metadata: { finalizers: null } }, MERGE)
+    })
+
     test('invalid options are 422 Invalid DeleteOptions; gracePeriodSeconds is accepted; a uid precondition mismatch is 409', async () => {
       const ns = await namespace()
       const cm = await ok(kc(), 'POST', cms(ns), { metadata: { name: 'a' } })
@@ -686,6 +701,18 @@ export function writeScenarios(getTarget: () => ConformanceTarget): void {
       assert.deepEqual(viaNew.regarding, { kind: 'ConfigMap', namespace: ns, name: 'c' })
       const list = await ok(kc(), 'GET', `/apis/events.k8s.io/v1/namespaces/${ns}/events`)
       assert.deepEqual(names(list), ['e1', 'e2'])
+      // A watch in the new group sees an event written in the core group in its own shape.
+      const watch = await openWatch(kc(), `/apis/events.k8s.io/v1/namespaces/${ns}/events?watch=1&resourceVersion=${list.metadata.resourceVersion}`)
+      try {
+        await ok(kc(), 'POST', `/api/v1/namespaces/${ns}/events`, { metadata: { name: 'e3' }, involvedObject: { kind: 'Pod', namespace: ns, name: 'p' }, reason: 'R', message: 'watched' })
+        const [ev] = await watch.until((e) => e.length >= 1, 10_000, 'the ADDED event')
+        assert.equal(ev!.type, 'ADDED')
+        assert.equal(ev!.object.apiVersion, 'events.k8s.io/v1')
+        assert.equal(ev!.object.note, 'watched')
+        assert.deepEqual(ev!.object.regarding, { kind: 'Pod', namespace: ns, name: 'p' })
+      } finally {
+        watch.close()
+      }
     })
 
     test('events.k8s.io/v1 requires eventTime and a Normal/Warning type (422); eventTime is a MicroTime (400 otherwise)', async () => {

@@ -1280,13 +1280,14 @@ export class Rest {
     return grace > 0 ? grace : undefined
   }
 
-  /** DELETE on a collection: deletes every object the selectors match; returns them as a list. */
+  /** DELETE on a collection: deletes every object the selectors match (with `opts`, preconditions aside); returns them as a list. */
   deleteCollection(def: ResourceDef, namespace: string | undefined, o: ListOptions, opts: DeleteOptions = {}): ListResult {
+    validateDeleteOptions(opts)
     const listed = this.list(def, namespace, { labelSelector: o.labelSelector, fieldSelector: o.fieldSelector })
     const items: KubeObject[] = []
     for (const obj of listed.items) {
       try {
-        items.push(this.delete(def, obj.metadata.namespace, obj.metadata.name!, { dryRun: opts.dryRun }).object)
+        items.push(this.delete(def, obj.metadata.namespace, obj.metadata.name!, opts).object)
       } catch (err) {
         if (!(err instanceof ApiStatusError && err.status.code === 404)) throw err
       }

@@ -17,7 +17,7 @@ import {
   type RequestInfo,
   type WatchMatcher,
 } from './faults.ts'
-import { type FieldValidation, type ListOptions, type ListResult, Rest, resourceKey, validateListOptions, type WriteOptions } from './rest.ts'
+import { type DeleteOptions, type FieldValidation, type ListOptions, type ListResult, Rest, resourceKey, validateListOptions, type WriteOptions } from './rest.ts'
 import { type ResourceDef, ResourceRegistry } from './resources.ts'
 import { openApiDocument, openApiIndex, openApiV2 } from './openapi.ts'
 import { route } from './routes.ts'
@@ -289,6 +289,28 @@ export function managerFromUserAgent(userAgent: string | undefined): string {
     out += ch
   }
   return out || 'unknown'
+}
+
+/** DeleteOptions from a DELETE's body (JSON, optional) and query parameters; the body wins. */
+function deleteOptions(raw: string, q: URLSearchParams, dryRun: boolean): DeleteOptions {
+  let body: Record<string, any> = {}
+  if (raw.trim() !== '') {
+    try {
+      body = JSON.parse(raw)
+    } catch (err) {
+      throw badRequest(`couldn't get version/kind; json parse error: ${(err as Error).message}`)
+    }
+  }
+  const orphan = typeof body?.orphanDependents === 'boolean' ? body.orphanDependents : boolParam(q, 'orphanDependents')
+  const policy = typeof body?.propagationPolicy === 'string' ? body.propagationPolicy : (q.get('propagationPolicy') ?? undefined)
+  const grace = typeof body?.gracePeriodSeconds === 'number' ? body.gracePeriodSeconds : intParam(q, 'gracePeriodSeconds')
+  return {
+    preconditions: body?.preconditions,
+    dryRun: dryRun || (Array.isArray(body?.dryRun) && body.dryRun.includes('All')),
+    ...(orphan !== undefined ? { orphanDependents: orphan } : {}),
+    ...(policy !== undefined ? { propagationPolicy: policy } : {}),
+    ...(grace !== undefined ? { gracePeriodSeconds: grace } : {}),
+  }
 }
 
 /** `Warning: 299 - "..."` headers (RFC 7234), one per warning. */
@@ -777,8 +799,8 @@ class EmbeddedApiServer implements ApiServer {
       }
       if (method === 'DELETE') {
         const o = listOptions(q)
-        await readBody(req, this.#opts.maxBodyBytes)
-        const result = this.#rest.deleteCollection(def, ns, o, { dryRun })
+        const { preconditions: _, ...options } = deleteOptions(await readBody(req, this.#opts.maxBodyBytes), q, dryRun)
+        const result = this.#rest.deleteCollection(def, ns, o, options)
         return this.#sendJson(res, 200, this.#renderList(def, result))
       }
       req.resume()
@@ -821,26 +843,8 @@ class EmbeddedApiServer implements ApiServer {
           req.resume()
           throw methodNotAllowed()
         }
-        const raw = await readBody(req, this.#opts.maxBodyBytes)
-        let options: Record<string, any> = {}
-        if (raw.trim() !== '') {
-          try {
-            options = JSON.parse(raw)
-          } catch (err) {
-            throw badRequest(`couldn't get version/kind; json parse error: ${(err as Error).message}`)
-          }
-        }
-        const dry = dryRun || (Array.isArray(options?.dryRun) && options.dryRun.includes('All'))
-        const orphan = typeof options?.orphanDependents === 'boolean' ? options.orphanDependents : boolParam(q, 'orphanDependents')
-        const policy = typeof options?.propagationPolicy === 'string' ? options.propagationPolicy : (q.get('propagationPolicy') ?? undefined)
-        const grace = typeof options?.gracePeriodSeconds === 'number' ? options.gracePeriodSeconds : intParam(q, 'gracePeriodSeconds')
-        const { object, code, removed } = this.#rest.delete(def, ns, name, {
-          preconditions: options?.preconditions,
-          dryRun: dry,
-          ...(orphan !== undefined ? { orphanDependents: orphan } : {}),
-          ...(policy !== undefined ? { propagationPolicy: policy } : {}),
-          ...(grace !== undefined ? { gracePeriodSeconds: grace } : {}),
-        })
+        const options = deleteOptions(await readBody(req, this.#opts.maxBodyBytes), q, dryRun)
+        const { object, code, removed } = this.#rest.delete(def, ns, name, options)
         if (removed && !RETURNS_DELETED_OBJECT.has(`${def.group}/${def.plural}`)) {
           // Most registries answer an immediate delete with a Success Status naming the
           // object (generic registry ReturnDeletedObject false); pods and services return it.
