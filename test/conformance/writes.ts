@@ -324,6 +324,12 @@ export function writeScenarios(getTarget: () => ConformanceTarget): void {
       const unknown = await apply(p, yaml(['apiVersion: v1', 'kind: ConfigMap', 'metadata: {name: a}', 'bogus: 1']), 'm', '&fieldValidation=Ignore')
       assertFailure(unknown, 500, undefined)
       assert.equal(unknown.body.message, 'failed to create typed patch object (/a; /v1, Kind=ConfigMap): .bogus: field not declared in schema')
+      const typed = await apply(p, yaml(['apiVersion: v1', 'kind: ConfigMap', 'metadata: {name: a}', 'data:', '  port: 8080']), 'm')
+      assertFailure(typed, 500, undefined)
+      assert.equal(
+        typed.body.message,
+        'failed to create typed patch object (/a; /v1, Kind=ConfigMap): .data.port: expected string, got &value.valueUnstructured{Value:8080}',
+      )
       assert.equal((await raw(kc(), 'GET', p)).status, 404, 'nothing was created')
     })
 
@@ -391,7 +397,7 @@ export function writeScenarios(getTarget: () => ConformanceTarget): void {
       })
     })
 
-    test('undeclared fields: apply is 500 whatever fieldValidation; create is 400 with Strict, 201 with a Warning and the field dropped by default', async () => {
+    test('undeclared fields and wrong types: apply is 500 whatever fieldValidation; create is 400 with Strict, 201 with a Warning and the field dropped by default', async () => {
       const ns = await namespace()
       const p = `${plural}/namespaces/${ns}/widgets`
       const applied = await apply(`${p}/w`, widgetYaml('w', ['size: 1', 'bogus: 2']), 'a', '&fieldValidation=Warn')
@@ -400,6 +406,15 @@ export function writeScenarios(getTarget: () => ConformanceTarget): void {
         applied.body.message,
         `failed to create typed patch object (/w; ${GROUP}/v1, Kind=Widget): .spec.bogus: field not declared in schema`,
       )
+      for (const [spec, error] of [
+        [['size: big'], '.spec.size: expected numeric (int or float), got string'],
+        [['ports:', '- {port: 80}'], '.spec.ports: element 0: associative list with keys has an element that omits all key fields ["name"] (and doesn\'t have default values for any key fields)'],
+        [['ports:', '- {name: 5}'], '.spec.ports[name=5].name: expected string, got &value.valueUnstructured{Value:5}'],
+      ] as const) {
+        const res = await apply(`${p}/t`, widgetYaml('t', [...spec]), 'a')
+        assertFailure(res, 500, undefined)
+        assert.equal(res.body.message, `failed to create typed patch object (/t; ${GROUP}/v1, Kind=Widget): ${error}`)
+      }
       const body = { apiVersion: `${GROUP}/v1`, kind: 'Widget', metadata: { name: 'c' }, spec: { size: 1, bogus: 2 } }
       const strict = await raw(kc(), 'POST', `${p}?fieldValidation=Strict`, body)
       assertFailure(strict, 400, 'BadRequest')

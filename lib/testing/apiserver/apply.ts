@@ -47,6 +47,8 @@ export interface Shape {
   item(): Shape
   /** Whether undeclared fields can occur at or below this node (where to look for them). */
   checked: boolean
+  /** A scalar's type, where the schema says (SMD's Numeric covers integer and number). */
+  scalar?: 'string' | 'numeric' | 'boolean'
 }
 
 const ATOMIC: ListType = { type: 'atomic' }
@@ -141,11 +143,17 @@ function makeBuiltinShape(kind: string, path: readonly string[]): Shape {
   const closedFields = top ? new Set(['apiVersion', 'kind', 'metadata', ...top]) : inMeta ? new Set(OBJECT_META) : undefined
   const children = new Map<string, Shape>()
   const valueMap = VALUE_MAPS.has(name)
+  const parent = path[path.length - 2] ?? ''
+  // map[string]string values: a ConfigMap's or Secret's data, labels, annotations.
+  const stringEntry =
+    (path.length === 2 && (parent === 'data' || parent === 'binaryData' || parent === 'stringData') && BUILTIN_TOP[kind] !== undefined) ||
+    (path.length === 3 && path[0] === 'metadata' && (parent === 'labels' || parent === 'annotations'))
   const shape: Shape = {
     list: builtinList(path),
     atomic: ATOMIC_FIELDS.has(name),
     closed: closedFields !== undefined,
-    checked: path.length === 0 || inMeta,
+    checked: path.length === 0 || inMeta || (path.length <= 2 && (name === 'data' || name === 'binaryData' || name === 'stringData' || name === 'labels' || name === 'annotations')) || stringEntry,
+    ...(stringEntry ? { scalar: 'string' as const } : {}),
     field: (f) => {
       if (closedFields && !closedFields.has(f)) return undefined
       let child = children.get(f)
@@ -217,11 +225,13 @@ function buildSchemaShape(s: Obj): Shape {
     list = { type: 'map', keys: keys.map(String), defaults }
   }
   const closed = isObj && !preserve && additional === undefined && s['x-kubernetes-int-or-string'] !== true
+  const scalar = s['x-kubernetes-int-or-string'] === true ? undefined : s.type === 'string' ? 'string' : s.type === 'integer' || s.type === 'number' ? 'numeric' : s.type === 'boolean' ? 'boolean' : undefined
   return {
     list,
     atomic: s['x-kubernetes-map-type'] === 'atomic',
     closed,
     checked: true,
+    ...(scalar ? { scalar } : {}),
     field: (f) => {
       if (props && isObject(props[f])) return schemaShape(props[f])
       if (isObject(additional)) return schemaShape(additional)
@@ -249,6 +259,66 @@ export function undeclaredFields(value: unknown, shape: Shape, prefix = ''): str
       continue
     }
     out.push(...undeclaredFields(v, child, `${prefix}.${k}`))
+  }
+  return out
+}
+
+/** Go's `%T` of a decoded JSON value. */
+function goType(v: unknown): string {
+  if (typeof v === 'string') return 'string'
+  if (typeof v === 'boolean') return 'bool'
+  if (typeof v === 'number') return Number.isInteger(v) ? 'int64' : 'float64'
+  if (Array.isArray(v)) return '[]interface {}'
+  return v === null ? '<nil>' : 'map[string]interface {}'
+}
+
+/** Go's `%v` of a decoded JSON scalar. */
+function goValue(v: unknown): string {
+  return typeof v === 'string' ? v : Array.isArray(v) || isObject(v) ? JSON.stringify(v) : String(v)
+}
+
+/**
+ * What structured-merge-diff refuses when it types an applied configuration
+ * (`ObjectToTyped`): undeclared fields, scalars of the wrong type, associative-list items
+ * without their keys. Each as `path: message`, in SMD's wording.
+ */
+export function typedErrors(value: unknown, shape: Shape, prefix = ''): string[] {
+  const out: string[] = []
+  if (value === null || value === undefined) return out
+  if (Array.isArray(value)) {
+    const list = shape.list
+    value.forEach((v, i) => {
+      let pe = `[${i}]`
+      if (list.type === 'map') {
+        const key = keyElement(v, list)
+        if (!key) {
+          out.push(
+            `${prefix}: element ${i}: associative list with keys has an element that omits all key fields ${JSON.stringify(list.keys).replace(/,/g, ' ')} (and doesn't have default values for any key fields)`,
+          )
+          return
+        }
+        pe = pathString([key])
+      }
+      out.push(...typedErrors(v, shape.item(), `${prefix}${pe}`))
+    })
+    return out
+  }
+  if (shape.scalar) {
+    const v = value
+    if (shape.scalar === 'numeric' && typeof v !== 'number') out.push(`${prefix}: expected numeric (int or float), got ${goType(v)}`)
+    else if (shape.scalar === 'string' && typeof v !== 'string')
+      out.push(`${prefix}: expected string, got &value.valueUnstructured{Value:${typeof v === 'number' || typeof v === 'boolean' ? String(v) : goValue(v)}}`)
+    else if (shape.scalar === 'boolean' && typeof v !== 'boolean') out.push(`${prefix}: expected boolean, got &{${goValue(v)}}`)
+    return out
+  }
+  if (!isObject(value) || !shape.checked) return out
+  for (const [k, v] of Object.entries(value)) {
+    const child = shape.field(k)
+    if (child === undefined) {
+      if (shape.closed) out.push(`${prefix}.${k}: field not declared in schema`)
+      continue
+    }
+    out.push(...typedErrors(v, child, `${prefix}.${k}`))
   }
   return out
 }

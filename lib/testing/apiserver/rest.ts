@@ -19,6 +19,7 @@ import {
   pathString as pathStringOf,
   printManager as printManagerOf,
   type Shape,
+  typedErrors,
   undeclaredFields,
 } from './apply.ts'
 import { jsonPatch, mergePatch, PatchError, strategicMergePatch } from './patch.ts'
@@ -1036,9 +1037,8 @@ export class Rest {
     if (meta?.name !== undefined && meta.name !== name)
       throw badRequest(`the name of the object (${meta.name}) does not match the name on the URL (${name})`)
     const shape = shapeOf(def)
-    const unknown = undeclaredFields(config, shape)
-    if (unknown.length > 0) {
-      const errs = unknown.map((p) => `${p}: field not declared in schema`)
+    const errs = typedErrors(config, shape)
+    if (errs.length > 0) {
       throw unwrappedError(
         `failed to create typed patch object (${meta?.namespace ?? ''}/${meta?.name ?? ''}; ${group}/${version}, Kind=${config.kind}): ${errs.length === 1 ? errs[0] : ['errors:', ...errs.map((e) => `  ${e}`)].join('\n')}`,
       )
