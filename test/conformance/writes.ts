@@ -331,6 +331,9 @@ export function writeScenarios(getTarget: () => ConformanceTarget): void {
         'failed to create typed patch object (/a; /v1, Kind=ConfigMap): .data.port: expected string, got &value.valueUnstructured{Value:8080}',
       )
       assert.equal((await raw(kc(), 'GET', p)).status, 404, 'nothing was created')
+      const numeric = await raw(kc(), 'POST', cms(ns), { metadata: { name: 'n' }, data: { port: 8080 } })
+      assertFailure(numeric, 400, 'BadRequest')
+      assert.equal(numeric.body.message, 'ConfigMap in version "v1" cannot be handled as a ConfigMap: json: cannot unmarshal number into Go struct field ConfigMap.data of type string')
     })
 
     test('a resourceVersion in the configuration is a precondition (409 Conflict when stale); a fieldManager over 128 bytes is 422', async () => {
@@ -419,6 +422,17 @@ export function writeScenarios(getTarget: () => ConformanceTarget): void {
       const strict = await raw(kc(), 'POST', `${p}?fieldValidation=Strict`, body)
       assertFailure(strict, 400, 'BadRequest')
       assert.equal(strict.body.message, 'Widget in version "v1" cannot be handled as a Widget: strict decoding error: unknown field "spec.bogus"')
+      const patched = await raw(kc(), 'PATCH', `${p}/t?fieldValidation=Strict`, { spec: { bogus: 1 } }, MERGE)
+      assert.equal(patched.status, 404, 'no such object yet')
+      await ok(kc(), 'POST', p, { apiVersion: `${GROUP}/v1`, kind: 'Widget', metadata: { name: 'p' }, spec: { size: 1 } })
+      const strictPatch = await raw(kc(), 'PATCH', `${p}/p?fieldValidation=Strict`, { spec: { bogus: 1 } }, MERGE)
+      // A patch that fails strict decoding is 422 Invalid on "patch" (the patched object in the message).
+      assertFailure(strictPatch, 422, 'Invalid')
+      assert.deepEqual(
+        strictPatch.body.details.causes.map((c: any) => [c.reason, c.field]),
+        [['FieldValueInvalid', 'patch']],
+      )
+      assert.match(strictPatch.body.message, /^ "" is invalid: patch: Invalid value: ".*": strict decoding error: unknown field "spec\.bogus"$/s)
       const warned = await raw(kc(), 'POST', p, body)
       assert.equal(warned.status, 201, warned.text)
       assert.equal(warned.headers.warning, '299 - "unknown field \\"spec.bogus\\""')

@@ -124,6 +124,8 @@ export interface UpdateOptions extends WriteOptions {
   managerSubresource?: string
   /** Managers computed by server-side apply (skips the Update bookkeeping). */
   managers?: Manager[]
+  /** The body is the result of a patch (Strict unknown fields are a 422 on the patch). */
+  patched?: boolean
 }
 
 /** Compiled selectors of a list or watch. */
@@ -472,11 +474,30 @@ export class Rest {
    * Warn (the default) and Ignore drop them, Warn with a warning each. Built-in kinds are
    * checked at the top level and in metadata, custom resources against their schema.
    */
+  /** A ConfigMap's data must be strings (the JSON decoder's 400 otherwise). */
+  #checkValueTypes(def: ResourceDef, body: Record<string, any>): void {
+    if (def.custom || def.group !== '' || def.plural !== 'configmaps' || !isObject(body.data)) return
+    for (const v of Object.values(body.data)) {
+      if (typeof v === 'string') continue
+      const type = v === null ? undefined : Array.isArray(v) ? 'array' : typeof v === 'object' ? 'object' : typeof v === 'boolean' ? 'bool' : typeof v
+      if (!type) continue
+      throw badRequest(
+        `${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: json: cannot unmarshal ${type} into Go struct field ${def.kind}.data of type string`,
+      )
+    }
+  }
+
   #checkUnknown(def: ResourceDef, body: Record<string, any>, opts: WriteOptions): void {
+    this.#checkValueTypes(def, body)
     const shape = shapeOf(def)
     const unknown = undeclaredFields(body, shape).map((p) => p.slice(1))
     if (unknown.length === 0) return
     const mode = opts.fieldValidation ?? 'Warn'
+    if (mode === 'Strict' && (opts as UpdateOptions).patched)
+      // apiserver handlers/patch.go: the patched object fails strict decoding.
+      throw invalid('', '', '', [
+        invalidValue('patch', JSON.stringify(body), `strict decoding error: ${unknown.map((f) => `unknown field ${JSON.stringify(f)}`).join(', ')}`),
+      ])
     if (mode === 'Strict')
       throw badRequest(
         `${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: strict decoding error: ${unknown.map((f) => `unknown field ${JSON.stringify(f)}`).join(', ')}`,
@@ -1013,7 +1034,7 @@ export class Rest {
     if (meta.name === undefined) meta.name = name
     if (meta.resourceVersion === undefined || meta.resourceVersion === '') meta.resourceVersion = old.metadata.resourceVersion
     result.metadata = meta
-    return { object: this.update(def, namespace, name, result, opts), created: false }
+    return { object: this.update(def, namespace, name, result, { ...opts, patched: true }), created: false }
   }
 
   /**

@@ -162,7 +162,7 @@ export function invalid(group: string, kind: string, name: string, errs: FieldEr
   // Go's omitempty: an options object (ListOptions, PatchOptions...) has no name.
   const details: NonNullable<Status['details']> = name ? { name } : {}
   if (group) details.group = group
-  details.kind = kind
+  if (kind) details.kind = kind
   details.causes = errs.map((e) => ({ reason: e.type, message: e.detail, field: e.field }))
   return new ApiStatusError(failure(422, 'Invalid', `${gk} "${name}" is invalid: ${renderErrors(errs)}`, details))
 }
