@@ -232,3 +232,23 @@ describe('request details', () => {
     assert.throws(() => parseMicroTime('2026-01-02T03:04:05.1234567Z'), /cannot parse "7Z" as "Z07:00"/)
   })
 })
+
+describe('the in-process object API and field ownership (README: "these writes record field manager unknown")', () => {
+  test('copying writes record manager "unknown"; zeroCopy writes keep the managedFields they are given (none on a create)', async () => {
+    const { startApiServer } = await import('../../../lib/testing/index.ts')
+    const server = await startApiServer()
+    try {
+      const copied = server.create({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'a' }, data: { k: 'v' } })
+      assert.deepEqual(
+        (copied.metadata.managedFields as any[] | undefined)?.map((m) => [m.manager, m.operation, m.fieldsV1]),
+        [['unknown', 'Update', { 'f:data': { '.': {}, 'f:k': {} } }]],
+      )
+      const fast = server.create({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'b' }, data: { k: 'v' } }, { zeroCopy: true })
+      assert.equal(fast.metadata.managedFields, undefined)
+      const updated = server.update({ ...copied, data: { k: 'w' } }, { zeroCopy: true })
+      assert.deepEqual(updated.metadata.managedFields, copied.metadata.managedFields, 'kept as given')
+    } finally {
+      await server.close()
+    }
+  })
+})
