@@ -1,7 +1,6 @@
 // kubectl as a real client nobody here wrote: get (server-side Table printing), apply
-// (client-side apply: GET + strategic merge PATCH; server-side apply with its conflicts;
-// and server-side field validation
-// discovered through /openapi/v3), patch (merge, json, strategic), delete, get -w, CRDs,
+// (client-side apply: GET + strategic merge PATCH, and server-side field validation
+// discovered through /openapi/v3; server-side apply with its conflicts), patch (merge, json, strategic), delete, get -w, CRDs,
 // and HTTPS with a bearer token. kubectl comes from $KUBECTL, PATH, or
 // ~/.cache/kubevisor/bin (see .ci/run); the suite skips, saying so, when none exists.
 import assert from 'node:assert/strict'
