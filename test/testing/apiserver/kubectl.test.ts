@@ -91,6 +91,7 @@ describe('embedded API server: kubectl', { skip: kubectl ? false : 'kubectl not 
     const taken = JSON.parse(await ok(['get', 'configmap', 'ssa', '-o', 'json', '--show-managed-fields']))
     assert.equal(taken.data.key, '2')
     assert.deepEqual(taken.metadata.managedFields.map((m: any) => m.manager), ['other'])
+    await ok(['delete', 'configmap', 'ssa']) // later tests watch the namespace's configmaps
   })
 
   test('kubectl apply creates, then configures with a strategic merge patch', async () => {
