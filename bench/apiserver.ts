@@ -1,7 +1,7 @@
 /**
  * How fast the embedded API server streams watch events to one client over loopback.
  *
- *   ./dev node --conditions=source bench/apiserver.ts [events=200000]
+ *   ./dev node --conditions=source bench/apiserver.ts [events=200000] [--writes=2000]
  *
  * The server runs in this process; the client is a child process (so the two share the
  * machine's cores like the watcher benchmarks will), reading with `node:http`:
@@ -11,12 +11,21 @@
  * history (serialization on the first replay, then writes only); "live" receives events while the server commits
  * them in batches of 1000 (in-process `update` with `zeroCopy` + store commit + fan-out +
  * serialization + writes).
- * Prints a markdown table; no assertions.
+ * A second table compares write request rates over HTTP (one keep-alive connection, one
+ * request at a time, client in this process): a GET of the same object (the ceiling: no
+ * write), JSON merge patch, strategic merge patch and server-side apply of one changing
+ * label, each a real write with its managedFields bookkeeping (`--writes=N` requests each,
+ * default 2000). With `--envtest` the same requests also go to kube-apiserver v1.34.4 + etcd
+ * (the peer: envtest, `npm run envtest:build`), for the same ratios on the real server.
+ * Prints markdown tables; no assertions.
  */
 import { spawn } from 'node:child_process'
-import { request } from 'node:http'
+import { Agent, request } from 'node:http'
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
 import { fileURLToPath } from 'node:url'
+import { createLogger } from '../lib/log.ts'
 import { startApiServer } from '../lib/testing/index.ts'
+import { ENVTEST_KUBERNETES_VERSION, startKubeApiServer } from '../lib/testing/kube-apiserver.ts'
 
 type Mode = 'count' | 'parse'
 
@@ -110,6 +119,61 @@ function pod(i: number) {
   }
 }
 
+/** Where write requests go: a base URL, its keep-alive agent, and a bearer token (real server). */
+interface Target {
+  base: string
+  agent: Agent
+  token?: string
+}
+
+/** Sends `count` requests one after another; resolves with the requests per second. */
+async function rate(target: Target, count: number, make: (i: number) => { method: string; path: string; type?: string; body?: string }): Promise<number> {
+  const send = target.base.startsWith('https:') ? httpsRequest : request
+  const one = (i: number) =>
+    new Promise<void>((resolve, reject) => {
+      const r = make(i)
+      const headers: Record<string, string | number> = r.body ? { 'content-type': r.type!, 'content-length': Buffer.byteLength(r.body) } : {}
+      if (target.token) headers.authorization = `Bearer ${target.token}`
+      const req = send(`${target.base}${r.path}`, { method: r.method, agent: target.agent, headers }, (res) => {
+        res.resume()
+        res.on('end', () => (res.statusCode! < 300 ? resolve() : reject(new Error(`${r.method} ${r.path}: ${res.statusCode}`))))
+      })
+      req.on('error', reject)
+      req.end(r.body)
+    })
+  for (let i = 0; i < 50; i++) await one(-1 - i) // warm-up
+  const started = performance.now()
+  for (let i = 0; i < count; i++) await one(i)
+  return (count / (performance.now() - started)) * 1000
+}
+
+/** GET (ceiling) vs merge patch vs strategic merge patch vs server-side apply, on one ConfigMap. */
+async function writeRates(target: Target, count: number): Promise<string[]> {
+  const path = '/api/v1/namespaces/default/configmaps/bench-writes'
+  await rate(target, 1, () => ({
+    method: 'POST',
+    path: '/api/v1/namespaces/default/configmaps',
+    type: 'application/json',
+    body: JSON.stringify({ metadata: { name: 'bench-writes', labels: { app: 'bench' } }, data: { a: '1', b: '2', c: '3' } }),
+  })).catch(() => undefined) // the warm-up sends it again: 409, ignored; the first one creates it
+  const label = (prefix: string, i: number) => JSON.stringify({ metadata: { labels: { round: `${prefix}${i}` } } })
+  const applied = (i: number) =>
+    `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bench-writes\n  labels:\n    round: "apply${i}"\ndata:\n  a: "1"\n`
+  const kinds: Array<[string, (i: number) => { method: string; path: string; type?: string; body?: string }]> = [
+    ['GET (no write)', () => ({ method: 'GET', path })],
+    ['PATCH merge-patch+json', (i) => ({ method: 'PATCH', path: `${path}?fieldManager=bench`, type: 'application/merge-patch+json', body: label('m', i) })],
+    ['PATCH strategic-merge-patch+json', (i) => ({ method: 'PATCH', path: `${path}?fieldManager=bench`, type: 'application/strategic-merge-patch+json', body: label('s', i) })],
+    ['PATCH apply-patch+yaml (force)', (i) => ({ method: 'PATCH', path: `${path}?fieldManager=bench-apply&force=true`, type: 'application/apply-patch+yaml', body: applied(i) })],
+  ]
+  // Rounds interleave the kinds so that load changes on a shared machine hit them alike.
+  const rounds = 4
+  const ms = kinds.map(() => 0)
+  for (let round = 0; round < rounds; round++)
+    for (const [k, [, make]] of kinds.entries()) ms[k]! += (count / rounds / (await rate(target, count / rounds, (i) => make(round * count + i)))) * 1000
+  const perSec = ms.map((t) => (count / t) * 1000)
+  return kinds.map(([name], k) => `| ${name} | ${Math.round(perSec[k]!).toLocaleString('en-US')} | ${(1000 / perSec[k]!).toFixed(3)} | ${(perSec[k]! / perSec[0]!).toFixed(2)} |`)
+}
+
 async function main(): Promise<void> {
   const total = Number(process.argv[2] ?? 200_000)
   const server = await startApiServer({ historySize: total + 10 })
@@ -157,6 +221,26 @@ async function main(): Promise<void> {
     console.log('| scenario | client | events | bytes/event | ms | events/s | MB/s |')
     console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: |')
     for (const r of rows) console.log(r)
+    const writes = Number(process.argv.find((a) => a.startsWith('--writes='))?.slice('--writes='.length) ?? 2000)
+    console.log(`\nWrite requests over HTTP, ${writes} each, one keep-alive connection, one at a time\n`)
+    console.log('| request | requests/s | ms/request | × GET |')
+    console.log('| --- | ---: | ---: | ---: |')
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 })
+    for (const line of await writeRates({ base: server.url, agent }, writes)) console.log(line)
+    agent.destroy()
+    if (process.argv.includes('--envtest')) {
+      const real = await startKubeApiServer({ logger: createLogger({ level: 'silent' }) })
+      try {
+        const tls = new HttpsAgent({ keepAlive: true, maxSockets: 1, ca: real.caPem })
+        console.log(`\nThe same against kube-apiserver ${ENVTEST_KUBERNETES_VERSION} + etcd (envtest)\n`)
+        console.log('| request | requests/s | ms/request | × GET |')
+        console.log('| --- | ---: | ---: | ---: |')
+        for (const line of await writeRates({ base: real.url, agent: tls as unknown as Agent, token: real.token }, writes)) console.log(line)
+        tls.destroy()
+      } finally {
+        await real.stop()
+      }
+    }
   } finally {
     await server.close()
   }

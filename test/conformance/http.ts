@@ -12,6 +12,8 @@ export interface RawResponse {
   status: number
   body: any
   text: string
+  /** Response headers (lower-case names). */
+  headers: IncomingMessage['headers']
 }
 
 async function options(kc: KubeConfig, method: string): Promise<{ url: URL; opts: RequestOptions }> {
@@ -29,11 +31,19 @@ async function options(kc: KubeConfig, method: string): Promise<{ url: URL; opts
   return { url, opts }
 }
 
-function send(kc: KubeConfig, method: string, path: string, body: string | undefined, contentType: string): Promise<IncomingMessage> {
+function send(
+  kc: KubeConfig,
+  method: string,
+  path: string,
+  body: string | undefined,
+  contentType: string,
+  extraHeaders: Record<string, string> = {},
+): Promise<IncomingMessage> {
   return options(kc, method).then(
     ({ url, opts }) =>
       new Promise<IncomingMessage>((resolve, reject) => {
         const target = new URL(path, url)
+        Object.assign(opts.headers as Record<string, string>, extraHeaders)
         if (body !== undefined) {
           const headers = opts.headers as Record<string, string | number>
           headers['content-type'] = contentType
@@ -55,9 +65,10 @@ export async function raw(
   path: string,
   body?: unknown,
   contentType = 'application/json',
+  headers: Record<string, string> = {},
 ): Promise<RawResponse> {
   const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body)
-  const res = await send(kc, method, path, payload, contentType)
+  const res = await send(kc, method, path, payload, contentType, headers)
   let text = ''
   res.setEncoding('utf8')
   for await (const chunk of res) text += chunk
@@ -67,7 +78,7 @@ export async function raw(
   } catch {
     parsed = undefined
   }
-  return { status: res.statusCode ?? 0, body: parsed, text }
+  return { status: res.statusCode ?? 0, body: parsed, text, headers: res.headers }
 }
 
 /** Like {@link raw} but fails unless the status is 2xx; returns the body. */

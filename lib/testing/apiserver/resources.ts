@@ -32,6 +32,13 @@ export interface ResourceDef {
   fields: Record<string, FieldGetter>
   /** Has the `scale` subresource (autoscaling/v1 Scale). */
   scale?: ScaleSpec
+  /** A CRD version's `openAPIV3Schema` (unknown-field checks, list types for server-side apply). */
+  schema?: unknown
+  /**
+   * Served from another resource's storage, converted on the way in and out (events.k8s.io/v1
+   * Events are core/v1 Events in storage, as in kube-apiserver).
+   */
+  storage?: { group: string; plural: string; toStorage(obj: Record<string, any>): Record<string, any>; fromStorage(obj: Record<string, any>): Record<string, any> }
 }
 
 /** The value at `path` (field names) inside `obj`, or undefined where the path ends early. */
@@ -159,6 +166,28 @@ export function builtinResources(): ResourceDef[] {
     }),
     def({ group: 'coordination.k8s.io', version: 'v1', plural: 'leases', kind: 'Lease', namespaced: true }),
     def({
+      group: 'events.k8s.io',
+      version: 'v1',
+      plural: 'events',
+      kind: 'Event',
+      namespaced: true,
+      shortNames: ['ev'],
+      storage: { group: '', plural: 'events', toStorage: eventToCore, fromStorage: eventFromCore },
+      // pkg/registry/core/event/strategy.go, with the events.k8s.io field names.
+      fields: {
+        'regarding.kind': field('involvedObject.kind'),
+        'regarding.namespace': field('involvedObject.namespace'),
+        'regarding.name': field('involvedObject.name'),
+        'regarding.uid': field('involvedObject.uid'),
+        'regarding.apiVersion': field('involvedObject.apiVersion'),
+        'regarding.resourceVersion': field('involvedObject.resourceVersion'),
+        'regarding.fieldPath': field('involvedObject.fieldPath'),
+        reason: field('reason'),
+        reportingController: field('reportingComponent'),
+        type: field('type'),
+      },
+    }),
+    def({
       group: 'apiextensions.k8s.io',
       version: 'v1',
       plural: 'customresourcedefinitions',
@@ -170,6 +199,42 @@ export function builtinResources(): ResourceDef[] {
       hasGeneration: true,
     }),
   ]
+}
+
+/** events.k8s.io/v1 field → core/v1 Event field (k8s.io/kubernetes pkg/apis/events/v1 conversion). */
+const EVENT_FIELDS: Array<[string, string]> = [
+  ['regarding', 'involvedObject'],
+  ['note', 'message'],
+  ['reportingController', 'reportingComponent'],
+  ['deprecatedSource', 'source'],
+  ['deprecatedFirstTimestamp', 'firstTimestamp'],
+  ['deprecatedLastTimestamp', 'lastTimestamp'],
+  ['deprecatedCount', 'count'],
+]
+
+function renameFields(obj: Record<string, any>, pairs: Array<[string, string]>): Record<string, any> {
+  const out: Record<string, any> = {}
+  const rename = new Map(pairs)
+  for (const [k, v] of Object.entries(obj)) out[rename.get(k) ?? k] = v
+  return out
+}
+
+/** An events.k8s.io/v1 Event as the core/v1 Event it is stored as. */
+export function eventToCore(obj: Record<string, any>): Record<string, any> {
+  const out = renameFields(obj, EVENT_FIELDS)
+  if (out.series && typeof out.series === 'object') out.series = { ...out.series }
+  out.apiVersion = 'v1'
+  return out
+}
+
+/** A stored core/v1 Event as events.k8s.io/v1 serves it. */
+export function eventFromCore(obj: Record<string, any>): Record<string, any> {
+  const out = renameFields(
+    obj,
+    EVENT_FIELDS.map(([a, b]) => [b, a]),
+  )
+  out.apiVersion = 'events.k8s.io/v1'
+  return out
 }
 
 /** The resources a CRD object declares (one per served version), or an error message. */
@@ -193,6 +258,7 @@ export function resourcesFromCrd(crd: KubeObject): ResourceDef[] {
         hasStatus: Boolean(v.subresources?.status),
         hasGeneration: true,
         custom: true,
+        ...(v.schema?.openAPIV3Schema ? { schema: v.schema.openAPIV3Schema } : {}),
         ...(v.subresources?.scale?.specReplicasPath
           ? {
               scale: {

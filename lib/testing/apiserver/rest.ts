@@ -5,12 +5,30 @@
  * creationTimestamp, generation, resourceVersion), namespaces and CRDs.
  */
 import { randomUUID } from 'node:crypto'
+import { parseDocument } from 'yaml'
+import {
+  applyConfig,
+  builtinShape,
+  conflictMessage,
+  crdShape,
+  decodeManagers,
+  encodeManagers,
+  type Manager,
+  pruneUndeclared,
+  recordUpdate,
+  pathString as pathStringOf,
+  printManager as printManagerOf,
+  type Shape,
+  typedErrors,
+  undeclaredFields,
+} from './apply.ts'
 import { jsonPatch, mergePatch, PatchError, strategicMergePatch } from './patch.ts'
 import { type ResourceDef, type ResourceRegistry, resourcesFromCrd } from './resources.ts'
 import { InvalidLabelSelectorError, LabelSelector, labelKeyError, labelValueError } from '../../selector/labels.ts'
 import { type FieldRequirement, parseFieldSelector, SelectorError } from './selectors.ts'
 import {
   alreadyExists,
+  applyConflict,
   badRequest,
   unwrappedError,
   conflict,
@@ -60,6 +78,54 @@ export interface DeleteOptions {
   dryRun?: boolean
   /** Deprecated `orphanDependents`; `false` makes a delete that is not immediate answer 202. */
   orphanDependents?: boolean
+  /**
+   * `Foreground` (finalizer `foregroundDeletion`), `Background` (the default) or `Orphan`
+   * (finalizer `orphan`). No garbage collector runs, so an object given either finalizer stays
+   * until someone removes it, as with kube-apiserver alone.
+   */
+  propagationPolicy?: string
+  /** Accepted (any integer); no kind the embedded server serves deletes gracefully. */
+  gracePeriodSeconds?: number
+}
+
+/** What a delete did: the object's last (or marked) state, the HTTP code, whether it is gone. */
+export interface DeleteResult {
+  object: KubeObject
+  code: 200 | 202
+  /** The object was removed (not just marked for deletion). */
+  removed: boolean
+}
+
+/** How unknown fields of a create, update or patch body are handled (`fieldValidation`). */
+export type FieldValidation = 'Strict' | 'Warn' | 'Ignore'
+
+/** Options of a write (create, update, patch). */
+export interface WriteOptions {
+  dryRun?: boolean
+  /** The field manager recorded in managedFields (fieldManager, else from the User-Agent). Default `unknown`. */
+  fieldManager?: string
+  /** `fieldValidation`; default `Warn`, as kube-apiserver without the parameter. */
+  fieldValidation?: FieldValidation
+  /** Warnings for the response (`Warning: 299 - "..."`) are appended here. */
+  warnings?: string[]
+  /** Server-side apply: take fields other managers own instead of a 409 Conflict. */
+  force?: boolean
+  /**
+   * Record field ownership in managedFields (default true). The in-process `zeroCopy` fast
+   * path turns it off: the object keeps the managedFields it was given.
+   */
+  trackFields?: boolean
+}
+
+/** Options of update and patch: a subresource, and ownership already decided by apply. */
+export interface UpdateOptions extends WriteOptions {
+  subresource?: 'status'
+  /** The subresource recorded on the manager entry when it is not `subresource` (e.g. `scale`). */
+  managerSubresource?: string
+  /** Managers computed by server-side apply (skips the Update bookkeeping). */
+  managers?: Manager[]
+  /** The body is the result of a patch (Strict unknown fields are a 422 on the patch). */
+  patched?: boolean
 }
 
 /** Compiled selectors of a list or watch. */
@@ -129,7 +195,109 @@ const NOT_SPEC = new Set(['metadata', 'status', 'apiVersion', 'kind'])
 
 /** The resource's storage key (`group/plural`), shared by all its versions. */
 export function resourceKey(def: ResourceDef): string {
-  return `${def.group}/${def.plural}`
+  return def.storage ? `${def.storage.group}/${def.storage.plural}` : `${def.group}/${def.plural}`
+}
+
+/** The schema shape of a resource for field ownership and unknown-field checks. */
+export function shapeOf(def: ResourceDef): Shape {
+  if (def.custom) return crdShape(def.schema)
+  return builtinShape(def.group ? `${def.group}/${def.kind}` : def.kind)
+}
+
+/**
+ * What a newly created object is compared against for its first Update entry: the zero
+ * value of the Go type, whose non-omitempty struct fields make containers "present" (so
+ * they are not owned as a whole), as kube-apiserver's field manager sees it.
+ */
+function zeroObject(def: ResourceDef): Record<string, unknown> {
+  if (def.custom) return {}
+  switch (`${def.group}/${def.plural}`) {
+    case '/pods':
+      return { metadata: {}, spec: { containers: null }, status: {} }
+    case '/namespaces':
+      return { metadata: {}, spec: {}, status: {} }
+    case '/services':
+      return { metadata: {}, spec: {}, status: { loadBalancer: {} } }
+    case '/events':
+      return { metadata: {}, involvedObject: {}, source: {}, firstTimestamp: null, lastTimestamp: null, eventTime: null, reportingComponent: '', reportingInstance: '' }
+    case 'events.k8s.io/events':
+      return { metadata: {}, eventTime: null, regarding: {}, deprecatedSource: {}, deprecatedFirstTimestamp: null, deprecatedLastTimestamp: null }
+    case 'apps/deployments':
+      return { metadata: {}, spec: { selector: null, template: { metadata: {}, spec: { containers: null } }, strategy: {} }, status: {} }
+    case 'coordination.k8s.io/leases':
+      return { metadata: {}, spec: {} }
+    case 'apiextensions.k8s.io/customresourcedefinitions':
+      return { metadata: {}, spec: { names: {}, versions: null }, status: { acceptedNames: {}, storedVersions: null } }
+    default:
+      return { metadata: {} }
+  }
+}
+
+/** The object without managedFields (what field sets describe). */
+function withoutManaged(obj: Record<string, any>): Record<string, any> {
+  if (!isObject(obj.metadata) || obj.metadata.managedFields === undefined) return obj
+  const { managedFields: _, ...metadata } = obj.metadata
+  return { ...obj, metadata }
+}
+
+/** Sets (or removes) `metadata.managedFields`, last in metadata as kube-apiserver writes it. */
+function setManaged(meta: ObjectMeta, managers: Manager[]): void {
+  delete meta.managedFields
+  const encoded = encodeManagers(managers)
+  if (encoded) meta.managedFields = encoded
+}
+
+/** metav1.MicroTime's layout (`2006-01-02T15:04:05.000000Z07:00`), element by element, as Go's time.Parse reads it. */
+const MICRO_LAYOUT: Array<[string, RegExp]> = [
+  ['2006', /^\d{4}/],
+  ['-', /^-/],
+  ['01', /^\d{2}/],
+  ['-', /^-/],
+  ['02', /^\d{2}/],
+  ['T', /^T/],
+  ['15', /^\d{2}/],
+  [':', /^:/],
+  ['04', /^\d{2}/],
+  [':', /^:/],
+  ['05', /^\d{2}/],
+  ['.000000', /^\.\d{6}/],
+  ['Z07:00', /^(Z|[+-]\d{2}:\d{2})/],
+]
+
+/**
+ * Parses a metav1.MicroTime (exactly six fractional digits) and renders it in UTC as the
+ * server stores it; throws the Go parse error text when it is not one.
+ */
+export function parseMicroTime(value: string): string {
+  const layout = '2006-01-02T15:04:05.000000Z07:00'
+  let rest = value
+  for (const [elem, re] of MICRO_LAYOUT) {
+    const m = re.exec(rest)
+    if (!m) throw new Error(`parsing time ${JSON.stringify(value)} as ${JSON.stringify(layout)}: cannot parse ${JSON.stringify(rest)} as ${JSON.stringify(elem)}`)
+    rest = rest.slice(m[0].length)
+  }
+  if (rest !== '') throw new Error(`parsing time ${JSON.stringify(value)}: extra text: ${JSON.stringify(rest)}`)
+  const micros = value.slice(20, 26)
+  const ms = Date.parse(`${value.slice(0, 19)}.${micros.slice(0, 3)}${value.slice(26)}`)
+  if (Number.isNaN(ms)) throw new Error(`parsing time ${JSON.stringify(value)}: day out of range`)
+  return `${new Date(ms).toISOString().slice(0, 19)}.${micros}Z`
+}
+
+/** The MicroTime fields of a kind (metav1.MicroTime in k8s.io/api), as paths. */
+function microTimeFields(def: ResourceDef): string[][] {
+  if (def.custom) return []
+  switch (`${def.group}/${def.plural}`) {
+    case 'coordination.k8s.io/leases':
+      return [
+        ['spec', 'renewTime'],
+        ['spec', 'acquireTime'],
+      ]
+    case '/events':
+    case 'events.k8s.io/events':
+      return [['eventTime'], ['series', 'lastObservedTime']]
+    default:
+      return []
+  }
 }
 
 /** Orders an object's keys as the real server writes them: kind, apiVersion, metadata, rest. */
@@ -166,6 +334,73 @@ function decodeContinue(token: string): { rv: number; start: string } {
   } catch {
     throw badRequest('invalid continue token: continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)')
   }
+}
+
+/**
+ * Reads the body of an apply patch: `fieldManager` must be set (422 PatchOptions), the body
+ * is YAML 1.1 as sigs.k8s.io/yaml reads it (duplicate keys: the last wins) and names its
+ * apiVersion and kind (400 otherwise).
+ */
+export function parseApplyBody(
+  rawBody: string,
+  fieldManager: string | undefined,
+): { config: Record<string, any>; manager: string; group: string; version: string } {
+  if (!fieldManager) throw invalid('meta.k8s.io', 'PatchOptions', '', [required('fieldManager', 'is required for apply patch')])
+  const doc = parseDocument(rawBody, { version: '1.1', uniqueKeys: false })
+  const yamlError = doc.errors[0]
+  if (yamlError) throw badRequest(`error decoding YAML: ${yamlError.message.split('\n')[0]}`)
+  const config = doc.toJS({ maxAliasCount: 100 }) as unknown
+  if (!isObject(config)) throw badRequest('error decoding YAML: the apply patch is not an object')
+  const [group = '', version = ''] =
+    typeof config.apiVersion === 'string' && config.apiVersion.includes('/') ? config.apiVersion.split('/', 2) : ['', String(config.apiVersion ?? '')]
+  if (!config.apiVersion || !config.kind) throw badRequest(`invalid object type: ${group}/${version}, Kind=${config.kind ?? ''}`)
+  return { config, manager: fieldManager, group, version }
+}
+
+/** The duplicate-key error sigs.k8s.io/yaml's strict decoding reports, or undefined. */
+function duplicateKeyError(rawBody: string): string | undefined {
+  const doc = parseDocument(rawBody, { version: '1.1', uniqueKeys: true })
+  const dup = doc.errors.find((e) => e.code === 'DUPLICATE_KEY')
+  if (!dup) return undefined
+  const line = dup.linePos?.[0]?.line ?? 0
+  const keyText = rawBody.slice(dup.pos[0]).split(/[:\n]/)[0]!.trim()
+  return `error converting YAML to JSON: yaml: unmarshal errors:\n  line ${line}: key ${JSON.stringify(keyText)} already set in map`
+}
+
+const ORPHAN_FINALIZER = 'orphan'
+const FOREGROUND_FINALIZER = 'foregroundDeletion'
+
+/** DeleteOptions validation (apimachinery `ValidateDeleteOptions`): 422 Invalid DeleteOptions. */
+function validateDeleteOptions(o: DeleteOptions): void {
+  const errs: FieldError[] = []
+  const policy = o.propagationPolicy
+  if (policy !== undefined && o.orphanDependents !== undefined)
+    errs.push(invalidValue('propagationPolicy', policy, 'orphanDependents and deletionPropagation cannot be both set'))
+  if (policy !== undefined && policy !== 'Foreground' && policy !== 'Background' && policy !== 'Orphan')
+    errs.push(unsupported('propagationPolicy', policy, ['Foreground', 'Background', 'Orphan', 'nil']))
+  if (errs.length) throw invalid('meta.k8s.io', 'DeleteOptions', '', errs)
+}
+
+/** store.go shouldOrphanDependents (default policy: delete dependents in the background). */
+function shouldOrphan(o: DeleteOptions, finalizers: readonly string[]): boolean {
+  if (o.orphanDependents !== undefined) return o.orphanDependents
+  if (o.propagationPolicy !== undefined) return o.propagationPolicy === 'Orphan'
+  for (const f of finalizers) {
+    if (f === ORPHAN_FINALIZER) return true
+    if (f === FOREGROUND_FINALIZER) return false
+  }
+  return false
+}
+
+/** store.go shouldDeleteDependents. */
+function shouldDeleteForeground(o: DeleteOptions, finalizers: readonly string[]): boolean {
+  if (o.orphanDependents !== undefined) return false
+  if (o.propagationPolicy !== undefined) return o.propagationPolicy === 'Foreground'
+  for (const f of finalizers) {
+    if (f === FOREGROUND_FINALIZER) return true
+    if (f === ORPHAN_FINALIZER) return false
+  }
+  return false
 }
 
 /** Validates ListOptions like `apimachinery/pkg/apis/meta/internalversion/validation`. */
@@ -218,7 +453,73 @@ export class Rest {
 
   /** The object as served at `def`'s version (CRDs may serve several versions of one object). */
   view(def: ResourceDef, obj: KubeObject): KubeObject {
+    if (def.storage) {
+      const { kind: _k, apiVersion: _a, metadata, ...rest } = def.storage.fromStorage(obj)
+      return { kind: def.kind, apiVersion: def.apiVersion, metadata, ...rest } as KubeObject
+    }
     return obj.apiVersion === def.apiVersion ? obj : { ...obj, apiVersion: def.apiVersion }
+  }
+
+  /** A body in `def`'s version as the stored object (the inverse of {@link Rest.view}). */
+  #toStorage(def: ResourceDef, obj: KubeObject): KubeObject {
+    if (!def.storage) return obj
+    const stored = def.storage.toStorage(obj)
+    const storageDef = this.registry.lookup(def.storage.group, 'v1', def.storage.plural)
+    const { kind: _k, apiVersion: _a, metadata, ...rest } = stored
+    return { kind: storageDef?.kind ?? def.kind, apiVersion: storageDef?.apiVersion ?? 'v1', metadata, ...rest } as KubeObject
+  }
+
+  /**
+   * Unknown fields of a create or update body (`fieldValidation`): Strict refuses them (400),
+   * Warn (the default) and Ignore drop them, Warn with a warning each. Built-in kinds are
+   * checked at the top level and in metadata, custom resources against their schema.
+   */
+  /** A ConfigMap's data must be strings (the JSON decoder's 400 otherwise). */
+  #checkValueTypes(def: ResourceDef, body: Record<string, any>): void {
+    if (def.custom || def.group !== '' || def.plural !== 'configmaps' || !isObject(body.data)) return
+    for (const v of Object.values(body.data)) {
+      if (typeof v === 'string') continue
+      const type = v === null ? undefined : Array.isArray(v) ? 'array' : typeof v === 'object' ? 'object' : typeof v === 'boolean' ? 'bool' : typeof v
+      if (!type) continue
+      throw badRequest(
+        `${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: json: cannot unmarshal ${type} into Go struct field ${def.kind}.data of type string`,
+      )
+    }
+  }
+
+  #checkUnknown(def: ResourceDef, body: Record<string, any>, opts: WriteOptions): void {
+    this.#checkValueTypes(def, body)
+    const shape = shapeOf(def)
+    const unknown = undeclaredFields(body, shape).map((p) => p.slice(1))
+    if (unknown.length === 0) return
+    const mode = opts.fieldValidation ?? 'Warn'
+    if (mode === 'Strict' && (opts as UpdateOptions).patched)
+      // apiserver handlers/patch.go: the patched object fails strict decoding.
+      throw invalid('', '', '', [
+        invalidValue('patch', JSON.stringify(body), `strict decoding error: ${unknown.map((f) => `unknown field ${JSON.stringify(f)}`).join(', ')}`),
+      ])
+    if (mode === 'Strict')
+      throw badRequest(
+        `${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: strict decoding error: ${unknown.map((f) => `unknown field ${JSON.stringify(f)}`).join(', ')}`,
+      )
+    if (mode === 'Warn') for (const f of unknown) opts.warnings?.push(`unknown field ${JSON.stringify(f)}`)
+    pruneUndeclared(body, shape)
+  }
+
+  /** Parses the MicroTime fields of `obj` (400 like the decoder) and renders them in UTC. */
+  #microTimes(def: ResourceDef, obj: Record<string, any>): void {
+    for (const path of microTimeFields(def)) {
+      let parent: any = obj
+      for (const p of path.slice(0, -1)) parent = isObject(parent) ? parent[p] : undefined
+      const last = path[path.length - 1]!
+      if (!isObject(parent) || parent[last] === undefined || parent[last] === null) continue
+      try {
+        if (typeof parent[last] !== 'string') throw new Error(`json: cannot unmarshal ${typeof parent[last]} into Go value of type string`)
+        parent[last] = parseMicroTime(parent[last])
+      } catch (err) {
+        throw badRequest(`${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: ${(err as Error).message}`)
+      }
+    }
   }
 
   #gr(def: ResourceDef) {
@@ -421,6 +722,37 @@ export class Rest {
     if (def.group === 'apps' && def.plural === 'deployments') {
       if (!isObject(spec?.selector)) errs.push(required('spec.selector', ''))
     }
+    if (def.group === 'coordination.k8s.io' && def.plural === 'leases') {
+      // pkg/apis/coordination/validation ValidateLeaseSpec
+      const d = spec?.leaseDurationSeconds
+      if (typeof d === 'number' && d <= 0) errs.push(invalidValue('spec.leaseDurationSeconds', d, 'must be greater than 0'))
+      const t = spec?.leaseTransitions
+      if (typeof t === 'number' && t < 0) errs.push(invalidValue('spec.leaseTransitions', t, 'must be greater than or equal to 0'))
+    }
+    if (def.plural === 'events' && (def.group === '' || def.group === 'events.k8s.io')) {
+      // pkg/apis/core/validation/events.go legacyValidateEvent, on the internal (core) shape.
+      const e = (def.storage ? def.storage.toStorage(obj) : obj) as Record<string, any>
+      const ns = obj.metadata.namespace ?? ''
+      const involvedNs = String(e.involvedObject?.namespace ?? '')
+      const mismatch = invalidValue('involvedObject.namespace', involvedNs, 'does not match event.namespace')
+      const req = (field: string): FieldError => ({ type: 'FieldValueRequired', field, detail: 'Required value' })
+      if (!e.eventTime) {
+        if (!involvedNs ? ns !== '' && ns !== 'default' : ns !== involvedNs) errs.push(mismatch)
+      } else {
+        if (!involvedNs && ns !== 'default' && ns !== 'kube-system') errs.push(mismatch)
+        if (!e.reportingComponent) errs.push(req(def.group === '' ? 'reportingComponent' : 'reportingController'))
+        if (!e.reportingInstance) errs.push(req('reportingInstance'))
+        if (!e.action) errs.push(req('action'))
+        if (!e.reason) errs.push(req('reason'))
+      }
+    }
+    if (def.group === 'events.k8s.io' && def.plural === 'events') {
+      // pkg/apis/core/validation/events.go ValidateEventCreate for events.k8s.io/v1
+      const o = obj as Record<string, any>
+      if (!o.eventTime) errs.push({ type: 'FieldValueRequired', field: 'eventTime', detail: 'Required value' })
+      if (o.type !== 'Normal' && o.type !== 'Warning')
+        errs.push(invalidValue('type', '', `has invalid value: ${o.type ?? ''}`))
+    }
     if (def.group === 'apiextensions.k8s.io' && def.plural === 'customresourcedefinitions') {
       const s = (spec ?? {}) as Record<string, any>
       const want = `${s.names?.plural}.${s.group}`
@@ -470,6 +802,21 @@ export class Rest {
       case '/secrets':
         o.type ??= 'Opaque'
         break
+      case '/events':
+        // The Go type's non-omitempty fields, as the real server serializes a core/v1 Event.
+        o.involvedObject ??= {}
+        o.source ??= {}
+        o.firstTimestamp ??= null
+        o.lastTimestamp ??= null
+        o.eventTime ??= null
+        o.reportingComponent ??= ''
+        o.reportingInstance ??= ''
+        break
+      case 'events.k8s.io/events':
+        o.deprecatedSource ??= {}
+        o.deprecatedFirstTimestamp ??= null
+        o.deprecatedLastTimestamp ??= null
+        break
       case 'apps/deployments':
         o.spec = { replicas: 1, ...(o.spec ?? {}) }
         o.status = {}
@@ -495,15 +842,23 @@ export class Rest {
     }
   }
 
-  /** POST: creates an object (201). */
-  create(def: ResourceDef, namespace: string | undefined, body: unknown, opts: { dryRun?: boolean } = {}): KubeObject {
+  /** POST: creates an object (201). `opts.managers` (server-side apply) replaces the Update entry. */
+  create(
+    def: ResourceDef,
+    namespace: string | undefined,
+    body: unknown,
+    opts: WriteOptions & { managers?: Manager[] } = {},
+  ): KubeObject {
     const raw = this.#checkKindAndNamespace(def, namespace, body)
+    if (!opts.managers) this.#checkUnknown(def, raw, opts)
+    this.#microTimes(def, raw)
     const given = (raw.metadata ?? {}) as ObjectMeta
     const meta: ObjectMeta = { ...given }
     delete meta.resourceVersion
     delete meta.deletionTimestamp
     delete meta.deletionGracePeriodSeconds
     delete meta.selfLink
+    if (opts.trackFields !== false) delete meta.managedFields
     if (!meta.name && meta.generateName) {
       let suffix = ''
       for (let i = 0; i < 5; i++) suffix += GENERATE_CHARS[Math.floor(Math.random() * GENERATE_CHARS.length)]
@@ -514,7 +869,7 @@ export class Rest {
     const obj = normalize(def, raw, meta)
     if (def.hasStatus) delete (obj as Record<string, unknown>).status
     const errs = [...this.#validateMeta(def, meta), ...this.#validateKind(def, obj)]
-    if (errs.length) throw invalid(def.group, def.kind, meta.name ?? '', errs)
+    if (errs.length) throw invalid(this.#invalidGroup(def), def.kind, meta.name ?? '', errs)
     this.#namespaceGate(def, meta.namespace, meta.name!)
     const key = objectKey(meta.namespace, meta.name!)
     if (this.store.get(resourceKey(def), key)) throw alreadyExists(this.#gr(def), meta.name!)
@@ -523,30 +878,39 @@ export class Rest {
     if (def.hasGeneration) meta.generation = 1
     else delete meta.generation
     this.#applyDefaults(def, obj)
-    if (opts.dryRun) return this.view(def, obj)
-    this.store.commit(resourceKey(def), 'ADDED', key, obj)
-    if (def.plural === 'customresourcedefinitions' && def.group === 'apiextensions.k8s.io') {
-      this.registry.registerCrd(meta.name!, resourcesFromCrd(obj))
+    if (opts.trackFields !== false || opts.managers) {
+      const managers =
+        opts.managers ??
+        recordUpdate([], zeroObject(def), withoutManaged(obj), shapeOf(def), { manager: opts.fieldManager || 'unknown', apiVersion: def.apiVersion }, def.hasStatus ? 'main' : 'all')
+      setManaged(meta, managers)
     }
-    return this.view(def, obj)
+    const stored = this.#toStorage(def, obj)
+    if (opts.dryRun) return this.view(def, stored)
+    this.store.commit(resourceKey(def), 'ADDED', key, stored)
+    if (def.plural === 'customresourcedefinitions' && def.group === 'apiextensions.k8s.io') {
+      this.registry.registerCrd(meta.name!, resourcesFromCrd(stored))
+    }
+    return this.view(def, stored)
+  }
+
+  /** The group named in a 422 Invalid (events.k8s.io Events are validated as the internal core Event). */
+  #invalidGroup(def: ResourceDef): string {
+    return def.storage ? def.storage.group : def.group
   }
 
   /** PUT: replaces an object (optimistic concurrency on metadata.resourceVersion). */
-  update(
-    def: ResourceDef,
-    namespace: string | undefined,
-    name: string,
-    body: unknown,
-    opts: { subresource?: 'status'; dryRun?: boolean } = {},
-  ): KubeObject {
+  update(def: ResourceDef, namespace: string | undefined, name: string, body: unknown, opts: UpdateOptions = {}): KubeObject {
     const raw = this.#checkKindAndNamespace(def, namespace, body)
     const given = (raw.metadata ?? {}) as ObjectMeta
     if (given.name !== name)
       throw badRequest(`the name of the object (${given.name ?? ''}) does not match the name on the URL (${name})`)
+    if (!opts.managers && !opts.subresource) this.#checkUnknown(def, raw, opts)
+    this.#microTimes(def, raw)
     const res = resourceKey(def)
     const key = objectKey(def.namespaced ? namespace : undefined, name)
-    const old = this.store.get(res, key)
-    if (!old) throw notFound(this.#gr(def), name)
+    const stored = this.store.get(res, key)
+    if (!stored) throw notFound(this.#gr(def), name)
+    const old = this.view(def, stored)
     if (given.resourceVersion) {
       if (!/^\d+$/.test(given.resourceVersion))
         throw invalid(def.group, def.kind, name, [
@@ -586,56 +950,69 @@ export class Rest {
             ),
           )
       }
-      if (errs.length) throw invalid(def.group, def.kind, name, errs)
-      if (def.hasGeneration && !deepEqual(next, old, NOT_SPEC)) next.metadata.generation = (old.metadata.generation ?? 0) + 1
+      if (errs.length) throw invalid(this.#invalidGroup(def), def.kind, name, errs)
+      if (def.hasGeneration && !deepEqual(withoutManaged(next), withoutManaged(old), NOT_SPEC))
+        next.metadata.generation = (old.metadata.generation ?? 0) + 1
     }
     next.metadata.resourceVersion = old.metadata.resourceVersion
-    if (deepEqual(next, old)) return this.view(def, old)
-    if (opts.dryRun) return this.view(def, next)
-    if (next.metadata.deletionTimestamp && (next.metadata.finalizers ?? []).length === 0) {
+    // Field ownership (apiserver managedfields): a subresource write, or a body without
+    // managedFields, keeps the live object's entries; a body with entries replaces them.
+    const sub = opts.subresource ?? opts.managerSubresource
+    let managers = opts.managers
+    if (!managers && opts.trackFields !== false) {
+      const base = (!opts.subresource && decodeManagers(given.managedFields)) || decodeManagers(old.metadata.managedFields) || []
+      managers = recordUpdate(
+        base,
+        withoutManaged(old),
+        withoutManaged(next),
+        shapeOf(def),
+        { manager: opts.fieldManager || 'unknown', apiVersion: def.apiVersion, ...(sub ? { subresource: sub } : {}) },
+        opts.subresource === 'status' ? 'status' : def.hasStatus ? 'main' : 'all',
+      )
+    }
+    next.metadata = { ...next.metadata }
+    if (managers) setManaged(next.metadata, managers)
+    if (deepEqual(next, old)) return old
+    const nextStored = this.#toStorage(def, next)
+    if (opts.dryRun) return this.view(def, nextStored)
+    if (nextStored.metadata.deletionTimestamp && (nextStored.metadata.finalizers ?? []).length === 0) {
       // Emptied finalizers of an object being deleted: the update deletes it (store.go shouldDeleteDuringUpdate).
-      return this.view(def, this.#remove(def, key, next))
+      return this.view(def, this.#remove(def, key, nextStored))
     }
-    this.store.commit(res, 'MODIFIED', key, next)
+    this.store.commit(res, 'MODIFIED', key, nextStored)
     if (def.plural === 'customresourcedefinitions' && def.group === 'apiextensions.k8s.io') {
-      this.registry.registerCrd(name, resourcesFromCrd(next))
+      this.registry.registerCrd(name, resourcesFromCrd(nextStored))
     }
-    return this.view(def, next)
+    return this.view(def, nextStored)
   }
 
-  /** PATCH: reads, applies the patch, updates (conflicts only if the patch pins a resourceVersion). */
+  /**
+   * PATCH: reads, applies the patch, updates (conflicts only if the patch pins a
+   * resourceVersion). `application/apply-patch+yaml` is server-side apply (see {@link Rest.apply}).
+   */
   patch(
     def: ResourceDef,
     namespace: string | undefined,
     name: string,
     contentType: string,
     rawBody: string,
-    opts: { subresource?: 'status'; dryRun?: boolean; fieldManager?: string } = {},
+    opts: UpdateOptions = {},
   ): { object: KubeObject; created: boolean } {
     const type = contentType.split(';')[0]!.trim().toLowerCase()
     const accepted: string[] = [PATCH_TYPES.json, PATCH_TYPES.merge, PATCH_TYPES.apply]
     if (!def.custom) accepted.splice(2, 0, PATCH_TYPES.strategic)
     if (!accepted.includes(type)) throw unsupportedMediaType(type, accepted)
+    if (type === PATCH_TYPES.apply) return this.apply(def, namespace, name, rawBody, opts)
     let patch: unknown
     try {
       patch = JSON.parse(rawBody)
     } catch (err) {
-      if (type === PATCH_TYPES.apply)
-        throw badRequest('error decoding YAML: the embedded API server accepts apply patches written as JSON only')
       throw badRequest(`error decoding patch: ${(err as Error).message}`)
     }
     const key = objectKey(def.namespaced ? namespace : undefined, name)
-    const old = this.store.get(resourceKey(def), key)
-    if (type === PATCH_TYPES.apply) {
-      if (!opts.fieldManager) throw badRequest('PATCH, application/apply-patch+yaml requires fieldManager to be set')
-      if (!isObject(patch)) throw badRequest('error decoding YAML: apply patch must be an object')
-      if (!old) {
-        if (opts.subresource) throw notFound(this.#gr(def), name)
-        const body = { ...patch, metadata: { ...(isObject(patch.metadata) ? patch.metadata : {}), name } }
-        return { object: this.create(def, namespace, body, opts), created: true }
-      }
-    }
-    if (!old) throw notFound(this.#gr(def), name)
+    const stored = this.store.get(resourceKey(def), key)
+    if (!stored) throw notFound(this.#gr(def), name)
+    const old = this.view(def, stored)
     const base = structuredClone(old)
     let result: unknown
     try {
@@ -657,7 +1034,103 @@ export class Rest {
     if (meta.name === undefined) meta.name = name
     if (meta.resourceVersion === undefined || meta.resourceVersion === '') meta.resourceVersion = old.metadata.resourceVersion
     result.metadata = meta
-    return { object: this.update(def, namespace, name, result, opts), created: false }
+    return { object: this.update(def, namespace, name, result, { ...opts, patched: true }), created: false }
+  }
+
+  /**
+   * Server-side apply (`PATCH` with `application/apply-patch+yaml`): the YAML (1.1, as
+   * sigs.k8s.io/yaml reads it) configuration is merged into the object, `fieldManager` owns
+   * exactly its fields, fields it stopped sending are removed unless another manager owns
+   * them, and fields another manager owns with a different value are a 409 Conflict unless
+   * `force`. Creates the object when it does not exist (201). On `status`, only status is
+   * applied and owned.
+   */
+  apply(
+    def: ResourceDef,
+    namespace: string | undefined,
+    name: string,
+    rawBody: string,
+    opts: UpdateOptions = {},
+  ): { object: KubeObject; created: boolean } {
+    const { config, manager, group, version } = parseApplyBody(rawBody, opts.fieldManager)
+    this.#checkKindAndNamespace(def, namespace, config)
+    const meta = isObject(config.metadata) ? (config.metadata as ObjectMeta) : undefined
+    if (meta?.name !== undefined && meta.name !== name)
+      throw badRequest(`the name of the object (${meta.name}) does not match the name on the URL (${name})`)
+    const shape = shapeOf(def)
+    const errs = typedErrors(config, shape)
+    if (errs.length > 0) {
+      throw unwrappedError(
+        `failed to create typed patch object (${meta?.namespace ?? ''}/${meta?.name ?? ''}; ${group}/${version}, Kind=${config.kind}): ${errs.length === 1 ? errs[0] : ['errors:', ...errs.map((e) => `  ${e}`)].join('\n')}`,
+      )
+    }
+    this.#microTimes(def, config)
+    const strictError = opts.fieldValidation === 'Strict' ? duplicateKeyError(rawBody) : undefined
+    return this.applyObject(def, namespace, name, config, { ...opts, fieldManager: manager }, strictError)
+  }
+
+  /**
+   * Server-side apply of a parsed configuration (see {@link Rest.apply}); `strictError`, when
+   * set, is reported (400) after the merge and its conflicts, before anything is stored. With
+   * `managerSubresource: 'scale'` the configuration holds the replicas field only (an apply
+   * on `/scale`).
+   */
+  applyObject(
+    def: ResourceDef,
+    namespace: string | undefined,
+    name: string,
+    config: Record<string, any>,
+    opts: UpdateOptions,
+    strictError?: string,
+  ): { object: KubeObject; created: boolean } {
+    const manager = opts.fieldManager!
+    const shape = shapeOf(def)
+    const meta = isObject(config.metadata) ? (config.metadata as ObjectMeta) : undefined
+    const sub = opts.subresource ?? opts.managerSubresource
+    const key = objectKey(def.namespaced ? namespace : undefined, name)
+    const stored = this.store.get(resourceKey(def), key)
+    const who = { manager, apiVersion: def.apiVersion, ...(sub ? { subresource: sub } : {}) }
+    const scope = opts.subresource === 'status' ? 'status' : def.hasStatus ? 'main' : 'all'
+    let cfg: Record<string, any> = config
+    if (scope === 'status') cfg = { apiVersion: config.apiVersion, kind: config.kind, ...(meta ? { metadata: meta } : {}), ...(config.status !== undefined ? { status: config.status } : {}) }
+    else if (scope === 'main') {
+      const { status: _, ...rest } = config
+      cfg = rest
+    }
+    let result: { object: KubeObject; created: boolean }
+    // The strict check (duplicate keys) runs after the merge, so a conflict is reported first.
+    if (!stored) {
+      if (sub) throw notFound(this.#gr(def), name)
+      const applied = applyConfig({}, cfg, [], shape, who, scope, true)
+      if (!applied.ok) throw new Error('unreachable: a create has no other managers')
+      if (strictError) throw badRequest(`error strict decoding YAML: ${strictError}`)
+      const body = { ...applied.object, metadata: { ...(isObject(applied.object.metadata) ? applied.object.metadata : {}), name } }
+      result = { object: this.create(def, namespace, body, { ...opts, managers: applied.managers }), created: true }
+    } else {
+      const old = this.view(def, stored)
+      // A resourceVersion in the configuration is a precondition, as in an update.
+      if (meta?.resourceVersion && meta.resourceVersion !== old.metadata.resourceVersion) throw conflict(this.#gr(def), name)
+      const managers = decodeManagers(old.metadata.managedFields) ?? []
+      const applied = applyConfig(withoutManaged(old), cfg, managers, shape, who, scope, opts.force === true)
+      if (!applied.ok) {
+        // Managers are named in the version of the request (an apply on /scale speaks autoscaling/v1).
+        const conflicts =
+          opts.managerSubresource === 'scale'
+            ? applied.conflicts.map((c) => ({ ...c, manager: { ...c.manager, apiVersion: 'autoscaling/v1' } }))
+            : applied.conflicts
+        throw applyConflict(
+          conflictMessage(conflicts),
+          conflicts.map((c) => ({ manager: printManagerOf(c.manager), field: pathStringOf(c.path) })),
+        )
+      }
+      if (strictError) throw badRequest(`error strict decoding YAML: ${strictError}`)
+      // kube-apiserver records an apply through /scale without a time.
+      if (opts.managerSubresource === 'scale') for (const m of applied.managers) if (m.subresource === 'scale' && m.operation === 'Apply') delete m.time
+      const next = applied.object as KubeObject
+      next.metadata = { ...next.metadata, resourceVersion: old.metadata.resourceVersion }
+      result = { object: this.update(def, namespace, name, next, { ...opts, managers: applied.managers }), created: false }
+    }
+    return result
   }
 
   #remove(def: ResourceDef, key: string, last: KubeObject): KubeObject {
@@ -695,16 +1168,13 @@ export class Rest {
   }
 
   /** DELETE: removes an object, or marks it (deletionTimestamp) while finalizers remain. */
-  delete(
-    def: ResourceDef,
-    namespace: string | undefined,
-    name: string,
-    opts: DeleteOptions = {},
-  ): { object: KubeObject; code: 200 | 202 } {
+  delete(def: ResourceDef, namespace: string | undefined, name: string, opts: DeleteOptions = {}): DeleteResult {
+    validateDeleteOptions(opts)
     const key = objectKey(def.namespaced ? namespace : undefined, name)
     const res = resourceKey(def)
-    const old = this.store.get(res, key)
-    if (!old) throw notFound(this.#gr(def), name)
+    const stored = this.store.get(res, key)
+    if (!stored) throw notFound(this.#gr(def), name)
+    const old = stored
     const pre = opts.preconditions
     if (pre?.uid && pre.uid !== old.metadata.uid)
       // apiserver registry/rest/delete.go BeforeDelete: a Conflict on the kind, not the resource.
@@ -722,12 +1192,11 @@ export class Rest {
     const isNamespace = def.group === '' && def.plural === 'namespaces'
     if (isNamespace && PROTECTED_NAMESPACES.has(name))
       throw forbiddenStatus(this.#gr(def), name, 'this namespace may not be deleted')
-    if (opts.dryRun) return { object: this.view(def, old), code: 200 }
     // A delete that does not remove the object at once (finalizers, a terminating namespace)
     // is 200 like any other; 202 only with orphanDependents=false (apiserver handlers/delete.go).
     const pending = opts.orphanDependents === false ? 202 : 200
-    if (old.metadata.deletionTimestamp) return { object: this.view(def, old), code: pending }
     if (isNamespace) {
+      if (opts.dryRun || old.metadata.deletionTimestamp) return { object: this.view(def, old), code: pending, removed: false }
       const marked: KubeObject = {
         ...old,
         metadata: { ...old.metadata, deletionTimestamp: nowTimestamp(), deletionGracePeriodSeconds: 0 },
@@ -735,7 +1204,7 @@ export class Rest {
       }
       this.store.commit(res, 'MODIFIED', key, marked)
       for (const d of this.registry.all()) {
-        if (!d.namespaced) continue
+        if (!d.namespaced || d.storage) continue
         const { keys, objects } = this.store.snapshot(resourceKey(d))
         const inNs = keys.filter((k) => k.startsWith(`${name}/`))
         for (const k of inNs) {
@@ -745,28 +1214,101 @@ export class Rest {
       }
       this.#maybeFinishNamespace(name)
       const now = this.store.get(res, key)
-      return now ? { object: this.view(def, now), code: pending } : { object: this.view(def, marked), code: 200 }
+      return now
+        ? { object: this.view(def, now), code: pending, removed: false }
+        : { object: this.view(def, marked), code: 200, removed: true }
     }
-    if ((old.metadata.finalizers ?? []).length > 0) {
+    // Garbage-collection finalizers (apiserver registry/generic/registry/store.go
+    // deletionFinalizersForGarbageCollection): Orphan adds `orphan`, Foreground adds
+    // `foregroundDeletion`, Background removes both; without a policy the object's own
+    // finalizers decide. Nothing removes them here (no garbage collector), as with
+    // kube-apiserver alone.
+    const current = old.metadata.finalizers ?? []
+    const finalizers = current.filter((f) => f !== ORPHAN_FINALIZER && f !== FOREGROUND_FINALIZER)
+    const graceful = this.#podGrace(def, old, opts)
+    if (graceful !== undefined) {
+      // A scheduled pod is deleted gracefully (pkg/registry/core/pod/strategy.go
+      // CheckGracefulDelete): marked with deletionTimestamp = now + grace, left for its
+      // kubelet; a later delete may only shorten the grace; 0 removes it.
+      if (shouldOrphan(opts, current)) finalizers.push(ORPHAN_FINALIZER)
+      if (shouldDeleteForeground(opts, current)) finalizers.push(FOREGROUND_FINALIZER)
+      const prior = old.metadata.deletionGracePeriodSeconds
+      if (old.metadata.deletionTimestamp && prior !== undefined && prior <= graceful)
+        return { object: this.view(def, old), code: pending, removed: false }
+      const deadline = new Date(Date.now() + graceful * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z')
       const marked: KubeObject = {
         ...old,
-        metadata: { ...old.metadata, deletionTimestamp: nowTimestamp(), deletionGracePeriodSeconds: 0 },
+        metadata: {
+          ...old.metadata,
+          deletionTimestamp: deadline,
+          deletionGracePeriodSeconds: graceful,
+          ...(finalizers.length ? { finalizers } : {}),
+        },
+      }
+      if (!finalizers.length) delete marked.metadata.finalizers
+      if (!old.metadata.deletionTimestamp && def.hasGeneration) marked.metadata.generation = (old.metadata.generation ?? 0) + 1
+      if (opts.dryRun) return { object: this.view(def, marked), code: pending, removed: false }
+      this.store.commit(res, 'MODIFIED', key, marked)
+      return { object: this.view(def, this.store.get(res, key)!), code: pending, removed: false }
+    }
+    if (shouldOrphan(opts, current)) finalizers.push(ORPHAN_FINALIZER)
+    if (shouldDeleteForeground(opts, current)) finalizers.push(FOREGROUND_FINALIZER)
+    const finalizersChanged = new Set(finalizers).size !== new Set(current).size || finalizers.some((f) => !current.includes(f))
+    if (old.metadata.deletionTimestamp) {
+      if (finalizers.length === 0 && current.length === 0) {
+        // A gracefully deleted pod whose grace is cut to 0: it goes now.
+        const last: KubeObject = { ...old, metadata: { ...old.metadata, deletionTimestamp: nowTimestamp(), deletionGracePeriodSeconds: 0 } }
+        if (opts.dryRun) return { object: this.view(def, last), code: 200, removed: true }
+        return { object: this.view(def, this.#remove(def, key, last)), code: 200, removed: true }
+      }
+      if (!finalizersChanged) return { object: this.view(def, old), code: pending, removed: false }
+      const next: KubeObject = { ...old, metadata: { ...old.metadata, finalizers } }
+      if (finalizers.length === 0) {
+        delete next.metadata.finalizers
+        if (opts.dryRun) return { object: this.view(def, next), code: 200, removed: true }
+        return { object: this.view(def, this.#remove(def, key, next)), code: 200, removed: true }
+      }
+      if (!opts.dryRun) this.store.commit(res, 'MODIFIED', key, next)
+      return { object: this.view(def, opts.dryRun ? next : this.store.get(res, key)!), code: pending, removed: false }
+    }
+    if (finalizers.length > 0) {
+      const marked: KubeObject = {
+        ...old,
+        metadata: { ...old.metadata, deletionTimestamp: nowTimestamp(), deletionGracePeriodSeconds: 0, finalizers },
       }
       if (def.hasGeneration) marked.metadata.generation = (old.metadata.generation ?? 0) + 1
+      if (opts.dryRun) return { object: this.view(def, marked), code: pending, removed: false }
       this.store.commit(res, 'MODIFIED', key, marked)
-      return { object: this.view(def, marked), code: pending }
+      return { object: this.view(def, this.store.get(res, key)!), code: pending, removed: false }
     }
+    if (opts.dryRun) return { object: this.view(def, old), code: 200, removed: true }
     const gone = this.#remove(def, key, old)
-    return { object: this.view(def, gone), code: 200 }
+    return { object: this.view(def, gone), code: 200, removed: true }
   }
 
-  /** DELETE on a collection: deletes every object the selectors match; returns them as a list. */
+  /**
+   * The grace period of deleting `pod` gracefully, or undefined to delete at once: only a
+   * scheduled pod (spec.nodeName) that has not finished waits, for `gracePeriodSeconds`, else
+   * its terminationGracePeriodSeconds (default 30); a negative grace is 1.
+   */
+  #podGrace(def: ResourceDef, pod: KubeObject, opts: DeleteOptions): number | undefined {
+    if (def.group !== '' || def.plural !== 'pods') return undefined
+    const spec = (pod.spec ?? {}) as Record<string, any>
+    const phase = (pod.status as Record<string, any> | undefined)?.phase
+    if (!spec.nodeName || phase === 'Failed' || phase === 'Succeeded') return undefined
+    let grace = opts.gracePeriodSeconds ?? (typeof spec.terminationGracePeriodSeconds === 'number' ? spec.terminationGracePeriodSeconds : 30)
+    if (grace < 0) grace = 1
+    return grace > 0 ? grace : undefined
+  }
+
+  /** DELETE on a collection: deletes every object the selectors match (with `opts`, preconditions aside); returns them as a list. */
   deleteCollection(def: ResourceDef, namespace: string | undefined, o: ListOptions, opts: DeleteOptions = {}): ListResult {
+    validateDeleteOptions(opts)
     const listed = this.list(def, namespace, { labelSelector: o.labelSelector, fieldSelector: o.fieldSelector })
     const items: KubeObject[] = []
     for (const obj of listed.items) {
       try {
-        items.push(this.delete(def, obj.metadata.namespace, obj.metadata.name!, { dryRun: opts.dryRun }).object)
+        items.push(this.delete(def, obj.metadata.namespace, obj.metadata.name!, opts).object)
       } catch (err) {
         if (!(err instanceof ApiStatusError && err.status.code === 404)) throw err
       }

@@ -1,10 +1,11 @@
 /**
  * The `scale` subresource (autoscaling/v1 `Scale`), served for deployments and for custom
  * resources whose CRD declares `subresources.scale` — what `kubectl scale` and autoscalers
- * use. Reading renders the object as a Scale; writing changes only the replicas field.
+ * use. Reading renders the object as a Scale; writing changes only the replicas field
+ * (update, JSON/merge/strategic patch, and server-side apply, which owns it on the object).
  */
 import { jsonPatch, mergePatch, PatchError } from './patch.ts'
-import { PATCH_TYPES, type Rest } from './rest.ts'
+import { PATCH_TYPES, parseApplyBody, type Rest } from './rest.ts'
 import { type ResourceDef, readPath } from './resources.ts'
 import { badRequest, conflict, unprocessable, unsupportedMediaType } from './status.ts'
 import type { KubeObject } from './types.ts'
@@ -85,10 +86,30 @@ export function handleScale(
   raw: string,
   contentType: string,
   dryRun: boolean,
+  fieldManager?: string,
+  force = false,
 ): KubeObject {
   const current = rest.get(def, namespace, name)
   const scale = toScale(def, current)
   if (method === 'GET') return scale
+  if (method === 'PATCH' && contentType.split(';')[0]!.trim().toLowerCase() === PATCH_TYPES.apply) {
+    // Server-side apply of a Scale: the replicas field is applied to (and owned on) the
+    // object itself, by a manager entry with subresource "scale" (as kube-apiserver does).
+    const { config } = parseApplyBody(raw, fieldManager)
+    if (config.apiVersion !== 'autoscaling/v1' || config.kind !== 'Scale')
+      throw badRequest(`the API version in the data (${config.apiVersion}) does not match the expected API version (autoscaling/v1)`)
+    // The Scale's replicas is a plain int32: left out, it applies 0 (as kube-apiserver does).
+    const replicas = config.spec?.replicas ?? 0
+    if (!Number.isInteger(replicas) || replicas < 0)
+      throw unprocessable(`Scale.autoscaling "${name}" is invalid: spec.replicas: Invalid value: ${JSON.stringify(replicas)}: must be greater than or equal to 0`)
+    const parent: Record<string, any> = { apiVersion: def.apiVersion, kind: def.kind, metadata: { name } }
+    const keys = path(def.scale!.specReplicasPath)
+    let cur = parent
+    for (const k of keys.slice(0, -1)) cur = cur[k] = {}
+    cur[keys[keys.length - 1]!] = replicas
+    const { object } = rest.applyObject(def, namespace, name, parent, { dryRun, fieldManager, force, managerSubresource: 'scale' })
+    return toScale(def, object)
+  }
   let wanted: any
   try {
     const body = JSON.parse(raw)
@@ -97,7 +118,7 @@ export function handleScale(
       const type = contentType.split(';')[0]!.trim().toLowerCase()
       if (type === PATCH_TYPES.json) wanted = jsonPatch(scale, body)
       else if (type === PATCH_TYPES.merge || type === PATCH_TYPES.strategic) wanted = mergePatch(scale, body)
-      else throw unsupportedMediaType(type, [PATCH_TYPES.json, PATCH_TYPES.merge, PATCH_TYPES.strategic])
+      else throw unsupportedMediaType(type, [PATCH_TYPES.json, PATCH_TYPES.merge, PATCH_TYPES.strategic, PATCH_TYPES.apply])
     }
   } catch (err) {
     if (err instanceof SyntaxError) throw badRequest(`the object provided is unrecognized (must be of type Scale): ${err.message}`)
@@ -110,5 +131,5 @@ export function handleScale(
   const rv = wanted?.metadata?.resourceVersion
   if (rv && rv !== current.metadata.resourceVersion) throw conflict({ group: def.group, resource: def.plural }, name)
   const next = withReplicas(current, def.scale!.specReplicasPath, replicas)
-  return toScale(def, rest.update(def, namespace, name, next, { dryRun }))
+  return toScale(def, rest.update(def, namespace, name, next, { dryRun, managerSubresource: 'scale', ...(fieldManager ? { fieldManager } : {}) }))
 }

@@ -17,7 +17,7 @@ import {
   type RequestInfo,
   type WatchMatcher,
 } from './faults.ts'
-import { type ListOptions, type ListResult, Rest, resourceKey, validateListOptions } from './rest.ts'
+import { type DeleteOptions, type FieldValidation, type ListOptions, type ListResult, Rest, resourceKey, validateListOptions, type WriteOptions } from './rest.ts'
 import { type ResourceDef, ResourceRegistry } from './resources.ts'
 import { openApiDocument, openApiIndex, openApiV2 } from './openapi.ts'
 import { route } from './routes.ts'
@@ -27,6 +27,7 @@ import {
   badRequest,
   entityTooLarge,
   internalError,
+  invalid,
   methodNotAllowed,
   pageNotFound,
   pathNotFound,
@@ -34,6 +35,7 @@ import {
   statusFor,
   tooOldResourceVersion,
   unauthorized,
+  unsupported,
   unsupportedMediaType,
 } from './status.ts'
 import { objectJson, VersionedStore } from './store.ts'
@@ -113,7 +115,9 @@ export interface InjectWatchErrorOptions {
  * callers can mutate what they pass and get. `zeroCopy: true` skips both copies (several
  * times faster, for benchmarks that generate events in the server's process): the server
  * takes ownership of the object passed (do not touch it afterwards) and returns the stored
- * object itself, which must be treated as read-only (mutating it corrupts the store).
+ * object itself, which must be treated as read-only (mutating it corrupts the store). It
+ * also skips field-ownership bookkeeping: the object keeps the `metadata.managedFields` it
+ * is given (none on a create), where HTTP writes and copying calls record their manager.
  */
 export interface CopyOptions {
   zeroCopy?: boolean
@@ -241,6 +245,78 @@ function intParam(q: URLSearchParams, name: string): number | undefined {
   if (v === null || v === '') return undefined
   if (!/^-?\d+$/.test(v)) throw badRequest(`strconv.ParseInt: parsing ${JSON.stringify(v)}: invalid syntax`)
   return Number(v)
+}
+
+/** Registries that answer an immediate delete with the object instead of a Status (ReturnDeletedObject). */
+const RETURNS_DELETED_OBJECT = new Set(['/pods', '/services', 'apiextensions.k8s.io/customresourcedefinitions'])
+
+/** The options kind a write method validates (`CreateOptions`, `UpdateOptions`, `PatchOptions`, `DeleteOptions`). */
+function optionsKind(method: string): string {
+  return method === 'POST' ? 'CreateOptions' : method === 'PUT' ? 'UpdateOptions' : method === 'PATCH' ? 'PatchOptions' : 'DeleteOptions'
+}
+
+/** `dryRun`: absent, or `All`; anything else is 422 Invalid on the request's options, as kube-apiserver validates them. */
+function dryRunParam(q: URLSearchParams, method: string): boolean {
+  const values = q.getAll('dryRun')
+  if (values.some((v) => v !== 'All')) {
+    const shown = `[${values.map((v) => JSON.stringify(v)).join(' ')}]`
+    throw invalid('meta.k8s.io', optionsKind(method), '', [
+      { type: 'FieldValueNotSupported', field: 'dryRun', detail: `Unsupported value: ${shown}: supported values: "All"` },
+    ])
+  }
+  return values.length > 0
+}
+
+/** `fieldValidation`: Strict, Warn (the default) or Ignore; else 422 Invalid options. */
+function fieldValidationParam(q: URLSearchParams, method: string): FieldValidation | undefined {
+  const v = q.get('fieldValidation')
+  if (v === null || v === '') return undefined
+  if (v === 'Strict' || v === 'Warn' || v === 'Ignore') return v
+  throw invalid('meta.k8s.io', optionsKind(method), '', [unsupported('fieldValidation', v, ['', 'Ignore', 'Strict', 'Warn'])])
+}
+
+/**
+ * The field manager of a write without `fieldManager`: the User-Agent up to its first `/`,
+ * printable characters only, at most 128 bytes (apiserver handlers/rest.go
+ * prefixFromUserAgent); `unknown` when nothing is left, as kube-apiserver records it.
+ */
+export function managerFromUserAgent(userAgent: string | undefined): string {
+  const prefix = (userAgent ?? '').split('/')[0]!
+  let out = ''
+  for (const ch of prefix) {
+    if (!/^[\p{L}\p{M}\p{N}\p{P}\p{S} ]$/u.test(ch)) continue
+    if (Buffer.byteLength(out + ch) > 128) break
+    out += ch
+  }
+  return out || 'unknown'
+}
+
+/** DeleteOptions from a DELETE's body (JSON, optional) and query parameters; the body wins. */
+function deleteOptions(raw: string, q: URLSearchParams, dryRun: boolean): DeleteOptions {
+  let body: Record<string, any> = {}
+  if (raw.trim() !== '') {
+    try {
+      body = JSON.parse(raw)
+    } catch (err) {
+      throw badRequest(`couldn't get version/kind; json parse error: ${(err as Error).message}`)
+    }
+  }
+  const orphan = typeof body?.orphanDependents === 'boolean' ? body.orphanDependents : boolParam(q, 'orphanDependents')
+  const policy = typeof body?.propagationPolicy === 'string' ? body.propagationPolicy : (q.get('propagationPolicy') ?? undefined)
+  const grace = typeof body?.gracePeriodSeconds === 'number' ? body.gracePeriodSeconds : intParam(q, 'gracePeriodSeconds')
+  return {
+    preconditions: body?.preconditions,
+    dryRun: dryRun || (Array.isArray(body?.dryRun) && body.dryRun.includes('All')),
+    ...(orphan !== undefined ? { orphanDependents: orphan } : {}),
+    ...(policy !== undefined ? { propagationPolicy: policy } : {}),
+    ...(grace !== undefined ? { gracePeriodSeconds: grace } : {}),
+  }
+}
+
+/** `Warning: 299 - "..."` headers (RFC 7234), one per warning. */
+function warningHeaders(warnings: string[] | undefined): Record<string, string | string[]> {
+  if (!warnings || warnings.length === 0) return {}
+  return { Warning: warnings.map((w) => `299 - ${JSON.stringify(w)}`) }
 }
 
 function listOptions(q: URLSearchParams): ListOptions {
@@ -383,7 +459,7 @@ class EmbeddedApiServer implements ApiServer {
   create<T extends KubeObjectInput = KubeObject>(obj: T, options: CopyOptions = {}): T & KubeObject {
     const def = this.#defFor(obj.apiVersion ?? '', obj.kind ?? '')
     const z = options.zeroCopy === true
-    const created = this.#rest.create(def, obj.metadata?.namespace ?? (def.namespaced ? 'default' : undefined), z ? obj : clone(obj))
+    const created = this.#rest.create(def, obj.metadata?.namespace ?? (def.namespaced ? 'default' : undefined), z ? obj : clone(obj), { trackFields: !z })
     return z ? (created as T & KubeObject) : this.#copy(created)
   }
 
@@ -391,7 +467,7 @@ class EmbeddedApiServer implements ApiServer {
     const def = this.#defFor(obj.apiVersion ?? '', obj.kind ?? '')
     const ns = obj.metadata?.namespace ?? (def.namespaced ? 'default' : undefined)
     const z = options.zeroCopy === true
-    const updated = this.#rest.update(def, ns, obj.metadata?.name ?? '', z ? obj : clone(obj))
+    const updated = this.#rest.update(def, ns, obj.metadata?.name ?? '', z ? obj : clone(obj), { trackFields: !z })
     return z ? (updated as T & KubeObject) : this.#copy(updated)
   }
 
@@ -399,7 +475,7 @@ class EmbeddedApiServer implements ApiServer {
     const def = this.#defFor(obj.apiVersion ?? '', obj.kind ?? '')
     const ns = obj.metadata?.namespace ?? (def.namespaced ? 'default' : undefined)
     const z = options.zeroCopy === true
-    const updated = this.#rest.update(def, ns, obj.metadata?.name ?? '', z ? obj : clone(obj), { subresource: 'status' })
+    const updated = this.#rest.update(def, ns, obj.metadata?.name ?? '', z ? obj : clone(obj), { subresource: 'status', trackFields: !z })
     return z ? (updated as T & KubeObject) : this.#copy(updated)
   }
 
@@ -557,7 +633,7 @@ class EmbeddedApiServer implements ApiServer {
   }
 
   /** Sends a whole body, as JSON unless `headers` name another Content-Type. */
-  #sendJson(res: ServerResponse, code: number, body: string, headers: Record<string, string> = {}): void {
+  #sendJson(res: ServerResponse, code: number, body: string, headers: Record<string, string | string[]> = {}): void {
     if (res.headersSent || res.destroyed) return
     res.writeHead(code, {
       'Content-Type': 'application/json',
@@ -676,7 +752,20 @@ class EmbeddedApiServer implements ApiServer {
     }
     const ns = def.namespaced ? r.namespace : undefined
     const q = info.query
-    const dryRun = q.getAll('dryRun').includes('All')
+    const writing = method === 'POST' || method === 'PUT' || method === 'PATCH' || method === 'DELETE'
+    const dryRun = writing ? dryRunParam(q, method) : false
+    const explicitManager = q.get('fieldManager')
+    if (writing && explicitManager && Buffer.byteLength(explicitManager) > 128)
+      throw invalid('meta.k8s.io', optionsKind(method), '', [
+        { type: 'FieldValueTooLong', field: 'fieldManager', detail: 'Too long: may not be more than 128 bytes' },
+      ])
+    const write: WriteOptions = {
+      dryRun,
+      fieldManager: q.get('fieldManager') || managerFromUserAgent(req.headers['user-agent']),
+      fieldValidation: writing && method !== 'DELETE' ? fieldValidationParam(q, method) : undefined,
+      warnings: [],
+      force: boolParam(q, 'force') === true,
+    }
     if (scaled && r.name !== undefined) {
       const { method } = info
       if (method !== 'GET' && method !== 'PUT' && method !== 'PATCH') {
@@ -684,7 +773,7 @@ class EmbeddedApiServer implements ApiServer {
         throw methodNotAllowed()
       }
       const raw = method === 'GET' ? '' : await readBody(req, this.#opts.maxBodyBytes)
-      const scale = handleScale(this.#rest, def, ns, r.name, method, raw, req.headers['content-type'] ?? '', dryRun)
+      const scale = handleScale(this.#rest, def, ns, r.name, method, raw, req.headers['content-type'] ?? '', dryRun, q.get('fieldManager') || (/apply-patch/.test(req.headers['content-type'] ?? '') ? undefined : write.fieldManager), write.force)
       return this.#sendJson(res, 200, JSON.stringify(scale))
     }
     const table = wantsTable(req.headers.accept)
@@ -705,13 +794,13 @@ class EmbeddedApiServer implements ApiServer {
         }
         this.#checkBodyType(req)
         const body = this.#parseJson(def, await readBody(req, this.#opts.maxBodyBytes))
-        const created = this.#rest.create(def, ns, body, { dryRun })
-        return this.#sendJson(res, 201, objectJson(created))
+        const created = this.#rest.create(def, ns, body, write)
+        return this.#sendJson(res, 201, objectJson(created), warningHeaders(write.warnings))
       }
       if (method === 'DELETE') {
         const o = listOptions(q)
-        await readBody(req, this.#opts.maxBodyBytes)
-        const result = this.#rest.deleteCollection(def, ns, o, { dryRun })
+        const { preconditions: _, ...options } = deleteOptions(await readBody(req, this.#opts.maxBodyBytes), q, dryRun)
+        const result = this.#rest.deleteCollection(def, ns, o, options)
         return this.#sendJson(res, 200, this.#renderList(def, result))
       }
       req.resume()
@@ -736,38 +825,35 @@ class EmbeddedApiServer implements ApiServer {
       case 'PUT': {
         this.#checkBodyType(req)
         const body = this.#parseJson(def, await readBody(req, this.#opts.maxBodyBytes))
-        const updated = this.#rest.update(def, ns, name, body, { subresource: sub, dryRun })
-        return this.#sendJson(res, 200, objectJson(updated))
+        const updated = this.#rest.update(def, ns, name, body, { ...write, subresource: sub })
+        return this.#sendJson(res, 200, objectJson(updated), warningHeaders(write.warnings))
       }
       case 'PATCH': {
         const raw = await readBody(req, this.#opts.maxBodyBytes)
         const { object, created } = this.#rest.patch(def, ns, name, req.headers['content-type'] ?? '', raw, {
+          ...write,
           subresource: sub,
-          dryRun,
-          fieldManager: q.get('fieldManager') ?? undefined,
+          // Apply names its manager explicitly; other patches default to the User-Agent's.
+          fieldManager: q.get('fieldManager') || (/apply-patch/.test(req.headers['content-type'] ?? '') ? undefined : write.fieldManager),
         })
-        return this.#sendJson(res, created ? 201 : 200, objectJson(object))
+        return this.#sendJson(res, created ? 201 : 200, objectJson(object), warningHeaders(write.warnings))
       }
       case 'DELETE': {
         if (sub) {
           req.resume()
           throw methodNotAllowed()
         }
-        const raw = await readBody(req, this.#opts.maxBodyBytes)
-        let options: Record<string, any> = {}
-        if (raw.trim() !== '') {
-          try {
-            options = JSON.parse(raw)
-          } catch (err) {
-            throw badRequest(`couldn't get version/kind; json parse error: ${(err as Error).message}`)
-          }
+        const options = deleteOptions(await readBody(req, this.#opts.maxBodyBytes), q, dryRun)
+        const { object, code, removed } = this.#rest.delete(def, ns, name, options)
+        if (removed && !RETURNS_DELETED_OBJECT.has(`${def.group}/${def.plural}`)) {
+          // Most registries answer an immediate delete with a Success Status naming the
+          // object (generic registry ReturnDeletedObject false); pods and services return it.
+          const details: Record<string, unknown> = { name }
+          if (def.group) details.group = def.group
+          details.kind = def.plural
+          details.uid = object.metadata.uid
+          return this.#sendJson(res, 200, JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details }))
         }
-        const dry = dryRun || (Array.isArray(options?.dryRun) && options.dryRun.includes('All'))
-        const { object, code } = this.#rest.delete(def, ns, name, {
-          preconditions: options?.preconditions,
-          dryRun: dry,
-          orphanDependents: typeof options?.orphanDependents === 'boolean' ? options.orphanDependents : undefined,
-        })
         return this.#sendJson(res, code, objectJson(object))
       }
       default:

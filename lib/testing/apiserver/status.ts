@@ -120,7 +120,7 @@ export function conflict(gr: GroupResource, name: string, why?: string): ApiStat
 /** One field error, as `field.Error` renders it. */
 export interface FieldError {
   /** e.g. `FieldValueRequired`, `FieldValueInvalid`, `FieldValueForbidden`, `FieldValueNotSupported`. */
-  type: 'FieldValueRequired' | 'FieldValueInvalid' | 'FieldValueForbidden' | 'FieldValueNotSupported'
+  type: 'FieldValueRequired' | 'FieldValueInvalid' | 'FieldValueForbidden' | 'FieldValueNotSupported' | 'FieldValueTooLong'
   field: string
   /** The full rendered message after `field: `, e.g. `Required value: name is required`. */
   detail: string
@@ -159,9 +159,10 @@ function renderErrors(errs: FieldError[]): string {
 /** 422 `Pod "x" is invalid: metadata.name: Required value: ...` (group-qualified kind). */
 export function invalid(group: string, kind: string, name: string, errs: FieldError[]): ApiStatusError {
   const gk = group ? `${kind}.${group}` : kind
-  const details: NonNullable<Status['details']> = { name }
+  // Go's omitempty: an options object (ListOptions, PatchOptions...) has no name.
+  const details: NonNullable<Status['details']> = name ? { name } : {}
   if (group) details.group = group
-  details.kind = kind
+  if (kind) details.kind = kind
   details.causes = errs.map((e) => ({ reason: e.type, message: e.detail, field: e.field }))
   return new ApiStatusError(failure(422, 'Invalid', `${gk} "${name}" is invalid: ${renderErrors(errs)}`, details))
 }
@@ -259,4 +260,16 @@ export function forbiddenStatus(gr: GroupResource, name: string, message: string
 /** 422 Invalid with a free message (a JSON patch operation that does not apply). */
 export function unprocessable(message: string): ApiStatusError {
   return new ApiStatusError(failure(422, 'Invalid', message))
+}
+
+/**
+ * 409 Conflict of a server-side apply (`errors.NewApplyConflict`): the message lists the
+ * conflicting managers and fields; each cause is a `FieldManagerConflict` naming one.
+ */
+export function applyConflict(message: string, causes: Array<{ manager: string; field: string }>): ApiStatusError {
+  return new ApiStatusError(
+    failure(409, 'Conflict', message, {
+      causes: causes.map((c) => ({ reason: 'FieldManagerConflict', message: `conflict with ${c.manager}`, field: c.field })),
+    }),
+  )
 }

@@ -1,6 +1,6 @@
 // kubectl as a real client nobody here wrote: get (server-side Table printing), apply
 // (client-side apply: GET + strategic merge PATCH, and server-side field validation
-// discovered through /openapi/v3), patch (merge, json, strategic), delete, get -w, CRDs,
+// discovered through /openapi/v3; server-side apply with its conflicts), patch (merge, json, strategic), delete, get -w, CRDs,
 // and HTTPS with a bearer token. kubectl comes from $KUBECTL, PATH, or
 // ~/.cache/kubevisor/bin (see .ci/run); the suite skips, saying so, when none exists.
 import assert from 'node:assert/strict'
@@ -74,6 +74,24 @@ describe('embedded API server: kubectl', { skip: kubectl ? false : 'kubectl not 
     const out = await ok(['get', 'namespaces'])
     assert.match(out, /^NAME\s+CREATED AT/)
     for (const ns of ['default', 'kube-system']) assert.match(out, new RegExp(`^${ns}\\s`, 'm'))
+  })
+
+  test('kubectl apply --server-side: creates, owns its fields, and reports another manager\'s conflict unless --force-conflicts', async () => {
+    const cm = (value: string) => `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa\n  namespace: default\ndata:\n  key: "${value}"\n`
+    assert.match(await ok(['apply', '--server-side', '-f', '-'], cm('1')), /configmap\/ssa serverside-applied/)
+    const owned = JSON.parse(await ok(['get', 'configmap', 'ssa', '-o', 'json', '--show-managed-fields']))
+    assert.deepEqual(
+      owned.metadata.managedFields.map((m: any) => [m.manager, m.operation, m.fieldsV1]),
+      [['kubectl', 'Apply', { 'f:data': { 'f:key': {} } }]],
+    )
+    const clash = await run(['apply', '--server-side', '--field-manager', 'other', '-f', '-'], cm('2'))
+    assert.notEqual(clash.code, 0)
+    assert.match(clash.stderr, /Apply failed with 1 conflict: conflict with "kubectl": \.data\.key/)
+    assert.match(await ok(['apply', '--server-side', '--field-manager', 'other', '--force-conflicts', '-f', '-'], cm('2')), /serverside-applied/)
+    const taken = JSON.parse(await ok(['get', 'configmap', 'ssa', '-o', 'json', '--show-managed-fields']))
+    assert.equal(taken.data.key, '2')
+    assert.deepEqual(taken.metadata.managedFields.map((m: any) => m.manager), ['other'])
+    await ok(['delete', 'configmap', 'ssa']) // later tests watch the namespace's configmaps
   })
 
   test('kubectl apply creates, then configures with a strategic merge patch', async () => {
