@@ -7,6 +7,8 @@
  */
 // Processes: GenServer behaviours, their results, links/monitors, names.
 export {
+  AlreadyStartedError,
+  BadResultError,
   type Behaviour,
   CallTimeoutError,
   Down,
@@ -15,7 +17,9 @@ export {
   type From,
   GenServer,
   ignore,
+  InitIgnoredError,
   isCleanExit,
+  MissingCallbackError,
   NoProcessError,
   noreply,
   ok,
@@ -27,6 +31,8 @@ export {
   type ServerRef,
   StartError,
   type StartOptions,
+  StartTimeoutError,
+  StopTimeoutError,
   stop,
   TIMEOUT,
 } from './actor/index.ts'

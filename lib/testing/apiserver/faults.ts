@@ -3,7 +3,7 @@
  * or delay matching responses. Watch-level faults act on open {@link WatchStream}s and
  * live on the server object (see `ApiServer`).
  */
-import { type ApiStatusError, internalError, statusFor, ApiStatusError as StatusError, tooManyRequests } from './status.ts'
+import { type ApiServerStatusError, internalError, statusFor, ApiServerStatusError as StatusError, tooManyRequests } from './status.ts'
 import type { WatchInfo } from './watch.ts'
 
 /** What request matchers see. */
@@ -82,7 +82,7 @@ export function matchWatch(m: WatchMatcher | undefined, w: WatchInfo): boolean {
 
 interface FailRule {
   left: number
-  make: () => ApiStatusError
+  make: () => ApiServerStatusError
   match: RequestMatcher | undefined
 }
 
@@ -100,7 +100,7 @@ export class RequestFaults {
   /** Fails the next `count` matching requests. */
   failNext(o: FailNextOptions = {}): void {
     const code = o.code ?? 500
-    const make = (): ApiStatusError => {
+    const make = (): ApiServerStatusError => {
       if (code === 429) return tooManyRequests(o.retryAfterSeconds ?? 1)
       if (code === 500) return internalError('injected fault')
       return new StatusError(statusFor(code, 'InternalError', `injected fault (${code})`))
@@ -118,8 +118,8 @@ export class RequestFaults {
   }
 
   /** Consumes the faults that apply to `req`. */
-  take(req: RequestInfo): { fail: ApiStatusError | undefined; delayMs: number } {
-    let fail: ApiStatusError | undefined
+  take(req: RequestInfo): { fail: ApiServerStatusError | undefined; delayMs: number } {
+    let fail: ApiServerStatusError | undefined
     const f = this.#fails.find((r) => r.left > 0 && matchRequest(r.match, req))
     if (f) {
       f.left--

@@ -24,7 +24,7 @@ import {
   required,
   tooLargeResourceVersion,
   tooOldResourceVersion,
-  ApiStatusError,
+  ApiServerStatusError,
   unsupported,
   unprocessable,
   unsupportedMediaType,
@@ -311,7 +311,7 @@ export class Rest {
         const compacted = this.store.compactedRevision(res)
         if (n < compacted) {
           const s = tooOldResourceVersion(n, compacted)
-          throw new ApiStatusError(s)
+          throw new ApiServerStatusError(s)
         }
         snapshotRv = n
       }
@@ -768,7 +768,7 @@ export class Rest {
       try {
         items.push(this.delete(def, obj.metadata.namespace, obj.metadata.name!, { dryRun: opts.dryRun }).object)
       } catch (err) {
-        if (!(err instanceof ApiStatusError && err.status.code === 404)) throw err
+        if (!(err instanceof ApiServerStatusError && err.status.code === 404)) throw err
       }
     }
     return { resourceVersion: this.store.resourceVersion, items }

@@ -23,7 +23,7 @@ import { openApiDocument, openApiIndex, openApiV2 } from './openapi.ts'
 import { route } from './routes.ts'
 import { handleScale } from './scale.ts'
 import {
-  ApiStatusError,
+  ApiServerStatusError,
   badRequest,
   entityTooLarge,
   internalError,
@@ -414,7 +414,7 @@ class EmbeddedApiServer implements ApiServer {
       const obj = this.#rest.get(def, ref.namespace ?? (def.namespaced ? 'default' : undefined), ref.name)
       return options.zeroCopy ? (obj as T) : this.#copy<T>(obj)
     } catch (err) {
-      if (err instanceof ApiStatusError && err.status.code === 404) return undefined
+      if (err instanceof ApiServerStatusError && err.status.code === 404) return undefined
       throw err
     }
   }
@@ -535,7 +535,7 @@ class EmbeddedApiServer implements ApiServer {
     })
     this.#handle(req, res, info)
       .catch((err: unknown) => {
-        if (err instanceof ApiStatusError) {
+        if (err instanceof ApiServerStatusError) {
           this.#sendStatus(res, err)
           return
         }
@@ -548,7 +548,7 @@ class EmbeddedApiServer implements ApiServer {
       })
   }
 
-  #sendStatus(res: ServerResponse, err: ApiStatusError): void {
+  #sendStatus(res: ServerResponse, err: ApiServerStatusError): void {
     if (res.headersSent) {
       res.destroy()
       return
