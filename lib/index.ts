@@ -35,6 +35,7 @@ export {
   StopTimeoutError,
   stop,
   TIMEOUT,
+  type ViaName,
 } from './actor/index.ts'
 // Supervision trees.
 export {
@@ -91,7 +92,7 @@ export {
   Subscription,
 } from './informer/index.ts'
 // Dispatch: the ways controllers receive work, on shared informers and the work queue.
-export { DefaultHandler, DispatchFailedError, type EventKind, EventLoop, type EventLoopOptions, type Handler, InvalidHandlerError } from './dispatch/index.ts'
+export { DefaultHandler, DispatchFailedError, type EventKind, EventLoop, type EventLoopOptions, eventKey, type Handler, InvalidHandlerError, parseEventKey } from './dispatch/index.ts'
 export { type BackgroundTask, InvalidResourceError, ResourceController, type ResourceControllerOptions, type UpsertDeleteResource } from './dispatch/index.ts'
 export {
   alwaysRetry,

@@ -101,9 +101,11 @@ export interface ProcessContext {
   trapExit(on: boolean): void
   /** Links this process to `other`: when one exits abnormally, the other is told (see `trapExit`). */
   link(other: Pid): void
+  /** Removes a link to `other` (no-op if there is none); neither is told when the other exits. */
   unlink(other: Pid): void
   /** Monitors `other`: a {@link Down} message arrives in `handleInfo` when it exits (at once if it has). */
   monitor(other: Pid): MonitorRef
+  /** Stops a monitor: no {@link Down} message for it arrives afterwards. */
   demonitor(ref: MonitorRef): void
   /** Delivers `msg` to this process's `handleInfo` after `ms` on its clock. */
   sendAfter(msg: unknown, ms: number): TimerRef
@@ -163,11 +165,17 @@ type Awaitable<T> = T | Promise<T>
  * a missing `handleInfo` logs and drops the message.
  */
 export interface Behaviour<A = any, S = any, Call = any, Cast = any, Info = any, R = any> {
+  /** Builds the first state from `arg`: `ok(state, after?)`, `ignore()` or `stop(reason)`. `start` resolves after it returns. */
   init(arg: A, ctx: ProcessContext): Awaitable<InitResult<S>>
+  /** Answers a `call`: `reply(value, state)`, `noreply(state)` (answer later with `GenServer.reply(from, …)`) or `stop(reason, state, { reply }?)`. */
   handleCall?(msg: Call, from: From<R>, state: S, ctx: ProcessContext): Awaitable<CallResult<S, R>>
+  /** Handles a `cast` (no answer): `noreply(state)` or `stop(reason, state)`. */
   handleCast?(msg: Cast, state: S, ctx: ProcessContext): Awaitable<NoReplyResult<S>>
+  /** Handles everything else: `send`, `sendAfter` timers, {@link TIMEOUT}, {@link Exit} (when trapping exits), {@link Down}. */
   handleInfo?(msg: Info | Exit | Down | typeof TIMEOUT, state: S, ctx: ProcessContext): Awaitable<NoReplyResult<S>>
+  /** Runs before the next message after a result with `{ continue: arg }`. */
   handleContinue?(arg: any, state: S, ctx: ProcessContext): Awaitable<NoReplyResult<S>>
+  /** Cleans up on `stop`, on a thrown callback error and on an orderly shutdown; never on a brutal kill. */
   terminate?(reason: ExitReason, state: S, ctx: ProcessContext): Awaitable<void>
 }
 

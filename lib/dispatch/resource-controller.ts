@@ -36,8 +36,11 @@ export type BackgroundTask = (signal: AbortSignal) => Promise<void>
 export interface UpsertDeleteResource<T extends KubeObject = KubeObject> {
   /** The collection to watch, through a shared informer. */
   readonly target: InformerTarget
+  /** Make `key` exist like `object` (its current version in the store). Throw to retry; throw `TerminalError` to give up. */
   upsert(key: string, object: T, signal: AbortSignal): void | Promise<void>
+  /** Make `key` gone; `lastKnown` is the object its delete event carried. Throw to retry. */
   delete(key: string, lastKnown: T, signal: AbortSignal): void | Promise<void>
+  /** Run for the controller's lifetime, each restarted with backoff when it rejects; their signals abort on stop. */
   backgroundTasks?: readonly BackgroundTask[]
 }
 

@@ -42,6 +42,7 @@ export class ResourceKey {
     return slash < 0 ? new ResourceKey(key) : new ResourceKey(key.slice(slash + 1), key.slice(0, slash))
   }
 
+  /** `namespace/name`, or `name` for cluster-scoped objects. */
   toString(): string {
     return this.string
   }
@@ -63,8 +64,22 @@ const SYNC_EVENT_KEY = new ResourceKey('')
  *   the upserts so far form a consistent snapshot (e.g. time to garbage-collect).
  */
 export type ResourceEvent<T> =
-  | { readonly kind: 'upsert' | 'delete'; readonly key: ResourceKey; readonly object: T; done(err?: unknown): void }
-  | { readonly kind: 'sync'; readonly key: ResourceKey; readonly object: undefined; done(err?: unknown): void }
+  | {
+      readonly kind: 'upsert' | 'delete'
+      readonly key: ResourceKey
+      /** The latest state when the event was taken; for a delete, the last object this stream emitted. */
+      readonly object: T
+      /** Acknowledges the event: no error forgets the key's failures, an error asks the error handler. */
+      done(err?: unknown): void
+    }
+  | {
+      /** The upserts so far are a consistent snapshot. */
+      readonly kind: 'sync'
+      readonly key: ResourceKey
+      readonly object: undefined
+      /** Acknowledges the sync event. */
+      done(err?: unknown): void
+    }
 
 /** What to do with an event whose `done(err)` reported a failure (cilium's `ErrorAction`). */
 export type ErrorAction = 'retry' | 'ignore' | 'stop'
@@ -484,6 +499,7 @@ export class ResourceEventStream<T extends KubeObject = KubeObject> implements A
     this.#core.end()
   }
 
+  /** Iterates the events (`for await`); leaving the loop early ends the stream. */
   [Symbol.asyncIterator](): AsyncIterator<ResourceEvent<T>> {
     return pullIterator(this)
   }

@@ -1,5 +1,6 @@
 /** Something that runs until its signal aborts and resolves once stopped: a `ResourceController`, an `EventLoop`. */
 export interface RunUntilAborted {
+  /** Runs until `signal` aborts; resolves once stopped, rejects if it failed. */
   run(signal: AbortSignal): Promise<void>
 }
 

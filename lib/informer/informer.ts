@@ -193,6 +193,7 @@ export class SharedInformer<T extends KubeObject = KubeObject> {
     this.#ensureRunning()
   }
 
+  /** Undoes one `hold()`: the watch stops when nothing holds or subscribes to it anymore. */
   release(): void {
     this.#drop()
   }

@@ -72,6 +72,7 @@ export class Subscription<T = KubeObject> implements AsyncIterable<InformerEvent
     return this.#delivered
   }
 
+  /** Whether the subscription ended (`close()`, or its informer stopped); no more events come. */
   get closed(): boolean {
     return this.#closed
   }
@@ -157,6 +158,7 @@ export class Subscription<T = KubeObject> implements AsyncIterable<InformerEvent
     this.#onClose(this)
   }
 
+  /** Iterates the events (`for await`); leaving the loop early (`break`, a throw) closes the subscription. */
   [Symbol.asyncIterator](): AsyncIterator<InformerEvent<T>> {
     return pullIterator(this)
   }

@@ -86,7 +86,7 @@ export interface StartKubeApiServerOptions {
   keepTempDir?: boolean
   /** Time source for the startup deadline and polling. Default: the system clock. */
   clock?: Clock
-  /** Default: {@link defaultLogger}. The token is never logged. */
+  /** Default: kubevisor's default logger (`createLogger()` at `$KUBEVISOR_LOG_LEVEL`). The token is never logged. */
   logger?: Logger
 }
 
@@ -111,6 +111,7 @@ export interface KubeApiServer {
    * the temporary directory. Idempotent.
    */
   stop(): Promise<void>
+  /** `stop()`, for `await using env = await startKubeApiServer()`. */
   [Symbol.asyncDispose](): Promise<void>
 }
 

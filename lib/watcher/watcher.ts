@@ -87,13 +87,21 @@ type Awaitable<T> = T | Promise<T>
  * `init` and a full resync from a list (every object `created` again).
  */
 export interface WatcherBehaviour<T = KubeObject, S = any, A = any, Call = any, Cast = any, Info = any, R = any> {
+  /** The first state: `ok(state)` · `ignore()` · `stop(reason)`; runs again, fresh, after a handler restart. */
   init(arg: A, ctx: WatcherContext<T>): Awaitable<InitResult<S>>
+  /** One change, in stream order: `noreply(state, after?)` · `stop(reason, state)`. */
   handleEvent(type: EventType, object: Plain<T>, state: S, ctx: WatcherContext<T>): Awaitable<NoReplyResult<S>>
+  /** Once, after the objects that existed at start were delivered (or when a resumed watch was accepted). */
   handleSynced?(state: S, ctx: WatcherContext<T>): Awaitable<NoReplyResult<S>>
+  /** A `GenServer.call` to the watcher, as GenServer's `handleCall`. */
   handleCall?(msg: Call, from: From<R>, state: S, ctx: WatcherContext<T>): Awaitable<CallResult<S, R>>
+  /** A `GenServer.cast` to the watcher, as GenServer's `handleCast`. */
   handleCast?(msg: Cast, state: S, ctx: WatcherContext<T>): Awaitable<NoReplyResult<S>>
+  /** Other messages (`send`, `sendAfter` timers, `TIMEOUT`), as GenServer's `handleInfo`; missing: logged and dropped. */
   handleInfo?(msg: Info, state: S, ctx: WatcherContext<T>): Awaitable<NoReplyResult<S>>
+  /** Runs before the next message after a result with `{ continue: arg }`. */
   handleContinue?(arg: any, state: S, ctx: WatcherContext<T>): Awaitable<NoReplyResult<S>>
+  /** Cleans up when the handler stops or crashes (not on a brutal kill). */
   terminate?(reason: ExitReason, state: S, ctx: WatcherContext<T>): Awaitable<void>
 }
 

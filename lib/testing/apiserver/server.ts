@@ -178,8 +178,16 @@ export interface ApiServer {
   injectWatchError(options?: InjectWatchErrorOptions): number
   /** Sends a line that is not JSON to matching watches (they stay open). Returns how many. */
   sendMalformedLine(options?: { match?: WatchMatcher }): number
-  /** Stalls matching watches: open, no bytes at all (no bookmarks) until `resume()`. */
-  stallWatches(options?: { match?: WatchMatcher }): { count: number; resume(): void }
+  /**
+   * Stalls matching watches: open, no bytes at all (no bookmarks) until `resume()`.
+   * Returns how many were stalled (`count`) and `resume()`, which lets them send again.
+   */
+  stallWatches(options?: { match?: WatchMatcher }): {
+    /** How many watches were stalled. */
+    count: number
+    /** Lets them send again. */
+    resume(): void
+  }
   /** Answers the next `count` matching requests with 429 (+ Retry-After) or 500. */
   failNext(options?: FailNextOptions): void
   /** Delays matching responses by `ms` on the server's clock; returns a cancel function. */

@@ -26,7 +26,7 @@ export interface WatchInfo {
   readonly path: string
   /** The query parameters of the request. */
   readonly query: Readonly<Record<string, string>>
-  /** True while stalled by {@link WatchStream.stall}. */
+  /** True while stalled by `stallWatches()`. */
   readonly stalled: boolean
 }
 
