@@ -33,7 +33,9 @@ export interface Pid {
 
 /** A name in a specific registry, for processes registered outside the default one. */
 export interface ViaName {
+  /** The registry the name lives in. */
   readonly registry: Registry
+  /** The name registered there. */
   readonly name: string
 }
 
@@ -120,7 +122,9 @@ export type TimerRef = number & { readonly __timer?: true }
 
 /** Sent to a trapping process when a linked process exits. */
 export class Exit {
+  /** The linked process that exited (undefined when the signal came from outside a process). */
   readonly from: Pid | undefined
+  /** Its exit reason. */
   readonly reason: ExitReason
   constructor(from: Pid | undefined, reason: ExitReason) {
     this.from = from
@@ -130,8 +134,11 @@ export class Exit {
 
 /** Sent to a monitoring process when the monitored one exits. */
 export class Down {
+  /** What `monitor` returned. */
   readonly ref: MonitorRef
+  /** The monitored process. */
   readonly pid: Pid
+  /** Its exit reason (also when it had already exited when monitored: Erlang would say `noproc`). */
   readonly reason: ExitReason
   constructor(ref: MonitorRef, pid: Pid, reason: ExitReason) {
     this.ref = ref

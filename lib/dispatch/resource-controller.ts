@@ -48,6 +48,7 @@ export interface UpsertDeleteResource<T extends KubeObject = KubeObject> {
 export interface ResourceControllerOptions {
   /** Shared informers to use; or give `kubeConfig` and the controller makes (and supervises) its own. */
   informers?: InformerFactory
+  /** Cluster access, when the controller makes its own informers. */
   kubeConfig?: KubeConfig
   /** For logs, the queue's metrics label and the child spec id. Default `'<kind>-controller'`. */
   name?: string
@@ -65,7 +66,9 @@ export interface ResourceControllerOptions {
   backgroundBackoff?: BackoffPolicy
   /** Queue metrics (`workqueue_*`, labelled with `name`). Default off. */
   metrics?: QueueMetricsProvider
+  /** Default: kubevisor's default logger. */
   logger?: Logger
+  /** Default: the system clock. */
   clock?: Clock
 }
 
@@ -128,6 +131,7 @@ export interface ResourceControllerStats {
  * ```
  */
 export class ResourceController<T extends KubeObject = KubeObject> {
+  /** For logs, the queue's metrics and the child spec id (default `<kind>-controller`). */
   readonly name: string
   readonly #resource: UpsertDeleteResource<T>
   readonly #options: ResourceControllerOptions

@@ -11,7 +11,9 @@ import type { ControllerEvent, Request } from './request.ts'
 
 /** What a source needs from the controller that opens it. */
 export interface SourceContext {
+  /** The controller's informer factory. */
   readonly informers: InformerFactory
+  /** The controller's logger. */
   readonly logger: Logger
 }
 
@@ -29,6 +31,7 @@ export interface SourceStream<T = KubeObject> {
  * event filters; `channel` sources do none of these.
  */
 export interface Source<T = KubeObject> {
+  /** `informer`: backed by a shared informer (replays, syncs, filtered); `channel`: external events. */
   readonly type: 'informer' | 'channel'
   /** For logs: the informer id, or `channel`. */
   readonly description: string

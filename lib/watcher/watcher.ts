@@ -111,13 +111,17 @@ export interface WatcherOptions<T = KubeObject> {
   kubeConfig?: KubeConfig
   /** e.g. `'v1'`, `'apps/v1'`, `'example.com/v1'`, resolved through discovery (CRDs included). */
   apiVersion?: string
+  /** e.g. `Pod`, `Deployment`, or a custom resource's kind; with `apiVersion`. */
   kind?: string
   /** Or an explicit collection path, e.g. `/api/v1/pods`; set `namespaced` with it. */
   path?: string
+  /** With `path`: whether the collection is namespaced (default true). */
   namespaced?: boolean
   /** Watch one namespace; all namespaces when absent. */
   namespace?: string
+  /** Only objects whose labels match, e.g. `app=web,tier!=db` (server-side). */
   labelSelector?: string
+  /** Only objects whose fields match, e.g. `metadata.name=web` (server-side). */
   fieldSelector?: string
   /** Resume from this resourceVersion instead of listing first. */
   resourceVersion?: string
@@ -132,7 +136,12 @@ export interface WatcherOptions<T = KubeObject> {
   /** Backoff between restarts of a failed connection by its supervisor (default client-go's). */
   restartBackoff?: BackoffPolicy
   /** Keep a read-only store of the objects (`true`, or with indexers). */
-  store?: boolean | { indexers?: Indexers<Plain<T> & KubeObject> }
+  store?:
+    | boolean
+    | {
+        /** Index functions by name, for `store.byIndex(name, value)`. */
+        indexers?: Indexers<Plain<T> & KubeObject>
+      }
   /**
    * Applied to every object before it is stored or delivered, e.g. `dropManagedFields` to
    * save memory (0.6× the heap of a stored pod). Must return an object with the same
@@ -150,13 +159,17 @@ export interface WatcherOptions<T = KubeObject> {
   stallMarginMs?: number
   /** Register the handler under this name, so `GenServer.call(name, …)` reaches it. */
   name?: string
+  /** The registry for `name` (default: the default registry). */
   registry?: Registry
+  /** Every process of the watcher logs through a child of it, bound to the watcher's name. */
   logger?: Logger
+  /** Time for backoff, stall detection and timers (default: the system clock; `FakeClock` in tests). */
   clock?: Clock
   /** The parent to link the watcher's supervisor to (set by supervisors through `childSpec`). */
   link?: Pid
   /** Restart intensity of the watcher's own supervisor (default 3 in 5 s). */
   maxRestarts?: number
+  /** The window of `maxRestarts`, in seconds (default 5). */
   maxSeconds?: number
   /** The list/watch IO; default: HTTP(S) through `kubeConfig`. Tests may inject a fake. */
   client?: ListWatchClient

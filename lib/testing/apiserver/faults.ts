@@ -23,7 +23,14 @@ export interface RequestInfo {
  * string or a RegExp, `method` case-insensitive), or a predicate.
  */
 export type RequestMatcher =
-  | { method?: string; path?: string | RegExp; watch?: boolean }
+  | {
+      /** `GET`, `POST`, … (any when absent). */
+      method?: string
+      /** A path prefix, or a RegExp tested against the path. */
+      path?: string | RegExp
+      /** Only watches (`true`) or only other requests (`false`). */
+      watch?: boolean
+    }
   | ((req: RequestInfo) => boolean)
 
 /**
@@ -31,7 +38,16 @@ export type RequestMatcher =
  * plural, e.g. `pods`; `path` a prefix string or RegExp), or a predicate.
  */
 export type WatchMatcher =
-  | { resource?: string; group?: string; namespace?: string; path?: string | RegExp }
+  | {
+      /** The resource plural, e.g. `pods`. */
+      resource?: string
+      /** The API group (`''` for core). */
+      group?: string
+      /** The namespace watched. */
+      namespace?: string
+      /** A path prefix, or a RegExp tested against the path. */
+      path?: string | RegExp
+    }
   | ((watch: WatchInfo) => boolean)
 
 /** Options of `failNext`. */

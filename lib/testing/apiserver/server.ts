@@ -87,16 +87,21 @@ export interface ApiServerStats {
 
 /** One entry of the request log. */
 export interface RequestRecord {
+  /** `GET`, `POST`, … */
   method: string
+  /** The URL path, e.g. `/api/v1/namespaces/default/pods`. */
   path: string
+  /** The query string without `?` (`watch=true&resourceVersion=…`). */
   query: string
   /** HTTP status sent (0 if the connection was dropped before a status). */
   status: number
+  /** Whether it was a watch. */
   watch: boolean
 }
 
 /** Options of {@link ApiServer.injectWatchError}. */
 export interface InjectWatchErrorOptions {
+  /** Which open watches get it (default: all). */
   match?: WatchMatcher
   /** HTTP-style code in the Status (default 410). */
   code?: number
@@ -116,14 +121,19 @@ export interface InjectWatchErrorOptions {
  * object itself, which must be treated as read-only (mutating it corrupts the store).
  */
 export interface CopyOptions {
+  /** Skip the copies (default false). */
   zeroCopy?: boolean
 }
 
 /** A reference to one object for the in-process object API. */
 export interface ObjectRef {
+  /** e.g. `v1`, `apps/v1`. */
   apiVersion: string
+  /** e.g. `ConfigMap`. */
   kind: string
+  /** The object's name. */
   name: string
+  /** Default `default` for namespaced kinds; ignored for cluster-scoped ones. */
   namespace?: string
 }
 

@@ -7,28 +7,47 @@ import { KubevisorError } from '../../errors.ts'
 
 /** One cause inside `Status.details.causes`. */
 export interface StatusCause {
+  /** Why, e.g. `FieldValueRequired`, `FieldValueInvalid`. */
   reason?: string
+  /** Human-readable detail. */
   message?: string
+  /** The field path it is about, e.g. `metadata.name`. */
   field?: string
 }
 
 /** The `meta/v1` `Status` object every failed request answers with. */
 export interface Status {
+  /** Always `Status`. */
   kind: 'Status'
+  /** Always `v1`. */
   apiVersion: 'v1'
   /** Empty, except `continue` on a 410 for an expired continue token. */
-  metadata: { continue?: string }
+  metadata: {
+    /** A token continuing the list at the latest state (only on a 410 for an expired continue token). */
+    continue?: string
+  }
+  /** `Failure` for every error answer. */
   status: 'Failure' | 'Success'
+  /** Human-readable, worded as kube-apiserver words it. */
   message: string
+  /** Machine-readable: `NotFound`, `AlreadyExists`, `Conflict`, `Invalid`, `Expired`, `TooManyRequests`, … */
   reason: string
+  /** What the failure is about. */
   details?: {
+    /** The name of the object concerned. */
     name?: string
+    /** Its API group (absent for the core group). */
     group?: string
+    /** Its resource (plural, e.g. `pods`), or kind for `Invalid`. */
     kind?: string
+    /** Its uid, when known. */
     uid?: string
+    /** Field-level causes (e.g. of a 422 Invalid). */
     causes?: StatusCause[]
+    /** For 429 and some 5xx: when to try again (also sent as `Retry-After`). */
     retryAfterSeconds?: number
   }
+  /** The HTTP status code. */
   code: number
 }
 

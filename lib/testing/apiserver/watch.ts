@@ -16,7 +16,9 @@ import type { KubeObject } from './types.ts'
 export interface WatchInfo {
   /** Server-unique id, in opening order. */
   readonly id: number
+  /** The API group (`''` for core). */
   readonly group: string
+  /** The API version, e.g. `v1`. */
   readonly version: string
   /** The resource plural, e.g. `pods`. */
   readonly resource: string
