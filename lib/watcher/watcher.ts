@@ -6,6 +6,7 @@ import {
   type From,
   GenServer,
   type InitResult,
+  MissingCallbackError,
   type MonitorRef,
   type NoReplyResult,
   noreply,
@@ -370,22 +371,22 @@ const HandlerAdapter: Behaviour<{ shared: Shared; user: WatcherBehaviour; arg: u
     return then(user.handleInfo(msg, holder.user, holder.ctx), (r) => mapResult(r, holder))
   },
 
-  handleCall(msg, from, holder) {
+  handleCall(msg, from, holder, ctx) {
     if (msg === BARRIER) return reply(true, holder)
     const user = holder.behaviour
-    if (!user.handleCall) throw new KubevisorError('ERR_NO_CALLBACK', 'this watcher does not define handleCall')
+    if (!user.handleCall) throw new MissingCallbackError(String(ctx.self), 'handleCall')
     return then(user.handleCall(msg, from, holder.user, holder.ctx), (r) => mapResult(r, holder))
   },
 
-  handleCast(msg, holder) {
+  handleCast(msg, holder, ctx) {
     const user = holder.behaviour
-    if (!user.handleCast) throw new KubevisorError('ERR_NO_CALLBACK', 'this watcher does not define handleCast')
+    if (!user.handleCast) throw new MissingCallbackError(String(ctx.self), 'handleCast')
     return then(user.handleCast(msg, holder.user, holder.ctx), (r) => mapResult(r, holder))
   },
 
-  handleContinue(arg, holder) {
+  handleContinue(arg, holder, ctx) {
     const user = holder.behaviour
-    if (!user.handleContinue) throw new KubevisorError('ERR_NO_CALLBACK', 'this watcher does not define handleContinue')
+    if (!user.handleContinue) throw new MissingCallbackError(String(ctx.self), 'handleContinue')
     return then(user.handleContinue(arg, holder.user, holder.ctx), (r) => mapResult(r, holder))
   },
 
