@@ -76,13 +76,20 @@ before(async () => {
   const { out } = await run(process.execPath, [tsc, '-p', join(dir, 'tsconfig.json'), '--pretty', 'false'])
   tscOutput = out
   // `readme-L12.ts(3,7): error TS2304: Cannot find name 'x'.` → README.md:14:7 (line 12 + 3 - 1 + 1).
+  // Indented lines continue the diagnostic above them (elaborations of a type error).
+  let last: string[] | undefined
   for (const row of out.split('\n')) {
     const m = /^(?:.*[\\/])?(readme-L(\d+)\.ts)\((\d+),(\d+)\): (.*)$/.exec(row)
-    if (!m) continue
+    if (!m) {
+      if (last && /^\s+\S/.test(row)) last.push(row)
+      else last = undefined
+      continue
+    }
     const readmeLine = Number(m[2]) + Number(m[3])
     const list = diagnostics.get(m[1] as string) ?? []
     list.push(`README.md:${readmeLine}:${m[4]}: ${m[5]}`)
     diagnostics.set(m[1] as string, list)
+    last = list
   }
 })
 
