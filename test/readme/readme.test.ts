@@ -23,6 +23,9 @@ import * as testing from 'kubevisor/testing'
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const RUN_MARKER = '<!-- readme: runs -->'
+/** An opening fence of TypeScript: ```ts or ```typescript, also indented (inside a list). */
+const TS_FENCE = /^\s*```(?:ts|typescript)\s*$/
+const CLOSING_FENCE = /^\s*```\s*$/
 const RUN_TIMEOUT_MS = 60_000
 
 /** One ```ts block of the README: `line` is the 1-based line of its opening fence. */
@@ -37,10 +40,10 @@ export function tsBlocks(markdown: string): ReadmeBlock[] {
   const lines = markdown.split('\n')
   const blocks: ReadmeBlock[] = []
   for (let i = 0; i < lines.length; i++) {
-    if (!/^```ts\s*$/.test(lines[i] ?? '')) continue
+    if (!TS_FENCE.test(lines[i] ?? '')) continue
     const start = i
     const body: string[] = []
-    for (i++; i < lines.length && !/^```\s*$/.test(lines[i] ?? ''); i++) body.push(lines[i] ?? '')
+    for (i++; i < lines.length && !CLOSING_FENCE.test(lines[i] ?? ''); i++) body.push(lines[i] ?? '')
     if (i >= lines.length) throw new Error(`README.md:${start + 1}: a \`\`\`ts block is never closed`)
     blocks.push({ line: start + 1, code: body.join('\n'), runs: (lines[start - 1] ?? '').trim() === RUN_MARKER })
   }
@@ -100,13 +103,14 @@ after(async () => {
 describe('README ```ts blocks', () => {
   test('the extractor finds every block, with the line of its fence', () => {
     assert.ok(blocks.length >= 10, `found only ${blocks.length} blocks`)
-    const fences = readme.split('\n').filter((l) => /^```ts\s*$/.test(l)).length
+    const fences = readme.split('\n').filter((l) => TS_FENCE.test(l)).length
     assert.equal(blocks.length, fences)
-    for (const b of blocks) assert.match(readme.split('\n')[b.line - 1] ?? '', /^```ts/)
-    const parsed = tsBlocks(['text', RUN_MARKER, '```ts', 'const a = 1', '```', '```ts', 'b()', '```'].join('\n'))
+    for (const b of blocks) assert.match(readme.split('\n')[b.line - 1] ?? '', TS_FENCE)
+    const parsed = tsBlocks(['text', RUN_MARKER, '```ts', 'const a = 1', '```', '```typescript', 'b()', '```', '- item', '  ```ts', '  c()', '  ```', '```sh', 'ls', '```'].join('\n'))
     assert.deepEqual(parsed, [
       { line: 3, code: 'const a = 1', runs: true },
       { line: 6, code: 'b()', runs: false },
+      { line: 10, code: '  c()', runs: false },
     ])
   })
 
