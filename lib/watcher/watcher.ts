@@ -556,8 +556,10 @@ function sharedOf(opts: WatcherOptions<unknown>): Shared {
  *   handleEvent: (type, pod, counts) => noreply(tally(counts, type, pod)),
  *   handleCall: (_msg, _from, counts) => reply(counts, counts),
  * }
- * const pods = await Watcher.start(PodCounter, undefined, { kubeConfig, apiVersion: 'v1', kind: 'Pod', name: 'pods' })
+ * const pods = await Watcher.start(PodCounter, undefined, { kubeConfig, apiVersion: 'v1', kind: 'Pod', name: 'pods', store: true })
+ * await pods.store?.synced             // the pods that existed at start were delivered
  * await GenServer.call('pods', 'counts')
+ * await Watcher.stop(pods)
  * ```
  */
 export const Watcher = {
