@@ -7,6 +7,8 @@
  */
 // Processes: GenServer behaviours, their results, links/monitors, names.
 export {
+  AlreadyStartedError,
+  BadResultError,
   type Behaviour,
   CallTimeoutError,
   Down,
@@ -15,7 +17,9 @@ export {
   type From,
   GenServer,
   ignore,
+  InitIgnoredError,
   isCleanExit,
+  MissingCallbackError,
   NoProcessError,
   noreply,
   ok,
@@ -27,8 +31,11 @@ export {
   type ServerRef,
   StartError,
   type StartOptions,
+  StartTimeoutError,
+  StopTimeoutError,
   stop,
   TIMEOUT,
+  type ViaName,
 } from './actor/index.ts'
 // Supervision trees.
 export {
@@ -86,7 +93,7 @@ export {
   Subscription,
 } from './informer/index.ts'
 // Dispatch: the ways controllers receive work, on shared informers and the work queue.
-export { DefaultHandler, DispatchFailedError, type EventKind, EventLoop, type EventLoopOptions, type Handler, InvalidHandlerError } from './dispatch/index.ts'
+export { DefaultHandler, DispatchFailedError, type EventKind, EventLoop, type EventLoopOptions, eventKey, type Handler, InvalidHandlerError, parseEventKey } from './dispatch/index.ts'
 export { type BackgroundTask, InvalidResourceError, ResourceController, type ResourceControllerOptions, type UpsertDeleteResource } from './dispatch/index.ts'
 export {
   alwaysRetry,

@@ -3,6 +3,7 @@ import type { ExitReason } from './types.ts'
 
 /** A call, cast or send named a process that does not exist or has exited (`ERR_NOPROC`). */
 export class NoProcessError extends KubevisorError {
+  /** The pid or name that was asked for. */
   readonly ref: string
   constructor(ref: string) {
     super('ERR_NOPROC', `no process ${ref}: it was never started or has exited`)
@@ -12,6 +13,7 @@ export class NoProcessError extends KubevisorError {
 
 /** A `call` got no reply within its timeout (`ERR_CALL_TIMEOUT`). The process keeps running. */
 export class CallTimeoutError extends KubevisorError {
+  /** The timeout that passed. */
   readonly timeoutMs: number
   constructor(ref: string, timeoutMs: number) {
     super('ERR_CALL_TIMEOUT', `call to ${ref} got no reply within ${timeoutMs} ms`)
@@ -21,6 +23,7 @@ export class CallTimeoutError extends KubevisorError {
 
 /** The process exited before it replied to a `call` (`ERR_EXITED`); `reason` is its exit reason. */
 export class ProcessExitedError extends KubevisorError {
+  /** The exit reason of the process. */
   readonly reason: ExitReason
   constructor(ref: string, reason: ExitReason) {
     super('ERR_EXITED', `${ref} exited before replying (${describeReason(reason)})`, { cause: reason })
@@ -30,6 +33,7 @@ export class ProcessExitedError extends KubevisorError {
 
 /** `init` returned `stop(reason)` or threw (`ERR_START`); `reason` is what it gave. */
 export class StartError extends KubevisorError {
+  /** What `init` gave as `stop(reason)`, or the error it threw. */
   readonly reason: ExitReason
   constructor(ref: string, reason: ExitReason) {
     super('ERR_START', `${ref} failed to start: ${describeReason(reason)}`, { cause: reason })
@@ -53,6 +57,7 @@ export class InitIgnoredError extends KubevisorError {
 
 /** The name is taken by a live process (`ERR_ALREADY_STARTED`); `pid` is that process. */
 export class AlreadyStartedError extends KubevisorError {
+  /** The live process that holds the name. */
   readonly pid: unknown
   constructor(name: string, pid: unknown) {
     super('ERR_ALREADY_STARTED', `name ${JSON.stringify(name)} is already registered to ${String(pid)}`)

@@ -37,6 +37,7 @@ export class Registry {
     return [...this.#names].filter(([, pid]) => pid.alive).map(([name]) => name)
   }
 
+  /** How many names are registered to live processes. */
   get size(): number {
     return this.names().length
   }

@@ -33,7 +33,9 @@ export interface Pid {
 
 /** A name in a specific registry, for processes registered outside the default one. */
 export interface ViaName {
+  /** The registry the name lives in. */
   readonly registry: Registry
+  /** The name registered there. */
   readonly name: string
 }
 
@@ -101,9 +103,11 @@ export interface ProcessContext {
   trapExit(on: boolean): void
   /** Links this process to `other`: when one exits abnormally, the other is told (see `trapExit`). */
   link(other: Pid): void
+  /** Removes a link to `other` (no-op if there is none); neither is told when the other exits. */
   unlink(other: Pid): void
   /** Monitors `other`: a {@link Down} message arrives in `handleInfo` when it exits (at once if it has). */
   monitor(other: Pid): MonitorRef
+  /** Stops a monitor: no {@link Down} message for it arrives afterwards. */
   demonitor(ref: MonitorRef): void
   /** Delivers `msg` to this process's `handleInfo` after `ms` on its clock. */
   sendAfter(msg: unknown, ms: number): TimerRef
@@ -118,7 +122,9 @@ export type TimerRef = number & { readonly __timer?: true }
 
 /** Sent to a trapping process when a linked process exits. */
 export class Exit {
+  /** The linked process that exited (undefined when the signal came from outside a process). */
   readonly from: Pid | undefined
+  /** Its exit reason. */
   readonly reason: ExitReason
   constructor(from: Pid | undefined, reason: ExitReason) {
     this.from = from
@@ -128,8 +134,11 @@ export class Exit {
 
 /** Sent to a monitoring process when the monitored one exits. */
 export class Down {
+  /** What `monitor` returned. */
   readonly ref: MonitorRef
+  /** The monitored process. */
   readonly pid: Pid
+  /** Its exit reason (also when it had already exited when monitored: Erlang would say `noproc`). */
   readonly reason: ExitReason
   constructor(ref: MonitorRef, pid: Pid, reason: ExitReason) {
     this.ref = ref
@@ -163,11 +172,17 @@ type Awaitable<T> = T | Promise<T>
  * a missing `handleInfo` logs and drops the message.
  */
 export interface Behaviour<A = any, S = any, Call = any, Cast = any, Info = any, R = any> {
+  /** Builds the first state from `arg`: `ok(state, after?)`, `ignore()` or `stop(reason)`. `start` resolves after it returns. */
   init(arg: A, ctx: ProcessContext): Awaitable<InitResult<S>>
+  /** Answers a `call`: `reply(value, state)`, `noreply(state)` (answer later with `GenServer.reply(from, …)`) or `stop(reason, state, { reply }?)`. */
   handleCall?(msg: Call, from: From<R>, state: S, ctx: ProcessContext): Awaitable<CallResult<S, R>>
+  /** Handles a `cast` (no answer): `noreply(state)` or `stop(reason, state)`. */
   handleCast?(msg: Cast, state: S, ctx: ProcessContext): Awaitable<NoReplyResult<S>>
+  /** Handles everything else: `send`, `sendAfter` timers, {@link TIMEOUT}, {@link Exit} (when trapping exits), {@link Down}. */
   handleInfo?(msg: Info | Exit | Down | typeof TIMEOUT, state: S, ctx: ProcessContext): Awaitable<NoReplyResult<S>>
+  /** Runs before the next message after a result with `{ continue: arg }`. */
   handleContinue?(arg: any, state: S, ctx: ProcessContext): Awaitable<NoReplyResult<S>>
+  /** Cleans up on `stop`, on a thrown callback error and on an orderly shutdown; never on a brutal kill. */
   terminate?(reason: ExitReason, state: S, ctx: ProcessContext): Awaitable<void>
 }
 

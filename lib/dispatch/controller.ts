@@ -48,7 +48,12 @@ export type ReconcileFunc = (
 ) => ReconcileResult | undefined | void | Promise<ReconcileResult | undefined | void>
 
 /** A reconcile function, or an object with a `reconcile` method (controller-runtime's `Reconciler` interface). */
-export type Reconciler = ReconcileFunc | { reconcile: ReconcileFunc }
+export type Reconciler =
+  | ReconcileFunc
+  | {
+      /** Brings one object to its desired state (see `ReconcileFunc`). */
+      reconcile: ReconcileFunc
+    }
 
 /** Where a controller gets its watches, and how it logs. */
 export interface ControllerOptions {
@@ -56,7 +61,9 @@ export interface ControllerOptions {
   informers?: InformerFactory
   /** Or a cluster: the controller makes its own factory and runs it in its tree. */
   kubeConfig?: KubeConfig
+  /** Default: kubevisor's default logger. */
   logger?: Logger
+  /** Default: the system clock (requeueAfter and retry delays run on it). */
   clock?: Clock
 }
 
@@ -282,6 +289,7 @@ class Run {
 
 /** A reconcile loop built by {@link controller}. */
 export class Controller {
+  /** The name given to `controller(name)`: logs, metrics, process names. */
   readonly name: string
   readonly #options: ControllerOptions
   readonly #run: ControllerRunOptions

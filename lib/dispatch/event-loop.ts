@@ -126,7 +126,18 @@ export function eventKey(kind: EventKind, handler: string, namespace: string, na
 const KINDS: ReadonlySet<string> = new Set<EventKind>(['added', 'updated', 'deleted'])
 
 /** The parts of an {@link eventKey}, or `undefined` if `key` is not one. */
-export function parseEventKey(key: string): { kind: EventKind; handler: string; namespace: string; name: string } | undefined {
+export function parseEventKey(key: string):
+  | {
+      /** `added`, `updated` or `deleted`. */
+      kind: EventKind
+      /** The handler's name. */
+      handler: string
+      /** `''` for cluster-scoped objects. */
+      namespace: string
+      /** The object's name. */
+      name: string
+    }
+  | undefined {
   const parts = key.split('/')
   if (parts.length !== 4) return undefined
   const [kind, handler, namespace, name] = parts as [string, string, string, string]
@@ -138,6 +149,7 @@ export function parseEventKey(key: string): { kind: EventKind; handler: string; 
 export interface EventLoopOptions {
   /** Shared informers to use; or give `kubeConfig` and the loop makes (and supervises) its own. */
   informers?: InformerFactory
+  /** Cluster access, when the loop makes its own informers. */
   kubeConfig?: KubeConfig
   /** For logs, the queue's metrics label and the child spec id. Default `'event-loop'`. */
   name?: string
@@ -151,7 +163,9 @@ export interface EventLoopOptions {
   drainTimeoutMs?: number
   /** Queue metrics (`workqueue_*`, labelled with `name`). Default off. */
   metrics?: QueueMetricsProvider
+  /** Default: kubevisor's default logger. */
   logger?: Logger
+  /** Default: the system clock. */
   clock?: Clock
 }
 
@@ -230,6 +244,7 @@ const SYNCED_POLL_MS = 100
  * ```
  */
 export class EventLoop {
+  /** For logs, metrics and its child spec id (default `event-loop`). */
   readonly name: string
   readonly #informers: InformerFactory
   readonly #ownsInformers: boolean

@@ -18,7 +18,9 @@ export function enqueueObject<T extends KubeObject = KubeObject>(): EventHandler
 
 /** The owner kind {@link enqueueOwner} looks for. Only the group of `apiVersion` and `kind` are compared. */
 export interface OwnerType {
+  /** The owner's apiVersion; only its group is compared. */
   apiVersion: string
+  /** The owner's kind. */
   kind: string
   /** Whether owners of this kind live in a namespace (default true); cluster-scoped owners are enqueued without one. */
   namespaced?: boolean

@@ -16,9 +16,13 @@ export type Predicate<T = KubeObject> = (event: ControllerEvent<T>) => boolean
 
 /** Per-event-type decisions for {@link funcs}; a missing one lets its events through. */
 export interface PredicateFuncs<T = KubeObject> {
+  /** Whether a `created` event passes. */
   created?: (object: T) => boolean
+  /** Whether a `modified` event passes, given the new object and the one seen before. */
   modified?: (object: T, previous: T) => boolean
+  /** Whether a `deleted` event passes (with the last known object). */
   deleted?: (object: T) => boolean
+  /** Whether a `generic` event (from a channel source) passes. */
   generic?: (object: T) => boolean
 }
 

@@ -9,7 +9,9 @@ import type { KubeObject } from '../watch/object.ts'
  * A request names an object, not a version of it: the reconciler reads the current state.
  */
 export interface Request {
+  /** Absent for cluster-scoped objects. */
   readonly namespace?: string
+  /** The object's name. */
   readonly name: string
 }
 
@@ -19,10 +21,32 @@ export interface Request {
  * from outside the cluster (a channel source), as controller-runtime's `GenericEvent`.
  */
 export type ControllerEvent<T = KubeObject> =
-  | { readonly type: 'created'; readonly object: T }
-  | { readonly type: 'modified'; readonly object: T; readonly previous: T }
-  | { readonly type: 'deleted'; readonly object: T }
-  | { readonly type: 'generic'; readonly object: T }
+  | {
+      /** First seen by the source's informer. */
+      readonly type: 'created'
+      /** The new object. */
+      readonly object: T
+    }
+  | {
+      /** Changed. */
+      readonly type: 'modified'
+      /** The new version. */
+      readonly object: T
+      /** The version seen before. */
+      readonly previous: T
+    }
+  | {
+      /** Gone. */
+      readonly type: 'deleted'
+      /** The last known version. */
+      readonly object: T
+    }
+  | {
+      /** From a channel source: not a change of a watched object. */
+      readonly type: 'generic'
+      /** What the channel delivered (a request's namespace and name as an object's metadata). */
+      readonly object: T
+    }
 
 /** The queue key of a request: `namespace/name`, or `name` when cluster-scoped (client-go's key format). */
 export function requestKey(request: Request): string {

@@ -36,8 +36,11 @@ export type BackgroundTask = (signal: AbortSignal) => Promise<void>
 export interface UpsertDeleteResource<T extends KubeObject = KubeObject> {
   /** The collection to watch, through a shared informer. */
   readonly target: InformerTarget
+  /** Make `key` exist like `object` (its current version in the store). Throw to retry; throw `TerminalError` to give up. */
   upsert(key: string, object: T, signal: AbortSignal): void | Promise<void>
+  /** Make `key` gone; `lastKnown` is the object its delete event carried. Throw to retry. */
   delete(key: string, lastKnown: T, signal: AbortSignal): void | Promise<void>
+  /** Run for the controller's lifetime, each restarted with backoff when it rejects; their signals abort on stop. */
   backgroundTasks?: readonly BackgroundTask[]
 }
 
@@ -45,6 +48,7 @@ export interface UpsertDeleteResource<T extends KubeObject = KubeObject> {
 export interface ResourceControllerOptions {
   /** Shared informers to use; or give `kubeConfig` and the controller makes (and supervises) its own. */
   informers?: InformerFactory
+  /** Cluster access, when the controller makes its own informers. */
   kubeConfig?: KubeConfig
   /** For logs, the queue's metrics label and the child spec id. Default `'<kind>-controller'`. */
   name?: string
@@ -62,7 +66,9 @@ export interface ResourceControllerOptions {
   backgroundBackoff?: BackoffPolicy
   /** Queue metrics (`workqueue_*`, labelled with `name`). Default off. */
   metrics?: QueueMetricsProvider
+  /** Default: kubevisor's default logger. */
   logger?: Logger
+  /** Default: the system clock. */
   clock?: Clock
 }
 
@@ -125,6 +131,7 @@ export interface ResourceControllerStats {
  * ```
  */
 export class ResourceController<T extends KubeObject = KubeObject> {
+  /** For logs, the queue's metrics and the child spec id (default `<kind>-controller`). */
   readonly name: string
   readonly #resource: UpsertDeleteResource<T>
   readonly #options: ResourceControllerOptions

@@ -26,7 +26,9 @@ export interface StreamWorkerOptions extends EventsOptions {
   drainTimeoutMs?: number
   /** Default `'permanent'`. A stream stopped by its error handler exits abnormally. */
   restart?: RestartType
+  /** `startStreamWorker` only (default: kubevisor's default logger); under your supervisor, its logger is used. */
   logger?: Logger
+  /** For the workers' timers (default: the system clock). */
   clock?: Clock
 }
 

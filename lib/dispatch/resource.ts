@@ -25,7 +25,9 @@ import type { KubeObject } from '../watch/object.ts'
  * (`name` for cluster-scoped objects), as cilium's `resource.Key`.
  */
 export class ResourceKey {
+  /** Absent for cluster-scoped objects. */
   readonly namespace: string | undefined
+  /** The object's name. */
   readonly name: string
   /** The `namespace/name` form (client-go's `MetaNamespaceKeyFunc`). */
   readonly string: string
@@ -42,6 +44,7 @@ export class ResourceKey {
     return slash < 0 ? new ResourceKey(key) : new ResourceKey(key.slice(slash + 1), key.slice(0, slash))
   }
 
+  /** `namespace/name`, or `name` for cluster-scoped objects. */
   toString(): string {
     return this.string
   }
@@ -63,8 +66,26 @@ const SYNC_EVENT_KEY = new ResourceKey('')
  *   the upserts so far form a consistent snapshot (e.g. time to garbage-collect).
  */
 export type ResourceEvent<T> =
-  | { readonly kind: 'upsert' | 'delete'; readonly key: ResourceKey; readonly object: T; done(err?: unknown): void }
-  | { readonly kind: 'sync'; readonly key: ResourceKey; readonly object: undefined; done(err?: unknown): void }
+  | {
+      /** `upsert`: the object exists (created or changed); `delete`: it is gone. */
+      readonly kind: 'upsert' | 'delete'
+      /** Which object. */
+      readonly key: ResourceKey
+      /** The latest state when the event was taken; for a delete, the last object this stream emitted. */
+      readonly object: T
+      /** Acknowledges the event: no error forgets the key's failures, an error asks the error handler. */
+      done(err?: unknown): void
+    }
+  | {
+      /** The upserts so far are a consistent snapshot. */
+      readonly kind: 'sync'
+      /** Empty (`String(key)` is `''`). */
+      readonly key: ResourceKey
+      /** None. */
+      readonly object: undefined
+      /** Acknowledges the sync event. */
+      done(err?: unknown): void
+    }
 
 /** What to do with an event whose `done(err)` reported a failure (cilium's `ErrorAction`). */
 export type ErrorAction = 'retry' | 'ignore' | 'stop'
@@ -94,6 +115,7 @@ export function retryUpTo(n: number, then: 'stop' | 'ignore' = 'stop'): ErrorHan
  * `key` is the key whose failure stopped it; `cause` is the error given to `done`.
  */
 export class ResourceStreamStoppedError extends KubevisorError {
+  /** The key whose failure the error handler answered with `stop`. */
   readonly key: ResourceKey
   constructor(resource: string, key: ResourceKey, cause: unknown) {
     const reason = cause instanceof Error ? cause.message : String(cause)
@@ -120,6 +142,7 @@ export interface ResourceSource<T extends KubeObject> {
 
 /** Options of a {@link Resource}. */
 export interface ResourceOptions {
+  /** Default: the factory's logger. */
   logger?: Logger
   /** For retry delays and the done timeout. Default: the system clock. */
   clock?: Clock
@@ -484,6 +507,7 @@ export class ResourceEventStream<T extends KubeObject = KubeObject> implements A
     this.#core.end()
   }
 
+  /** Iterates the events (`for await`); leaving the loop early ends the stream. */
   [Symbol.asyncIterator](): AsyncIterator<ResourceEvent<T>> {
     return pullIterator(this)
   }
@@ -526,6 +550,7 @@ export class ResourceEventStream<T extends KubeObject = KubeObject> implements A
  * ```
  */
 export class Resource<T extends KubeObject = KubeObject> {
+  /** Where its events come from: the shared informer of its target. */
   readonly source: ResourceSource<T>
   readonly #logger: Logger
   readonly #clock: Clock

@@ -11,12 +11,15 @@ import type { ControllerEvent, Request } from './request.ts'
 
 /** What a source needs from the controller that opens it. */
 export interface SourceContext {
+  /** The controller's informer factory. */
   readonly informers: InformerFactory
+  /** The controller's logger. */
   readonly logger: Logger
 }
 
 /** One run of a source: its events, `'synced'` once for informer sources, `undefined` at the end. */
 export interface SourceStream<T = KubeObject> {
+  /** The next event, `'synced'` once the informer's store synced, or `undefined` once the run ended. */
   next(): Promise<ControllerEvent<T> | 'synced' | undefined>
   /** Stops the run; a pending `next()` resolves `undefined`. */
   close(): void
@@ -28,6 +31,7 @@ export interface SourceStream<T = KubeObject> {
  * event filters; `channel` sources do none of these.
  */
 export interface Source<T = KubeObject> {
+  /** `informer`: backed by a shared informer (replays, syncs, filtered); `channel`: external events. */
   readonly type: 'informer' | 'channel'
   /** For logs: the informer id, or `channel`. */
   readonly description: string
@@ -63,7 +67,7 @@ export function informer<T extends KubeObject = KubeObject>(shared: SharedInform
 /**
  * Events from outside the cluster (controller-runtime `source.Channel`): each item — a
  * request `{ namespace, name }` or an object — becomes a `generic` event for the handler
- * (with {@link enqueueObject}, the named object is reconciled). The source ends when the
+ * (with `handlers.enqueueObject()`, the named object is reconciled). The source ends when the
  * iterable does.
  *
  * Gotchas: the controller's `withEventFilter` predicates do not apply (as
@@ -156,6 +160,7 @@ export class EventChannel<T> implements AsyncIterable<T> {
     return this.#items.length
   }
 
+  /** Iterates the pushed items until `end()`; each iteration takes items from where the last one stopped. */
   [Symbol.asyncIterator](): AsyncIterator<T> {
     // An iterator that was left (`return()`) takes nothing more, even from a pending `next()`.
     let left = false

@@ -1,5 +1,6 @@
 /** Something that runs until its signal aborts and resolves once stopped: a `ResourceController`, an `EventLoop`. */
 export interface RunUntilAborted {
+  /** Runs until `signal` aborts; resolves once stopped, rejects if it failed. */
   run(signal: AbortSignal): Promise<void>
 }
 
@@ -11,9 +12,15 @@ export interface RunUntilAborted {
  *
  * @example
  * ```ts
- * const stop = runTestController(new ResourceController(services, { kubeConfig: server.kubeConfig }))
+ * const registered = new Set<string>()
+ * const services = new ResourceController({
+ *   target: { apiVersion: 'v1', kind: 'Service' },
+ *   upsert: (key) => void registered.add(key),
+ *   delete: (key) => void registered.delete(key),
+ * }, { kubeConfig: server.kubeConfig })
+ * const stop = runTestController(services)
  * server.create(service('web'))
- * await eventually(() => registry.has('default/web'))
+ * await eventually(() => registered.has('default/web'))
  * await stop()
  * ```
  */

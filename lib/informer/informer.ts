@@ -116,13 +116,17 @@ const FanOut: WatcherBehaviour<KubeObject, FanOutState, Core> = {
 
 /** Options shared by the informers of a factory. */
 export interface InformerFactoryOptions {
+  /** Cluster access for every informer of the factory (required unless `clientFor` is given). */
   kubeConfig?: KubeConfig
+  /** Default: kubevisor's default logger. */
   logger?: Logger
+  /** Default: the system clock. */
   clock?: Clock
   /** Applied to every object before it is stored, e.g. `dropManagedFields`. */
   transform?: (object: KubeObject) => KubeObject
   /** Watch metrics; each informer reports as `<kind>[/<namespace>][?selectors]`. */
   metrics?: WatchMetrics
+  /** Backoff inside each watch connection (default `CLIENT_GO_BACKOFF`). */
   backoff?: BackoffPolicy
   /** Injected IO for tests: makes the client of one target. */
   clientFor?: (target: InformerTarget) => ListWatchClient
@@ -139,6 +143,7 @@ export interface InformerOptions<T> {
  * `start()`) and stops when the last one leaves (and no `start()` holds it).
  */
 export class SharedInformer<T extends KubeObject = KubeObject> {
+  /** What it watches: kind, namespace, selectors. */
   readonly target: Readonly<InformerTarget>
   /** A stable id for the target, used to share informers and label metrics. */
   readonly id: string
@@ -193,6 +198,7 @@ export class SharedInformer<T extends KubeObject = KubeObject> {
     this.#ensureRunning()
   }
 
+  /** Undoes one `hold()`: the watch stops when nothing holds or subscribes to it anymore. */
   release(): void {
     this.#drop()
   }
@@ -302,6 +308,7 @@ export class InformerFactory {
   readonly #informers = new Map<string, SharedInformer<any>>()
   #sup: Pid | undefined
   #starting: Promise<Pid> | undefined
+  /** The logger its informers log through. */
   readonly logger: Logger
   /** Names of this factory's informer handlers (`informer:<id>`), apart from any other factory's. */
   readonly registry = new Registry()

@@ -3,13 +3,36 @@ import { type KubeObject, resourceVersionOf } from '../watch/object.ts'
 
 /** What a subscriber of a shared informer receives. */
 export type InformerEvent<T = KubeObject> =
-  | { readonly type: 'created'; readonly key: string; readonly object: T }
-  /** `previous` is the version this subscriber saw last. */
-  | { readonly type: 'modified'; readonly key: string; readonly object: T; readonly previous: T }
-  /** `object` is the last version: the server's final state, or the last one known. */
-  | { readonly type: 'deleted'; readonly key: string; readonly object: T }
-  /** Once: everything that existed when the watch (or this subscription) started was delivered. */
-  | { readonly type: 'synced' }
+  | {
+      /** First seen by this subscriber. */
+      readonly type: 'created'
+      /** `namespace/name` (`name` when cluster-scoped). */
+      readonly key: string
+      /** The object's latest version. */
+      readonly object: T
+    }
+  | {
+      /** Changed since this subscriber saw it (several changes it had not taken yet collapse into one). */
+      readonly type: 'modified'
+      /** `namespace/name` (`name` when cluster-scoped). */
+      readonly key: string
+      /** The object's latest version. */
+      readonly object: T
+      /** The version this subscriber saw last. */
+      readonly previous: T
+    }
+  | {
+      /** Gone. */
+      readonly type: 'deleted'
+      /** `namespace/name` (`name` when cluster-scoped). */
+      readonly key: string
+      /** The last version: the server's final state, or the last one known. */
+      readonly object: T
+    }
+  | {
+      /** Once: everything that existed when the watch (or this subscription) started was delivered. */
+      readonly type: 'synced'
+    }
 
 interface Pending<T> {
   type: 'created' | 'modified' | 'deleted'
@@ -72,6 +95,7 @@ export class Subscription<T = KubeObject> implements AsyncIterable<InformerEvent
     return this.#delivered
   }
 
+  /** Whether the subscription ended (`close()`, or its informer stopped); no more events come. */
   get closed(): boolean {
     return this.#closed
   }
@@ -157,6 +181,7 @@ export class Subscription<T = KubeObject> implements AsyncIterable<InformerEvent
     this.#onClose(this)
   }
 
+  /** Iterates the events (`for await`); leaving the loop early (`break`, a throw) closes the subscription. */
   [Symbol.asyncIterator](): AsyncIterator<InformerEvent<T>> {
     return pullIterator(this)
   }

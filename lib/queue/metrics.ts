@@ -47,12 +47,19 @@ export interface HistogramMetric {
  * - retries: calls to `addAfter` (and so `addRateLimited`) accepted while not shut down.
  */
 export interface QueueMetricsProvider {
+  /** `workqueue_depth`: keys waiting to be handed out. */
   newDepthMetric(name: string): GaugeMetric
+  /** `workqueue_adds_total`: adds accepted. */
   newAddsMetric(name: string): CounterMetric
+  /** `workqueue_queue_duration_seconds`: how long a key waited before it was handed out. */
   newLatencyMetric(name: string): HistogramMetric
+  /** `workqueue_work_duration_seconds`: how long processing took (get → done). */
   newWorkDurationMetric(name: string): HistogramMetric
+  /** `workqueue_unfinished_work_seconds`: the summed age of in-flight processings. */
   newUnfinishedWorkSecondsMetric(name: string): SettableGaugeMetric
+  /** `workqueue_longest_running_processor_seconds`: the age of the oldest in-flight processing. */
   newLongestRunningProcessorSecondsMetric(name: string): SettableGaugeMetric
+  /** `workqueue_retries_total`: `addAfter` / `addRateLimited` calls accepted. */
   newRetriesMetric(name: string): CounterMetric
 }
 
@@ -217,7 +224,7 @@ export const WORKQUEUE_METRICS = Object.freeze({
  * prom-client's labelled children validate and hash their labels on every call (its
  * histogram's `observe` cost more than a whole queue cycle, `bench/queue.ts`): counters
  * and gauges through prom-client's `collect` hook, the two histograms as
- * {@link LocalHistogram} metric objects that serialize exactly as prom-client's
+ * `LocalHistogram` metric objects that serialize exactly as prom-client's
  * `Histogram` does. A workqueue metric that the registry already holds from elsewhere is
  * used through its own labelled children instead.
  * prom-client ≥ 15 is an optional peer dependency: install it yourself.

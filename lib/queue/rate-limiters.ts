@@ -45,7 +45,9 @@ export const DEFAULT_BUCKET_BURST = 100
  * ```
  */
 export class ItemExponentialFailureRateLimiter<K = unknown> implements RateLimiter<K> {
+  /** Delay after the first failure of a key (default 5 ms). */
   readonly baseDelayMs: number
+  /** Cap on a key's delay (default 1 000 000 ms = 1000 s). */
   readonly maxDelayMs: number
   readonly #failures = new Map<K, number>()
 
@@ -83,8 +85,11 @@ export class ItemExponentialFailureRateLimiter<K = unknown> implements RateLimit
  * ```
  */
 export class ItemFastSlowRateLimiter<K = unknown> implements RateLimiter<K> {
+  /** Delay for a key's first `maxFastAttempts` failures. */
   readonly fastDelayMs: number
+  /** Delay for every later failure. */
   readonly slowDelayMs: number
+  /** How many failures get the fast delay. */
   readonly maxFastAttempts: number
   readonly #failures = new Map<K, number>()
 
@@ -134,7 +139,9 @@ export interface BucketRateLimiterOptions {
  * ```
  */
 export class BucketRateLimiter implements RateLimiter<unknown> {
+  /** Tokens added per second (default 10). */
   readonly qps: number
+  /** Bucket size: how many adds may go at once (default 100). */
   readonly burst: number
   readonly #clock: Clock
   #tokens: number
@@ -183,6 +190,7 @@ export class BucketRateLimiter implements RateLimiter<unknown> {
  * ```
  */
 export class MaxOfRateLimiter<K = unknown> implements RateLimiter<K> {
+  /** The limiters asked; each answer is the largest of theirs. */
   readonly limiters: readonly RateLimiter<K>[]
 
   constructor(...limiters: RateLimiter<K>[]) {

@@ -33,7 +33,9 @@ export interface LabelSelectorRequirement {
 
 /** `metav1.LabelSelector`: every `matchLabels` pair and every expression must hold. `{}` selects everything. */
 export interface LabelSelectorSpec {
+  /** Each `key: value` must be a label of the object. */
   matchLabels?: Record<string, string>
+  /** Each requirement (`In`, `NotIn`, `Exists`, `DoesNotExist`) must hold. */
   matchExpressions?: LabelSelectorRequirement[]
 }
 

@@ -47,11 +47,13 @@ export interface Store<T extends KubeObject = KubeObject> {
   get(ref: ObjectRef): T | undefined
   /** By `namespace/name` (or `name` for cluster-scoped objects). */
   getByKey(key: string): T | undefined
+  /** Whether an object with this `namespace/name` key (or `name`) is present. */
   has(key: string): boolean
   /** All objects (a new array; safe with hundreds of thousands of objects). */
   list(): T[]
   /** All keys. */
   keys(): string[]
+  /** How many objects it holds. */
   readonly size: number
   /** Objects whose index function returned `value` for index `name`. Throws `UnknownIndexError`. */
   byIndex(name: string, value: string): T[]

@@ -30,8 +30,11 @@ export type ShutdownPolicy = 'brutal_kill' | number | 'infinity'
 export interface ChildEnv {
   /** The supervisor; pass as `link` so the child is linked before its `init` runs. */
   link: Pid
+  /** The supervisor's logger: children log through it. */
   logger: Logger
+  /** The supervisor's clock: children's timers run on it. */
   clock: Clock
+  /** The registry for the child's name. */
   registry: Registry
 }
 

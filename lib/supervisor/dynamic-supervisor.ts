@@ -206,10 +206,12 @@ export const DynamicSupervisor = {
     return callSup(sup, { op: 'terminate', pid })
   },
 
+  /** The running children, in start order, with their pids. */
   whichChildren(sup: ServerRef): Promise<ChildInfo[]> {
     return callSup(sup, { op: 'which' })
   },
 
+  /** How many children run, and how many are workers or supervisors (OTP `count_children`). */
   countChildren(sup: ServerRef): Promise<ChildCounts> {
     return callSup(sup, { op: 'count' })
   },

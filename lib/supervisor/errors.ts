@@ -14,6 +14,7 @@ export class InvalidChildSpecError extends KubevisorError {
  * child's own failure.
  */
 export class ChildStartError extends KubevisorError {
+  /** The id of the child that failed to start, when known. */
   readonly childId: string | undefined
   constructor(childId: string | undefined, cause: unknown) {
     const what = childId === undefined ? 'a child' : `child ${JSON.stringify(childId)}`
@@ -31,6 +32,7 @@ export class ChildStartError extends KubevisorError {
  * `ERR_MAX_CHILDREN` (a DynamicSupervisor is full).
  */
 export class ChildOperationError extends KubevisorError {
+  /** The id of the child the operation named. */
   readonly childId: string | undefined
   constructor(code: string, message: string, childId?: string) {
     super(code, message)

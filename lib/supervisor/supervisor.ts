@@ -396,6 +396,7 @@ export const Supervisor = {
     return callSup(sup, { op: 'which' })
   },
 
+  /** How many children it has: specs, running ones, and how many are workers or supervisors (OTP `count_children`). */
   countChildren(sup: ServerRef): Promise<ChildCounts> {
     return callSup(sup, { op: 'count' })
   },

@@ -9,7 +9,7 @@ export {
   type ApiServer,
   type ApiServerOptions,
   type ApiServerStats,
-  ApiStatusError,
+  ApiServerStatusError,
   type CopyOptions,
   type DelayOptions,
   type FailNextOptions,

@@ -86,7 +86,7 @@ export interface StartKubeApiServerOptions {
   keepTempDir?: boolean
   /** Time source for the startup deadline and polling. Default: the system clock. */
   clock?: Clock
-  /** Default: {@link defaultLogger}. The token is never logged. */
+  /** Default: kubevisor's default logger (`createLogger()` at `$KUBEVISOR_LOG_LEVEL`). The token is never logged. */
   logger?: Logger
 }
 
@@ -103,7 +103,12 @@ export interface KubeApiServer {
   /** `http://127.0.0.1:<port>` of etcd, for tests that compact or inspect storage. */
   etcdUrl: string
   /** The process ids, so tests can check they are gone after `stop()`. */
-  pids: { etcd: number; apiServer: number }
+  pids: {
+    /** The etcd process. */
+    etcd: number
+    /** The kube-apiserver process. */
+    apiServer: number
+  }
   /** The temporary directory with data, certificates and the two log files. */
   dir: string
   /**
@@ -111,6 +116,7 @@ export interface KubeApiServer {
    * the temporary directory. Idempotent.
    */
   stop(): Promise<void>
+  /** `stop()`, for `await using env = await startKubeApiServer()`. */
   [Symbol.asyncDispose](): Promise<void>
 }
 
@@ -119,6 +125,7 @@ export interface KubeApiServer {
  * build them (`npm run envtest:build`); `searched` lists where we looked.
  */
 export class EnvtestAssetsNotFoundError extends KubevisorError {
+  /** The directories looked in, in order. */
   readonly searched: string[]
   constructor(searched: string[], detail: string) {
     super(
@@ -141,9 +148,13 @@ export class EnvtestStartError extends KubevisorError {
 
 /** Where the binaries are and which source named the directory. */
 export interface EnvtestAssets {
+  /** The directory holding both binaries. */
   dir: string
+  /** Path of `kube-apiserver`. */
   kubeApiServer: string
+  /** Path of `etcd`. */
   etcd: string
+  /** Which setting named the directory: the `assetsDir` option, an environment variable, or the build cache. */
   source: 'option' | 'KUBEVISOR_ENVTEST_ASSETS' | 'KUBEBUILDER_ASSETS' | 'cache'
 }
 

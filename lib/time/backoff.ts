@@ -75,6 +75,7 @@ export function validateBackoffPolicy(policy: BackoffPolicy): void {
  * ```
  */
 export class Backoff {
+  /** The policy it follows (a copy). */
   readonly policy: Readonly<BackoffPolicy>
   #clock: Clock
   #random: () => number

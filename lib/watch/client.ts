@@ -246,6 +246,9 @@ export class HttpListWatchClient implements ListWatchClient {
     url.search = query.toString()
     const options: https.RequestOptions = { method: 'GET', headers: { Accept: 'application/json' } }
     await applyAuth(this.#kc, options, url)
+    // Stopped while credentials were applied (an exec plugin may take seconds): send nothing,
+    // or a watch would outlive its runner's stop and keep the process alive.
+    signal.throwIfAborted()
     const agent = (this.#agent ??= sharedAgent(this.#kc, url, options))
     // A proxy agent from client-node wins over ours; otherwise use the shared keep-alive agent.
     const hasProxy = Boolean(this.#kc.getCurrentCluster()?.proxyUrl)

@@ -1,9 +1,13 @@
 import { KubevisorError } from '../errors.ts'
 
 /**
- * The API server answered a list, watch or discovery request with a non-2xx status.
- * Thrown by the {@link ListWatchClient} implementations; the engine reads `status` and
- * `retryAfterSeconds` to decide between relist, backoff and a terminal {@link WatchError}.
+ * The API server answered a list, watch or discovery request with a non-2xx status
+ * (`ERR_API_STATUS`; `status` is the HTTP status code). Thrown by the list/watch client;
+ * the engine reads `status` and `retryAfterSeconds` to decide between relist, backoff
+ * and a terminal {@link WatchError}.
+ *
+ * Not to be confused with `ApiServerStatusError` from `kubevisor/testing`, which the
+ * embedded API server throws internally to answer with a `Status` object.
  */
 export class ApiStatusError extends KubevisorError {
   /** The HTTP status code. */

@@ -5,10 +5,15 @@
 
 /** The part of `metadata` the engine reads. Everything else passes through untouched. */
 export interface ObjectMeta {
+  /** The object's name. */
   name?: string
+  /** Its namespace; absent for cluster-scoped objects. */
   namespace?: string
+  /** Tells an object from a re-created one of the same name. */
   uid?: string
+  /** Changes on every write; what watches resume from. */
   resourceVersion?: string
+  /** Annotations (the engine reads `k8s.io/initial-events-end` on bookmarks). */
   annotations?: Record<string, string>
   [field: string]: unknown
 }
@@ -18,8 +23,11 @@ export interface ObjectMeta {
  * conversion, one shape whether it came from a list or a watch.
  */
 export interface KubeObject {
+  /** e.g. `v1`; filled in for list items, which the server sends without it. */
   apiVersion?: string
+  /** e.g. `Pod`; filled in for list items. */
   kind?: string
+  /** Name, namespace, uid, resourceVersion, and everything else as sent. */
   metadata?: ObjectMeta
   [field: string]: unknown
 }

@@ -165,7 +165,7 @@ export interface ResumePoint {
   known?: Iterable<KnownRecord> | undefined
 }
 
-/** A backoff or `Retry-After` wait in progress (read-only; see {@link WatchRunner.waiting}). */
+/** A backoff or `Retry-After` wait in progress (read-only; see `WatchRunner.waiting` and `Watcher.waiting`). */
 export interface PendingWait {
   /** What failed: `'watch failed'`, `'list failed'`, `'stalled watch'`, `'repeated 410'`, `'Retry-After'`… */
   readonly reason: string
@@ -173,8 +173,9 @@ export interface PendingWait {
   readonly cause: string | undefined
   /** The wait, in ms. */
   readonly ms: number
-  /** `clock.now()` (monotonic) when it began and when it ends. */
+  /** `clock.now()` (monotonic) when it began. */
   readonly since: number
+  /** `clock.now()` (monotonic) when it ends. */
   readonly until: number
   /** When it ends in wall-clock time (ISO 8601), for logs and pages. */
   readonly endsAt: string

@@ -6,6 +6,7 @@ import {
   type From,
   GenServer,
   type InitResult,
+  MissingCallbackError,
   type MonitorRef,
   type NoReplyResult,
   noreply,
@@ -88,13 +89,21 @@ type Awaitable<T> = T | Promise<T>
  * `init` and a full resync from a list (every object `created` again).
  */
 export interface WatcherBehaviour<T = KubeObject, S = any, A = any, Call = any, Cast = any, Info = any, R = any> {
+  /** The first state: `ok(state)` · `ignore()` · `stop(reason)`; runs again, fresh, after a handler restart. */
   init(arg: A, ctx: WatcherContext<T>): Awaitable<InitResult<S>>
+  /** One change, in stream order: `noreply(state, after?)` · `stop(reason, state)`. */
   handleEvent(type: EventType, object: Plain<T>, state: S, ctx: WatcherContext<T>): Awaitable<NoReplyResult<S>>
+  /** Once, after the objects that existed at start were delivered (or when a resumed watch was accepted). */
   handleSynced?(state: S, ctx: WatcherContext<T>): Awaitable<NoReplyResult<S>>
+  /** A `GenServer.call` to the watcher, as GenServer's `handleCall`. */
   handleCall?(msg: Call, from: From<R>, state: S, ctx: WatcherContext<T>): Awaitable<CallResult<S, R>>
+  /** A `GenServer.cast` to the watcher, as GenServer's `handleCast`. */
   handleCast?(msg: Cast, state: S, ctx: WatcherContext<T>): Awaitable<NoReplyResult<S>>
+  /** Other messages (`send`, `sendAfter` timers, `TIMEOUT`), as GenServer's `handleInfo`; missing: logged and dropped. */
   handleInfo?(msg: Info, state: S, ctx: WatcherContext<T>): Awaitable<NoReplyResult<S>>
+  /** Runs before the next message after a result with `{ continue: arg }`. */
   handleContinue?(arg: any, state: S, ctx: WatcherContext<T>): Awaitable<NoReplyResult<S>>
+  /** Cleans up when the handler stops or crashes (not on a brutal kill). */
   terminate?(reason: ExitReason, state: S, ctx: WatcherContext<T>): Awaitable<void>
 }
 
@@ -104,13 +113,17 @@ export interface WatcherOptions<T = KubeObject> {
   kubeConfig?: KubeConfig
   /** e.g. `'v1'`, `'apps/v1'`, `'example.com/v1'`, resolved through discovery (CRDs included). */
   apiVersion?: string
+  /** e.g. `Pod`, `Deployment`, or a custom resource's kind; with `apiVersion`. */
   kind?: string
   /** Or an explicit collection path, e.g. `/api/v1/pods`; set `namespaced` with it. */
   path?: string
+  /** With `path`: whether the collection is namespaced (default true). */
   namespaced?: boolean
   /** Watch one namespace; all namespaces when absent. */
   namespace?: string
+  /** Only objects whose labels match, e.g. `app=web,tier!=db` (server-side). */
   labelSelector?: string
+  /** Only objects whose fields match, e.g. `metadata.name=web` (server-side). */
   fieldSelector?: string
   /**
    * Resume from this resourceVersion instead of listing first, without telling the watcher
@@ -163,7 +176,12 @@ export interface WatcherOptions<T = KubeObject> {
   /** Backoff between restarts of a failed connection by its supervisor (default client-go's). */
   restartBackoff?: BackoffPolicy
   /** Keep a read-only store of the objects (`true`, or with indexers). */
-  store?: boolean | { indexers?: Indexers<Plain<T> & KubeObject> }
+  store?:
+    | boolean
+    | {
+        /** Index functions by name, for `store.byIndex(name, value)`. */
+        indexers?: Indexers<Plain<T> & KubeObject>
+      }
   /**
    * Applied to every object before it is stored or delivered, e.g. `dropManagedFields` to
    * save memory (0.6× the heap of a stored pod). Must return an object with the same
@@ -181,13 +199,17 @@ export interface WatcherOptions<T = KubeObject> {
   stallMarginMs?: number
   /** Register the handler under this name, so `GenServer.call(name, …)` reaches it. */
   name?: string
+  /** The registry for `name` (default: the default registry). */
   registry?: Registry
+  /** Every process of the watcher logs through a child of it, bound to the watcher's name. */
   logger?: Logger
+  /** Time for backoff, stall detection and timers (default: the system clock; `FakeClock` in tests). */
   clock?: Clock
   /** The parent to link the watcher's supervisor to (set by supervisors through `childSpec`). */
   link?: Pid
   /** Restart intensity of the watcher's own supervisor (default 3 in 5 s). */
   maxRestarts?: number
+  /** The window of `maxRestarts`, in seconds (default 5). */
   maxSeconds?: number
   /** The list/watch IO; default: HTTP(S) through `kubeConfig`. Tests may inject a fake. */
   client?: ListWatchClient
@@ -407,24 +429,24 @@ const HandlerAdapter: Behaviour<{ shared: Shared; user: WatcherBehaviour; arg: u
     return then(user.handleInfo(msg, holder.user, holder.ctx), (r) => mapResult(r, holder))
   },
 
-  handleCall(msg, from, holder) {
+  handleCall(msg, from, holder, ctx) {
     if (msg === BARRIER) return reply(true, holder)
     if (msg === RECONNECT_NOW) return reply(holder.shared.runner?.retryNow(), holder)
     if (msg === WAITING) return reply(holder.shared.runner?.waiting, holder)
     const user = holder.behaviour
-    if (!user.handleCall) throw new KubevisorError('ERR_NO_CALLBACK', 'this watcher does not define handleCall')
+    if (!user.handleCall) throw new MissingCallbackError(String(ctx.self), 'handleCall')
     return then(user.handleCall(msg, from, holder.user, holder.ctx), (r) => mapResult(r, holder))
   },
 
-  handleCast(msg, holder) {
+  handleCast(msg, holder, ctx) {
     const user = holder.behaviour
-    if (!user.handleCast) throw new KubevisorError('ERR_NO_CALLBACK', 'this watcher does not define handleCast')
+    if (!user.handleCast) throw new MissingCallbackError(String(ctx.self), 'handleCast')
     return then(user.handleCast(msg, holder.user, holder.ctx), (r) => mapResult(r, holder))
   },
 
-  handleContinue(arg, holder) {
+  handleContinue(arg, holder, ctx) {
     const user = holder.behaviour
-    if (!user.handleContinue) throw new KubevisorError('ERR_NO_CALLBACK', 'this watcher does not define handleContinue')
+    if (!user.handleContinue) throw new MissingCallbackError(String(ctx.self), 'handleContinue')
     return then(user.handleContinue(arg, holder.user, holder.ctx), (r) => mapResult(r, holder))
   },
 
@@ -628,8 +650,10 @@ function sharedOf(opts: WatcherOptions<unknown>, resume: WatcherResume | undefin
  *   handleEvent: (type, pod, counts) => noreply(tally(counts, type, pod)),
  *   handleCall: (_msg, _from, counts) => reply(counts, counts),
  * }
- * const pods = await Watcher.start(PodCounter, undefined, { kubeConfig, apiVersion: 'v1', kind: 'Pod', name: 'pods' })
+ * const pods = await Watcher.start(PodCounter, undefined, { kubeConfig, apiVersion: 'v1', kind: 'Pod', name: 'pods', store: true })
+ * await pods.store?.synced             // the pods that existed at start were delivered
  * await GenServer.call('pods', 'counts')
+ * await Watcher.stop(pods)
  * ```
  */
 export const Watcher = {

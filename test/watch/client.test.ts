@@ -223,6 +223,24 @@ describe('HttpListWatchClient', () => {
     assert.equal(query.get('resourceVersion'), resourceVersion)
   })
 
+  test('a signal aborted while credentials are applied sends no request: a stopped watcher leaves no open watch (issue #12)', async () => {
+    const kc = server.kubeConfig
+    const controller = new AbortController()
+    const apply = kc.applyToHTTPSOptions.bind(kc)
+    kc.applyToHTTPSOptions = async (opts) => {
+      await apply(opts)
+      controller.abort() // the runner stops right after the list, as the README's Watcher example does
+    }
+    try {
+      const before = server.stats.watchesOpened
+      const client = new HttpListWatchClient(kc, { path: '/api/v1/namespaces/team-a/configmaps' })
+      await assert.rejects(client.watch({ resourceVersion: '1', allowWatchBookmarks: true, timeoutSeconds: 60 }, controller.signal), { name: 'AbortError' })
+      assert.equal(server.stats.watchesOpened, before, 'no watch request reached the server')
+    } finally {
+      kc.applyToHTTPSOptions = apply
+    }
+  })
+
   test('speaks HTTPS with the kubeconfig CA and bearer token', async () => {
     const secured = await startApiServer({ tls: true, token: 's3cret' })
     try {

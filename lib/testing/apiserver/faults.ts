@@ -3,7 +3,7 @@
  * or delay matching responses. Watch-level faults act on open {@link WatchStream}s and
  * live on the server object (see `ApiServer`).
  */
-import { type ApiStatusError, internalError, statusFor, ApiStatusError as StatusError, tooManyRequests } from './status.ts'
+import { type ApiServerStatusError, internalError, statusFor, ApiServerStatusError as StatusError, tooManyRequests } from './status.ts'
 import type { WatchInfo } from './watch.ts'
 
 /** What request matchers see. */
@@ -23,7 +23,14 @@ export interface RequestInfo {
  * string or a RegExp, `method` case-insensitive), or a predicate.
  */
 export type RequestMatcher =
-  | { method?: string; path?: string | RegExp; watch?: boolean }
+  | {
+      /** `GET`, `POST`, … (any when absent). */
+      method?: string
+      /** A path prefix, or a RegExp tested against the path. */
+      path?: string | RegExp
+      /** Only watches (`true`) or only other requests (`false`). */
+      watch?: boolean
+    }
   | ((req: RequestInfo) => boolean)
 
 /**
@@ -31,7 +38,16 @@ export type RequestMatcher =
  * plural, e.g. `pods`; `path` a prefix string or RegExp), or a predicate.
  */
 export type WatchMatcher =
-  | { resource?: string; group?: string; namespace?: string; path?: string | RegExp }
+  | {
+      /** The resource plural, e.g. `pods`. */
+      resource?: string
+      /** The API group (`''` for core). */
+      group?: string
+      /** The namespace watched. */
+      namespace?: string
+      /** A path prefix, or a RegExp tested against the path. */
+      path?: string | RegExp
+    }
   | ((watch: WatchInfo) => boolean)
 
 /** Options of `failNext`. */
@@ -82,7 +98,7 @@ export function matchWatch(m: WatchMatcher | undefined, w: WatchInfo): boolean {
 
 interface FailRule {
   left: number
-  make: () => ApiStatusError
+  make: () => ApiServerStatusError
   match: RequestMatcher | undefined
 }
 
@@ -100,7 +116,7 @@ export class RequestFaults {
   /** Fails the next `count` matching requests. */
   failNext(o: FailNextOptions = {}): void {
     const code = o.code ?? 500
-    const make = (): ApiStatusError => {
+    const make = (): ApiServerStatusError => {
       if (code === 429) return tooManyRequests(o.retryAfterSeconds ?? 1)
       if (code === 500) return internalError('injected fault')
       return new StatusError(statusFor(code, 'InternalError', `injected fault (${code})`))
@@ -118,8 +134,8 @@ export class RequestFaults {
   }
 
   /** Consumes the faults that apply to `req`. */
-  take(req: RequestInfo): { fail: ApiStatusError | undefined; delayMs: number } {
-    let fail: ApiStatusError | undefined
+  take(req: RequestInfo): { fail: ApiServerStatusError | undefined; delayMs: number } {
+    let fail: ApiServerStatusError | undefined
     const f = this.#fails.find((r) => r.left > 0 && matchRequest(r.match, req))
     if (f) {
       f.left--

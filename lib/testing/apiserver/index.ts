@@ -21,6 +21,6 @@ export {
   type RequestRecord,
   startApiServer,
 } from './server.ts'
-export { ApiStatusError, type Status, type StatusCause } from './status.ts'
+export { ApiServerStatusError, type Status, type StatusCause } from './status.ts'
 export type { KubeObject, KubeObjectInput, ObjectMeta } from './types.ts'
 export type { WatchInfo } from './watch.ts'

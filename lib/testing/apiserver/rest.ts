@@ -42,7 +42,7 @@ import {
   required,
   tooLargeResourceVersion,
   tooOldResourceVersion,
-  ApiStatusError,
+  ApiServerStatusError,
   unsupported,
   unprocessable,
   unsupportedMediaType,
@@ -612,7 +612,7 @@ export class Rest {
         const compacted = this.store.compactedRevision(res)
         if (n < compacted) {
           const s = tooOldResourceVersion(n, compacted)
-          throw new ApiStatusError(s)
+          throw new ApiServerStatusError(s)
         }
         snapshotRv = n
       }
@@ -1310,7 +1310,7 @@ export class Rest {
       try {
         items.push(this.delete(def, obj.metadata.namespace, obj.metadata.name!, opts).object)
       } catch (err) {
-        if (!(err instanceof ApiStatusError && err.status.code === 404)) throw err
+        if (!(err instanceof ApiServerStatusError && err.status.code === 404)) throw err
       }
     }
     return { resourceVersion: this.store.resourceVersion, items }

@@ -23,7 +23,7 @@ import { openApiDocument, openApiIndex, openApiV2 } from './openapi.ts'
 import { route } from './routes.ts'
 import { handleScale } from './scale.ts'
 import {
-  ApiStatusError,
+  ApiServerStatusError,
   badRequest,
   entityTooLarge,
   internalError,
@@ -89,16 +89,21 @@ export interface ApiServerStats {
 
 /** One entry of the request log. */
 export interface RequestRecord {
+  /** `GET`, `POST`, … */
   method: string
+  /** The URL path, e.g. `/api/v1/namespaces/default/pods`. */
   path: string
+  /** The query string without `?` (`watch=true&resourceVersion=…`). */
   query: string
   /** HTTP status sent (0 if the connection was dropped before a status). */
   status: number
+  /** Whether it was a watch. */
   watch: boolean
 }
 
 /** Options of {@link ApiServer.injectWatchError}. */
 export interface InjectWatchErrorOptions {
+  /** Which open watches get it (default: all). */
   match?: WatchMatcher
   /** HTTP-style code in the Status (default 410). */
   code?: number
@@ -120,14 +125,19 @@ export interface InjectWatchErrorOptions {
  * is given (none on a create), where HTTP writes and copying calls record their manager.
  */
 export interface CopyOptions {
+  /** Skip the copies (default false). */
   zeroCopy?: boolean
 }
 
 /** A reference to one object for the in-process object API. */
 export interface ObjectRef {
+  /** e.g. `v1`, `apps/v1`. */
   apiVersion: string
+  /** e.g. `ConfigMap`. */
   kind: string
+  /** The object's name. */
   name: string
+  /** Default `default` for namespaced kinds; ignored for cluster-scoped ones. */
   namespace?: string
 }
 
@@ -182,8 +192,16 @@ export interface ApiServer {
   injectWatchError(options?: InjectWatchErrorOptions): number
   /** Sends a line that is not JSON to matching watches (they stay open). Returns how many. */
   sendMalformedLine(options?: { match?: WatchMatcher }): number
-  /** Stalls matching watches: open, no bytes at all (no bookmarks) until `resume()`. */
-  stallWatches(options?: { match?: WatchMatcher }): { count: number; resume(): void }
+  /**
+   * Stalls matching watches: open, no bytes at all (no bookmarks) until `resume()`.
+   * Returns how many were stalled (`count`) and `resume()`, which lets them send again.
+   */
+  stallWatches(options?: { match?: WatchMatcher }): {
+    /** How many watches were stalled. */
+    count: number
+    /** Lets them send again. */
+    resume(): void
+  }
   /** Answers the next `count` matching requests with 429 (+ Retry-After) or 500. */
   failNext(options?: FailNextOptions): void
   /** Delays matching responses by `ms` on the server's clock; returns a cancel function. */
@@ -490,7 +508,7 @@ class EmbeddedApiServer implements ApiServer {
       const obj = this.#rest.get(def, ref.namespace ?? (def.namespaced ? 'default' : undefined), ref.name)
       return options.zeroCopy ? (obj as T) : this.#copy<T>(obj)
     } catch (err) {
-      if (err instanceof ApiStatusError && err.status.code === 404) return undefined
+      if (err instanceof ApiServerStatusError && err.status.code === 404) return undefined
       throw err
     }
   }
@@ -611,7 +629,7 @@ class EmbeddedApiServer implements ApiServer {
     })
     this.#handle(req, res, info)
       .catch((err: unknown) => {
-        if (err instanceof ApiStatusError) {
+        if (err instanceof ApiServerStatusError) {
           this.#sendStatus(res, err)
           return
         }
@@ -624,7 +642,7 @@ class EmbeddedApiServer implements ApiServer {
       })
   }
 
-  #sendStatus(res: ServerResponse, err: ApiStatusError): void {
+  #sendStatus(res: ServerResponse, err: ApiServerStatusError): void {
     if (res.headersSent) {
       res.destroy()
       return

@@ -16,7 +16,9 @@ import type { KubeObject } from './types.ts'
 export interface WatchInfo {
   /** Server-unique id, in opening order. */
   readonly id: number
+  /** The API group (`''` for core). */
   readonly group: string
+  /** The API version, e.g. `v1`. */
   readonly version: string
   /** The resource plural, e.g. `pods`. */
   readonly resource: string
@@ -26,7 +28,7 @@ export interface WatchInfo {
   readonly path: string
   /** The query parameters of the request. */
   readonly query: Readonly<Record<string, string>>
-  /** True while stalled by {@link WatchStream.stall}. */
+  /** True while stalled by `stallWatches()`. */
   readonly stalled: boolean
 }
 
