@@ -130,7 +130,47 @@ export {
   sources,
   TerminalError,
 } from './dispatch/index.ts'
-export { ApiStatusError, InitialListFailedError, WatchError, WatchFailedError, WatchStartFailedError } from './watch/errors.ts'
+export { InitialListFailedError, WatchError, WatchFailedError, WatchStartFailedError } from './watch/errors.ts'
+// The API server's answers as typed errors (shared by watchers and the client), with isNotFound(err)-style guards.
+export {
+  AlreadyExistsError,
+  ApiStatusError,
+  BadRequestError,
+  ConflictError,
+  ExpiredError,
+  ForbiddenError,
+  GoneError,
+  InternalServerError,
+  InvalidError,
+  isAlreadyExists,
+  isBadRequest,
+  isConflict,
+  isForbidden,
+  isGone,
+  isInternalError,
+  isInvalid,
+  isNotFound,
+  isResourceExpired,
+  isServerTimeout,
+  isServiceUnavailable,
+  isTimeout,
+  isTooManyRequests,
+  isUnauthorized,
+  MethodNotAllowedError,
+  NotFoundError,
+  RequestEntityTooLargeError,
+  RequestTimeoutError,
+  ServerTimeoutError,
+  ServiceUnavailableError,
+  type Status,
+  type StatusCause,
+  type StatusDetails,
+  suggestsClientDelay,
+  TimeoutError,
+  TooManyRequestsError,
+  UnauthorizedError,
+  UnsupportedMediaTypeError,
+} from './api/index.ts'
 export { dropManagedFields, type KubeObject, type ObjectMeta } from './watch/object.ts'
 export { KubevisorError } from './errors.ts'
 export { createLogger, type Logger } from './log.ts'
