@@ -6,7 +6,7 @@
  * cached answer is looked up once more (a CRD installed since), and a failed discovery is
  * never cached.
  */
-import { ApiStatusError, isNotFound, NotFoundError } from './errors.ts'
+import { ApiStatusError, NotFoundError } from './errors.ts'
 import type { ApiTransport } from './transport.ts'
 
 /** A resource as discovery describes it. */
@@ -74,13 +74,13 @@ export async function resolveResource(transport: ApiTransport, apiVersion: strin
   return found
 }
 
-/** Whether the server serves `apiVersion` (e.g. `events.k8s.io/v1`): false on a 404, other failures propagate. */
+/** Whether the server serves `apiVersion` (e.g. `events.k8s.io/v1`): false on any 404 answer, other failures propagate. */
 export async function servesGroupVersion(transport: ApiTransport, apiVersion: string): Promise<boolean> {
   try {
     await discoverGroupVersion(transport, apiVersion)
     return true
   } catch (err) {
-    if (isNotFound(err)) return false
+    if (err instanceof ApiStatusError && err.status === 404) return false
     throw err
   }
 }
