@@ -172,10 +172,7 @@ async function applyAuth(kc: KubeConfig, options: https.RequestOptions, url: URL
 /** Keep-alive agents per KubeConfig and server origin, shared by the transports built from one KubeConfig. */
 const agents = new WeakMap<KubeConfig, Map<string, http.Agent>>()
 
-/**
- * The keep-alive agent that transports of `kc` use for `origin` (created on first use).
- * Benchmarks give a peer client the same agent settings through {@link keepAliveAgent}.
- */
+/** The keep-alive agent that transports of `kc` use for `origin` (created on first use). */
 function sharedAgent(kc: KubeConfig, url: URL, options: https.RequestOptions): http.Agent {
   let perOrigin = agents.get(kc)
   if (!perOrigin) agents.set(kc, (perOrigin = new Map()))
