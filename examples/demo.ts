@@ -17,12 +17,14 @@ import { KubeConfig } from '@kubernetes/client-node'
 import pretty from 'pino-pretty'
 import {
   type Behaviour,
+  CLIENT_GO_BACKOFF,
   createLogger,
   dropManagedFields,
   GenServer,
   type KubeObject,
   noreply,
   ok,
+  type PendingWait,
   reply,
   Supervisor,
   supervisor,
@@ -227,12 +229,34 @@ async function shutdown(why: string): Promise<void> {
     // Stop the churn first, then check every watcher converged to the server's state.
     await Supervisor.terminateChild(root, 'churn')
     embedded.clearFaults()
+    // A watcher that met repeated faults may be asleep in a backoff of up to 30 s (client-go's
+    // cap) when the churn stops. The faults are gone now, so the demo wakes each one, as a
+    // user would after a network change (Watcher.reconnectNow), and says what it cut short.
+    // Then it waits for the views to match, bounded by the longest backoff plus a margin (a woken
+    // watcher that fails again backs off again), printing every second which watcher it
+    // still waits for, and why and until when if that watcher is backing off.
+    for (const k of kinds) {
+      const cut = await Watcher.reconnectNow(k.name)
+      if (cut) console.log(`demo: ${k.name} was backing off until ${clockTime(cut.endsAt)} (${waitWhy(cut)}); faults cleared, reconnecting now`)
+    }
     const want = (k: (typeof kinds)[number]) => new Map(embedded.list(k.apiVersion, k.kind).map((o) => [keyOf(o), o.metadata?.resourceVersion ?? '']))
+    const deadline = Date.now() + CHECK_BOUND_MS
     let matching = 0
-    for (let i = 0; i < 200; i++) {
+    let lastCountdown = Date.now()
+    for (;;) {
       const all = await summaries()
-      matching = all.filter((s, j) => sameView(s.view, want(kinds[j] as (typeof kinds)[number]))).length
-      if (matching === kinds.length) break
+      const behind = kinds.filter((k, j) => !sameView((all[j] as Summary).view, want(k)))
+      matching = kinds.length - behind.length
+      if (behind.length === 0 || Date.now() >= deadline) break
+      if (Date.now() - lastCountdown >= 1000) {
+        lastCountdown = Date.now()
+        const left = Math.ceil((deadline - Date.now()) / 1000)
+        for (const k of behind) {
+          const waiting = await Watcher.waiting(k.name)
+          const what = waiting ? `backing off until ${clockTime(waiting.endsAt)} (${waitWhy(waiting)})` : 'catching up'
+          console.log(`demo: waiting for ${k.name} (check ends in ${left} s): ${what}`)
+        }
+      }
       await new Promise((r) => setTimeout(r, 25))
     }
     for (const s of await summaries()) {
@@ -240,11 +264,21 @@ async function shutdown(why: string): Promise<void> {
       console.log(`demo: ${s.kind}: ${JSON.stringify(numbers)}`)
     }
     console.log(`demo: converged: ${matching}/${kinds.length} watchers match the server`)
+    if (matching !== kinds.length) process.exitCode = 1
   }
   await Supervisor.stop(root)
   await embedded?.close()
   console.log('demo: stopped cleanly')
 }
+
+/**
+ * The final check waits at most the longest backoff plus a margin: the 30 s cap with
+ * client-go's jitter 1.0 on top (a delay is base × (1 + jitter × rand)), so 60 s + 5 s.
+ */
+const CHECK_BOUND_MS = CLIENT_GO_BACKOFF.maxMs * (1 + CLIENT_GO_BACKOFF.jitter) + 5000
+
+const clockTime = (iso: string) => iso.slice(11, 23)
+const waitWhy = (w: PendingWait) => `${w.attempt === undefined ? '' : `attempt ${w.attempt}, `}${w.reason}${w.cause ? `: ${w.cause}` : ''}`
 
 function sameView(a: Map<string, string>, b: Map<string, string>): boolean {
   if (a.size !== b.size) return false

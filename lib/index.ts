@@ -71,6 +71,7 @@ export {
   type WatcherContext,
   type WatcherOptions,
   type WatcherRef,
+  type WatcherResume,
   prometheusWatchMetrics,
   type WatchMetrics,
 } from './watcher/index.ts'
@@ -227,6 +228,9 @@ export {
   UnsupportedMediaTypeError,
 } from './api/index.ts'
 export { dropManagedFields, type KubeObject, type ObjectMeta } from './watch/object.ts'
+// Resuming a watcher with what you persisted; a watcher's backoff in progress.
+export type { KnownRecord } from './watch/known.ts'
+export type { PendingWait } from './watch/runner.ts'
 export { KubevisorError } from './errors.ts'
 export { createLogger, type Logger } from './log.ts'
 export { Backoff, type BackoffPolicy, CLIENT_GO_BACKOFF, RESTART_BACKOFF } from './time/backoff.ts'

@@ -134,15 +134,19 @@ export class WorkQueue<K = string> {
    * is added to `#queue` only when it enters `#dirty` while not in `#processing`, or when
    * its processing ends (`done`) while it is in `#dirty`; so adds of a dirty key collapse
    * into one processing ("dedup"), and an add during processing is never lost.
+   * The value is when the key became dirty, on the queue's clock, when metrics are on (the
+   * queue-duration metric); 0 otherwise.
    */
-  readonly #dirty = new Set<K>()
+  readonly #dirty = new Map<K, number>()
 
   /**
    * Keys handed out by `get`/`tryGet` whose `done` has not been called. Invariant: a key in
    * `#processing` is never in `#queue`, so it is never handed to a second worker ("stingy").
    * It may be in `#dirty` at the same time: then `done` queues it again.
+   * The value is when it was handed out, when metrics are on (work duration, unfinished
+   * work); 0 otherwise.
    */
-  readonly #processing = new Set<K>()
+  readonly #processing = new Map<K, number>()
 
   /**
    * Workers suspended in `get()`, oldest first. Invariant: non-empty only while `#queue` is
@@ -157,7 +161,7 @@ export class WorkQueue<K = string> {
   #shuttingDown = false
   readonly #clock: Clock
   /** Metrics bookkeeping; `undefined` when metrics are off (the default). */
-  readonly #metrics: QueueMetrics<K> | undefined
+  readonly #metrics: QueueMetrics | undefined
   #metricsTimer: TimerHandle | undefined
 
   constructor(options: WorkQueueOptions = {}) {
@@ -165,7 +169,7 @@ export class WorkQueue<K = string> {
     this.#clock = options.clock ?? systemClock
     if (options.metrics) {
       if (!this.name) throw new TypeError('WorkQueue: metrics need a queue name (options.name) for their `name` label')
-      this.#metrics = new QueueMetrics<K>(options.metrics, this.name, this.#clock)
+      this.#metrics = new QueueMetrics(options.metrics, this.name)
       this.#scheduleMetricsTick()
     }
   }
@@ -190,8 +194,12 @@ export class WorkQueue<K = string> {
     const dirty = this.#dirty
     if (dirty.has(key)) return
     if (key === undefined) throw new TypeError('WorkQueue: undefined is not a valid key')
-    this.#metrics?.add(key)
-    dirty.add(key)
+    const metrics = this.#metrics
+    if (metrics === undefined) dirty.set(key, 0)
+    else {
+      metrics.add()
+      dirty.set(key, this.#clock.now())
+    }
     if (this.#processing.has(key)) return
     if (this.#waiters.size > 0) this.#waiters.shift()(this.#take(key))
     else this.#queue.push(key)
@@ -222,8 +230,15 @@ export class WorkQueue<K = string> {
    * queued again (at the back). A key that is not being processed is ignored.
    */
   done(key: K): void {
-    if (!this.#processing.delete(key)) return
-    this.#metrics?.done(key)
+    const metrics = this.#metrics
+    if (metrics === undefined) {
+      if (!this.#processing.delete(key)) return
+    } else {
+      const startedAt = this.#processing.get(key)
+      if (startedAt === undefined) return
+      this.#processing.delete(key)
+      metrics.done(startedAt, this.#clock.now())
+    }
     if (this.#dirty.has(key)) {
       if (this.#waiters.size > 0) this.#waiters.shift()(this.#take(key))
       else this.#queue.push(key)
@@ -266,7 +281,7 @@ export class WorkQueue<K = string> {
         resolve,
         timer: this.#clock.setTimeout(() => {
           this.#drains.delete(drain)
-          reject(new QueueDrainTimeoutError(this.name, timeoutMs, [...this.#processing], this.#queue.size))
+          reject(new QueueDrainTimeoutError(this.name, timeoutMs, [...this.#processing.keys()], this.#queue.size))
         }, timeoutMs),
       }
       this.#drains.add(drain)
@@ -298,8 +313,13 @@ export class WorkQueue<K = string> {
 
   /** Moves a key (just removed from `#queue`, or about to skip it) into processing. */
   #take(key: K): K {
-    this.#metrics?.get(key)
-    this.#processing.add(key)
+    const metrics = this.#metrics
+    if (metrics === undefined) this.#processing.set(key, 0)
+    else {
+      const now = this.#clock.now()
+      metrics.get(this.#dirty.get(key)!, now)
+      this.#processing.set(key, now)
+    }
     this.#dirty.delete(key)
     return key
   }
@@ -316,7 +336,7 @@ export class WorkQueue<K = string> {
     this.#metricsTimer = this.#clock.setTimeout(() => {
       this.#metricsTimer = undefined
       if (this.#shuttingDown) return
-      this.#metrics?.updateUnfinishedWork()
+      this.#metrics?.updateUnfinishedWork(this.#processing.values(), this.#clock.now())
       this.#scheduleMetricsTick()
     }, UNFINISHED_WORK_UPDATE_PERIOD_MS)
     unrefTimer(this.#metricsTimer)

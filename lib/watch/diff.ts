@@ -74,37 +74,57 @@ export function vanished(known: KnownObjects, seen: Set<string>, type: { apiVers
     if (seen.has(key)) continue
     const entry = known.get(key)
     if (entry === undefined) continue
-    changes.push({ type: 'deleted', key, object: entry.object ?? tombstone(key, entry, type) })
+    // A record seeded from a persisted `[key, resourceVersion]` pair has no kind: a tombstone of the given kind instead.
+    const object = entry.object !== undefined && entry.object.kind !== undefined ? entry.object : tombstone(key, entry, type)
+    changes.push({ type: 'deleted', key, object })
   }
   return changes
 }
 
 /**
+ * How much of the consumer's state `known` holds: `'complete'` after a list (or a resume
+ * given what the consumer holds), `'partial'` after a resume without it — then `known`
+ * holds only what arrived since, and an object missing from it may still be one the
+ * consumer has (it existed at the resume point).
+ */
+export type Knowledge = 'complete' | 'partial'
+
+/**
  * Classifies one live watch event against what was delivered, so a replayed or
  * reordered-by-reconnect event never reaches the consumer twice: ADDED of a known key
  * with the same resourceVersion → nothing (a duplicate), ADDED of a known key with
- * another version → `modified`, MODIFIED of an unknown key → `created`, DELETED →
- * `deleted` with the event's object (the final state the server sent).
+ * another version → `modified`, MODIFIED of an unknown key → `created` (`modified` with
+ * `'partial'` knowledge), DELETED of a known key → `deleted` with the event's object (the
+ * final state the server sent), DELETED of an unknown key → nothing ("no `deleted` for an
+ * object never delivered"; `deleted` with `'partial'` knowledge).
  */
 export function classifyEvent(
   known: KnownObjects,
   type: 'added' | 'modified' | 'deleted',
   object: KubeObject,
+  knowledge: Knowledge = 'complete',
 ): Change | undefined {
   const key = objectKey(object)
-  if (type === 'deleted') return { type: 'deleted', key, object }
-  const change = liveChange(type, versionIn(known, key), resourceVersionOf(object))
+  const previous = versionIn(known, key)
+  if (type === 'deleted') return liveDelete(previous, knowledge) ? { type: 'deleted', key, object } : undefined
+  const change = liveChange(type, previous, resourceVersionOf(object), knowledge)
   return change === undefined ? undefined : { type: change, key, object }
 }
 
 /**
  * {@link classifyEvent}'s rule for a live ADDED or MODIFIED event, given the version
  * recorded before it (`previous`, undefined for an unknown key) and the event's own:
- * `created` for an unknown key, nothing for an ADDED at the recorded version (a replay),
- * `modified` otherwise.
+ * `created` for an unknown key (a MODIFIED of one is `modified` with `'partial'`
+ * knowledge: it existed at the resume point, else an ADDED would have come first), nothing
+ * for an ADDED at the recorded version (a replay), `modified` otherwise.
  */
-export function liveChange(type: 'added' | 'modified', previous: string | undefined, version: string): 'created' | 'modified' | undefined {
-  if (previous === undefined) return 'created'
+export function liveChange(type: 'added' | 'modified', previous: string | undefined, version: string, knowledge: Knowledge = 'complete'): 'created' | 'modified' | undefined {
+  if (previous === undefined) return type === 'modified' && knowledge === 'partial' ? 'modified' : 'created'
   if (type === 'added' && previous === version) return undefined
   return 'modified'
+}
+
+/** {@link classifyEvent}'s rule for a live DELETED: delivered for a known key, or any key with `'partial'` knowledge. */
+export function liveDelete(previous: string | undefined, knowledge: Knowledge = 'complete'): boolean {
+  return previous !== undefined || knowledge === 'partial'
 }

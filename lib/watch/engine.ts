@@ -215,7 +215,12 @@ export type Effect =
   | { type: 'watch'; params: WatchParams }
   /** Tear down the current watch connection (it is no longer wanted). */
   | { type: 'closeWatch' }
-  | { type: 'wait'; ms: number; reason: string }
+  /**
+   * Wait `ms` before going on: a backoff or a `Retry-After`. `reason` names what failed
+   * (`'watch failed'`, `'stalled watch'`, `'Retry-After'`…); `cause`, when a failure came
+   * with an error, describes it (`HTTP 500 InternalError: etcd hiccup`, `socket hang up`).
+   */
+  | { type: 'wait'; ms: number; reason: string; cause?: string }
   | { type: 'emit'; event: EngineEvent }
   | { type: 'count'; counter: EngineCounter }
   | { type: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; msg: string; data?: Record<string, unknown> }
@@ -377,7 +382,7 @@ function listComplete(state: WatchState, resourceVersion: string, effects: Effec
 function onListFailed(state: WatchState, input: Failure, config: EngineConfig, env: EngineEnv): Step {
   if (state.phase !== 'Listing') return { state, effects: [] }
   const retry: Resume = { to: 'list', continueToken: state.continueToken }
-  if (input.status === undefined) return backOff(state, retry, 'list failed', env, failureLog('list failed; backing off', input, state))
+  if (input.status === undefined) return backOff(state, retry, 'list failed', env, [], causeOf(input))
   switch (classifyStatus(input.status)) {
     case 'gone': {
       // An expired continue token (or a too old resourceVersion): the pager's answer is a full list.
@@ -391,7 +396,7 @@ function onListFailed(state: WatchState, input: Failure, config: EngineConfig, e
     case 'terminal':
       return fail(state, new InitialListFailedError(describe('list', input), { status: input.status, cause: input.error }))
     case 'transient':
-      return backOff(state, retry, 'list failed', env, failureLog('list failed; backing off', input, state))
+      return backOff(state, retry, 'list failed', env, [], causeOf(input))
   }
 }
 
@@ -451,11 +456,14 @@ function onWatchEvent(state: WatchState, event: WatchEvent, config: EngineConfig
       // 0 by default). Watching again from the same resourceVersion can fail forever — e.g.
       // etcd compacted to just past it answers every watch with 500 "PrevKv=nil" — while a
       // relist always recovers, and its diff delivers only real changes.
-      return backOff(state, relistResume(state, config), 'watch ERROR event', env, [
-        { type: 'closeWatch' },
-        { type: 'count', counter: 'watchErrors' },
-        { type: 'log', level: 'warn', msg: 'watch ERROR event; listing again after a backoff', data },
-      ])
+      return backOff(
+        state,
+        relistResume(state, config),
+        'watch ERROR event',
+        env,
+        [{ type: 'closeWatch' }, { type: 'count', counter: 'watchErrors' }, { type: 'log', level: 'warn', msg: 'watch ERROR event; listing again after a backoff', data }],
+        `ERROR event ${code ?? '?'} ${typeof status.reason === 'string' ? status.reason : ''}${data.message ? `: ${data.message}` : ''}`,
+      )
     }
   }
 }
@@ -477,7 +485,7 @@ function onWatchEnded(state: WatchState, input: Extract<EngineInput, { type: 'wa
 function onWatchFailed(state: WatchState, input: Failure, config: EngineConfig, env: EngineEnv): Step {
   if (state.phase !== 'Watching' && state.phase !== 'Streaming') return { state, effects: [] }
   const again = resumeAfterWatch(state)
-  if (input.status === undefined) return backOff(state, again, 'watch failed', env, [{ type: 'closeWatch' }, ...failureLog('watch failed; backing off', input, state)])
+  if (input.status === undefined) return backOff(state, again, 'watch failed', env, [{ type: 'closeWatch' }], causeOf(input))
   if (state.phase === 'Streaming' && (input.status === 400 || input.status === 422 || input.status === 405)) {
     // The server does not take sendInitialEvents/resourceVersionMatch on a watch: list instead, from now on.
     const listing = beginList({ ...state, streaming: 'unsupported' }, config, env, [])
@@ -492,7 +500,7 @@ function onWatchFailed(state: WatchState, input: Failure, config: EngineConfig, 
     case 'terminal':
       return fail(state, new WatchStartFailedError(describe('watch', input), { status: input.status, cause: input.error }))
     case 'transient':
-      return backOff(state, again, 'watch failed', env, failureLog('watch failed; backing off', input, state))
+      return backOff(state, again, 'watch failed', env, [], causeOf(input))
   }
 }
 
@@ -522,9 +530,9 @@ function throttled(state: WatchState, to: Resume, input: Failure, config: Engine
   return { state: { ...common(state), phase: 'Waiting', resume: to, ms }, effects }
 }
 
-function backOff(state: WatchState, to: Resume, reason: string, env: EngineEnv, effects: Effect[]): Step {
+function backOff(state: WatchState, to: Resume, reason: string, env: EngineEnv, effects: Effect[], cause?: string): Step {
   const ms = env.backoff.next()
-  effects.push({ type: 'count', counter: 'failures' }, { type: 'wait', ms, reason })
+  effects.push({ type: 'count', counter: 'failures' }, cause === undefined ? { type: 'wait', ms, reason } : { type: 'wait', ms, reason, cause })
   return { state: { ...common(state), phase: 'Waiting', resume: to, ms }, effects }
 }
 
@@ -550,6 +558,17 @@ function failureLog(msg: string, input: Failure, state: WatchState, level: 'info
   const data: Record<string, unknown> = { status: input.status, resourceVersion: state.resourceVersion }
   if (err instanceof Error) data.err = { name: err.name, message: err.message, code: (err as { code?: unknown }).code }
   return [{ type: 'log', level, msg, data }]
+}
+
+/** A failure in a few words for a backoff's log line: `HTTP 500 InternalError: etcd hiccup`, or the network error's message. */
+function causeOf(input: Failure): string {
+  const err = input.error
+  const reason = err instanceof ApiStatusError && err.reason ? ` ${err.reason}` : ''
+  // The client's messages may start with the status already ("HTTP 500: …"): say it once.
+  const message = (err instanceof Error ? err.message : err === undefined ? '' : String(err)).replace(/^HTTP \d{3}:\s*/, '').slice(0, 300)
+  const code = err instanceof Error ? (err as { code?: unknown }).code : undefined
+  const head = input.status !== undefined ? `HTTP ${input.status}${reason}` : typeof code === 'string' ? code : 'network error'
+  return message ? `${head}: ${message}` : head
 }
 
 function describe(what: 'list' | 'watch', input: Failure): string {

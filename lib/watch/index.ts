@@ -6,7 +6,7 @@
  */
 export { type ListPage, type ListWatchClient, HttpListWatchClient, type HttpListWatchClientOptions, parseRetryAfter, type ResolvedResource, type ResourceTarget } from './client.ts'
 export { DecodeError, WatchDecoder, type WatchDecoderOptions } from './decode.ts'
-export { type Change, classifyEvent, diffRelist } from './diff.ts'
+export { type Change, classifyEvent, diffRelist, type Knowledge } from './diff.ts'
 export {
   DEFAULT_ENGINE_CONFIG,
   type Effect,
@@ -37,6 +37,6 @@ export {
   type WatchPhase,
   WatchStartFailedError,
 } from './errors.ts'
-export { type KnownEntry, type KnownObjects, type KnownStore, KnownVersions, knownFrom } from './known.ts'
+export { InvalidResumeError, type KnownEntry, type KnownObjects, type KnownRecord, type KnownStore, KnownVersions, knownFrom, seedKnown } from './known.ts'
 export { dropManagedFields, type KubeObject, type ObjectMeta, objectKey, resourceVersionOf, tombstone, type WatchEvent, type WatchEventType } from './object.ts'
-export { failureOf, newWatchCounters, type WatchCounters, type WatchNotification, WatchRunner, type WatchRunnerOptions } from './runner.ts'
+export { failureOf, newWatchCounters, type PendingWait, type ResumePoint, type WatchCounters, type WatchNotification, WatchRunner, type WatchRunnerOptions } from './runner.ts'

@@ -1,4 +1,5 @@
-import { type KubeObject, objectKey, resourceVersionOf } from './object.ts'
+import { KubevisorError } from '../errors.ts'
+import { type KubeObject, objectKey, resourceVersionOf, tombstone } from './object.ts'
 
 /** What the consumer was last given for one key. */
 export interface KnownEntry {
@@ -125,4 +126,61 @@ export function knownFrom(objects: Iterable<KubeObject>, options: { keepObjects?
   const known = new KnownVersions(options)
   for (const object of objects) known.set(objectKey(object), object)
   return known
+}
+
+/**
+ * One entry of what a consumer persisted alongside a resume resourceVersion: a
+ * `[key, resourceVersion]` pair (e.g. an entry of a `Map<string, string>`), or a whole
+ * object (its key is read from `metadata`).
+ */
+export type KnownRecord = readonly [key: string, resourceVersion: string] | KubeObject
+
+/**
+ * A resume point that cannot be used (`ERR_INVALID_RESUME`): an empty resourceVersion, or a
+ * {@link KnownRecord} that is neither a `[key, resourceVersion]` pair nor an object with a
+ * name and a resourceVersion. The message names the record.
+ */
+export class InvalidResumeError extends KubevisorError {
+  constructor(message: string) {
+    super('ERR_INVALID_RESUME', message)
+  }
+}
+
+/**
+ * Records what a consumer already holds into `known`, so that a resumed watch classifies
+ * against it: a MODIFIED or a new-version ADDED of a listed key is `modified`, and a relist
+ * after 410 reports `deleted` for listed keys that vanished. Pairs are recorded as
+ * tombstones (name, namespace, resourceVersion); `objectsOnly` refuses them (a store that
+ * hands out the objects it records needs whole objects).
+ *
+ * @throws {InvalidResumeError} for an entry that is neither form, or a pair when `objectsOnly`.
+ * @example
+ * ```ts
+ * seedKnown(known, new Map([['default/web', '4711']]))   // what the consumer persisted
+ * ```
+ */
+export function seedKnown(known: KnownStore, records: Iterable<KnownRecord>, options: { objectsOnly?: boolean } = {}): number {
+  let count = 0
+  for (const record of records) {
+    if (Array.isArray(record)) {
+      const [key, resourceVersion] = record as readonly unknown[]
+      if (typeof key !== 'string' || key === '' || typeof resourceVersion !== 'string' || resourceVersion === '') {
+        throw new InvalidResumeError(`a known record pair must be [key, resourceVersion] with non-empty strings, got ${JSON.stringify(record)}`)
+      }
+      if (options.objectsOnly) {
+        throw new InvalidResumeError(`known record ${key}: give whole objects, not [key, resourceVersion] pairs, when the watcher keeps a store (the store hands them out)`)
+      }
+      known.set(key, tombstone(key, { resourceVersion }, {}))
+    } else {
+      const object = record as KubeObject
+      const name = object?.metadata?.name
+      const resourceVersion = object?.metadata?.resourceVersion
+      if (typeof name !== 'string' || name === '' || typeof resourceVersion !== 'string' || resourceVersion === '') {
+        throw new InvalidResumeError('a known record object needs metadata.name and metadata.resourceVersion')
+      }
+      known.set(objectKey(object), object)
+    }
+    count++
+  }
+  return count
 }

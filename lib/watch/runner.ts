@@ -10,7 +10,7 @@ import { type Clock, type TimerHandle, sleep, systemClock } from '../time/clock.
 import { ApiStatusError, type WatchError } from './errors.ts'
 import type { ListPage, ListWatchClient } from './client.ts'
 import { WatchDecoder } from './decode.ts'
-import { classifyListed, liveChange, vanished } from './diff.ts'
+import { classifyListed, type Knowledge, liveChange, liveDelete, vanished } from './diff.ts'
 import {
   DEFAULT_ENGINE_CONFIG,
   type Effect,
@@ -25,7 +25,7 @@ import {
   type WatchParams,
   type WatchState,
 } from './engine.ts'
-import { KnownVersions, type KnownStore, versionIn } from './known.ts'
+import { InvalidResumeError, type KnownRecord, KnownVersions, type KnownStore, seedKnown, versionIn } from './known.ts'
 import { type KubeObject, objectKey, resourceVersionOf, type WatchEvent, type WatchEventType } from './object.ts'
 
 /** What the consumer receives, in order. */
@@ -117,6 +117,20 @@ export interface WatchRunnerOptions {
    * events) is held beyond it.
    */
   maxPending?: number
+  /**
+   * Resume from a resourceVersion without listing, knowing what the consumer holds there.
+   * With `known`, every event is classified against it: a MODIFIED (or an ADDED at a new
+   * version) of a held key is `modified`, a DELETED of a key not held is dropped, and a
+   * relist after 410 reports `deleted` for held keys that vanished. Without `known` the
+   * runner's knowledge is `'partial'` until its first complete relist: a MODIFIED of a key
+   * not seen since the resume is `modified` and a DELETED is `deleted` (the object existed
+   * at the resume point, so the consumer had it), and the relist after a 410 can only
+   * report `created` for keys not seen since the resume (they may be ones the consumer
+   * had) and cannot report what was deleted while the consumer was away.
+   * `config.resourceVersion` alone resumes with `known` as given (`knowledge: 'complete'`),
+   * as a replacement runner with the same `known` does.
+   */
+  resume?: ResumePoint
   /** Stops the runner; the notification stream then ends without an error. */
   signal?: AbortSignal
   /**
@@ -134,6 +148,38 @@ export interface WatchRunnerOptions {
    * namespace, uid and resourceVersion.
    */
   transform?: (object: KubeObject) => KubeObject
+}
+
+/**
+ * Where to resume, and what the consumer already holds there: see
+ * {@link WatchRunnerOptions.resume}.
+ */
+export interface ResumePoint {
+  /** The resourceVersion the consumer's state is at (e.g. `lastResourceVersion`, persisted). */
+  resourceVersion: string
+  /**
+   * What the consumer holds at `resourceVersion`: `[key, resourceVersion]` pairs (a
+   * `Map<string, string>` will do) or whole objects, all of them. Read once, at start.
+   * Without it, the runner knows only what it delivers from now on (see `knowledge`).
+   */
+  known?: Iterable<KnownRecord> | undefined
+}
+
+/** A backoff or `Retry-After` wait in progress (read-only; see {@link WatchRunner.waiting}). */
+export interface PendingWait {
+  /** What failed: `'watch failed'`, `'list failed'`, `'stalled watch'`, `'repeated 410'`, `'Retry-After'`… */
+  readonly reason: string
+  /** The error that caused it, in a few words (`HTTP 500 InternalError: etcd hiccup`), when there was one. */
+  readonly cause: string | undefined
+  /** The wait, in ms. */
+  readonly ms: number
+  /** `clock.now()` (monotonic) when it began and when it ends. */
+  readonly since: number
+  readonly until: number
+  /** When it ends in wall-clock time (ISO 8601), for logs and pages. */
+  readonly endsAt: string
+  /** The backoff's attempt number since its last reset (1 = first delay); undefined for a `Retry-After`. */
+  readonly attempt: number | undefined
 }
 
 interface Entry {
@@ -177,6 +223,7 @@ export class WatchRunner implements AsyncIterable<WatchNotification> {
   readonly #client: ListWatchClient
   readonly #config: EngineConfig
   readonly #env: EngineEnv
+  readonly #backoff: Backoff
   readonly #clock: Clock
   readonly #log: Logger
   readonly #existingAsCreated: boolean
@@ -200,6 +247,17 @@ export class WatchRunner implements AsyncIterable<WatchNotification> {
   /** The next list page, requested ahead while the current one is handed on. */
   #prefetch: { continueToken: string; limit: number; controller: AbortController; page: Promise<ListPage> } | undefined
   #relistRequested = false
+  /** `retryNow()` cut the current wait short: go on as if it had elapsed. */
+  #wakeRequested = false
+  /** Aborts the wait in progress (the `#io` of a wait). */
+  #waitIo: AbortController | undefined
+  /** The backoff or Retry-After wait in progress. */
+  #waiting: PendingWait | undefined
+  /**
+   * Whether `known` holds everything the consumer has (`complete`), or only what was
+   * delivered since a resume without `known` (`partial`, until a relist completes).
+   */
+  #knowledge: Knowledge = 'complete'
 
   /** Queued, not yet handed out; `#head` is the next one. Invariant: `#queue.length - #head ≤ #maxPending`. */
   #queue: Entry[] = []
@@ -220,7 +278,8 @@ export class WatchRunner implements AsyncIterable<WatchNotification> {
     this.#config = { ...DEFAULT_ENGINE_CONFIG, ...options.config }
     this.#clock = options.clock ?? systemClock
     const random = options.random ?? Math.random
-    this.#env = { random, backoff: new Backoff(options.backoff ?? CLIENT_GO_BACKOFF, this.#clock, random) }
+    this.#backoff = new Backoff(options.backoff ?? CLIENT_GO_BACKOFF, this.#clock, random)
+    this.#env = { random, backoff: this.#backoff }
     this.#log = options.logger ?? defaultLogger()
     this.#existingAsCreated = options.existingAsCreated ?? true
     this.#stallMarginMs = options.stallMarginMs ?? 30_000
@@ -229,6 +288,15 @@ export class WatchRunner implements AsyncIterable<WatchNotification> {
     this.#sink = options.sink
     this.#transform = options.transform
     this.known = options.known ?? new KnownVersions()
+    const resume = options.resume
+    if (resume !== undefined) {
+      if (typeof resume.resourceVersion !== 'string' || resume.resourceVersion === '') {
+        throw new InvalidResumeError(`resume.resourceVersion must be a non-empty string, got ${String(resume.resourceVersion)}`)
+      }
+      this.#config.resourceVersion = resume.resourceVersion
+      if (resume.known === undefined) this.#knowledge = 'partial'
+      else seedKnown(this.known, resume.known)
+    }
     this.#lastResourceVersion = this.#config.resourceVersion
     this.#done = new Promise<void>((resolve, reject) => {
       this.#resolveDone = resolve
@@ -253,6 +321,39 @@ export class WatchRunner implements AsyncIterable<WatchNotification> {
    */
   get lastResourceVersion(): string | undefined {
     return this.#lastResourceVersion
+  }
+
+  /**
+   * `'complete'`: `known` holds everything the consumer has (after a list, or a resume with
+   * `known`). `'partial'`: resumed without `known`, it holds only what arrived since; the
+   * first complete relist makes it complete.
+   */
+  get knowledge(): Knowledge {
+    return this.#knowledge
+  }
+
+  /**
+   * The backoff (or `Retry-After`) wait in progress: why, since and until when
+   * (`clock.now()` time), and the attempt number. Undefined while listing or watching.
+   */
+  get waiting(): PendingWait | undefined {
+    return this.#waiting
+  }
+
+  /**
+   * Cuts a backoff or `Retry-After` wait short: the runner goes on at once as if it had
+   * elapsed (the backoff sequence is not reset: a failure right after backs off longer).
+   * For when the consumer knows the cause is gone — a network change, a fault cleared.
+   * Returns the wait it cut short, or undefined when nothing was waiting (then it does
+   * nothing: a list or watch in progress is never interrupted).
+   */
+  retryNow(): PendingWait | undefined {
+    const waiting = this.#waiting
+    if (waiting === undefined || this.#abort.signal.aborted) return undefined
+    // The wait may be decided but not begun yet (`#wait` then skips it).
+    this.#wakeRequested = true
+    this.#waitIo?.abort()
+    return waiting
   }
 
   /** Notifications queued and not yet acknowledged (≤ `maxPending` + one in flight). */
@@ -475,11 +576,42 @@ export class WatchRunner implements AsyncIterable<WatchNotification> {
           if (this.#watches++ > 0) this.counters.reconnects++
           io = effect
           break
+        case 'wait':
+          this.#beginWait(effect)
+          io = effect
+          break
         default:
           io = effect
       }
     }
     return io
+  }
+
+  /**
+   * Records a wait as {@link waiting} and logs it in one line: how long, until when, the
+   * attempt, and what caused it — so a watcher that is quiet says why and until when.
+   */
+  #beginWait(effect: Extract<Effect, { type: 'wait' }>): void {
+    const since = this.#clock.now()
+    const retryAfter = effect.reason === 'Retry-After'
+    const waiting: PendingWait = {
+      reason: effect.reason,
+      cause: effect.cause,
+      ms: effect.ms,
+      since,
+      until: since + effect.ms,
+      endsAt: new Date(Date.now() + effect.ms).toISOString(),
+      attempt: retryAfter ? undefined : this.#backoff.attempts,
+    }
+    this.#waiting = waiting
+    const seconds = (effect.ms / 1000).toFixed(1)
+    const until = waiting.endsAt
+    const why = `${effect.reason}${effect.cause ? `: ${effect.cause}` : ''}`
+    const msg = retryAfter ? `waiting ${seconds} s until ${until} (Retry-After)` : `backing off ${seconds} s until ${until} (attempt ${waiting.attempt}, ${why})`
+    const data: Record<string, unknown> = { reason: effect.reason, waitMs: Math.round(effect.ms), until, resourceVersion: this.#state.resourceVersion }
+    if (effect.cause !== undefined) data.cause = effect.cause
+    if (waiting.attempt !== undefined) data.attempt = waiting.attempt
+    this.#log[retryAfter ? 'info' : 'warn'](data, msg)
   }
 
   /** Applies an engine event on the consumer side; returns a promise only when it has to wait. */
@@ -496,13 +628,22 @@ export class WatchRunner implements AsyncIterable<WatchNotification> {
         const resourceVersion = version || undefined
         const known = this.known
         if (event.type === 'deleted') {
+          // A DELETED of a key never delivered is dropped ("no deleted for an object never
+          // delivered") — unless the runner resumed without knowing what the consumer holds:
+          // then the object existed at the resume point, so the consumer had it.
+          if (!liveDelete(versionIn(known, key), this.#knowledge)) {
+            if (resourceVersion !== undefined) this.#advance(resourceVersion)
+            return
+          }
           known.delete(key)
           return this.#offer({ type: 'deleted', key, object }, resourceVersion)
         }
         // One lookup when the store records and answers at once (`upsert`; a replayed ADDED
         // is recorded again, unchanged); else look up, and record only a real change.
         const previous = known.upsert ? known.upsert(key, object) : versionIn(known, key)
-        const type = liveChange(event.type, previous, version)
+        // Resumed without `known`: a MODIFIED of a key not seen since existed at the resume
+        // point (else an ADDED would have come first), so the consumer has it: `modified`.
+        const type = liveChange(event.type, previous, version, this.#knowledge)
         if (type === undefined) {
           if (resourceVersion !== undefined) this.#advance(resourceVersion)
           return
@@ -515,6 +656,12 @@ export class WatchRunner implements AsyncIterable<WatchNotification> {
         return
       case 'relistStart':
         if (!event.initial && this.#relist === undefined) this.counters.relists++
+        if (this.#knowledge === 'partial' && this.#relist === undefined) {
+          this.#log.warn(
+            { resourceVersion: this.#state.resourceVersion, seenSinceResume: this.known.size },
+            'relisting after a resume without known: objects not seen since the resume come as created (the consumer may hold them already) and objects deleted while it was away cannot be reported; resume with known to get them',
+          )
+        }
         this.#relist = { seen: new Set(), initial: event.initial, apiVersion: undefined, kind: undefined }
         return
       case 'relistPage':
@@ -532,7 +679,9 @@ export class WatchRunner implements AsyncIterable<WatchNotification> {
    */
   #relistPage(objects: readonly KubeObject[]): Promise<void> | undefined {
     const relist = (this.#relist ??= { seen: new Set(), initial: !this.#state.synced, apiVersion: undefined, kind: undefined })
-    const silentCreates = relist.initial && !this.#existingAsCreated
+    // A resumed runner (or a replacement one) never starts from nothing: a relist before its
+    // first watch opened (a 410 on the resume watch) still delivers what is new.
+    const silentCreates = relist.initial && !this.#existingAsCreated && this.#config.resourceVersion === undefined
     const transform = this.#transform
     for (let i = 0; i < objects.length; i++) {
       if (this.#abort.signal.aborted) return undefined
@@ -560,6 +709,8 @@ export class WatchRunner implements AsyncIterable<WatchNotification> {
       const wait = this.#offer({ type: change.type, key: change.key, object: change.object }, undefined)
       if (wait !== undefined) await wait
     }
+    // A complete list: `known` now holds everything the consumer has.
+    this.#knowledge = 'complete'
     this.#advance(event.resourceVersion)
   }
 
@@ -576,8 +727,13 @@ export class WatchRunner implements AsyncIterable<WatchNotification> {
     if (this.#abort.signal.aborted) return undefined
     if (this.#relistRequested) {
       this.#relistRequested = false
+      this.#wakeRequested = false
       this.#relist = undefined
       return this.#feed({ type: 'relist' })
+    }
+    if (this.#wakeRequested) {
+      this.#wakeRequested = false
+      if (this.#state.phase === 'Waiting') return this.#feed({ type: 'backoffElapsed' })
     }
     return undefined
   }
@@ -640,13 +796,19 @@ export class WatchRunner implements AsyncIterable<WatchNotification> {
 
   async #wait(ms: number): Promise<IoEffect | undefined> {
     const io = this.#beginIo()
+    this.#waitIo = io
+    if (this.#wakeRequested) io.abort()
     try {
       await sleep(this.#clock, ms, io.signal)
     } catch {
+      this.#waiting = undefined
       return this.#interrupted()
     } finally {
       if (this.#io === io) this.#io = undefined
+      if (this.#waitIo === io) this.#waitIo = undefined
     }
+    this.#waiting = undefined
+    this.#wakeRequested = false
     return this.#feed({ type: 'backoffElapsed' })
   }
 

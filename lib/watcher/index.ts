@@ -7,5 +7,6 @@ export {
   type WatcherContext,
   type WatcherOptions,
   type WatcherRef,
+  type WatcherResume,
 } from './watcher.ts'
 export { prometheusWatchMetrics, type PromClientForWatch, WATCH_METRICS, type WatchMetrics } from './metrics.ts'

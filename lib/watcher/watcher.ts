@@ -28,10 +28,10 @@ import { type BackoffPolicy, CLIENT_GO_BACKOFF } from '../time/backoff.ts'
 import { type Clock, systemClock } from '../time/clock.ts'
 import { HttpListWatchClient, type ListWatchClient, type ResourceTarget } from '../watch/client.ts'
 import type { EngineConfig, InitialListStrategy } from '../watch/engine.ts'
-import { type KnownStore, KnownVersions } from '../watch/known.ts'
+import { InvalidResumeError, type KnownRecord, type KnownStore, KnownVersions, seedKnown } from '../watch/known.ts'
 import type { KubeObject } from '../watch/object.ts'
 import type { Plain } from '../api/object.ts'
-import { newWatchCounters, type WatchCounters, type WatchNotification, WatchRunner } from '../watch/runner.ts'
+import { newWatchCounters, type PendingWait, type WatchCounters, type WatchNotification, WatchRunner } from '../watch/runner.ts'
 import type { WatchMetrics } from './metrics.ts'
 
 export type { Plain } from '../api/object.ts'
@@ -47,7 +47,8 @@ export interface WatcherContext<T = KubeObject> extends ProcessContext {
   readonly counters: WatchCounters
   /**
    * The resourceVersion of the last change (or sync) this handler has processed — what to
-   * persist if you want to resume from it later with the `resourceVersion` option.
+   * persist, together with the keys and resourceVersions your state holds at that moment,
+   * to resume later with `resume: { resourceVersion, known }`.
    */
   readonly resourceVersion: string | undefined
 }
@@ -98,8 +99,46 @@ export interface WatcherOptions<T = KubeObject> {
   namespace?: string
   labelSelector?: string
   fieldSelector?: string
-  /** Resume from this resourceVersion instead of listing first. */
+  /**
+   * Resume from this resourceVersion instead of listing first, without telling the watcher
+   * what you hold: the same as `resume: { resourceVersion }` (see `resume` for what that
+   * can and cannot deliver). Give `resume` with `known` instead to keep every promise.
+   */
   resourceVersion?: string
+  /**
+   * Resume from `resourceVersion` instead of listing first, with `known`: what your state
+   * holds at that resourceVersion — `[key, resourceVersion]` pairs (e.g. the
+   * `Map<string, string>` you persisted; key `namespace/name`, or `name` when
+   * cluster-scoped) or the whole objects (required with `store`, which hands them out).
+   * Persist them together with `ctx.resourceVersion`, from the same moment.
+   *
+   * With `known`, events after the resume are classified against it: a change of an object
+   * you hold is `modified`, never `created`; a DELETED of an object you do not hold is not
+   * delivered; and when `resourceVersion` has expired (410), the relist is diffed against
+   * it: `deleted` for what vanished while you were away, `modified`/`created` for what
+   * changed or appeared, nothing for what did not change.
+   *
+   * Without `known`, the watcher knows only what it delivers after the resume: a watch
+   * ADDED is `created`, a MODIFIED is `modified` and a DELETED is `deleted` (such an object
+   * existed at `resourceVersion`, so you had it); but after a 410, objects not seen since
+   * the resume come as `created` even if you had them, and objects deleted while you were
+   * away are never reported (a warning is logged).
+   *
+   * A function (sync or async) is called at every start of the watcher — also when a
+   * parent supervisor restarts it through `childSpec` — so it can load what you persisted
+   * last; return undefined to list from scratch. A rejection rejects the start. (A crash of
+   * your handler alone restarts it with a fresh `init` and a full list, as without resume.)
+   *
+   * @example
+   * ```ts
+   * // handleEvent keeps state.view (key → resourceVersion); persist it with ctx.resourceVersion:
+   * await save({ resourceVersion: ctx.resourceVersion, view: [...state.view] })
+   * // later, in a new process:
+   * const { resourceVersion, view } = await load()
+   * await Watcher.start(Mirror, { view }, { kubeConfig, apiVersion: 'v1', kind: 'ConfigMap', resume: { resourceVersion, known: view } })
+   * ```
+   */
+  resume?: WatcherResume | (() => WatcherResume | undefined | Promise<WatcherResume | undefined>)
   /** Deliver the objects that exist at start as `created` (default true). */
   deliverExisting?: boolean
   /** Objects per list page (default 500). */
@@ -143,6 +182,14 @@ export interface WatcherOptions<T = KubeObject> {
   metrics?: WatchMetrics
 }
 
+/** Where a watcher resumes and what its handler holds there: see {@link WatcherOptions.resume}. */
+export interface WatcherResume {
+  /** The handler's `ctx.resourceVersion` you persisted. */
+  resourceVersion: string
+  /** What the handler held at `resourceVersion`: `[key, resourceVersion]` pairs or objects. */
+  known?: Iterable<KnownRecord> | undefined
+}
+
 /** Bad watcher options (`ERR_INVALID_WATCHER_OPTIONS`); the message names the option. */
 export class InvalidWatcherOptionsError extends KubevisorError {
   constructor(message: string) {
@@ -179,6 +226,11 @@ interface Shared {
   readonly stallMarginMs: number | undefined
   /** Where a new connection starts watching: the previous connection's last handed-over RV. */
   resumeFrom: string | undefined
+  /**
+   * `'partial'` while `known` holds only what was delivered since a resume without `known`
+   * (until a connection's relist completes); `'complete'` otherwise.
+   */
+  knowledge: 'complete' | 'partial'
   /** The runner of the current connection: its lastResourceVersion is exact (sink mode). */
   runner: WatchRunner | undefined
   /** Counters of the runners replaced so far, so totals survive reconnects and restarts. */
@@ -223,6 +275,11 @@ class Delivery {
 
 /** Answered by the handler once everything delivered before it was handled. */
 const BARRIER = Symbol('kubevisor.watcher.barrier')
+
+/** Asks the handler to cut its connection's backoff short (`Watcher.reconnectNow`). */
+const RECONNECT_NOW = Symbol('kubevisor.watcher.reconnectNow')
+/** Asks the handler for its connection's wait in progress (`Watcher.waiting`). */
+const WAITING = Symbol('kubevisor.watcher.waiting')
 
 /** The connection tells itself that its runner ended. */
 class RunnerEnded {
@@ -305,6 +362,7 @@ const HandlerAdapter: Behaviour<{ shared: Shared; user: WatcherBehaviour; arg: u
     if (shared.handlerStarts > 1) {
       shared.known.clear()
       shared.resumeFrom = undefined
+      shared.knowledge = 'complete'
     }
     shared.handler = ctx.self as Process
     const holder = { shared, behaviour: user, user: undefined, synced: false, resourceVersion: undefined } as unknown as HandlerState
@@ -338,6 +396,8 @@ const HandlerAdapter: Behaviour<{ shared: Shared; user: WatcherBehaviour; arg: u
 
   handleCall(msg, from, holder) {
     if (msg === BARRIER) return reply(true, holder)
+    if (msg === RECONNECT_NOW) return reply(holder.shared.runner?.retryNow(), holder)
+    if (msg === WAITING) return reply(holder.shared.runner?.waiting, holder)
     const user = holder.behaviour
     if (!user.handleCall) throw new KubevisorError('ERR_NO_CALLBACK', 'this watcher does not define handleCall')
     return then(user.handleCall(msg, from, holder.user, holder.ctx), (r) => mapResult(r, holder))
@@ -384,7 +444,12 @@ const Connection: Behaviour<{ shared: Shared }, ConnectionState> = {
     // Resume exactly where the previous connection's runner handed over — however that
     // connection ended (even killed, without terminate) — and make sure it has stopped.
     const previous = retireRunner(shared)
-    if (previous) shared.resumeFrom = previous.lastResourceVersion ?? shared.resumeFrom
+    if (previous) {
+      shared.resumeFrom = previous.lastResourceVersion ?? shared.resumeFrom
+      shared.knowledge = previous.knowledge
+    }
+    // Resumed without `known` and not relisted since: the next runner knows as little.
+    const partial = shared.knowledge === 'partial' && shared.resumeFrom !== undefined
     const self = ctx.self
     let sent = 0
     let waiting = false
@@ -396,6 +461,7 @@ const Connection: Behaviour<{ shared: Shared }, ConnectionState> = {
       client: shared.client,
       known: shared.known,
       config: { ...shared.engine, resourceVersion: shared.resumeFrom },
+      resume: partial ? { resourceVersion: shared.resumeFrom as string } : undefined,
       existingAsCreated: shared.deliverExisting,
       backoff: shared.backoff,
       clock: ctx.clock,
@@ -459,7 +525,16 @@ function targetOf(opts: WatcherOptions<unknown>): ResourceTarget {
   return { apiVersion: opts.apiVersion, kind: opts.kind, ...common }
 }
 
-function sharedOf(opts: WatcherOptions<unknown>): Shared {
+/** The resume point of one start: `resume` (called when a function) or `resourceVersion` alone. */
+async function resumeOf(opts: WatcherOptions<unknown>): Promise<WatcherResume | undefined> {
+  if (opts.resume !== undefined && opts.resourceVersion !== undefined) {
+    throw new InvalidWatcherOptionsError('give either resourceVersion or resume: { resourceVersion, known }, not both')
+  }
+  if (typeof opts.resume === 'function') return (await opts.resume()) ?? undefined
+  return opts.resume ?? (opts.resourceVersion !== undefined ? { resourceVersion: opts.resourceVersion } : undefined)
+}
+
+function sharedOf(opts: WatcherOptions<unknown>, resume: WatcherResume | undefined): Shared {
   if (opts.pageSize !== undefined && !(Number.isInteger(opts.pageSize) && opts.pageSize > 0)) {
     throw new InvalidWatcherOptionsError(`pageSize must be a positive integer, got ${String(opts.pageSize)}`)
   }
@@ -478,6 +553,15 @@ function sharedOf(opts: WatcherOptions<unknown>): Shared {
     }
   }
   const store = opts.store ? new StoreWriter(typeof opts.store === 'object' ? (opts.store.indexers as Indexers<KubeObject>) : {}) : undefined
+  if (resume !== undefined) {
+    if (resume === null || typeof resume !== 'object' || typeof resume.resourceVersion !== 'string' || resume.resourceVersion === '') {
+      throw new InvalidWatcherOptionsError(`resume.resourceVersion (or resourceVersion) must be a non-empty string, got ${String(resume?.resourceVersion)}`)
+    }
+    const known = resume.known
+    if (known !== undefined && (known === null || typeof (known as Iterable<KnownRecord>)[Symbol.iterator] !== 'function')) {
+      throw new InvalidWatcherOptionsError('resume.known must be an iterable of [key, resourceVersion] pairs or objects (e.g. a Map<string, string>)')
+    }
+  }
   const engine: Partial<EngineConfig> = {}
   if (opts.pageSize !== undefined) engine.pageSize = opts.pageSize
   if (opts.initialList !== undefined) engine.initialList = opts.initialList
@@ -486,9 +570,18 @@ function sharedOf(opts: WatcherOptions<unknown>): Shared {
     engine.minWatchTimeoutSeconds = opts.watchTimeoutSeconds
   }
   if (opts.stallMarginMs !== undefined && !(opts.stallMarginMs >= 0)) throw new InvalidWatcherOptionsError(`stallMarginMs must be >= 0, got ${String(opts.stallMarginMs)}`)
+  const known: KnownStore = store ?? new KnownVersions()
+  if (resume?.known !== undefined) {
+    try {
+      seedKnown(known, resume.known, { objectsOnly: store !== undefined })
+    } catch (err) {
+      if (err instanceof InvalidResumeError) throw new InvalidWatcherOptionsError(`resume.known: ${err.message}`)
+      throw err
+    }
+  }
   return {
     client,
-    known: store ?? new KnownVersions(),
+    known,
     store,
     engine,
     deliverExisting: opts.deliverExisting ?? true,
@@ -496,7 +589,8 @@ function sharedOf(opts: WatcherOptions<unknown>): Shared {
     transform: opts.transform,
     maxPending: opts.maxPending ?? 1024,
     stallMarginMs: opts.stallMarginMs,
-    resumeFrom: opts.resourceVersion,
+    resumeFrom: resume?.resourceVersion,
+    knowledge: resume !== undefined && resume.known === undefined ? 'partial' : 'complete',
     runner: undefined,
     retired: newWatchCounters(),
     handler: undefined,
@@ -536,7 +630,7 @@ export const Watcher = {
       throw new InvalidWatcherOptionsError('a watcher behaviour needs init(arg, ctx) and handleEvent(type, object, state, ctx)')
     }
     if (opts === null || typeof opts !== 'object') throw new InvalidWatcherOptionsError('options are required')
-    const shared = sharedOf(opts as WatcherOptions<unknown>)
+    const shared = sharedOf(opts as WatcherOptions<unknown>, await resumeOf(opts as WatcherOptions<unknown>))
     const registry = opts.name !== undefined ? (opts.registry ?? undefined) : new Registry()
     const name = opts.name ?? 'watcher'
     const supervisor = await Supervisor.start(
@@ -603,6 +697,30 @@ export const Watcher = {
         return ref.supervisor
       },
     }
+  },
+
+  /**
+   * Cuts the watcher's backoff short: if its connection is waiting (after failures, or for
+   * a 429's `Retry-After`), it reconnects now instead of at the wait's end. For when you
+   * know the cause is gone — a network change, a fault cleared, a server back up. The
+   * backoff sequence is not reset, so a failure right after still backs off longer.
+   * Resolves to the wait it cut short (why, until when, which attempt), or undefined when
+   * the connection was not waiting (then nothing happens). A message to the handler: it is
+   * answered after the changes already in the handler's mailbox.
+   */
+  reconnectNow(ref: WatcherRef<any> | ViaName | string, timeoutMs?: number): Promise<PendingWait | undefined> {
+    return GenServer.call<PendingWait | undefined>(ref, RECONNECT_NOW, timeoutMs)
+  },
+
+  /**
+   * The watcher's backoff or `Retry-After` wait in progress — why (`reason`, `cause`),
+   * since and until when (`clock.now()` time), which attempt — or undefined while it lists
+   * or watches. Read-only; answered by the handler after the changes in its mailbox.
+   * Not covered: the supervisor's `restartBackoff` before it restarts a connection that
+   * ended with a terminal error (401/403/404), which is logged by the supervisor.
+   */
+  waiting(ref: WatcherRef<any> | ViaName | string, timeoutMs?: number): Promise<PendingWait | undefined> {
+    return GenServer.call<PendingWait | undefined>(ref, WAITING, timeoutMs)
   },
 
   /** Stops a watcher: its connection closes, then its handler's `terminate` runs. */

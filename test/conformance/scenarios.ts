@@ -823,8 +823,8 @@ export function conformanceScenarios(getTarget: () => ConformanceTarget): void {
       assert.deepEqual((await view(w)).violations, [])
     }
     const fast = { initialMs: 20, maxMs: 200, factor: 2, jitter: 0, resetAfterMs: 0 }
-    const startWatcher = (on: ConformanceTarget['kubeConfig'], ns: string, opts: Record<string, unknown> = {}) =>
-      Watcher.start(Mirror, undefined, { kubeConfig: on, apiVersion: 'v1', kind: 'ConfigMap', namespace: ns, logger, backoff: fast, ...opts })
+    const startWatcher = (on: ConformanceTarget['kubeConfig'], ns: string, opts: Record<string, unknown> = {}, arg?: { view?: Map<string, string> }) =>
+      Watcher.start(Mirror, arg, { kubeConfig: on, apiVersion: 'v1', kind: 'ConfigMap', namespace: ns, logger, backoff: fast, ...opts })
 
     test('resuming from a resourceVersion delivers only what came after it', async () => {
       const ns = await namespace()
@@ -837,6 +837,68 @@ export function conformanceScenarios(getTarget: () => ConformanceTarget): void {
         await converged(w, kc(), ns, ['before'])
         const log = (await view(w)).log.filter((l) => l !== 'synced').map((l) => l.split('@')[0])
         assert.deepEqual(log, [`created ${ns}/after`, `created ${ns}/live`])
+      } finally {
+        await Watcher.stop(w)
+      }
+    })
+
+    // Issue #12 item 13: a watcher resumed with what its handler persisted (the view and
+    // ctx.resourceVersion) gets exactly what changed while it was away, whether its
+    // resourceVersion can still be watched or has expired (410 → relist diffed against it).
+    for (const expired of [false, true]) {
+      test(`resume with known ${expired ? 'after compaction (410 → relist)' : 'from a watchable resourceVersion'}: exactly deleted, modified, created for what changed while stopped`, async () => {
+        const on = expired ? target.compaction.kubeConfig : kc()
+        const ns = await namespace(on)
+        for (const name of ['same', 'changes', 'vanishes']) await createCm(ns, name, {}, on)
+        const first = await startWatcher(on, ns)
+        let persisted: MirrorState
+        try {
+          await converged(first, on, ns)
+          persisted = await view(first)
+        } finally {
+          await Watcher.stop(first)
+        }
+        assert.ok(persisted.resourceVersion, 'the handler knows its resourceVersion')
+        await putCm(ns, 'changes', { v: '2' }, on)
+        await ok(on, 'DELETE', `${cms(ns)}/vanishes`)
+        await createCm(ns, 'appears', {}, on)
+        if (expired) await target.compaction.compact()
+        const w = await startWatcher(on, ns, { resume: { resourceVersion: persisted.resourceVersion, known: persisted.view } }, { view: persisted.view })
+        try {
+          await converged(w, on, ns)
+          const delivered = (await view(w)).log.filter((l) => l !== 'synced').map((l) => l.split('@')[0]).sort()
+          assert.deepEqual(delivered, [`created ${ns}/appears`, `deleted ${ns}/vanishes`, `modified ${ns}/changes`])
+          if (expired) {
+            assert.ok((w.counters.gone ?? 0) >= 1, 'the server answered the persisted resourceVersion with 410')
+            assert.equal(w.counters.listPages, 1, 'one relist')
+          } else {
+            assert.equal(w.counters.listPages, 0, 'no list: the watch replayed what happened')
+          }
+        } finally {
+          await Watcher.stop(w)
+        }
+      })
+    }
+
+    test('resume without known from a watchable resourceVersion: the watch\'s MODIFIED and DELETED of objects held are modified and deleted, not created', async () => {
+      const ns = await namespace()
+      for (const name of ['same', 'changes', 'vanishes']) await createCm(ns, name)
+      const first = await startWatcher(kc(), ns)
+      let persisted: MirrorState
+      try {
+        await converged(first, kc(), ns)
+        persisted = await view(first)
+      } finally {
+        await Watcher.stop(first)
+      }
+      await putCm(ns, 'changes', { v: '2' })
+      await ok(kc(), 'DELETE', `${cms(ns)}/vanishes`)
+      await createCm(ns, 'appears')
+      const w = await startWatcher(kc(), ns, { resourceVersion: persisted.resourceVersion }, { view: persisted.view })
+      try {
+        await converged(w, kc(), ns)
+        const delivered = (await view(w)).log.filter((l) => l !== 'synced').map((l) => l.split('@')[0])
+        assert.deepEqual(delivered, [`modified ${ns}/changes`, `deleted ${ns}/vanishes`, `created ${ns}/appears`])
       } finally {
         await Watcher.stop(w)
       }

@@ -199,6 +199,45 @@ describe('queue metrics through prom-client', () => {
     assert.equal(out.trim(), 'started')
   })
 
+  it('scrape the histograms exactly as prom-client\'s own Histogram would (LocalHistogram)', async () => {
+    const { clock, registry, metrics } = setup()
+    const queue = new WorkQueue<string>({ name: 'pods', clock, metrics })
+    const reference = new promClient.Registry()
+    const histogram = (name: string) =>
+      new promClient.Histogram({
+        name,
+        help: (registry.getSingleMetric(name) as unknown as { help: string }).help,
+        labelNames: ['name'],
+        buckets: [...WORKQUEUE_DURATION_BUCKETS],
+        registers: [reference],
+      })
+    const latency = histogram('workqueue_queue_duration_seconds')
+    const work = histogram('workqueue_work_duration_seconds')
+    // The same observations through the adapter and through prom-client: on every bucket
+    // bound (le is inclusive), between bounds, past the last one (+Inf), and zero.
+    const seconds = [0, 1e-6, 2e-6, 1e-5, 0.015, 0.1, 1, 1.5, 10, 100, 999, 1000, 1000.5, 5000, 3.25]
+    for (const [i, v] of seconds.entries()) {
+      metrics.newLatencyMetric('pods').observe(v)
+      latency.observe({ name: 'pods' }, v)
+      metrics.newWorkDurationMetric(i % 2 ? 'nodes' : 'pods').observe(v / 3)
+      work.observe({ name: i % 2 ? 'nodes' : 'pods' }, v / 3)
+    }
+    for (const name of ['workqueue_queue_duration_seconds', 'workqueue_work_duration_seconds']) {
+      assert.equal(await registry.getSingleMetricAsString(name), await reference.getSingleMetricAsString(name), name)
+    }
+    assert.deepEqual(
+      (await registry.getMetricsAsJSON()).find((m) => m.name === 'workqueue_queue_duration_seconds')?.values,
+      (await reference.getMetricsAsJSON()).find((m) => m.name === 'workqueue_queue_duration_seconds')?.values,
+    )
+    registry.resetMetrics()
+    const afterReset = await snapshot(registry)
+    assert.equal(value(afterReset, 'workqueue_queue_duration_seconds', 'pods', 'workqueue_queue_duration_seconds_count'), 0)
+    queue.add('again')
+    queue.tryGet()
+    assert.equal(value(await snapshot(registry), 'workqueue_queue_duration_seconds', 'pods', 'workqueue_queue_duration_seconds_count'), 1, 'the queue still counts after a reset')
+    queue.shutDown()
+  })
+
   it('need a queue name', () => {
     const { metrics } = setup()
     assert.throws(() => new WorkQueue<string>({ metrics }), /name/)

@@ -12,6 +12,8 @@ export interface MirrorState {
   /** Broken promises: a `created` for a key already seen, a `modified` without a change, a `deleted` of an unknown key. */
   violations: string[]
   inits: number
+  /** The handler's `ctx.resourceVersion`: what to persist with `view` to resume later. */
+  resourceVersion?: string | undefined
 }
 
 let inits = 0
@@ -20,8 +22,9 @@ let inits = 0
  * A watcher that mirrors the server's objects and checks kubevisor's delivery promises as
  * it goes. `call('view')` returns a copy of its state; `call('crash')` throws.
  */
-export const Mirror: WatcherBehaviour<KubeObject, MirrorState, { onEvent?: (line: string) => void } | undefined> = {
-  init: () => ok({ view: new Map(), log: [], violations: [], inits: ++inits }),
+export const Mirror: WatcherBehaviour<KubeObject, MirrorState, { onEvent?: (line: string) => void; view?: Map<string, string> } | undefined> = {
+  // `view`: what a resumed mirror persisted (key → resourceVersion), to resume with it.
+  init: (arg) => ok({ view: new Map(arg?.view ?? []), log: [], violations: [], inits: ++inits }),
   handleEvent: (type, object, state, _ctx) => {
     const key = objectKey(object)
     const rv = object.metadata?.resourceVersion ?? ''
@@ -40,9 +43,9 @@ export const Mirror: WatcherBehaviour<KubeObject, MirrorState, { onEvent?: (line
     state.log.push('synced')
     return noreply(state)
   },
-  handleCall: (msg, _from, state) => {
+  handleCall: (msg, _from, state, ctx) => {
     if (msg === 'crash') throw new Error('handler crash on request')
-    return reply({ view: new Map(state.view), log: [...state.log], violations: [...state.violations], inits: state.inits }, state)
+    return reply({ view: new Map(state.view), log: [...state.log], violations: [...state.violations], inits: state.inits, resourceVersion: ctx.resourceVersion }, state)
   },
 }
 

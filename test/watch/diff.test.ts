@@ -82,19 +82,25 @@ describe('diffRelist', () => {
 })
 
 describe('classifyEvent', () => {
-  const table: [string, 'added' | 'modified' | 'deleted', string | undefined, string | undefined][] = [
-    ['ADDED of an unknown object is created', 'added', undefined, 'created'],
-    ['ADDED of a known object at the same version is a duplicate and dropped', 'added', '5', undefined],
-    ['ADDED of a known object at another version is modified', 'added', '4', 'modified'],
-    ['MODIFIED of a known object is modified', 'modified', '4', 'modified'],
-    ['MODIFIED of an unknown object is created', 'modified', undefined, 'created'],
-    ['DELETED of a known object is deleted', 'deleted', '4', 'deleted'],
-    ['DELETED of an unknown object is still delivered', 'deleted', undefined, 'deleted'],
+  // With complete knowledge (after a list, or a resume given what the consumer holds) and with
+  // partial knowledge (resumed without it: an unknown key may be one the consumer has).
+  const table: [string, 'added' | 'modified' | 'deleted', string | undefined, 'complete' | 'partial', string | undefined][] = [
+    ['ADDED of an unknown object is created', 'added', undefined, 'complete', 'created'],
+    ['ADDED of a known object at the same version is a duplicate and dropped', 'added', '5', 'complete', undefined],
+    ['ADDED of a known object at another version is modified', 'added', '4', 'complete', 'modified'],
+    ['MODIFIED of a known object is modified', 'modified', '4', 'complete', 'modified'],
+    ['MODIFIED of an unknown object is created', 'modified', undefined, 'complete', 'created'],
+    ['DELETED of a known object is deleted', 'deleted', '4', 'complete', 'deleted'],
+    ['DELETED of an unknown object is dropped: no deleted for an object never delivered', 'deleted', undefined, 'complete', undefined],
+    ['partial: ADDED of an unknown object is created (new since the resume)', 'added', undefined, 'partial', 'created'],
+    ['partial: MODIFIED of an unknown object is modified (it existed at the resume point)', 'modified', undefined, 'partial', 'modified'],
+    ['partial: DELETED of an unknown object is deleted (it existed at the resume point)', 'deleted', undefined, 'partial', 'deleted'],
+    ['partial: ADDED of a known object at the same version is dropped', 'added', '5', 'partial', undefined],
   ]
-  for (const [name, type, knownRv, expected] of table) {
+  for (const [name, type, knownRv, knowledge, expected] of table) {
     test(name, () => {
       const known = knownRv === undefined ? new KnownVersions() : knownFrom([pod('a', knownRv)])
-      assert.equal(classifyEvent(known, type, pod('a', '5'))?.type, expected)
+      assert.equal(classifyEvent(known, type, pod('a', '5'), knowledge)?.type, expected)
     })
   }
 })

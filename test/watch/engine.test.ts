@@ -291,7 +291,7 @@ describe('engine: failures and backoff', () => {
   test('a watch that fails mid-stream resumes from the last resourceVersion after a backoff', () => {
     const e = watching()
     e.feed({ type: 'watchEvent', event: { type: 'ADDED', object: pod('b', '17') } })
-    assert.deepEqual(io(e.feed({ type: 'watchFailed', error: new Error('socket hang up') })), [{ type: 'closeWatch' }, { type: 'wait', ms: 800, reason: 'watch failed' }])
+    assert.deepEqual(io(e.feed({ type: 'watchFailed', error: new Error('socket hang up') })), [{ type: 'closeWatch' }, { type: 'wait', ms: 800, reason: 'watch failed', cause: 'network error: socket hang up' }])
     assert.deepEqual(io(e.feed({ type: 'backoffElapsed' })), [{ type: 'watch', params: { resourceVersion: '17', allowWatchBookmarks: true, timeoutSeconds: 300 } }])
   })
 
@@ -301,10 +301,19 @@ describe('engine: failures and backoff', () => {
     // the same RV can fail forever (etcd compacted just past it: 500 "PrevKv=nil" every time).
     const e = watching()
     const effects = e.feed({ type: 'watchEvent', event: statusEvent(500, 'InternalError') })
-    assert.deepEqual(io(effects), [{ type: 'closeWatch' }, { type: 'wait', ms: 800, reason: 'watch ERROR event' }])
+    assert.deepEqual(io(effects), [
+      { type: 'closeWatch' },
+      { type: 'wait', ms: 800, reason: 'watch ERROR event', cause: 'ERROR event 500 InternalError: too old resource version: InternalError' },
+    ])
     assert.deepEqual(counters(effects), ['watchErrors', 'failures'])
     assert.ok(effects.some((x) => x.type === 'log' && x.level === 'warn' && x.data?.code === 500))
     assert.deepEqual(io(e.feed({ type: 'backoffElapsed' })), [{ type: 'list', params: { limit: 500 } }])
+  })
+
+  test('a 5xx backoff names its cause: HTTP status, Status reason and message', () => {
+    const e = watching()
+    const err = new ApiStatusError(500, 'etcd hiccup', { reason: 'InternalError' })
+    assert.deepEqual(io(e.feed({ type: 'watchFailed', status: 500, error: err })), [{ type: 'wait', ms: 800, reason: 'watch failed', cause: 'HTTP 500 InternalError: etcd hiccup' }])
   })
 
   test('a stall closes the watch and resumes from the last resourceVersion after a backoff', () => {

@@ -51,10 +51,10 @@ describe('kubevisor CLI', () => {
     assert.match(out, /--kubeconfig FILE/)
   })
 
-  test('bin/kubevisor.mjs apiserver serves in the foreground with a kubeconfig clients load, and stops on SIGTERM', async () => {
+  test('scripts/cli.ts apiserver (the development launcher; the published bin/kubevisor.mjs is tested in test/package) serves in the foreground with a kubeconfig clients load, and stops on SIGTERM', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'kubevisor-cli-'))
     const kubeconfig = join(dir, 'config.yaml')
-    const child = spawn(process.execPath, [fileURLToPath(new URL('../../../bin/kubevisor.mjs', import.meta.url)), 'apiserver', '--kubeconfig', kubeconfig, '--token', 's3cret'], {
+    const child = spawn(process.execPath, [fileURLToPath(new URL('../../../scripts/cli.ts', import.meta.url)), 'apiserver', '--kubeconfig', kubeconfig, '--token', 's3cret'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     try {
