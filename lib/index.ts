@@ -2,7 +2,8 @@
  * kubevisor: supervised, actor-style Kubernetes watchers for TypeScript.
  *
  * Start with `Watcher` (a supervised GenServer fed by list/watch), `GenServer` and
- * `Supervisor` (trees of processes), and the work queue for controllers. Testing helpers
+ * `Supervisor` (trees of processes), the work queue for controllers, and `Client` for
+ * writing back (apply, update, status, conflict retry, Events). Testing helpers
  * (the embedded API server, `FakeClock`) live in `kubevisor/testing`.
  */
 // Processes: GenServer behaviours, their results, links/monitors, names.
@@ -138,7 +139,101 @@ export {
   sources,
   TerminalError,
 } from './dispatch/index.ts'
-export { ApiStatusError, InitialListFailedError, WatchError, WatchFailedError, WatchStartFailedError } from './watch/errors.ts'
+export { InitialListFailedError, WatchError, WatchFailedError, WatchStartFailedError } from './watch/errors.ts'
+// Writing to the cluster: the client, conflict retry, create-or-update, owners, finalizers, conditions, Events.
+export {
+  AlreadyOwnedError,
+  type ApplyOptions,
+  addFinalizer,
+  Client,
+  type ClientOptions,
+  type CollectionRef,
+  type Condition,
+  type CreateOrUpdateOptions,
+  containsFinalizer,
+  createOrPatch,
+  createOrUpdate,
+  DEFAULT_BACKOFF,
+  DEFAULT_RETRY,
+  type DeleteOptions,
+  ensureFinalizer,
+  ensureNoFinalizer,
+  EventRecorder,
+  type EventRecorderOptions,
+  type EventRecorderStats,
+  type EventType as KubeEventType,
+  findStatusCondition,
+  getControllerOf,
+  hasControllerReference,
+  ignoreNotFound,
+  InvalidOwnerError,
+  InvalidRequestError,
+  isStatusConditionFalse,
+  isStatusConditionTrue,
+  type ListOptions,
+  type MutateFn,
+  MutateKeyChangedError,
+  type MutateResult,
+  type ObjectLike,
+  type ObjectList,
+  type ObjectRef,
+  type OperationResult,
+  onError,
+  type OwnerReference,
+  type PatchOptions,
+  type PatchType,
+  type RetryBackoff,
+  refOf,
+  removeFinalizer,
+  removeOwnerReference,
+  removeStatusCondition,
+  retryOnConflict,
+  type Scale,
+  setControllerReference,
+  setOwnerReference,
+  setStatusCondition,
+  type WriteOptions,
+} from './client/index.ts'
+// The API server's answers as typed errors (shared by watchers and the client), with isNotFound(err)-style guards.
+export {
+  AlreadyExistsError,
+  ApiStatusError,
+  BadRequestError,
+  ConflictError,
+  ExpiredError,
+  ForbiddenError,
+  GoneError,
+  InternalServerError,
+  InvalidError,
+  isAlreadyExists,
+  isBadRequest,
+  isConflict,
+  isForbidden,
+  isGone,
+  isInternalError,
+  isInvalid,
+  isNotFound,
+  isResourceExpired,
+  isServerTimeout,
+  isServiceUnavailable,
+  isTimeout,
+  isTooManyRequests,
+  isUnauthorized,
+  MethodNotAllowedError,
+  NotFoundError,
+  RequestEntityTooLargeError,
+  RequestTimeoutError,
+  ServerTimeoutError,
+  ServiceUnavailableError,
+  type Status,
+  type StatusCause,
+  type StatusDetails,
+  suggestsClientDelay,
+  TimeoutError,
+  TooManyRequestsError,
+  UnauthorizedError,
+  UnsupportedMediaTypeError,
+} from './api/index.ts'
 export { dropManagedFields, type KubeObject, type ObjectMeta } from './watch/object.ts'
 // Resuming a watcher with what you persisted; a watcher's backoff in progress.
 export type { KnownRecord } from './watch/known.ts'

@@ -3,34 +3,9 @@
  * events of a watch stream, and the key that names an object inside one watch.
  */
 
-/** The part of `metadata` the engine reads. Everything else passes through untouched. */
-export interface ObjectMeta {
-  /** The object's name. */
-  name?: string
-  /** Its namespace; absent for cluster-scoped objects. */
-  namespace?: string
-  /** Tells an object from a re-created one of the same name. */
-  uid?: string
-  /** Changes on every write; what watches resume from. */
-  resourceVersion?: string
-  /** Annotations (the engine reads `k8s.io/initial-events-end` on bookmarks). */
-  annotations?: Record<string, string>
-  [field: string]: unknown
-}
+import type { KubeObject, ObjectMeta } from '../api/object.ts'
 
-/**
- * A Kubernetes object exactly as `JSON.parse` produced it: no model classes, no `Date`
- * conversion, one shape whether it came from a list or a watch.
- */
-export interface KubeObject {
-  /** e.g. `v1`; filled in for list items, which the server sends without it. */
-  apiVersion?: string
-  /** e.g. `Pod`; filled in for list items. */
-  kind?: string
-  /** Name, namespace, uid, resourceVersion, and everything else as sent. */
-  metadata?: ObjectMeta
-  [field: string]: unknown
-}
+export type { KubeObject, ObjectMeta } from '../api/object.ts'
 
 /** The `type` of a watch event, as the API server writes it. */
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR'
