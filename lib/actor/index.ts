@@ -35,3 +35,4 @@ export {
   type TimerRef,
   type ViaName,
 } from './types.ts'
+export { attachProbe, formatProcessStatus, inspectProcess, type Probe, type ProcessSnapshot, probeOf, probesOf } from './introspect.ts'

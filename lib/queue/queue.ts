@@ -170,6 +170,14 @@ export class WorkQueue<K = string> {
     }
   }
 
+  /** Keys accepted by `add` so far (dedup'd adds not counted), for introspection; client-go's `workqueue_adds_total`. */
+  addsTotal = 0
+
+  /** Keys handed out and not yet `done`. */
+  get processing(): number {
+    return this.#processing.size
+  }
+
   /** Number of keys waiting to be handed out (not counting keys being processed). */
   get len(): number {
     return this.#queue.size
@@ -191,6 +199,7 @@ export class WorkQueue<K = string> {
     if (dirty.has(key)) return
     if (key === undefined) throw new TypeError('WorkQueue: undefined is not a valid key')
     this.#metrics?.add(key)
+    this.addsTotal++
     dirty.add(key)
     if (this.#processing.has(key)) return
     if (this.#waiters.size > 0) this.#waiters.shift()(this.#take(key))

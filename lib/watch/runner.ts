@@ -89,6 +89,15 @@ export function newWatchCounters(): WatchCounters {
   }
 }
 
+/** The last 410, throttle, warning or error of a runner's engine (see {@link WatchRunner.lastProblem}). */
+export interface RunnerProblem {
+  /** `clock.now()` when it was reported. */
+  at: number
+  level: 'info' | 'warn' | 'error'
+  message: string
+  data: Record<string, unknown> | undefined
+}
+
 /** Options of {@link WatchRunner}. */
 export interface WatchRunnerOptions {
   /** The list/watch IO; `HttpListWatchClient` for a real server, a fake in tests. */
@@ -200,6 +209,10 @@ export class WatchRunner implements AsyncIterable<WatchNotification> {
   /** The next list page, requested ahead while the current one is handed on. */
   #prefetch: { continueToken: string; limit: number; controller: AbortController; page: Promise<ListPage> } | undefined
   #relistRequested = false
+  /** For introspection: when the current wait (backoff, Retry-After) ends, on the runner's clock. */
+  #waitUntil: number | undefined
+  /** For introspection: the last 410, throttle, warning or error the engine reported, with its time. */
+  #lastProblem: RunnerProblem | undefined
 
   /** Queued, not yet handed out; `#head` is the next one. Invariant: `#queue.length - #head ≤ #maxPending`. */
   #queue: Entry[] = []
@@ -253,6 +266,16 @@ export class WatchRunner implements AsyncIterable<WatchNotification> {
    */
   get lastResourceVersion(): string | undefined {
     return this.#lastResourceVersion
+  }
+
+  /** While the engine waits (phase `Waiting`): when the wait ends, on the runner's clock. */
+  get waitUntil(): number | undefined {
+    return this.#state.phase === 'Waiting' ? this.#waitUntil : undefined
+  }
+
+  /** The last warning or error the engine reported (410, failure, stall, ERROR event…), with its time: why it waits or relisted. */
+  get lastProblem(): RunnerProblem | undefined {
+    return this.#lastProblem
   }
 
   /** Notifications queued and not yet acknowledged (≤ `maxPending` + one in flight). */
@@ -470,6 +493,7 @@ export class WatchRunner implements AsyncIterable<WatchNotification> {
           break
         case 'log':
           this.#log[effect.level](effect.data ?? {}, effect.msg)
+          if (effect.level !== 'debug') this.#lastProblem = { at: this.#clock.now(), level: effect.level, message: effect.msg, data: effect.data }
           break
         case 'watch':
           if (this.#watches++ > 0) this.counters.reconnects++
@@ -640,6 +664,7 @@ export class WatchRunner implements AsyncIterable<WatchNotification> {
 
   async #wait(ms: number): Promise<IoEffect | undefined> {
     const io = this.#beginIo()
+    this.#waitUntil = this.#clock.now() + ms
     try {
       await sleep(this.#clock, ms, io.signal)
     } catch {

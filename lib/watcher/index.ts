@@ -9,3 +9,4 @@ export {
   type WatcherRef,
 } from './watcher.ts'
 export { prometheusWatchMetrics, type PromClientForWatch, WATCH_METRICS, type WatchMetrics } from './metrics.ts'
+export { forceRelist, inspectWatcher, type WatcherSnapshot } from './introspect.ts'
