@@ -10,6 +10,7 @@
  *   ./dev npm start
  *   ./dev npm start -- --kubeconfig ~/.kube/config
  *   ./dev npm start -- --seconds 20
+ *   ./dev npm start -- --observer-port 4000 --observer-actions   (the observer page; --no-observer: off)
  *
  * Ctrl-C stops the tree in order (reporter, churn, watchers) and exits.
  */
@@ -17,6 +18,7 @@ import { KubeConfig } from '@kubernetes/client-node'
 import pretty from 'pino-pretty'
 import {
   type Behaviour,
+  controller,
   createLogger,
   dropManagedFields,
   GenServer,
@@ -30,6 +32,7 @@ import {
   type WatcherBehaviour,
   worker,
 } from 'kubevisor'
+import { ObserverLogs, startObserver } from 'kubevisor/observer'
 import { type ApiServer, startApiServer } from 'kubevisor/testing'
 
 // --- arguments --------------------------------------------------------------------------
@@ -40,9 +43,11 @@ const seconds = Number(flag('--seconds') >= 0 ? args[flag('--seconds') + 1] : (p
 const kubeconfigAt = flag('--kubeconfig')
 const kubeconfigFile = kubeconfigAt >= 0 && args[kubeconfigAt + 1] && !args[kubeconfigAt + 1]?.startsWith('--') ? args[kubeconfigAt + 1] : undefined
 
+// The observer page (on unless --no-observer): a free port unless --observer-port; it keeps each process's last log lines.
+const observerLogs = flag('--no-observer') >= 0 ? undefined : new ObserverLogs()
 const logger = createLogger({
   level: process.env.KUBEVISOR_LOG_LEVEL ?? 'info',
-  destination: pretty({ colorize: process.stdout.isTTY, ignore: 'hostname', translateTime: 'HH:MM:ss.l', sync: true }),
+  destination: ((out) => observerLogs?.tee(out) ?? out)(pretty({ colorize: process.stdout.isTTY, ignore: 'hostname', translateTime: 'HH:MM:ss.l', sync: true })),
 })
 
 // --- a watcher that tallies what it sees ------------------------------------------------
@@ -212,11 +217,21 @@ const root = await Supervisor.start(
       ),
       { id: 'watchers', strategy: 'one_for_one' },
     ),
+    // A controller, so the observer shows a queue: a reconcile of each Deployment that takes 20–80 ms.
+    controller('deployment-rollouts', { kubeConfig, logger })
+      .for({ apiVersion: 'apps/v1', kind: 'Deployment' })
+      .withOptions({ maxConcurrentReconciles: 2 })
+      .build(() => new Promise<void>((resolve) => setTimeout(resolve, 20 + Math.random() * 60)))
+      .childSpec('rollouts'),
     ...(embedded ? [worker(Churn, embedded, { id: 'churn' })] : []),
     worker(Reporter, 1000, { id: 'reporter' }),
   ],
   { strategy: 'one_for_one', logger },
 )
+
+const observerPort = flag('--observer-port') >= 0 ? Number(args[flag('--observer-port') + 1]) : 0
+const observer = observerLogs && (await startObserver({ roots: [root], port: observerPort, actions: flag('--observer-actions') >= 0, logs: observerLogs, logger }))
+if (observer) console.log(`demo: observer at ${observer.url}${observer.actions ? ' (actions enabled)' : ''}`)
 
 let stopping = false
 async function shutdown(why: string): Promise<void> {
@@ -241,6 +256,7 @@ async function shutdown(why: string): Promise<void> {
     }
     console.log(`demo: converged: ${matching}/${kinds.length} watchers match the server`)
   }
+  await observer?.close()
   await Supervisor.stop(root)
   await embedded?.close()
   console.log('demo: stopped cleanly')

@@ -80,6 +80,16 @@ export function formatProcessStatus(pid: Pid): unknown {
   }
 }
 
+/**
+ * Processes started linked to `pid` as their parent (`link: pid`) and still linked: the
+ * children of a process that is not a supervisor (a supervisor's children are listed by
+ * its own probe, in start order).
+ */
+export function linkedChildren(pid: Pid): Pid[] {
+  const p = asProcess(pid)
+  return p.links.filter((peer) => (peer as typeof p).parent === p)
+}
+
 /** A live view of one process's role, attached by the layer that runs it (see {@link attachProbe}). */
 export interface Probe<T = unknown> {
   /** What the process is in that layer, e.g. `'supervisor'`, `'watcher'`, `'workerPool'`. One probe per kind per process. */

@@ -40,6 +40,8 @@ interface Child {
   spec: NormalizedSpec
   pid: Pid | undefined
   backoff: Backoff | undefined
+  /** For introspection: restarts of this child so far. */
+  restarts: number
 }
 
 interface State {
@@ -83,7 +85,7 @@ const DynamicBehaviour: Behaviour<{ maxChildren: number; maxRestarts: number; ma
         maxSeconds,
         restartsInWindow: state.intensity.recent(),
         maxChildren: Number.isFinite(maxChildren) ? maxChildren : undefined,
-        children: [...state.children.values()].map((c) => ({ id: `#${c.key}`, pid: c.pid, restarting: c.pid === undefined, type: c.spec.type, restart: c.spec.restart, shutdown: c.spec.shutdown })),
+        children: [...state.children.values()].map((c) => ({ id: `#${c.key}`, pid: c.pid, restarting: c.pid === undefined, restarts: c.restarts, type: c.spec.type, restart: c.spec.restart, shutdown: c.spec.shutdown })),
       }),
     })
     return ok(state)
@@ -103,7 +105,7 @@ const DynamicBehaviour: Behaviour<{ maxChildren: number; maxRestarts: number; ma
           return reply(err instanceof ChildStartError ? err : new ChildStartError(undefined, err), state)
         }
         const key = ++state.lastKey
-        state.children.set(key, { key, spec: msg.spec, pid, backoff: msg.spec.backoff && new Backoff(msg.spec.backoff, state.env.clock) })
+        state.children.set(key, { key, spec: msg.spec, pid, backoff: msg.spec.backoff && new Backoff(msg.spec.backoff, state.env.clock), restarts: 0 })
         return reply(pid, state)
       }
       case 'terminate': {
@@ -147,6 +149,7 @@ const DynamicBehaviour: Behaviour<{ maxChildren: number; maxRestarts: number; ma
       if (!child || child.pid) return noreply(state)
       try {
         child.pid = await startChildProcess(child.spec, state.env)
+        child.restarts++
       } catch (err) {
         if (err instanceof InitIgnoredError) {
           state.children.delete(child.key)

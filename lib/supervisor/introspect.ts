@@ -15,6 +15,8 @@ export interface ChildSnapshot {
   pid: Pid | undefined
   /** A restart is pending (backoff, or a retried failed start). */
   restarting: boolean
+  /** Times this child was restarted by the supervisor. */
+  restarts: number
   type: 'worker' | 'supervisor'
   restart: RestartType
   shutdown: ShutdownPolicy

@@ -69,6 +69,8 @@ interface Child {
   /** A restart is scheduled (backoff) or will be retried (a failed restart). */
   restarting: boolean
   backoff: Backoff | undefined
+  /** For introspection: starts of this child so far (restarts = starts - 1). */
+  starts: number
 }
 
 interface State {
@@ -103,11 +105,12 @@ function envOf(ctx: ProcessContext): ChildEnv {
 }
 
 function newChild(spec: NormalizedSpec, state: State): Child {
-  return { spec, pid: undefined, restarting: false, backoff: spec.backoff && new Backoff(spec.backoff, state.env.clock) }
+  return { spec, pid: undefined, restarting: false, backoff: spec.backoff && new Backoff(spec.backoff, state.env.clock), starts: 0 }
 }
 
 async function startOne(child: Child, state: State): Promise<void> {
   child.pid = await startChildProcess(child.spec, state.env)
+  child.starts++
   child.restarting = false
 }
 
@@ -237,7 +240,7 @@ function snapshotOf(state: State, maxRestarts: number, maxSeconds: number): Supe
     maxSeconds,
     restartsInWindow: state.intensity.recent(),
     maxChildren: undefined,
-    children: state.children.map((c) => ({ id: c.spec.id, pid: c.pid, restarting: c.restarting, type: c.spec.type, restart: c.spec.restart, shutdown: c.spec.shutdown })),
+    children: state.children.map((c) => ({ id: c.spec.id, pid: c.pid, restarting: c.restarting, restarts: Math.max(0, c.starts - 1), type: c.spec.type, restart: c.spec.restart, shutdown: c.spec.shutdown })),
   }
 }
 
