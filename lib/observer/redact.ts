@@ -11,8 +11,9 @@
 /** Keys whose values never leave the process: tokens, passwords, keys, certificates, authorization headers. */
 const SECRET_KEY = /token|passw(or)?d|secret|authorization|bearer|cookie|credential|private.?key|client.?key|key.?data|cert(ificate)?.?data|^key$|apikey|api.?key/i
 
-/** Values that look like credentials whatever their key: bearer headers and PEM blocks. */
-const SECRET_VALUE = /^\s*bearer\s|-----BEGIN [A-Z ]*(PRIVATE KEY|CERTIFICATE)-----/i
+/** Credentials inside any string, whatever its key: a bearer or basic credential, a PEM block (the whole string goes). */
+const BEARER = /\b(bearer|basic)(\s+)[A-Za-z0-9._~+/=:-]+/gi
+const PEM = /-----BEGIN [A-Z ]*(PRIVATE KEY|CERTIFICATE)-----/
 
 export const REDACTED = '[redacted]'
 
@@ -45,8 +46,7 @@ export function viewable(value: unknown, limits: Partial<ViewLimits> = {}): unkn
 function walk(value: unknown, limits: ViewLimits, depth: number, seen: WeakSet<object>): unknown {
   switch (typeof value) {
     case 'string':
-      if (SECRET_VALUE.test(value)) return REDACTED
-      return value.length > limits.chars ? `${value.slice(0, limits.chars)}… (${value.length} chars)` : value
+      return scrub(value, limits.chars)
     case 'number':
       return Number.isFinite(value) ? value : String(value)
     case 'boolean':
@@ -100,6 +100,13 @@ function walk(value: unknown, limits: ViewLimits, depth: number, seen: WeakSet<o
   } finally {
     seen.delete(obj)
   }
+}
+
+/** A string with bearer/basic credentials replaced, `[redacted]` for a PEM block, cut at `chars`. */
+function scrub(value: string, chars: number): string {
+  if (PEM.test(value)) return REDACTED
+  const clean = value.replace(BEARER, `$1$2${REDACTED}`)
+  return clean.length > chars ? `${clean.slice(0, chars)}… (${clean.length} chars)` : clean
 }
 
 function list(items: Iterable<unknown>, size: number, limits: ViewLimits, depth: number, seen: WeakSet<object>): unknown[] {
