@@ -81,7 +81,11 @@ describe('observer server', () => {
 
   test('samples only while a feed is open (costs nothing when nobody looks)', async () => {
     let samples = 0
-    const observer = await startObserver({ roots: [sup], logger, intervalMs: 100, leadership: () => (samples++, undefined) })
+    const observer = await startObserver({ roots: [sup], logger, intervalMs: 100, leadership: () => {
+        samples++
+        return undefined
+      },
+    })
     try {
       await new Promise((r) => setTimeout(r, 350))
       assert.equal(samples, 0, 'no sample without a client')
@@ -220,7 +224,7 @@ describe('observer: no credential reaches the page or the feed', () => {
       for (const [what, secret] of Object.entries(secrets)) assert.ok(!all.includes(secret), `${what} leaked`)
       // ...while the rest of the state and the log lines are shown.
       const holder = sample.processes.find((r: any) => r.behaviour === 'Holder')
-      const detail = await (await fetch(new URL(`api/process/${holder.id}`, observer.url))).json()
+      const detail: any = await (await fetch(new URL(`api/process/${holder.id}`, observer.url))).json()
       assert.equal(detail.state.nested.ok, 'visible-value')
       assert.equal(detail.state.customerPin, '[hidden by formatStatus]')
       assert.equal(detail.state.password, '[redacted]', 'credential-looking keys are redacted even without formatStatus')
