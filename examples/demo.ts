@@ -11,6 +11,7 @@
  *   ./dev npm start -- --kubeconfig ~/.kube/config
  *   ./dev npm start -- --seconds 20
  *   ./dev npm start -- --observer-port 4000 --observer-actions   (the observer page; --no-observer: off)
+ *   ./dev npm start -- --calm   (no periodic faults; `kill -USR2 <pid>` injects one 410 Gone)
  *
  * Ctrl-C stops the tree in order (reporter, churn, watchers) and exits.
  */
@@ -147,7 +148,7 @@ const Churn: Behaviour<ApiServer, { server: ApiServer; tick: number; names: Map<
       const name = names.splice(Math.floor(Math.random() * names.length), 1)[0] as string
       server.delete({ apiVersion, kind, name, namespace })
     }
-    if (tick % 40 === 0) {
+    if (tick % 40 === 0 && flag('--calm') < 0) {
       const fault = (['drop', 'gone', 'malformed', 'error500', 'compact'] as const)[(tick / 40) % 5] as string
       ctx.log.warn({ fault }, 'injecting a fault into the API server')
       if (fault === 'drop') server.dropWatches()
@@ -268,7 +269,9 @@ function sameView(a: Map<string, string>, b: Map<string, string>): boolean {
   return true
 }
 
+process.on('SIGUSR2', () => embedded?.injectWatchError()) // a 410 Gone on every open watch, on demand
 process.once('SIGINT', () => void shutdown('Ctrl-C'))
 process.once('SIGTERM', () => void shutdown('SIGTERM'))
-if (seconds > 0) setTimeout(() => void shutdown(`${seconds} s elapsed`), seconds * 1000)
+// unref: a stop by signal before the time is up must not wait for this timer to exit.
+if (seconds > 0) setTimeout(() => void shutdown(`${seconds} s elapsed`), seconds * 1000).unref()
 else console.log('demo: running; Ctrl-C to stop')

@@ -101,6 +101,9 @@ function Tree({ rows, selected, onSelect }) {
     <tbody>${out}</tbody></table>`
 }
 
+/** Short strategy labels for the tree's badges (the full name is in the tooltip). */
+const STRATEGY = { one_for_one: '1:1', one_for_all: '1:all', rest_for_one: 'rest' }
+
 function TreeRow({ row, kids, isOpen, selected, onToggle, onSelect }) {
   const label = row.name ?? row.child ?? (row.parent === null ? 'root' : '')
   const sup = row.supervisor
@@ -109,7 +112,7 @@ function TreeRow({ row, kids, isOpen, selected, onToggle, onSelect }) {
     <td class="proc" style=${`padding-left:${6 + row.depth * 14}px`}>
       ${kids > 0 ? html`<button class="toggle" aria-label=${isOpen ? 'collapse' : 'expand'} onClick=${(e) => { e.stopPropagation(); onToggle() }}>${isOpen ? '▾' : '▸'}</button>` : html`<span class="toggle"></span>`}
       <span class="label">${label}</span>${row.id !== null ? html` <span class="pid">#${row.id}</span>` : ''}
-      ${sup ? html` <span class="badge" title=${`restarts in the last ${sup.maxSeconds} s / allowed`}>${sup.strategy} · ${sup.restartsInWindow}/${sup.maxRestarts}</span>` : ''}
+      ${sup ? html` <span class="badge" title=${`${sup.strategy}: ${sup.restartsInWindow} restarts in the last ${sup.maxSeconds} s, ${sup.maxRestarts} allowed`}>${STRATEGY[sup.strategy] ?? sup.strategy} ${sup.restartsInWindow}/${sup.maxRestarts}</span>` : ''}
       ${kids > 0 && !isOpen ? html` <span class="dim">(${kids})</span>` : ''}
     </td>
     <td class="beh" title=${row.behaviour}>${row.behaviour}</td>
