@@ -14,6 +14,9 @@ import { copyFileSync, existsSync, mkdirSync } from 'node:fs'
 import { after, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 
+// Code inside page.evaluate / waitForFunction runs in the browser, where `document` exists.
+declare const document: any
+
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const CHROMIUM = process.env.KUBEVISOR_CHROMIUM ?? ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p))
 const ARTIFACTS = `${ROOT}test-artifacts`
@@ -23,9 +26,7 @@ describe('observer page in a browser (headless Chromium)', { skip }, () => {
   let demo: ChildProcess
   let url = ''
   let output = ''
-  // biome-ignore lint/suspicious/noExplicitAny: playwright-core is imported only when chromium exists
   let browser: any
-  // biome-ignore lint/suspicious/noExplicitAny: see above
   let page: any
 
   before(async () => {
@@ -63,7 +64,7 @@ describe('observer page in a browser (headless Chromium)', { skip }, () => {
   })
 
   /** The watcher row's numeric cell `field`. */
-  const cell = async (watcher: string, field: string): Promise<number> => Number(await page.locator(`tr[data-watcher="${watcher}"] [data-field="${field}"]`).innerText())
+  const cell = async (watcher: string, field: string): Promise<number> => Number(await page.locator(`tr[data-watcher="${watcher}"] [data-field="${field}"]`).textContent())
 
   test('finds the tree, the watchers with their engine phase, and the queue', async () => {
     await page.goto(url)
@@ -75,7 +76,7 @@ describe('observer page in a browser (headless Chromium)', { skip }, () => {
     // Every watcher reaches Watching once the initial lists are in.
     await page.waitForFunction(
       () => {
-        const rows = [...document.querySelectorAll('tr[data-watcher]')]
+        const rows = [...document.querySelectorAll('tr[data-watcher]')] as { getAttribute(name: string): string | null }[]
         return rows.length >= 4 && rows.every((r) => r.getAttribute('data-phase') === 'Watching')
       },
       undefined,
@@ -103,7 +104,7 @@ describe('observer page in a browser (headless Chromium)', { skip }, () => {
     const goneBefore = await cell('configmaps', 'gone')
     demo.kill('SIGUSR2') // the demo injects a 410 Gone ERROR event into every open watch
     await page.waitForFunction(
-      (was: number) => Number((document.querySelector('tr[data-watcher="configmaps"] [data-field="relists"]') as HTMLElement | null)?.innerText) > was,
+      (was: number) => Number(document.querySelector('tr[data-watcher="configmaps"] [data-field="relists"]')?.textContent) > was,
       before,
       { timeout: 20_000 },
     )
@@ -115,8 +116,8 @@ describe('observer page in a browser (headless Chromium)', { skip }, () => {
     const drawer = page.locator('[data-section="detail"]')
     await drawer.waitFor({ timeout: 5_000 })
     await drawer.locator('pre.state').waitFor({ timeout: 5_000 })
-    assert.match(await drawer.innerText(), /Watcher supervisor|Supervisor/)
-    assert.match(await drawer.innerText(), /Links/)
+    assert.match(await drawer.textContent(), /Watcher supervisor|Supervisor/)
+    assert.match(await drawer.textContent(), /Links/)
     await drawer.locator('button.close').click()
   })
 
@@ -127,7 +128,7 @@ describe('observer page in a browser (headless Chromium)', { skip }, () => {
         const r = document.querySelector(sel)?.getBoundingClientRect()
         return r ? { top: r.top, left: r.left, right: r.right, bottom: r.bottom } : undefined
       }
-      const panels = [...document.querySelectorAll('.panel')].map((p) => ({ scroll: p.scrollWidth, client: p.clientWidth }))
+      const panels = ([...document.querySelectorAll('.panel')] as { scrollWidth: number; clientWidth: number }[]).map((p) => ({ scroll: p.scrollWidth, client: p.clientWidth }))
       return { width: document.documentElement.scrollWidth, tree: box('[data-section="tree"]'), watchers: box('[data-section="watchers"]'), queues: box('[data-section="queues"]'), panels }
     })
     assert.ok(layout.width <= 1280, `the page is ${layout.width} px wide`)
