@@ -5,7 +5,7 @@
 // in a drawer.
 import htm from 'htm'
 import { h, render } from 'preact'
-import { useCallback, useEffect, useMemo, useState } from 'preact/hooks'
+import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks'
 
 const html = htm.bind(h)
 
@@ -25,6 +25,12 @@ async function post(path) {
   if (!res.ok) throw new Error((await res.json().catch(() => ({}))).error ?? `HTTP ${res.status}`)
   return res.json()
 }
+
+// ── render timings, read by bench/observer.ts: feed event received → rendered (ms) ──
+const timings = { samples: 0, receivedAt: 0, renders: [] }
+globalThis.kubevisorObserver = timings
+/** `#expand-all` opens every node of the tree (the benchmark's worst case). */
+const EXPAND_ALL = location.hash === '#expand-all'
 
 // ── formatting ──────────────────────────────────────────────────────────────────────
 function duration(ms) {
@@ -48,6 +54,8 @@ function useFeed() {
   useEffect(() => {
     const source = new EventSource(withToken('./feed'))
     source.addEventListener('sample', (event) => {
+      timings.samples++
+      timings.receivedAt = performance.now()
       setSample(JSON.parse(event.data))
       setConnection('live')
     })
@@ -65,9 +73,15 @@ function rowKey(row) {
   return row.id === null ? `${row.parent}/${row.child}` : String(row.id)
 }
 
+/** Rows are one line each (CSS fixes their height), so the tree renders only those in view. */
+const ROW_HEIGHT = 21
+const OVERSCAN = 15
+
 function Tree({ rows, selected, onSelect }) {
   const [open, setOpen] = useState({})
   const [showAll, setShowAll] = useState({})
+  const [view, setView] = useState({ top: 0, height: 800 })
+  const scroller = useRef(null)
   const children = useMemo(() => {
     const map = new Map()
     for (const row of rows) {
@@ -77,28 +91,50 @@ function Tree({ rows, selected, onSelect }) {
     }
     return map
   }, [rows])
-  const out = []
+  // The rows to show, in order: expanded nodes' children, "show more" after a long list.
+  const items = []
   const walk = (parent) => {
     const list = children.get(parent) ?? []
     const limit = showAll[parent] ? list.length : SHOWN_PER_PARENT
     for (let i = 0; i < list.length && i < limit; i++) {
       const row = list[i]
-      const kids = row.id === null ? [] : (children.get(row.id) ?? [])
-      const isOpen = open[row.id] ?? kids.length <= AUTO_COLLAPSE_ABOVE
-      out.push(html`<${TreeRow} key=${rowKey(row)} row=${row} kids=${kids.length} isOpen=${isOpen} selected=${selected === row.id}
-        onToggle=${() => setOpen({ ...open, [row.id]: !isOpen })} onSelect=${onSelect} />`)
-      if (kids.length > 0 && isOpen) walk(row.id)
+      const kids = row.id === null ? 0 : (children.get(row.id)?.length ?? 0)
+      const isOpen = open[row.id] ?? (EXPAND_ALL || row.parent === null || kids <= AUTO_COLLAPSE_ABOVE)
+      items.push({ row, kids, isOpen })
+      if (kids > 0 && isOpen) walk(row.id)
     }
-    if (list.length > limit) {
-      out.push(html`<tr key=${`more-${parent}`}><td colspan="7" class="more">
-        <button class="link" onClick=${() => setShowAll({ ...showAll, [parent]: true })}>show ${list.length - limit} more</button></td></tr>`)
-    }
+    if (list.length > limit) items.push({ more: parent, count: list.length - limit })
   }
   walk(null)
-  return html`<table class="grid tree" data-section="tree">
+  useEffect(() => {
+    const el = scroller.current
+    if (!el) return
+    const measure = () => setView({ top: el.scrollTop, height: el.clientHeight })
+    measure()
+    el.addEventListener('scroll', measure, { passive: true })
+    window.addEventListener('resize', measure)
+    return () => {
+      el.removeEventListener('scroll', measure)
+      window.removeEventListener('resize', measure)
+    }
+  }, [])
+  const first = Math.max(0, Math.floor(view.top / ROW_HEIGHT) - OVERSCAN)
+  const last = Math.min(items.length, Math.ceil((view.top + view.height) / ROW_HEIGHT) + OVERSCAN)
+  const shown = items.slice(first, last).map((item) =>
+    item.row
+      ? html`<${TreeRow} key=${rowKey(item.row)} row=${item.row} kids=${item.kids} isOpen=${item.isOpen} selected=${selected === item.row.id}
+          onToggle=${() => setOpen({ ...open, [item.row.id]: !item.isOpen })} onSelect=${onSelect} />`
+      : html`<tr key=${`more-${item.more}`}><td colspan="7" class="more">
+          <button class="link" onClick=${() => setShowAll({ ...showAll, [item.more]: true })}>show ${item.count} more</button></td></tr>`,
+  )
+  return html`<div class="tree-scroll" ref=${scroller}><table class="grid tree" data-section="tree" data-rows=${items.length}>
     <thead><tr><th>Process</th><th>Behaviour</th><th>Status</th><th class="n" title="messages waiting in the mailbox">Mbox</th>
       <th class="n" title="messages handled per second">Msg/s</th><th class="n" title="time since its last (re)start">Up</th><th class="n" title="restarts by its supervisor (hover: restart type)">Rst</th></tr></thead>
-    <tbody>${out}</tbody></table>`
+    <tbody>
+      ${first > 0 ? html`<tr key="above" class="spacer" style=${`height:${first * ROW_HEIGHT}px`}></tr>` : ''}
+      ${shown}
+      ${last < items.length ? html`<tr key="below" class="spacer" style=${`height:${(items.length - last) * ROW_HEIGHT}px`}></tr>` : ''}
+    </tbody></table></div>`
 }
 
 /** Short strategy labels for the tree's badges (the full name is in the tooltip). */
@@ -251,6 +287,11 @@ function App() {
   const [sample, connection] = useFeed()
   const [selected, setSelected] = useState(null)
   const [message, setMessage] = useState(null)
+  useEffect(() => {
+    if (!sample) return
+    timings.renders.push(performance.now() - timings.receivedAt)
+    if (timings.renders.length > 200) timings.renders.shift()
+  }, [sample])
   const notify = useCallback((text) => {
     setMessage(text)
     setTimeout(() => setMessage((m) => (m === text ? null : m)), 4000)
