@@ -90,6 +90,11 @@ export function linkedChildren(pid: Pid): Pid[] {
   return p.links.filter((peer) => (peer as typeof p).parent === p)
 }
 
+/** The process `pid` was started linked to (its supervisor), if any. */
+export function parentOf(pid: Pid): Pid | undefined {
+  return asProcess(pid).parent
+}
+
 /** A live view of one process's role, attached by the layer that runs it (see {@link attachProbe}). */
 export interface Probe<T = unknown> {
   /** What the process is in that layer, e.g. `'supervisor'`, `'watcher'`, `'workerPool'`. One probe per kind per process. */

@@ -6,7 +6,8 @@
  *
  * Start with {@link startObserver}; keep log lines per process with {@link ObserverLogs}.
  */
+export { type ObserverChildOptions, observerChildSpec } from './child.ts'
 export { type LogLine, ObserverLogs, type ObserverLogsOptions } from './logs.ts'
 export { isSecretKey, viewable } from './redact.ts'
-export { type LeadershipStatus, type ObserverRoot, type ObserverSample, type PoolRow, type ProcessRow, Sampler, type WatcherRow } from './sample.ts'
+export { type LeadershipSource, type LeadershipStatus, type ObserverRoot, type ObserverSample, type PoolRow, type ProcessRow, Sampler, toLeadership, type WatcherRow } from './sample.ts'
 export { type Observer, ObserverError, type ObserverOptions, startObserver } from './server.ts'

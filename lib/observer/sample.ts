@@ -27,6 +27,25 @@ export interface LeadershipStatus {
   lease?: string
 }
 
+/**
+ * What a `leadership` provider may return: a {@link LeadershipStatus}, or a status shaped
+ * like the Manager's (`{ identity, isLeader, leaderElection?: { holder, renewTime, lock } }`),
+ * so `leadership: () => mgr.status()` works as is. Read structurally: the observer does not
+ * import the manager.
+ */
+export type LeadershipSource = LeadershipStatus | { identity: string; isLeader: boolean; leaderElection?: { holder?: string; renewTime?: string; lock?: string } | undefined }
+
+/** Normalizes what a `leadership` provider returned (see {@link LeadershipSource}). */
+export function toLeadership(source: LeadershipSource | undefined): LeadershipStatus | undefined {
+  if (source === undefined || source === null || typeof source !== 'object') return undefined
+  if ('leaderElection' in source) {
+    const le = source.leaderElection
+    return { identity: source.identity, isLeader: source.isLeader, holder: le?.holder || undefined, renewTime: le?.renewTime, lease: le?.lock }
+  }
+  const s = source as LeadershipStatus
+  return { identity: s.identity, isLeader: s.isLeader, holder: s.holder, renewTime: s.renewTime, lease: s.lease }
+}
+
 /** A root of the tree: a pid, or anything with a `supervisor` pid (a `WatcherRef`, a `WorkerPool`). */
 export type ObserverRoot = Pid | { readonly supervisor: Pid }
 
@@ -119,7 +138,7 @@ export class Sampler {
     return this.#pids.get(id)
   }
 
-  sample(roots: readonly ObserverRoot[], leadership: (() => LeadershipStatus | undefined) | undefined): ObserverSample {
+  sample(roots: readonly ObserverRoot[], leadership: (() => LeadershipSource | undefined) | undefined): ObserverSample {
     const started = performance.now()
     const now = this.#clock.now()
     const prev = this.#previous
@@ -176,7 +195,7 @@ export class Sampler {
     this.#pids = pids
     let lead: LeadershipStatus | undefined
     try {
-      lead = leadership?.()
+      lead = toLeadership(leadership?.())
     } catch {
       lead = undefined
     }

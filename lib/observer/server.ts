@@ -24,7 +24,7 @@ import { type Clock, systemClock } from '../time/clock.ts'
 import { forceRelist } from '../watcher/introspect.ts'
 import type { ObserverLogs } from './logs.ts'
 import { viewable } from './redact.ts'
-import { type LeadershipStatus, type ObserverRoot, type ObserverSample, Sampler } from './sample.ts'
+import { type LeadershipSource, type ObserverRoot, type ObserverSample, Sampler } from './sample.ts'
 
 /** Options of {@link startObserver}. */
 export interface ObserverOptions {
@@ -40,8 +40,8 @@ export interface ObserverOptions {
   actions?: boolean
   /** Sampling interval of the feed in ms (default 1000, at least 100). */
   intervalMs?: number
-  /** Leader election status, e.g. the Manager's elector: `() => elector.status()`. */
-  leadership?: () => LeadershipStatus | undefined
+  /** Leader election status: `() => mgr.status()` with the Manager, or any `() => LeadershipStatus`. */
+  leadership?: () => LeadershipSource | undefined
   /** Where process log lines are kept (see {@link ObserverLogs}); without it the detail shows no logs. */
   logs?: ObserverLogs
   /** Clock of the processes (for uptimes and rates); default the system clock. */

@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test'
 import { KubeConfig } from '@kubernetes/client-node'
 import { type Behaviour, noreply, ok, type Pid } from '../../lib/actor/index.ts'
 import { createLogger } from '../../lib/log.ts'
-import { ObserverError, ObserverLogs, startObserver } from '../../lib/observer/index.ts'
+import { type Observer, ObserverError, ObserverLogs, observerChildSpec, startObserver } from '../../lib/observer/index.ts'
 import { inspectSupervisor, Supervisor, worker } from '../../lib/supervisor/index.ts'
 import { silent as logger } from '../support/log.ts'
 import { eventually } from '../support/mirror.ts'
@@ -170,6 +170,37 @@ describe('observer server', () => {
     await assert.rejects(startObserver({ port: -1 }), ObserverError)
     await assert.rejects(startObserver({ intervalMs: 5 }), ObserverError)
     await assert.rejects(startObserver({ token: 'short' }), ObserverError)
+  })
+})
+
+describe('observerChildSpec', () => {
+  test('runs the observer as a child of the tree it shows, with the Manager-shaped leadership status, and closes it with the tree', async () => {
+    let observer: Observer | undefined
+    const status = { identity: 'replica-a', phase: 'running', isLeader: true, leaderElection: { identity: 'replica-a', lock: 'ops/my-operator', isLeader: true, holder: 'replica-a', renewTime: '2026-12-03T13:00:00.000000Z' } }
+    const sup = await Supervisor.start(
+      [
+        worker(Idle, null, { id: 'work' }),
+        observerChildSpec({
+          leadership: () => status,
+          onListening: (o) => {
+            observer = o
+          },
+        }),
+      ],
+      { logger },
+    )
+    assert.ok(observer)
+    const sample: any = await (await fetch(new URL('api/sample', observer.url))).json()
+    assert.deepEqual(
+      sample.processes.map((r: any) => r.child ?? 'root'),
+      ['root', 'work', 'observer'],
+      'it shows the whole tree it runs in',
+    )
+    assert.equal(sample.processes[2].behaviour, 'Observer')
+    assert.deepEqual(sample.leadership, { identity: 'replica-a', isLeader: true, holder: 'replica-a', renewTime: '2026-12-03T13:00:00.000000Z', lease: 'ops/my-operator' })
+    const url = observer.url
+    await Supervisor.stop(sup)
+    await assert.rejects(fetch(url), 'the server is closed with the tree')
   })
 })
 
