@@ -16,7 +16,7 @@
 //    - the peer a user would pick instead: prom-client watch metrics scraped every 1000 ms.
 //    Figures are events/s (best and median of the repeats) and the ratios to "off".
 //
-//   ./dev node --conditions=source --expose-gc bench/observer.ts [--quick] [--only-watchers]
+//   ./dev node --conditions=source --expose-gc bench/observer.ts [--quick] [--only-watchers | --only-sampling]
 //
 // The machine is shared (2 cores, other developers' jobs): run it with `nice -n 10`, read
 // ratios from one run, not absolute numbers across runs. Never asserts.
@@ -309,6 +309,7 @@ async function watcherCost(root: Pid, repeats: number, pods: number, events: num
 // --- main ---------------------------------------------------------------------------------
 
 const onlyWatchers = process.argv.includes('--only-watchers')
+const onlySampling = process.argv.includes('--only-sampling')
 console.log(`# Observer benchmark — ${machine()}${quick ? ' (quick)' : ''}; load average ${(await import('node:os')).loadavg().map((l) => l.toFixed(1)).join(' ')}\n`)
 const { root, workers } = await bigTree(100, 100)
 const stopLoad = load(workers, 20_000)
@@ -316,12 +317,14 @@ try {
   if (!onlyWatchers) {
     console.log(formatTable(await sampling(root, quick ? 10 : 40)))
     console.log()
-    const render = await rendering(root, quick ? 5 : 15)
-    console.log(typeof render === 'string' ? render : formatTable(render))
-    console.log()
+    if (!onlySampling) {
+      const render = await rendering(root, quick ? 5 : 15)
+      console.log(typeof render === 'string' ? render : formatTable(render))
+      console.log()
+    }
   }
   stopLoad()
-  console.log(formatTable(await watcherCost(root, quick ? 2 : 6, 1_000, quick ? 50_000 : 150_000)))
+  if (!onlySampling) console.log(formatTable(await watcherCost(root, quick ? 2 : 6, 1_000, quick ? 50_000 : 150_000)))
 } finally {
   stopLoad()
   await Supervisor.stop(root)

@@ -63,6 +63,15 @@ export function inspectProcess(pid: Pid): ProcessSnapshot {
   }
 }
 
+/** The figures of a process without its relations (links, monitors): what a periodic sample of many processes needs. */
+export type ProcessFigures = Pick<ProcessSnapshot, 'id' | 'name' | 'behaviour' | 'status' | 'mailbox' | 'handled' | 'startedAt'>
+
+/** {@link inspectProcess} without the relation lists: no array is built, for sampling thousands of processes. */
+export function processFigures(pid: Pid): ProcessFigures {
+  const p = asProcess(pid)
+  return { id: p.id, name: p.name, behaviour: behaviourNameOf(p.behaviour), status: p.status, mailbox: p.queueLength, handled: p.handled, startedAt: p.startedAt }
+}
+
 /**
  * The process's state as its behaviour wants it shown (OTP's `format_status`): the result
  * of the behaviour's `formatStatus(state)` when it has one, else the state itself. A

@@ -8,7 +8,7 @@
  * Rates (messages/s, events/s, adds/s, reconciles/s) are differences between two samples
  * over the time between them; the first sample shows 0.
  */
-import { inspectProcess, linkedChildren, type Pid } from '../actor/index.ts'
+import { linkedChildren, type Pid, processFigures } from '../actor/index.ts'
 import { inspectWorkerPool, type WorkerPoolSnapshot } from '../dispatch/introspect.ts'
 import { type ChildSnapshot, inspectSupervisor } from '../supervisor/introspect.ts'
 import type { Clock } from '../time/clock.ts'
@@ -154,7 +154,7 @@ export class Sampler {
     const visit = (pid: Pid, parent: number | null, depth: number, spec: ChildSnapshot | undefined) => {
       if (pids.has(pid.id)) return
       pids.set(pid.id, pid)
-      const p = inspectProcess(pid)
+      const p = processFigures(pid)
       next.handled.set(p.id, p.handled)
       const sup = inspectSupervisor(pid)
       const watcher = inspectWatcher(pid)

@@ -129,7 +129,7 @@ function Tree({ rows, selected, onSelect }) {
   )
   return html`<div class="tree-scroll" ref=${scroller}><table class="grid tree" data-section="tree" data-rows=${items.length}>
     <thead><tr><th>Process</th><th>Behaviour</th><th>Status</th><th class="n" title="messages waiting in the mailbox">Mbox</th>
-      <th class="n" title="messages handled per second">Msg/s</th><th class="n" title="time since its last (re)start">Up</th><th class="n" title="restarts by its supervisor (hover: restart type)">Rst</th></tr></thead>
+      <th class="n" title="messages handled per second">Msg/s</th><th class="n" title="time since its last (re)start">Up</th><th class="n" title="restarts by its supervisor; the restart type is permanent unless a badge says transient or temporary">Rst</th></tr></thead>
     <tbody>
       ${first > 0 ? html`<tr key="above" class="spacer" style=${`height:${first * ROW_HEIGHT}px`}></tr>` : ''}
       ${shown}
@@ -149,6 +149,7 @@ function TreeRow({ row, kids, isOpen, selected, onToggle, onSelect }) {
       ${kids > 0 ? html`<button class="toggle" aria-label=${isOpen ? 'collapse' : 'expand'} onClick=${(e) => { e.stopPropagation(); onToggle() }}>${isOpen ? '▾' : '▸'}</button>` : html`<span class="toggle"></span>`}
       <span class="label">${label}</span>${row.id !== null ? html` <span class="pid">#${row.id}</span>` : ''}
       ${sup ? html` <span class="badge" title=${`${sup.strategy}: ${sup.restartsInWindow} restarts in the last ${sup.maxSeconds} s, ${sup.maxRestarts} allowed`}>${STRATEGY[sup.strategy] ?? sup.strategy} ${sup.restartsInWindow}/${sup.maxRestarts}</span>` : ''}
+      ${row.restart && row.restart !== 'permanent' ? html` <span class="badge" title="restart type (permanent unless shown)">${row.restart}</span>` : ''}
       ${kids > 0 && !isOpen ? html` <span class="dim">(${kids})</span>` : ''}
     </td>
     <td class="beh" title=${row.behaviour}>${row.behaviour}</td>
