@@ -123,23 +123,24 @@ describe('observer page in a browser (headless Chromium)', { skip }, () => {
 
   test('is readable at 1280×800: tree, watchers and queues in view, nothing scrolls sideways; saves the screenshot', async () => {
     await page.waitForTimeout(1500) // a couple of samples with rates
+    // The artifact first, so a failing layout can be looked at.
+    mkdirSync(ARTIFACTS, { recursive: true })
+    await page.screenshot({ path: `${ARTIFACTS}/observer.png` })
     const layout = await page.evaluate(() => {
       const box = (sel: string) => {
         const r = document.querySelector(sel)?.getBoundingClientRect()
         return r ? { top: r.top, left: r.left, right: r.right, bottom: r.bottom } : undefined
       }
-      const panels = ([...document.querySelectorAll('.panel')] as { scrollWidth: number; clientWidth: number }[]).map((p) => ({ scroll: p.scrollWidth, client: p.clientWidth }))
+      const panels = ([...document.querySelectorAll('.panel')] as { scrollWidth: number; clientWidth: number }[]).map((p) => ({ scroll: p.scrollWidth, client: p.clientWidth, section: (p as unknown as { querySelector(s: string): { getAttribute(n: string): string } | null }).querySelector('[data-section]')?.getAttribute('data-section') }))
       return { width: document.documentElement.scrollWidth, tree: box('[data-section="tree"]'), watchers: box('[data-section="watchers"]'), queues: box('[data-section="queues"]'), panels }
     })
     assert.ok(layout.width <= 1280, `the page is ${layout.width} px wide`)
-    for (const p of layout.panels) assert.ok(p.scroll <= p.client + 1, `a panel scrolls sideways (${p.scroll} > ${p.client})`)
+    for (const p of layout.panels) assert.ok(p.scroll <= p.client + 1, `the ${p.section} panel scrolls sideways (${p.scroll} > ${p.client})`)
     for (const section of ['tree', 'watchers', 'queues'] as const) {
       const b = layout[section]
       assert.ok(b, `${section} is on the page`)
       assert.ok(b.top < 800 && b.right <= 1280 && b.left >= 0, `${section} is in view: ${JSON.stringify(b)}`)
     }
-    mkdirSync(ARTIFACTS, { recursive: true })
-    await page.screenshot({ path: `${ARTIFACTS}/observer.png` })
     if (process.env.KUBEVISOR_UPDATE_SCREENSHOT === '1') copyFileSync(`${ARTIFACTS}/observer.png`, `${ROOT}docs/observer.png`)
   })
 })

@@ -163,7 +163,7 @@ function TreeRow({ row, kids, isOpen, selected, onToggle, onSelect }) {
 
 // ── watchers ────────────────────────────────────────────────────────────────────────
 function phaseText(w) {
-  if (w.phase === 'Waiting') return `Backing off ${duration(w.waitMs)}`
+  if (w.phase === 'Waiting') return `Backoff ${duration(w.waitMs)}`
   if (w.phase === 'Watching' && !w.open) return 'Watching (opening)'
   return w.phase
 }
@@ -182,8 +182,8 @@ function Watchers({ watchers, actions, onSelect, notify }) {
       return html`<tr key=${w.id} data-watcher=${w.name} data-phase=${w.phase} class=${problem ? 'has-sub' : ''}>
         <td class="name" rowspan=${problem ? 2 : 1}><button class="link" onClick=${() => onSelect(w.id)} title=${`${w.name}: ${w.target}${w.namespace ? ` in ${w.namespace}` : ''}`}>${w.name}</button></td>
         <td><span class=${`phase ${w.phase}`} title=${w.phase === 'Waiting' && problem ? problem.message : ''}>${phaseText(w)}</span> <span data-field="synced" title=${w.synced ? 'synced' : 'not synced yet'}>${w.synced ? '✓' : '…'}</span></td>
-        <td class="mono">${w.resourceVersion ?? '–'}</td>
-        <td class="n mono">${rate(r.ADDED)}/${rate(r.MODIFIED)}/${rate(r.DELETED)}/${rate(r.BOOKMARK)}</td>
+        <td class="mono rv" title=${w.resourceVersion ?? ''}>${w.resourceVersion ?? '–'}</td>
+        <td class="n mono rates">${rate(r.ADDED)}/${rate(r.MODIFIED)}/${rate(r.DELETED)}/${rate(r.BOOKMARK)}</td>
         <td class="n" data-field="relists">${c.relists}</td>
         <td class="n" data-field="gone">${c.gone}</td>
         <td class="n" data-field="decodeErrors">${c.decodeErrors}</td>
@@ -204,12 +204,12 @@ function Watchers({ watchers, actions, onSelect, notify }) {
 // ── queues and controllers ──────────────────────────────────────────────────────────
 function Pools({ pools, onSelect }) {
   if (pools.length === 0) return html`<p class="empty">No queues or controllers in these trees.</p>`
-  return html`<table class="grid" data-section="queues">
+  return html`<table class="grid queues" data-section="queues">
     <thead><tr><th>Queue / controller</th><th class="n">Depth</th><th class="n" title="delayed: waiting for a backoff or requeue-after">Delayed</th><th class="n">Adds/s</th>
       <th class="n" title="retries: rate-limited re-adds and requeue-afters">Retries</th><th class="n" title="age of the oldest unfinished key">Oldest</th><th class="n">Workers</th>
       <th class="n">Rec/s</th><th class="n">Err/s</th><th>Slowest in flight</th></tr></thead>
     <tbody>${pools.map((p) => html`<tr key=${p.id} data-queue=${p.name}>
-      <td><button class="link" onClick=${() => onSelect(p.id)}>${p.name}</button>${p.shuttingDown ? html` <span class="badge">draining</span>` : ''}</td>
+      <td class="name"><button class="link" onClick=${() => onSelect(p.id)} title=${p.name}>${p.name}</button>${p.shuttingDown ? html` <span class="badge">draining</span>` : ''}</td>
       <td class="n" data-field="depth">${p.depth}</td>
       <td class="n">${p.delayed}</td>
       <td class="n">${rate(p.addsPerSecond)}</td>
@@ -218,7 +218,7 @@ function Pools({ pools, onSelect }) {
       <td class="n">${p.activeWorkers}/${p.maxWorkers}</td>
       <td class="n">${rate(p.reconcilesPerSecond)}</td>
       <td class=${`n ${p.errorsPerSecond > 0 ? 'warn' : ''}`}>${rate(p.errorsPerSecond)}</td>
-      <td class="mono">${p.slowest.length === 0 ? '–' : p.slowest.slice(0, 3).map((k) => `${short(k.key, 28)} (${duration(k.ageMs)})`).join(', ')}</td>
+      <td class="mono slowest" title=${p.slowest.map((k) => `${k.key} (${duration(k.ageMs)})`).join('\n')}>${p.slowest.length === 0 ? '–' : p.slowest.slice(0, 3).map((k) => `${short(k.key, 28)} (${duration(k.ageMs)})`).join(', ')}</td>
     </tr>`)}</tbody></table>`
 }
 
