@@ -11,7 +11,7 @@ describe('viewable', () => {
     const out = viewable({
       token: 't',
       nested: { password: 'p', clientKey: 'k', 'client-key-data': 'kd', apiKey: 'a', authorization: 'h', name: 'web' },
-      map: new Map([
+      map: new Map<string, unknown>([
         ['secret', 's'],
         ['ok', 1],
       ]),
