@@ -193,7 +193,7 @@ function Watchers({ watchers, actions, onSelect, notify }) {
         ${actions ? html`<td class="actions">
           <button data-action="relist" title="force a relist" aria-label="relist" onClick=${() => post(`./api/watcher/${w.id}/relist`).then(() => notify(`relisting ${w.name}`), (e) => notify(e.message))}>↻</button>
           ${w.connection !== null ? html`<button data-action="kill-connection" class="danger" title=${`kill the connection process #${w.connection}`}
-            aria-label="kill connection" onClick=${() => post(`./api/process/${w.connection}/kill`).then(() => notify(`killed ${w.name}'s connection #${w.connection}`), (e) => notify(e.message))}>✕ conn</button>` : ''}
+            aria-label="kill connection" onClick=${() => post(`./api/process/${w.connection}/kill`).then(() => notify(`killed ${w.name}'s connection #${w.connection}`), (e) => notify(e.message))}>✕</button>` : ''}
         </td>` : ''}
       </tr>
       ${problem ? html`<tr key=${`${w.id}-problem`} class="sub"><td colspan=${actions ? 11 : 10} class=${`problem ${problem.level}`} data-field="lastProblem" title=${problem.message}>
