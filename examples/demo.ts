@@ -10,6 +10,8 @@
  *   ./dev npm start
  *   ./dev npm start -- --kubeconfig ~/.kube/config
  *   ./dev npm start -- --seconds 20
+ *   ./dev npm start -- --observer-port 4000 --observer-actions   (the observer page; --no-observer: off)
+ *   ./dev npm start -- --calm   (no periodic faults; `kill -USR2 <pid>` injects one 410 Gone)
  *
  * Ctrl-C stops the tree in order (reporter, churn, watchers) and exits.
  */
@@ -18,6 +20,7 @@ import pretty from 'pino-pretty'
 import {
   type Behaviour,
   CLIENT_GO_BACKOFF,
+  controller,
   createLogger,
   dropManagedFields,
   GenServer,
@@ -32,6 +35,7 @@ import {
   type WatcherBehaviour,
   worker,
 } from 'kubevisor'
+import { ObserverLogs, startObserver } from 'kubevisor/observer'
 import { type ApiServer, startApiServer } from 'kubevisor/testing'
 
 // --- arguments --------------------------------------------------------------------------
@@ -42,9 +46,11 @@ const seconds = Number(flag('--seconds') >= 0 ? args[flag('--seconds') + 1] : (p
 const kubeconfigAt = flag('--kubeconfig')
 const kubeconfigFile = kubeconfigAt >= 0 && args[kubeconfigAt + 1] && !args[kubeconfigAt + 1]?.startsWith('--') ? args[kubeconfigAt + 1] : undefined
 
+// The observer page (on unless --no-observer): a free port unless --observer-port; it keeps each process's last log lines.
+const observerLogs = flag('--no-observer') >= 0 ? undefined : new ObserverLogs()
 const logger = createLogger({
   level: process.env.KUBEVISOR_LOG_LEVEL ?? 'info',
-  destination: pretty({ colorize: process.stdout.isTTY, ignore: 'hostname', translateTime: 'HH:MM:ss.l', sync: true }),
+  destination: ((out) => observerLogs?.tee(out) ?? out)(pretty({ colorize: process.stdout.isTTY, ignore: 'hostname', translateTime: 'HH:MM:ss.l', sync: true })),
 })
 
 // --- a watcher that tallies what it sees ------------------------------------------------
@@ -144,7 +150,7 @@ const Churn: Behaviour<ApiServer, { server: ApiServer; tick: number; names: Map<
       const name = names.splice(Math.floor(Math.random() * names.length), 1)[0] as string
       server.delete({ apiVersion, kind, name, namespace })
     }
-    if (tick % 40 === 0) {
+    if (tick % 40 === 0 && flag('--calm') < 0) {
       const fault = (['drop', 'gone', 'malformed', 'error500', 'compact'] as const)[(tick / 40) % 5] as string
       ctx.log.warn({ fault }, 'injecting a fault into the API server')
       if (fault === 'drop') server.dropWatches()
@@ -214,11 +220,21 @@ const root = await Supervisor.start(
       ),
       { id: 'watchers', strategy: 'one_for_one' },
     ),
+    // A controller, so the observer shows a queue: a reconcile of each Deployment that takes 20–80 ms.
+    controller('deployment-rollouts', { kubeConfig, logger })
+      .for({ apiVersion: 'apps/v1', kind: 'Deployment' })
+      .withOptions({ maxConcurrentReconciles: 2 })
+      .build(() => new Promise<void>((resolve) => setTimeout(resolve, 20 + Math.random() * 60)))
+      .childSpec('rollouts'),
     ...(embedded ? [worker(Churn, embedded, { id: 'churn' })] : []),
     worker(Reporter, 1000, { id: 'reporter' }),
   ],
   { strategy: 'one_for_one', logger },
 )
+
+const observerPort = flag('--observer-port') >= 0 ? Number(args[flag('--observer-port') + 1]) : 0
+const observer = observerLogs && (await startObserver({ roots: [root], port: observerPort, actions: flag('--observer-actions') >= 0, logs: observerLogs, logger }))
+if (observer) console.log(`demo: observer at ${observer.url}${observer.actions ? ' (actions enabled)' : ''}`)
 
 let stopping = false
 async function shutdown(why: string): Promise<void> {
@@ -266,6 +282,7 @@ async function shutdown(why: string): Promise<void> {
     console.log(`demo: converged: ${matching}/${kinds.length} watchers match the server`)
     if (matching !== kinds.length) process.exitCode = 1
   }
+  await observer?.close()
   await Supervisor.stop(root)
   await embedded?.close()
   console.log('demo: stopped cleanly')
@@ -286,7 +303,9 @@ function sameView(a: Map<string, string>, b: Map<string, string>): boolean {
   return true
 }
 
+process.on('SIGUSR2', () => embedded?.injectWatchError()) // a 410 Gone on every open watch, on demand
 process.once('SIGINT', () => void shutdown('Ctrl-C'))
 process.once('SIGTERM', () => void shutdown('SIGTERM'))
-if (seconds > 0) setTimeout(() => void shutdown(`${seconds} s elapsed`), seconds * 1000)
+// unref: a stop by signal before the time is up must not wait for this timer to exit.
+if (seconds > 0) setTimeout(() => void shutdown(`${seconds} s elapsed`), seconds * 1000).unref()
 else console.log('demo: running; Ctrl-C to stop')

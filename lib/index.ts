@@ -242,3 +242,9 @@ export { KubevisorError } from './errors.ts'
 export { createLogger, type Logger } from './log.ts'
 export { Backoff, type BackoffPolicy, CLIENT_GO_BACKOFF, RESTART_BACKOFF } from './time/backoff.ts'
 export { type Clock, systemClock } from './time/clock.ts'
+// Introspection (read-only, synchronous, free unless called): what the observer page shows,
+// usable without it. The page itself is the `kubevisor/observer` entry point.
+export { formatProcessStatus, inspectProcess, type ProcessSnapshot } from './actor/index.ts'
+export { type ChildSnapshot, inspectSupervisor, type SupervisorSnapshot } from './supervisor/index.ts'
+export { forceRelist, inspectWatcher, type WatcherSnapshot } from './watcher/index.ts'
+export { inspectWorkerPool, type WorkerPoolSnapshot } from './dispatch/index.ts'

@@ -35,3 +35,4 @@ export {
   type TimerRef,
   type ViaName,
 } from './types.ts'
+export { attachProbe, formatProcessStatus, inspectProcess, linkedChildren, parentOf, type Probe, type ProcessFigures, type ProcessSnapshot, processFigures, probeOf, probesOf } from './introspect.ts'

@@ -99,6 +99,10 @@ export class Process implements Pid, ProcessContext {
   trapping: boolean
   /** Calls delivered to this process and not yet answered; rejected when it exits. */
   calls: Set<CallRecord> | undefined
+  /** `clock.now()` when this process was created (a restarted child is a new process). For introspection. */
+  readonly startedAt: number
+  /** Messages handled so far (calls, casts, infos, continues): one increment per message, for introspection. */
+  handled = 0
 
   readonly #registry: Registry
   readonly #root: Logger
@@ -135,6 +139,7 @@ export class Process implements Pid, ProcessContext {
     this.#root = opts.logger ?? defaultLogger()
     this.trapping = opts.trapExit === true
     this.name = opts.name
+    this.startedAt = this.clock.now()
   }
 
   // --- Pid ---------------------------------------------------------------------------
@@ -260,6 +265,18 @@ export class Process implements Pid, ProcessContext {
   /** Links of this process (for inspection). */
   get links(): Pid[] {
     return this.#links ? [...this.#links] : []
+  }
+
+  /** Processes this process monitors (for inspection). */
+  get monitors(): Pid[] {
+    return this.#watching ? [...this.#watching.values()] : []
+  }
+
+  /** Processes monitoring this process (for inspection; plain-callback monitors are not processes). */
+  get monitoredBy(): Pid[] {
+    const out: Pid[] = []
+    if (this.#watchers) for (const w of this.#watchers.values()) if (typeof w !== 'function') out.push(w)
+    return out
   }
 
   // --- Delivery ----------------------------------------------------------------------
@@ -452,6 +469,7 @@ export class Process implements Pid, ProcessContext {
         }
       }
       this.#wantTimeout = undefined
+      this.handled++
       let result: unknown
       try {
         result = this.#dispatch(kind, payload)

@@ -184,6 +184,15 @@ export interface Behaviour<A = any, S = any, Call = any, Cast = any, Info = any,
   handleContinue?(arg: any, state: S, ctx: ProcessContext): Awaitable<NoReplyResult<S>>
   /** Cleans up on `stop`, on a thrown callback error and on an orderly shutdown; never on a brutal kill. */
   terminate?(reason: ExitReason, state: S, ctx: ProcessContext): Awaitable<void>
+  /**
+   * Optional, for introspection only (OTP's `format_status`): what `GenServer.inspect`
+   * and the observer show of the state. Return a copy with secrets removed or replaced;
+   * without it the state is shown as is (after the observer's own redaction of
+   * credential-looking fields). Must be synchronous and must not mutate the state.
+   */
+  formatStatus?(state: S): unknown
+  /** Optional, for introspection only: a short name of the behaviour (OTP's `initial_call` module), e.g. `'Counter'`. */
+  readonly behaviourName?: string
 }
 
 /** Options of `GenServer.start`. */

@@ -1,10 +1,12 @@
 import { type Behaviour, GenServer, noreply, ok, type Pid, stop } from '../actor/index.ts'
+import { attachProbe } from '../actor/introspect.ts'
 import { asProcess } from '../actor/process.ts'
 import { KubevisorError } from '../errors.ts'
 import { defaultLogger, type Logger } from '../log.ts'
 import type { RateLimitingQueue } from '../queue/index.ts'
 import { type ChildEnv, type ChildSpec, Supervisor } from '../supervisor/index.ts'
-import type { Clock } from '../time/clock.ts'
+import { type Clock, systemClock } from '../time/clock.ts'
+import type { WorkerPoolSnapshot } from './introspect.ts'
 
 /** What handling a key may ask for next. Returning nothing means: done, forget its failures. */
 export interface HandleResult {
@@ -43,6 +45,14 @@ export interface WorkerPoolOptions<K> {
 /** The key a worker holds, by worker: given back to the queue if the worker exits with it. */
 type Assigned<K> = Map<Pid, K>
 
+/** For introspection: handled and failed counts, and when each worker took its key (by worker). */
+interface PoolStats {
+  handled: number
+  failed: number
+  readonly since: Map<Pid, number>
+  readonly clock: Clock
+}
+
 /** A key handed to a worker by the queue (or `undefined`: the queue is shut down and empty). */
 class Work<K> {
   readonly key: K | undefined
@@ -54,6 +64,7 @@ class Work<K> {
 interface WorkerState<K> {
   opts: WorkerPoolOptions<K>
   assigned: Assigned<K>
+  stats: PoolStats
   abort: AbortController
 }
 
@@ -71,6 +82,7 @@ function request<K>(self: Pid, state: WorkerState<K>): void {
         return
       }
       state.assigned.set(self, key)
+      state.stats.since.set(self, state.stats.clock.now())
     }
     GenServer.send(self, new Work(key))
   })
@@ -82,6 +94,8 @@ function request<K>(self: Pid, state: WorkerState<K>): void {
  * whatever way it exits, a key it was holding goes back to the queue (see WorkerPool).
  */
 const Worker: Behaviour<WorkerState<any>, WorkerState<any>> = {
+  behaviourName: 'Worker',
+  formatStatus: (state) => ({ pool: state.opts.name }),
   init(state, ctx) {
     request(ctx.self, state)
     return ok(state)
@@ -132,6 +146,9 @@ const Worker: Behaviour<WorkerState<any>, WorkerState<any>> = {
       }
     } finally {
       state.assigned.delete(ctx.self)
+      state.stats.since.delete(ctx.self)
+      state.stats.handled++
+      if (failure) state.stats.failed++
       queue.done(key)
     }
     request(ctx.self, state)
@@ -181,7 +198,8 @@ export class WorkerPool<K> {
   /** Starts the workers (linked to `env.link` when given, e.g. from a child spec). */
   static async start<K>(opts: WorkerPoolOptions<K>, env?: Partial<ChildEnv>): Promise<WorkerPool<K>> {
     const assigned: Assigned<K> = new Map()
-    const supervisor = await Supervisor.start(workerSpecs(opts, assigned), {
+    const stats: PoolStats = { handled: 0, failed: 0, since: new Map(), clock: opts.clock ?? env?.clock ?? systemClock }
+    const supervisor = await Supervisor.start(workerSpecs(opts, assigned, stats), {
       strategy: 'one_for_one',
       maxRestarts: 10,
       maxSeconds: 10,
@@ -189,6 +207,7 @@ export class WorkerPool<K> {
       clock: env?.clock ?? opts.clock,
       link: env?.link,
     })
+    attachProbe(supervisor, { kind: 'workerPool', read: () => poolSnapshot(opts, assigned, stats) })
     return new WorkerPool(supervisor, opts.queue, assigned)
   }
 
@@ -207,7 +226,7 @@ export class WorkerPool<K> {
 }
 
 /** The workers' child specs; each worker's exit gives back the key it held. */
-function workerSpecs<K>(opts: WorkerPoolOptions<K>, assigned: Assigned<K>): ChildSpec[] {
+function workerSpecs<K>(opts: WorkerPoolOptions<K>, assigned: Assigned<K>, stats: PoolStats): ChildSpec[] {
   const concurrency = opts.concurrency ?? 1
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError(`concurrency must be an integer >= 1, got ${String(concurrency)}`)
   return Array.from({ length: concurrency }, (_, i) => ({
@@ -217,10 +236,11 @@ function workerSpecs<K>(opts: WorkerPoolOptions<K>, assigned: Assigned<K>): Chil
     shutdown: 30_000,
     start: async (env: ChildEnv) => {
       const abort = new AbortController()
-      const pid = await GenServer.start(Worker, { opts, assigned, abort }, env)
+      const pid = await GenServer.start(Worker, { opts, assigned, stats, abort }, env)
       asProcess(pid).onExit(() => {
         // However it exits (a brutal kill skips terminate), a call still running learns it.
         abort.abort()
+        stats.since.delete(pid)
         const key = assigned.get(pid)
         if (key === undefined) return
         assigned.delete(pid)
@@ -231,4 +251,27 @@ function workerSpecs<K>(opts: WorkerPoolOptions<K>, assigned: Assigned<K>): Chil
       return pid
     },
   }))
+}
+
+/** The pool probe's reading (see `inspectWorkerPool`): queue figures, workers busy, keys in flight oldest first. */
+function poolSnapshot<K>(opts: WorkerPoolOptions<K>, assigned: Assigned<K>, stats: PoolStats): WorkerPoolSnapshot {
+  const { queue } = opts
+  const inFlight: { key: string; since: number }[] = []
+  for (const [pid, key] of assigned) inFlight.push({ key: String(key), since: stats.since.get(pid) ?? stats.clock.now() })
+  inFlight.sort((a, b) => a.since - b.since)
+  return {
+    name: opts.name,
+    maxWorkers: opts.concurrency ?? 1,
+    activeWorkers: assigned.size,
+    depth: queue.len,
+    delayed: queue.waiting,
+    processing: queue.processing,
+    addsTotal: queue.addsTotal,
+    retriesTotal: queue.retriesTotal,
+    handledTotal: stats.handled,
+    failedTotal: stats.failed,
+    oldestInFlightSince: inFlight[0]?.since,
+    inFlight: inFlight.slice(0, 10),
+    shuttingDown: queue.shuttingDown,
+  }
 }

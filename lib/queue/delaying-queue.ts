@@ -58,6 +58,9 @@ export class DelayingQueue<K = string> extends WorkQueue<K> {
     this.#retries = options.metrics?.newRetriesMetric(this.name)
   }
 
+  /** `addAfter` calls so far (retries and requeue-afters), for introspection; client-go's `workqueue_retries_total`. */
+  retriesTotal = 0
+
   /** Number of keys waiting for their delay to pass (not yet in the queue). */
   get waiting(): number {
     return this.#heap.length
@@ -71,6 +74,7 @@ export class DelayingQueue<K = string> extends WorkQueue<K> {
   addAfter(key: K, ms: number): void {
     if (this.shuttingDown) return
     this.#retries?.inc()
+    this.retriesTotal++
     if (!(ms > 0)) {
       this.add(key)
       return

@@ -174,6 +174,14 @@ export class WorkQueue<K = string> {
     }
   }
 
+  /** Keys accepted by `add` so far (dedup'd adds not counted), for introspection; client-go's `workqueue_adds_total`. */
+  addsTotal = 0
+
+  /** Keys handed out and not yet `done`. */
+  get processing(): number {
+    return this.#processing.size
+  }
+
   /** Number of keys waiting to be handed out (not counting keys being processed). */
   get len(): number {
     return this.#queue.size
@@ -200,6 +208,7 @@ export class WorkQueue<K = string> {
       metrics.add()
       dirty.set(key, this.#clock.now())
     }
+    this.addsTotal++
     if (this.#processing.has(key)) return
     if (this.#waiters.size > 0) this.#waiters.shift()(this.#take(key))
     else this.#queue.push(key)

@@ -15,10 +15,12 @@ import {
   type StartOptions,
   stop,
 } from '../actor/index.ts'
+import { attachProbe } from '../actor/introspect.ts'
 import { asProcess } from '../actor/process.ts'
 import { Backoff } from '../time/backoff.ts'
 import { type ChildEnv, type ChildSpec, type NormalizedSpec, normalizeSpec, shouldRestart } from './child-spec.ts'
 import { ChildOperationError, ChildStartError, InvalidChildSpecError } from './errors.ts'
+import type { SupervisorSnapshot } from './introspect.ts'
 import { RestartIntensity, shutdownChild, startChildProcess } from './mechanics.ts'
 import type { ChildCounts, ChildInfo } from './supervisor.ts'
 
@@ -38,6 +40,8 @@ interface Child {
   spec: NormalizedSpec
   pid: Pid | undefined
   backoff: Backoff | undefined
+  /** For introspection: restarts of this child so far. */
+  restarts: number
 }
 
 interface State {
@@ -69,8 +73,22 @@ function byPid(state: State, pid: Pid | undefined): Child | undefined {
 }
 
 const DynamicBehaviour: Behaviour<{ maxChildren: number; maxRestarts: number; maxSeconds: number }, State> = {
+  behaviourName: 'DynamicSupervisor',
   init({ maxChildren, maxRestarts, maxSeconds }, ctx) {
-    return ok({ children: new Map(), maxChildren, intensity: new RestartIntensity(maxRestarts, maxSeconds, ctx.clock), env: envOf(ctx), lastKey: 0 })
+    const state: State = { children: new Map(), maxChildren, intensity: new RestartIntensity(maxRestarts, maxSeconds, ctx.clock), env: envOf(ctx), lastKey: 0 }
+    attachProbe(ctx.self, {
+      kind: 'supervisor',
+      read: (): SupervisorSnapshot => ({
+        type: 'dynamic',
+        strategy: 'one_for_one',
+        maxRestarts,
+        maxSeconds,
+        restartsInWindow: state.intensity.recent(),
+        maxChildren: Number.isFinite(maxChildren) ? maxChildren : undefined,
+        children: [...state.children.values()].map((c) => ({ id: `#${c.key}`, pid: c.pid, restarting: c.pid === undefined, restarts: c.restarts, type: c.spec.type, restart: c.spec.restart, shutdown: c.spec.shutdown })),
+      }),
+    })
+    return ok(state)
   },
 
   async handleCall(msg: Op, _from, state) {
@@ -87,7 +105,7 @@ const DynamicBehaviour: Behaviour<{ maxChildren: number; maxRestarts: number; ma
           return reply(err instanceof ChildStartError ? err : new ChildStartError(undefined, err), state)
         }
         const key = ++state.lastKey
-        state.children.set(key, { key, spec: msg.spec, pid, backoff: msg.spec.backoff && new Backoff(msg.spec.backoff, state.env.clock) })
+        state.children.set(key, { key, spec: msg.spec, pid, backoff: msg.spec.backoff && new Backoff(msg.spec.backoff, state.env.clock), restarts: 0 })
         return reply(pid, state)
       }
       case 'terminate': {
@@ -131,6 +149,7 @@ const DynamicBehaviour: Behaviour<{ maxChildren: number; maxRestarts: number; ma
       if (!child || child.pid) return noreply(state)
       try {
         child.pid = await startChildProcess(child.spec, state.env)
+        child.restarts++
       } catch (err) {
         if (err instanceof InitIgnoredError) {
           state.children.delete(child.key)

@@ -10,3 +10,4 @@ export {
   type SupervisorOptions,
   supervisor,
 } from './supervisor.ts'
+export { type ChildSnapshot, inspectSupervisor, type SupervisorSnapshot } from './introspect.ts'

@@ -29,6 +29,14 @@ export class RestartIntensity {
     this.#at.push(now)
     return this.#at.length <= this.maxRestarts
   }
+
+  /** Restarts recorded within the last `maxSeconds` (read-only, for introspection). */
+  recent(): number {
+    const since = this.#clock.now() - this.maxSeconds * 1000
+    let n = 0
+    for (const t of this.#at) if (t > since) n++
+    return n
+  }
 }
 
 /**

@@ -17,10 +17,12 @@ import {
   type StartOptions,
   stop,
 } from '../actor/index.ts'
+import { attachProbe } from '../actor/introspect.ts'
 import { asProcess } from '../actor/process.ts'
 import { Backoff } from '../time/backoff.ts'
 import { type ChildEnv, type ChildSpec, type NormalizedSpec, normalizeSpec, shouldRestart } from './child-spec.ts'
 import { ChildOperationError, ChildStartError, InvalidChildSpecError } from './errors.ts'
+import type { SupervisorSnapshot } from './introspect.ts'
 import { RestartIntensity, shutdownChild, startChildProcess } from './mechanics.ts'
 
 /**
@@ -67,6 +69,8 @@ interface Child {
   /** A restart is scheduled (backoff) or will be retried (a failed restart). */
   restarting: boolean
   backoff: Backoff | undefined
+  /** For introspection: starts of this child so far (restarts = starts - 1). */
+  starts: number
 }
 
 interface State {
@@ -101,11 +105,12 @@ function envOf(ctx: ProcessContext): ChildEnv {
 }
 
 function newChild(spec: NormalizedSpec, state: State): Child {
-  return { spec, pid: undefined, restarting: false, backoff: spec.backoff && new Backoff(spec.backoff, state.env.clock) }
+  return { spec, pid: undefined, restarting: false, backoff: spec.backoff && new Backoff(spec.backoff, state.env.clock), starts: 0 }
 }
 
 async function startOne(child: Child, state: State): Promise<void> {
   child.pid = await startChildProcess(child.spec, state.env)
+  child.starts++
   child.restarting = false
 }
 
@@ -125,6 +130,7 @@ async function terminateChildren(children: Child[], state: State): Promise<void>
 }
 
 const SupervisorBehaviour: Behaviour<{ specs: NormalizedSpec[]; strategy: Strategy; maxRestarts: number; maxSeconds: number }, State> = {
+  behaviourName: 'Supervisor',
   async init({ specs, strategy, maxRestarts, maxSeconds }, ctx) {
     const state: State = {
       strategy,
@@ -132,6 +138,7 @@ const SupervisorBehaviour: Behaviour<{ specs: NormalizedSpec[]; strategy: Strate
       children: [],
       env: envOf(ctx),
     }
+    attachProbe(ctx.self, { kind: 'supervisor', read: () => snapshotOf(state, maxRestarts, maxSeconds) })
     // OTP: children are started in order; if one fails, those already started are
     // terminated in reverse order and the supervisor fails with
     // {shutdown, {failed_to_start_child, Id, Reason}}.
@@ -222,6 +229,19 @@ const SupervisorBehaviour: Behaviour<{ specs: NormalizedSpec[]; strategy: Strate
   async terminate(_reason, state) {
     await terminateChildren(state.children, state)
   },
+}
+
+/** The probe's reading: flags, restarts in the intensity window, children in start order. */
+function snapshotOf(state: State, maxRestarts: number, maxSeconds: number): SupervisorSnapshot {
+  return {
+    type: 'supervisor',
+    strategy: state.strategy,
+    maxRestarts,
+    maxSeconds,
+    restartsInWindow: state.intensity.recent(),
+    maxChildren: undefined,
+    children: state.children.map((c) => ({ id: c.spec.id, pid: c.pid, restarting: c.restarting, restarts: Math.max(0, c.starts - 1), type: c.spec.type, restart: c.spec.restart, shutdown: c.spec.shutdown })),
+  }
 }
 
 function find(state: State, id: string): Child | undefined {

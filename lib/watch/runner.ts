@@ -89,6 +89,15 @@ export function newWatchCounters(): WatchCounters {
   }
 }
 
+/** The last 410, throttle, warning or error of a runner's engine (see {@link WatchRunner.lastProblem}). */
+export interface RunnerProblem {
+  /** `clock.now()` when it was reported. */
+  at: number
+  level: 'info' | 'warn' | 'error'
+  message: string
+  data: Record<string, unknown> | undefined
+}
+
 /** Options of {@link WatchRunner}. */
 export interface WatchRunnerOptions {
   /** The list/watch IO; `HttpListWatchClient` for a real server, a fake in tests. */
@@ -259,6 +268,8 @@ export class WatchRunner implements AsyncIterable<WatchNotification> {
    * delivered since a resume without `known` (`partial`, until a relist completes).
    */
   #knowledge: Knowledge = 'complete'
+  /** For introspection: the last 410, throttle, warning or error the engine reported, with its time. */
+  #lastProblem: RunnerProblem | undefined
 
   /** Queued, not yet handed out; `#head` is the next one. Invariant: `#queue.length - #head ≤ #maxPending`. */
   #queue: Entry[] = []
@@ -355,6 +366,16 @@ export class WatchRunner implements AsyncIterable<WatchNotification> {
     this.#wakeRequested = true
     this.#waitIo?.abort()
     return waiting
+  }
+
+  /** While the engine waits (phase `Waiting`): when the wait ends, on the runner's clock (`waiting.until`). */
+  get waitUntil(): number | undefined {
+    return this.#state.phase === 'Waiting' ? this.#waiting?.until : undefined
+  }
+
+  /** The last warning or error the engine reported (410, failure, stall, ERROR event…), with its time: why it waits or relisted. */
+  get lastProblem(): RunnerProblem | undefined {
+    return this.#lastProblem
   }
 
   /** Notifications queued and not yet acknowledged (≤ `maxPending` + one in flight). */
@@ -572,6 +593,7 @@ export class WatchRunner implements AsyncIterable<WatchNotification> {
           break
         case 'log':
           this.#log[effect.level](effect.data ?? {}, effect.msg)
+          if (effect.level !== 'debug') this.#lastProblem = { at: this.#clock.now(), level: effect.level, message: effect.msg, data: effect.data }
           break
         case 'watch':
           if (this.#watches++ > 0) this.counters.reconnects++

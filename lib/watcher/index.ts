@@ -10,3 +10,4 @@ export {
   type WatcherResume,
 } from './watcher.ts'
 export { prometheusWatchMetrics, type PromClientForWatch, WATCH_METRICS, type WatchMetrics } from './metrics.ts'
+export { forceRelist, inspectWatcher, type WatcherSnapshot } from './introspect.ts'

@@ -19,6 +19,7 @@ import {
   type TimerRef,
   type ViaName,
 } from '../actor/index.ts'
+import { attachProbe } from '../actor/introspect.ts'
 import { defaultRegistry } from '../actor/registry.ts'
 import type { Process } from '../actor/process.ts'
 import { KubevisorError } from '../errors.ts'
@@ -32,7 +33,8 @@ import type { EngineConfig, InitialListStrategy } from '../watch/engine.ts'
 import { InvalidResumeError, type KnownRecord, type KnownStore, KnownVersions, seedKnown } from '../watch/known.ts'
 import type { KubeObject } from '../watch/object.ts'
 import type { Plain } from '../api/object.ts'
-import { newWatchCounters, type PendingWait, type WatchCounters, type WatchNotification, WatchRunner } from '../watch/runner.ts'
+import { newWatchCounters, type PendingWait, type RunnerProblem, type WatchCounters, type WatchNotification, WatchRunner } from '../watch/runner.ts'
+import type { WatcherSnapshot } from './introspect.ts'
 import type { WatchMetrics } from './metrics.ts'
 
 export type { Plain } from '../api/object.ts'
@@ -92,6 +94,8 @@ export interface WatcherBehaviour<T = KubeObject, S = any, A = any, Call = any, 
   handleContinue?(arg: any, state: S, ctx: WatcherContext<T>): Awaitable<NoReplyResult<S>>
   /** Cleans up when the handler stops or crashes (not on a brutal kill). */
   terminate?(reason: ExitReason, state: S, ctx: WatcherContext<T>): Awaitable<void>
+  /** Optional, for introspection (OTP's `format_status`): the state as the observer may show it, secrets removed. */
+  formatStatus?(state: S): unknown
 }
 
 /** Options of {@link Watcher.start}: which collection, how to watch it, and process options. */
@@ -260,6 +264,12 @@ interface Shared {
   /** The current handler incarnation. */
   handler: Process | undefined
   handlerStarts: number
+  /** For introspection: connections started (the first, then one per restart by the supervisor). */
+  connectionStarts: number
+  /** For introspection: whether the current handler has been synced. */
+  synced: boolean
+  /** For introspection: the last problem of any runner so far, or a connection's terminal error. */
+  lastProblem: RunnerProblem | undefined
 }
 
 /** Adds `from` into `into` (numbers summed, event counts by type, the later lastEventAt). */
@@ -280,6 +290,7 @@ function totalCounters(shared: Shared): WatchCounters {
 function retireRunner(shared: Shared): WatchRunner | undefined {
   const previous = shared.runner
   if (previous) {
+    shared.lastProblem = laterProblem(shared.lastProblem, previous.lastProblem)
     previous.stop()
     addCounters(shared.retired, previous.counters)
     shared.runner = undefined
@@ -374,6 +385,8 @@ function then<T>(value: T | Promise<T>, fn: (value: T) => any): any {
 }
 
 const HandlerAdapter: Behaviour<{ shared: Shared; user: WatcherBehaviour; arg: unknown }, HandlerState> = {
+  behaviourName: 'Watcher',
+  formatStatus: (holder) => (holder.behaviour.formatStatus ? holder.behaviour.formatStatus(holder.user) : holder.user),
   init({ shared, user, arg }, ctx) {
     // A fresh handler knows nothing: forget what was delivered, so the connection that
     // starts after it lists again and every object arrives as `created`.
@@ -382,6 +395,7 @@ const HandlerAdapter: Behaviour<{ shared: Shared; user: WatcherBehaviour; arg: u
     // before anything is forgotten, so it cannot write into the fresh record.
     retireRunner(shared)
     if (shared.handlerStarts > 1) {
+      shared.synced = false
       shared.known.clear()
       shared.resumeFrom = undefined
       shared.knowledge = 'complete'
@@ -454,6 +468,8 @@ interface ConnectionState {
 }
 
 const Connection: Behaviour<{ shared: Shared }, ConnectionState> = {
+  behaviourName: 'WatchConnection',
+  formatStatus: (state) => ({ phase: state.runner?.state.phase, lastResourceVersion: state.runner?.lastResourceVersion, pending: state.runner?.pending }),
   init({ shared }) {
     // Start the runner after init returns, so the supervisor is not held up by IO.
     return ok({ shared, runner: undefined }, { continue: 'start' })
@@ -462,6 +478,7 @@ const Connection: Behaviour<{ shared: Shared }, ConnectionState> = {
   handleContinue(_arg, state, ctx) {
     const { shared } = state
     const handler = shared.handler
+    shared.connectionStarts++
     if (!handler?.alive) return stop(new KubevisorError('ERR_NO_HANDLER', 'the watcher handler is not running'), state)
     // Resume exactly where the previous connection's runner handed over — however that
     // connection ended (even killed, without terminate) — and make sure it has stopped.
@@ -491,7 +508,10 @@ const Connection: Behaviour<{ shared: Shared }, ConnectionState> = {
       transform: shared.transform,
       stallMarginMs: shared.stallMarginMs,
       sink: (n) => {
-        if (n.type === 'synced') shared.store?.markSynced(n.resourceVersion)
+        if (n.type === 'synced') {
+          shared.synced = true
+          shared.store?.markSynced(n.resourceVersion)
+        }
         handler.info(new Delivery(n))
         if (++sent < shared.maxPending) return true
         if (!waiting) {
@@ -518,11 +538,15 @@ const Connection: Behaviour<{ shared: Shared }, ConnectionState> = {
     return noreply({ shared, runner })
   },
 
-  handleInfo(msg, state) {
+  handleInfo(msg, state, ctx) {
     if (msg instanceof RunnerEnded) {
       // A terminal failure (401/403/404…): crash, so the supervisor restarts the connection
       // with backoff, resuming from the last resourceVersion handed to the handler.
-      if (msg.error !== undefined) return stop(msg.error, state)
+      if (msg.error !== undefined) {
+        const message = msg.error instanceof Error ? msg.error.message : String(msg.error)
+        state.shared.lastProblem = { at: ctx.clock.now(), level: 'error', message, data: undefined }
+        return stop(msg.error, state)
+      }
       return stop('normal', state)
     }
     return noreply(state)
@@ -531,6 +555,39 @@ const Connection: Behaviour<{ shared: Shared }, ConnectionState> = {
   terminate(_reason, state) {
     state.runner?.stop()
   },
+}
+
+// --- introspection ---------------------------------------------------------------------------
+
+function laterProblem(a: RunnerProblem | undefined, b: RunnerProblem | undefined): RunnerProblem | undefined {
+  if (a === undefined) return b
+  if (b === undefined) return a
+  return b.at >= a.at ? b : a
+}
+
+/** The watcher probe's reading (see `inspectWatcher`). */
+function snapshotOf(shared: Shared, name: string, opts: WatcherOptions<unknown>): WatcherSnapshot {
+  const runner = shared.runner
+  const state = runner?.state
+  return {
+    name,
+    target: opts.path ?? `${opts.apiVersion}/${opts.kind}`,
+    namespace: opts.namespace,
+    phase: state?.phase ?? 'Restarting',
+    open: state !== undefined && (state.phase === 'Watching' || state.phase === 'Streaming') ? state.open : false,
+    waitUntil: runner?.waitUntil,
+    resourceVersion: state?.resourceVersion ?? shared.resumeFrom,
+    handedResourceVersion: runner?.lastResourceVersion ?? shared.resumeFrom,
+    synced: shared.synced,
+    counters: totalCounters(shared),
+    connectionRestarts: Math.max(0, shared.connectionStarts - 1),
+    handlerRestarts: Math.max(0, shared.handlerStarts - 1),
+    lastProblem: laterProblem(shared.lastProblem, runner?.lastProblem),
+    storeSize: shared.store?.size,
+    known: shared.known.size,
+    pending: runner?.pending ?? 0,
+    handler: shared.handler?.alive ? shared.handler : undefined,
+  }
 }
 
 // --- public API -----------------------------------------------------------------------------
@@ -617,6 +674,9 @@ function sharedOf(opts: WatcherOptions<unknown>, resume: WatcherResume | undefin
     retired: newWatchCounters(),
     handler: undefined,
     handlerStarts: 0,
+    connectionStarts: 0,
+    synced: false,
+    lastProblem: undefined,
   }
 }
 
@@ -681,6 +741,12 @@ export const Watcher = {
         link: opts.link,
       },
     )
+    const watcherName = opts.name ?? opts.kind ?? opts.path ?? 'watcher'
+    attachProbe(supervisor, {
+      kind: 'watcher',
+      read: () => snapshotOf(shared, watcherName, opts as WatcherOptions<unknown>),
+      actions: { relist: () => shared.runner?.relist() },
+    })
     if (opts.metrics) {
       const untrack = opts.metrics.track(opts.name ?? opts.kind ?? opts.path ?? 'watcher', () => totalCounters(shared), opts.clock ?? systemClock)
       GenServer.onExit(supervisor, untrack)

@@ -9,7 +9,7 @@ const root = fileURLToPath(new URL('../../', import.meta.url))
 
 /** What each example must print; an example missing here fails the suite. */
 const expectations: Record<string, RegExp[]> = {
-  'demo.ts': [/demo: embedded API server at http:\/\/127\.0\.0\.1:\d+/, /demo: converged: 4\/4 watchers match the server/, /demo: stopped cleanly/],
+  'demo.ts': [/demo: embedded API server at http:\/\/127\.0\.0\.1:\d+/, /demo: observer at http:\/\/127\.0\.0\.1:\d+\//, /demo: converged: 4\/4 watchers match the server/, /demo: stopped cleanly/],
   'event-loop.ts': [
     /configmaps: added default\/app-config \{"mode":"blue"\}/,
     /configmaps: updated default\/app-config \{"mode":"green"\}/,
