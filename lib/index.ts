@@ -8,6 +8,7 @@
 // Processes: GenServer behaviours, their results, links/monitors, names.
 export {
   type Behaviour,
+  CallingSelfError,
   CallTimeoutError,
   Down,
   Exit,

@@ -2,21 +2,26 @@ import { NoProcessError, StopTimeoutError } from './errors.ts'
 import type { ProcessStatus } from './lifecycle.ts'
 import { asProcess, type CallRecord, Process } from './process.ts'
 import { defaultRegistry } from './registry.ts'
-import type { Behaviour, ExitReason, From, Pid, ServerRef, StartOptions } from './types.ts'
+import { type Behaviour, type ExitReason, type From, Pid, type ServerRef, type StartOptions } from './types.ts'
 
 /** Default `call` timeout, as in Elixir and Erlang. */
 export const DEFAULT_CALL_TIMEOUT = 5000
 
-function lookup(ref: ServerRef): Process | undefined {
-  if (typeof ref === 'string') return defaultRegistry.whereis(ref) as Process | undefined
+function lookup(ref: ServerRef | Process): Process | undefined {
+  if (typeof ref === 'string') return found(defaultRegistry.whereis(ref))
+  if (ref instanceof Pid) return asProcess(ref)
   if (ref instanceof Process) return ref
-  if (ref !== null && typeof ref === 'object' && 'registry' in ref) return ref.registry.whereis(ref.name) as Process | undefined
+  if (ref !== null && typeof ref === 'object' && 'registry' in ref) return found(ref.registry.whereis(ref.name))
   return undefined
+}
+
+function found(pid: Pid | undefined): Process | undefined {
+  return pid === undefined ? undefined : asProcess(pid)
 }
 
 function refText(ref: ServerRef): string {
   if (typeof ref === 'string') return JSON.stringify(ref)
-  if (ref instanceof Process) return ref.toString()
+  if (ref instanceof Pid) return ref.toString()
   if (ref !== null && typeof ref === 'object' && 'name' in ref) return JSON.stringify(ref.name)
   return String(ref)
 }
@@ -73,7 +78,8 @@ export const GenServer = {
   /**
    * Sends `msg` to `handleCall` and waits for the reply. Rejects with `NoProcessError` if
    * no such process is alive, `CallTimeoutError` after `timeoutMs` (default 5000;
-   * `Infinity` waits forever), or `ProcessExitedError` if it exits before replying.
+   * `Infinity` waits forever), `ProcessExitedError` if it exits before replying, or at
+   * once with `CallingSelfError` when a callback calls its own process.
    */
   call<R = unknown>(ref: ServerRef, msg: unknown, timeoutMs: number = DEFAULT_CALL_TIMEOUT): Promise<R> {
     const proc = lookup(ref)
@@ -121,9 +127,12 @@ export const GenServer = {
   },
 
   /**
-   * Sends an exit signal, as Erlang's `exit/2`: `'kill'` kills at once (no `terminate`,
-   * reason `'killed'`); a process trapping exits receives an `Exit` message; otherwise
-   * `'normal'` is ignored and any other reason stops it in order, running `terminate`.
+   * Sends an exit signal, as Erlang's `exit/2`: `'kill'` kills at once (untrappable, no
+   * `terminate`, reason `'killed'`); a process trapping exits receives an `Exit` message
+   * at the end of its mailbox; otherwise `'normal'` is ignored and any other reason kills
+   * it at once with that reason — before it handles another queued message, without
+   * `terminate`. Its name is free as soon as this returns. Use `GenServer.stop` for an
+   * orderly stop.
    */
   exit(ref: ServerRef, reason: ExitReason): void {
     lookup(ref)?.exitSignal(reason)

@@ -47,7 +47,7 @@ export async function startChildProcess(spec: NormalizedSpec, env: ChildEnv): Pr
   const sup = asProcess(env.link)
   child.parent ??= sup
   sup.link(child)
-  return child
+  return child.pid
 }
 
 /**
