@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
-import { defaultLogger, type Logger } from '../log.ts'
+import { defaultLogger, type Logger, withRedaction } from '../log.ts'
 import { type Clock, systemClock, type TimerHandle } from '../time/clock.ts'
 import {
   BadResultError,
@@ -153,7 +153,8 @@ export class Process implements ProcessContext {
     this.behaviour = behaviour
     this.clock = opts.clock ?? systemClock
     this.#registry = opts.registry ?? defaultRegistry
-    this.#root = opts.logger ?? defaultLogger()
+    // A foreign pino logger gets kubevisor's redaction and error serialization on a child.
+    this.#root = withRedaction(opts.logger ?? defaultLogger())
     this.trapping = opts.trapExit === true
     this.name = opts.name
   }
