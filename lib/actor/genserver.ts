@@ -2,7 +2,7 @@ import { NoProcessError, StopTimeoutError } from './errors.ts'
 import type { ProcessStatus } from './lifecycle.ts'
 import { asProcess, type CallRecord, Process } from './process.ts'
 import { defaultRegistry } from './registry.ts'
-import { type Behaviour, type ExitReason, type From, Pid, type ServerRef, type StartOptions } from './types.ts'
+import { type Behaviour, type ExitReason, type From, type MonitorRef, Pid, type ServerRef, type StartOptions } from './types.ts'
 
 /** Default `call` timeout, as in Elixir and Erlang. */
 export const DEFAULT_CALL_TIMEOUT = 5000
@@ -33,7 +33,12 @@ export interface ProcessInfo {
   status: ProcessStatus
   /** Messages waiting in the mailbox. */
   queueLength: number
+  /** Linked processes, as pids. */
   links: Pid[]
+  /** Processes this one monitors (erlang:process_info `monitors`), with the monitor refs. */
+  monitors: { ref: MonitorRef; pid: Pid }[]
+  /** Processes monitoring this one (erlang:process_info `monitored_by`). */
+  monitoredBy: Pid[]
   trapExit: boolean
   /** Set once exited. */
   exitReason: ExitReason
@@ -156,7 +161,10 @@ export const GenServer = {
     return asProcess(pid).onExit(listener)
   },
 
-  /** A snapshot of a process's status, mailbox length and links, for debugging. */
+  /**
+   * A snapshot of a process's status, mailbox length, links and monitors, for debugging.
+   * Other processes appear as pids, never as runtime objects: nothing here exposes their state.
+   */
   info(pid: Pid): ProcessInfo {
     const p = asProcess(pid)
     return {
@@ -165,6 +173,8 @@ export const GenServer = {
       status: p.status,
       queueLength: p.queueLength,
       links: p.links,
+      monitors: p.monitors,
+      monitoredBy: p.monitoredBy,
       trapExit: p.trapping,
       exitReason: p.exitReason,
     }

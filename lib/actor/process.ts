@@ -197,9 +197,11 @@ export class Process implements ProcessContext {
     const peer = asProcess(other)
     if (peer === this) return
     if (!peer.alive) {
-      // erlang:link/1: "If PidOrPort does not exist, an exit signal with exit reason
-      // noproc is sent to the calling process" — a non-trapping caller dies of it, a
-      // trapping one receives {'EXIT', Pid, noproc}. Never the old reason: that exit
+      // erlang:link/1 (OTP 28): exit signals are "triggered due to a link ... when no
+      // linkee exist (noproc exit reason)". A trapping caller receives {'EXIT', Pid,
+      // noproc}; a non-trapping one dies of it. (Erlang's link/1 raises a noproc exception
+      // there instead, "for historical reasons"; its docs call the exit signal "the
+      // expected behavior", which is what this does.) Never the old reason: that exit
       // already went to the links the process had.
       this.#linkedExit(peer, 'noproc')
       return
@@ -288,6 +290,18 @@ export class Process implements ProcessContext {
     return this.#links ? [...this.#links].map((p) => p.pid) : []
   }
 
+  /** The processes this one monitors, with the refs `monitor` returned (for inspection). */
+  get monitors(): { ref: MonitorRef; pid: Pid }[] {
+    return this.#watching ? [...this.#watching].map(([ref, target]) => ({ ref: ref as MonitorRef, pid: target.pid })) : []
+  }
+
+  /** The processes monitoring this one (`onExit` listeners are not processes and are not listed). */
+  get monitoredBy(): Pid[] {
+    const out: Pid[] = []
+    if (this.#watchers) for (const w of this.#watchers.values()) if (w instanceof Process) out.push(w.pid)
+    return out
+  }
+
   // --- Delivery ----------------------------------------------------------------------
 
   /** @internal Appends a message; schedules the message loop if idle. */
@@ -349,7 +363,7 @@ export class Process implements ProcessContext {
    * handles another queued message, discarding the result of a callback in flight, and
    * without `terminate` (gen_server runs terminate only for a trapped exit from its parent).
    */
-  exitSignal(reason: ExitReason, from?: Process): void {
+  exitSignal(reason: ExitReason, from: Process | undefined = turns.getStore()?.proc): void {
     if (this.status === 'exited') return
     if (reason === 'kill') {
       this.kill()

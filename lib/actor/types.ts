@@ -174,8 +174,9 @@ export type MonitorRef = number & { readonly __monitor?: true }
 /** Returned by `sendAfter`. */
 export type TimerRef = number & { readonly __timer?: true }
 
-/** Sent to a trapping process when a linked process exits. */
+/** Sent to a trapping process when a linked process exits, or on `GenServer.exit`. */
 export class Exit {
+  /** The process the signal came from; undefined for `GenServer.exit` called outside any process. */
   readonly from: Pid | undefined
   readonly reason: ExitReason
   constructor(from: Pid | undefined, reason: ExitReason) {

@@ -132,6 +132,34 @@ describe('an exit signal overtakes the mailbox (Erlang reference manual, Process
     await settle()
     assert.deepEqual(got, [1, 2, 'exit boom', 'exit other', 3])
     assert.equal(t.alive, true)
+    // erlang:exit/2 from inside a process: the Exit names the sender.
+    const froms: unknown[] = []
+    const Sender: Behaviour<void, null> = {
+      init: () => ok(null),
+      handleCast: (target: Pid, s) => {
+        GenServer.exit(target, 'from-a-process')
+        return noreply(s)
+      },
+    }
+    const sender = await GenServer.start(Sender, undefined, { logger })
+    const Recorder: Behaviour<void, null> = {
+      init: (_a, ctx) => {
+        ctx.trapExit(true)
+        return ok(null)
+      },
+      handleInfo: (m, s) => {
+        if (m instanceof Exit) froms.push(m.from, m.reason)
+        return noreply(s)
+      },
+    }
+    const rec = await GenServer.start(Recorder, undefined, { logger })
+    GenServer.cast(sender, rec)
+    GenServer.exit(rec, 'from-outside')
+    await settle()
+    assert.equal(froms.length, 4)
+    assert.deepEqual(froms.slice(0, 2), [undefined, 'from-outside'])
+    assert.equal(froms[2], sender)
+    assert.equal(froms[3], 'from-a-process')
     // kill cannot be trapped.
     GenServer.exit(t, 'kill')
     assert.equal(t.alive, false)
@@ -341,6 +369,19 @@ describe('GenServer.info', () => {
     assert.equal(links.length, 1)
     assert.equal(links[0], child)
     assert.equal(GenServer.info(child).links[0], parent)
+    const Monitoring: Behaviour<Pid, null> = {
+      init: (target, ctx) => {
+        ctx.monitor(target)
+        return ok(null)
+      },
+    }
+    const m = await GenServer.start(Monitoring, child, { logger })
+    assert.deepEqual(
+      GenServer.info(m).monitors.map((x) => [typeof x.ref, x.pid]),
+      [['number', child]],
+    )
+    assert.equal(GenServer.info(m).monitors[0]?.pid, child)
+    assert.equal(GenServer.info(child).monitoredBy[0], m)
     for (const l of links) {
       assert.deepEqual(Object.keys(l).sort(), [], 'a pid has no enumerable fields')
       assert.equal((l as unknown as { state?: unknown }).state, undefined)

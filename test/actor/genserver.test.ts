@@ -561,6 +561,8 @@ describe('timers and names', () => {
       status: 'exited',
       queueLength: 0,
       links: [],
+      monitors: [],
+      monitoredBy: [],
       trapExit: false,
       exitReason: 'shutdown',
     })

@@ -6,10 +6,11 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { type Behaviour, GenServer, noreply, ok, type Pid, Registry, reply } from '../../lib/actor/index.ts'
-import { InvalidChildSpecError, Supervisor, supervisor, worker } from '../../lib/supervisor/index.ts'
+import { DynamicSupervisor, InvalidChildSpecError, Supervisor, supervisor, worker } from '../../lib/supervisor/index.ts'
 import { settle } from '../../lib/testing/fake-clock.ts'
 import type { KubeObject } from '../../lib/watch/object.ts'
 import { Watcher, type WatcherBehaviour } from '../../lib/watcher/watcher.ts'
+import { ResourceController, type UpsertDeleteResource } from '../../lib/dispatch/resource-controller.ts'
 import { useTestCluster } from '../support/cluster.ts'
 import { captureLogger, silent as logger } from '../support/log.ts'
 import { eventually } from '../support/mirror.ts'
@@ -139,8 +140,37 @@ describe('a killed subtree under a root supervisor', () => {
   })
 })
 
+describe('resources of processes killed with their subtree', () => {
+  test('a ResourceController\'s task supervisor killed: its background task is aborted though no terminate ran, and the subtree is restarted', async () => {
+    const events: string[] = []
+    const resource: UpsertDeleteResource = {
+      target: { apiVersion: 'v1', kind: 'ConfigMap', namespace: ns },
+      async upsert() {},
+      async delete() {},
+      backgroundTasks: [
+        async (signal) => {
+          events.push('task started')
+          await new Promise<void>((r) => signal.addEventListener('abort', () => r(), { once: true }))
+          events.push('task aborted')
+        },
+      ],
+    }
+    const controller = new ResourceController(resource, { kubeConfig: server.kubeConfig, logger })
+    const root = await Supervisor.start([controller.childSpec({ id: 'rc' })], { logger, maxRestarts: 3, maxSeconds: 5 })
+    await eventually(async () => controller.hasSynced() && events.length === 1, 10_000, 'the controller to sync')
+    // The tasks' own supervisor is killed: its children (not trapping) die of the signal.
+    const sub = (await childPid((await childPid(root, 'rc')) as Pid, 'background')) as Pid
+    GenServer.exit(sub, 'kill')
+    await eventually(async () => events.includes('task aborted'), 5000, 'the killed task to be aborted')
+    await eventually(async () => events.filter((e) => e === 'task started').length === 2, 5000, 'the restarted task')
+    assert.equal(root.alive, true)
+    await Supervisor.stop(root)
+    assert.deepEqual(events, ['task started', 'task aborted', 'task started', 'task aborted'])
+  })
+})
+
 describe('Supervisor.startChild', () => {
-  test('an invalid spec gives a rejected promise (InvalidChildSpecError), never a synchronous throw', async () => {
+  test('an invalid spec gives a rejected promise (InvalidChildSpecError), never a synchronous throw — as DynamicSupervisor.startChild', async () => {
     const sup = await Supervisor.start([], { logger })
     let result: Promise<unknown> | undefined
     assert.doesNotThrow(() => {
@@ -148,5 +178,11 @@ describe('Supervisor.startChild', () => {
     })
     await assert.rejects(result as Promise<unknown>, InvalidChildSpecError)
     await Supervisor.stop(sup)
+    const dyn = await DynamicSupervisor.start({ logger })
+    assert.doesNotThrow(() => {
+      result = DynamicSupervisor.startChild(dyn, { start: 'nope' } as never)
+    })
+    await assert.rejects(result as Promise<unknown>, InvalidChildSpecError)
+    await GenServer.stop(dyn)
   })
 })
