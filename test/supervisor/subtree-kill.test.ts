@@ -10,7 +10,9 @@ import { DynamicSupervisor, InvalidChildSpecError, Supervisor, supervisor, worke
 import { settle } from '../../lib/testing/fake-clock.ts'
 import type { KubeObject } from '../../lib/watch/object.ts'
 import { Watcher, type WatcherBehaviour } from '../../lib/watcher/watcher.ts'
+import { controller } from '../../lib/dispatch/controller.ts'
 import { ResourceController, type UpsertDeleteResource } from '../../lib/dispatch/resource-controller.ts'
+import { InformerFactory } from '../../lib/informer/informer.ts'
 import { useTestCluster } from '../support/cluster.ts'
 import { captureLogger, silent as logger } from '../support/log.ts'
 import { eventually } from '../support/mirror.ts'
@@ -166,6 +168,27 @@ describe('resources of processes killed with their subtree', () => {
     assert.equal(root.alive, true)
     await Supervisor.stop(root)
     assert.deepEqual(events, ['task started', 'task aborted', 'task started', 'task aborted'])
+  })
+
+  test("a reconcile controller's tree killed: its source processes leave the informer though no terminate ran, and the root restarts the tree", async () => {
+    const informers = new InformerFactory({ kubeConfig: server.kubeConfig, logger })
+    const target = { apiVersion: 'v1', kind: 'ConfigMap', namespace: ns }
+    server.create(cm('one'))
+    const seen: string[] = []
+    const ctl = controller('killed', { informers, logger })
+      .for(target)
+      .build(async (req) => {
+        seen.push(req.name)
+      })
+    const root = await Supervisor.start([informers.childSpec('informers'), ctl.childSpec('ctl')], { logger, maxRestarts: 3, maxSeconds: 5 })
+    await eventually(async () => seen.length === 1, 10_000, 'the first reconcile')
+    const informer = informers.informer(target)
+    assert.equal(informer.subscribers, 1)
+    const tree = (await childPid(root, 'ctl')) as Pid
+    GenServer.exit(tree, 'kill')
+    await eventually(async () => (await childPid(root, 'ctl')) !== tree && seen.length === 2, 10_000, 'the restarted tree to reconcile again')
+    assert.equal(informer.subscribers, 1, 'the killed source let go of its subscription; only the new one holds one')
+    await Supervisor.stop(root)
   })
 })
 
