@@ -1,4 +1,4 @@
-import { NoProcessError, StopTimeoutError } from './errors.ts'
+import { CallingSelfError, NoProcessError, StopTimeoutError } from './errors.ts'
 import type { ProcessStatus } from './lifecycle.ts'
 import { asProcess, type CallRecord, Process } from './process.ts'
 import { defaultRegistry } from './registry.ts'
@@ -110,12 +110,15 @@ export const GenServer = {
   /**
    * Stops a process in order: once the messages already queued are handled, `terminate`
    * runs with `reason` (default `'normal'`) and the process exits. Resolves when it has
-   * exited; rejects with `NoProcessError` if it was not alive, or `StopTimeoutError`
-   * after `timeoutMs` (the process is then left running, as with Elixir's `GenServer.stop`).
+   * exited; rejects with `NoProcessError` if it was not alive, `StopTimeoutError`
+   * after `timeoutMs` (the process is then left running, as with Elixir's `GenServer.stop`),
+   * or `CallingSelfError` when a callback stops its own process (return `stop(...)` instead).
    */
   async stop(ref: ServerRef, reason: ExitReason = 'normal', timeoutMs = Number.POSITIVE_INFINITY): Promise<void> {
     const proc = lookup(ref)
     if (!proc?.alive) throw new NoProcessError(refText(ref))
+    // gen_server:stop/3 on self() exits with calling_self: the stop waits behind the callback awaiting it.
+    if (proc.inOwnCallback()) throw new CallingSelfError(refText(ref))
     const exited = proc.exited()
     proc.shutdown(reason)
     if (!Number.isFinite(timeoutMs)) {

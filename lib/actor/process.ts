@@ -330,9 +330,14 @@ export class Process implements ProcessContext {
     this.deliver(INFO, msg)
   }
 
-  call(msg: unknown, timeoutMs: number): Promise<unknown> {
+  /** True when the caller is this process's own callback, running or awaited (its turn). */
+  inOwnCallback(): boolean {
     const turn = turns.getStore()
-    if (turn !== undefined && turn === this.#turn) {
+    return turn !== undefined && turn === this.#turn
+  }
+
+  call(msg: unknown, timeoutMs: number): Promise<unknown> {
+    if (this.inOwnCallback()) {
       // gen_server:call/3 exits with calling_self: the reply could only come from the
       // callback that is waiting for it.
       return Promise.reject(new CallingSelfError(this.toString()))

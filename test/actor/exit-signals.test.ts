@@ -316,6 +316,23 @@ describe('gen_server:call/3 — a call to self fails at once with calling_self',
     await GenServer.stop(pid)
   })
 
+  test('gen_server:stop/3 on itself from a callback rejects with CallingSelfError instead of waiting forever', async () => {
+    let got: unknown
+    const Stopper: Behaviour<void, null> = {
+      init: () => ok(null),
+      handleCast: async (_m, s, ctx) => {
+        got = await GenServer.stop(ctx.self).catch((e) => e)
+        return noreply(s)
+      },
+      handleCall: (_m, _f, s) => reply('alive', s),
+    }
+    const pid = await GenServer.start(Stopper, undefined, { logger })
+    GenServer.cast(pid, 'stop yourself')
+    assert.equal(await GenServer.call(pid, 'ping'), 'alive')
+    assert.ok(got instanceof CallingSelfError)
+    await GenServer.stop(pid)
+  })
+
   test('a timer set up by a callback that later calls its process is not a self-call: it is answered', async () => {
     let answer: unknown
     const Ticker: Behaviour<void, number> = {
