@@ -656,9 +656,9 @@ export class Process implements ProcessContext {
   }
 
   /**
-   * An exit signal from a linked process. Erlang: "If the receiver is trapping exits, the
-   * signal is converted into an {'EXIT', From, Reason} message" appended to the mailbox;
-   * otherwise a non-`normal` reason kills the receiver at once — it handles no further
+   * An exit signal from a linked process. As erlang:exit/2 puts it: "If P is trapping
+   * exits, the exit signal is transformed into a message {'EXIT', From, Reason}", appended
+   * to the mailbox; otherwise a non-`normal` reason kills the receiver at once — it handles no further
    * message, even with hundreds queued, and its name is released now, so the parent's
    * immediate restart can take it. gen_server runs `terminate` only for a trapped EXIT
    * from its parent (here: in mailbox order); never for an untrapped signal.

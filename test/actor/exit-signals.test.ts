@@ -56,7 +56,10 @@ function counting(opts: { hold?: Promise<void>; trap?: boolean } = {}) {
 
 const Parent: Behaviour<void, null> = { init: () => ok(null), handleCall: (_m, _f, s) => reply(s, s) }
 
-describe('an exit signal overtakes the mailbox (Erlang reference manual, Processes: "the receiver is killed")', () => {
+// erlang:exit/2 (and the same for a link's signal): "If P is not trapping exits, P exits
+// with exit reason Reason. If P is trapping exits, the exit signal is transformed into a
+// message {'EXIT', From, Reason}".
+describe('an exit signal overtakes the mailbox (erlang:exit/2: "P exits with exit reason Reason")', () => {
   test('a linked worker with 500 queued casts dies of its parent\'s kill before handling another; the callback in flight is discarded; no terminate', async () => {
     const registry = new Registry()
     const parent = await GenServer.start(Parent, undefined, { logger })
@@ -101,7 +104,7 @@ describe('an exit signal overtakes the mailbox (Erlang reference manual, Process
     assert.equal(seen.handled, 1)
   })
 
-  test('a process trapping exits gets the signal as an Exit message at the end of its mailbox, in order ("converted into a message")', async () => {
+  test('a process trapping exits gets the signal as an Exit message at the end of its mailbox, in order ("transformed into a message")', async () => {
     const got: unknown[] = []
     const T: Behaviour<void, null> = {
       init: (_a, ctx) => {

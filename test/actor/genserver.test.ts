@@ -408,8 +408,9 @@ describe('links, monitors and exit signals', () => {
     handleInfo: (m, s) => noreply([...s, m]),
   }
 
-  // Erlang reference manual, Processes: "if the receiver is not trapping exits and the exit
-  // reason is not normal, the receiver is killed" — no gen_server terminate runs for it.
+  // Erlang reference manual, Processes: "A process can also be terminated if it receives an
+  // exit signal with another exit reason than normal"; Elixir's GenServer: it "will exit
+  // abruptly with the same reason and so not call terminate/2".
   test('an abnormal exit propagates through a link and kills a non-trapping process with the same reason, without its terminate', async () => {
     let terminatedWith: unknown
     const Peer: Behaviour<void, null> = {
@@ -456,8 +457,8 @@ describe('links, monitors and exit signals', () => {
     await GenServer.stop(w)
   })
 
-  // erlang:monitor/2: "If the monitored entity does not exist ... the 'DOWN' message is
-  // sent at once, with Info noproc."
+  // erlang:monitor/2: Info in the 'DOWN' message is "noproc (process or port did not exist
+  // at the time of monitor creation)"
   test('erlang:monitor/2 — a monitor delivers Down with the exit reason, and Down noproc at once for a process that already exited', async () => {
     const { Counter } = recorder()
     const a = await GenServer.start(Counter, 0, { logger })

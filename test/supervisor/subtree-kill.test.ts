@@ -1,6 +1,6 @@
 // Kill and restart whole subtrees, not only single processes: an exit signal must overtake
-// a mailbox, as in OTP (Erlang reference manual, Processes: "if the receiver is not
-// trapping exits and the exit reason is not normal, the receiver is killed"). A killed
+// a mailbox, as in OTP (erlang:exit/2: "If P is not trapping exits, P exits with exit
+// reason Reason" — it does not first handle what is queued). A killed
 // subtree's busy, named worker dies at once and frees its name, so the root's immediate
 // restart succeeds and the root keeps its restart intensity.
 import assert from 'node:assert/strict'
