@@ -352,9 +352,10 @@ export class Process implements ProcessContext {
   }
 
   /**
-   * An orderly exit signal: handled in mailbox order; `terminate(reason)` runs, then the
-   * process exits with `reason`. This is how supervisors and `GenServer.stop` stop a
-   * process, whether or not it traps exits (as gen_server treats its parent's EXIT).
+   * An orderly stop: handled in mailbox order; `terminate(reason)` runs, then the process
+   * exits with `reason`. This is how supervisors and `GenServer.stop` (gen_server:stop)
+   * stop a process, whether or not it traps exits, and how a trapping process handles its
+   * parent's EXIT (as gen_server does). Untrapped exit signals do not come here: they kill.
    */
   shutdown(reason: ExitReason): void {
     if (this.status === 'exited' || this.status === 'stopping') return
