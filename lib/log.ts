@@ -160,7 +160,13 @@ export function serializeError(err: unknown): unknown {
 
 /** pino `formatters.log`: the merging object of a line, redacted and with errors serialized. */
 function formatLog(obj: Record<string, unknown>): Record<string, unknown> {
-  return redactValue(obj) as Record<string, unknown>
+  try {
+    return redactValue(obj) as Record<string, unknown>
+  } catch (err) {
+    // A getter or toJSON that throws must not turn a log call into a crash; nothing of the
+    // object is written, so nothing unredacted either.
+    return { logObjectError: err instanceof Error ? redactString(`${err.name}: ${err.message}`) : 'unserializable log object' }
+  }
 }
 
 /** The `formatters.log` functions that redact: {@link formatLog} and its compositions. */
@@ -176,10 +182,13 @@ const { chindingsSym, formattersSym } = pino.symbols
 /** Rewrites a child's bindings when they carry a credential (`logger.child({ kubeConfig })`). */
 function redactBindings(child: Logger): void {
   const bindings = child.bindings()
-  const clean = redactValue(bindings)
-  const before = JSON.stringify(bindings)
-  const after = JSON.stringify(clean)
-  if (before === after) return
+  let after: string
+  try {
+    after = JSON.stringify(redactValue(bindings))
+  } catch {
+    after = '{}'
+  }
+  if (JSON.stringify(bindings) === after) return
   ;(child as unknown as Record<symbol, string>)[chindingsSym] = after === '{}' ? '' : `,${after.slice(1, -1)}`
 }
 

@@ -187,6 +187,22 @@ describe('errors log with class, code, message, cause and stack', () => {
     assert.equal(serializeError('just a string'), 'just a string')
   })
 
+  test('a field whose getter throws does not make the log call throw, and writes nothing of the object', () => {
+    const { logger, lines } = capture()
+    const hostile = {
+      token: TOKEN,
+      get boom(): string {
+        throw new Error(`getter failed near Bearer ${MSG_TOKEN}`)
+      },
+    }
+    assert.doesNotThrow(() => logger.info({ hostile }, 'hostile object'))
+    const line = lines()[0] as Record<string, unknown>
+    assert.equal(line.msg, 'hostile object')
+    assert.equal(line.hostile, undefined)
+    assert.match(String(line.logObjectError), /getter failed near Bearer \[redacted\]/)
+    assertNoSecret(JSON.stringify(lines()))
+  })
+
   test('redactString censors credentials in text and leaves ordinary words alone', () => {
     assert.equal(redactString(`Authorization: Bearer ${TOKEN}`), 'Authorization: Bearer [redacted]')
     assert.equal(redactString('a basic setup'), 'a basic setup')
