@@ -11,6 +11,7 @@ export {
   AlreadyStartedError,
   BadResultError,
   type Behaviour,
+  CallingSelfError,
   CallTimeoutError,
   Down,
   Exit,

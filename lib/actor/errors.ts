@@ -21,6 +21,18 @@ export class CallTimeoutError extends KubevisorError {
   }
 }
 
+/**
+ * A callback called its own process (`ERR_CALLING_SELF`, `reason` `'calling_self'`): the
+ * reply could only come from the callback that waits for it, so the call fails at once
+ * instead of waiting out its timeout, as gen_server:call/3 exits with `calling_self`.
+ */
+export class CallingSelfError extends KubevisorError {
+  readonly reason = 'calling_self'
+  constructor(ref: string) {
+    super('ERR_CALLING_SELF', `${ref} called itself from its own callback: that call could never be answered (calling_self)`)
+  }
+}
+
 /** The process exited before it replied to a `call` (`ERR_EXITED`); `reason` is its exit reason. */
 export class ProcessExitedError extends KubevisorError {
   /** The exit reason of the process. */

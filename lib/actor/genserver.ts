@@ -1,22 +1,27 @@
-import { NoProcessError, StopTimeoutError } from './errors.ts'
+import { CallingSelfError, NoProcessError, StopTimeoutError } from './errors.ts'
 import type { ProcessStatus } from './lifecycle.ts'
 import { asProcess, type CallRecord, Process } from './process.ts'
 import { defaultRegistry } from './registry.ts'
-import type { Behaviour, ExitReason, From, Pid, ServerRef, StartOptions } from './types.ts'
+import { type Behaviour, type ExitReason, type From, type MonitorRef, Pid, type ServerRef, type StartOptions } from './types.ts'
 
 /** Default `call` timeout, as in Elixir and Erlang. */
 export const DEFAULT_CALL_TIMEOUT = 5000
 
-function lookup(ref: ServerRef): Process | undefined {
-  if (typeof ref === 'string') return defaultRegistry.whereis(ref) as Process | undefined
+function lookup(ref: ServerRef | Process): Process | undefined {
+  if (typeof ref === 'string') return found(defaultRegistry.whereis(ref))
+  if (ref instanceof Pid) return asProcess(ref)
   if (ref instanceof Process) return ref
-  if (ref !== null && typeof ref === 'object' && 'registry' in ref) return ref.registry.whereis(ref.name) as Process | undefined
+  if (ref !== null && typeof ref === 'object' && 'registry' in ref) return found(ref.registry.whereis(ref.name))
   return undefined
+}
+
+function found(pid: Pid | undefined): Process | undefined {
+  return pid === undefined ? undefined : asProcess(pid)
 }
 
 function refText(ref: ServerRef): string {
   if (typeof ref === 'string') return JSON.stringify(ref)
-  if (ref instanceof Process) return ref.toString()
+  if (ref instanceof Pid) return ref.toString()
   if (ref !== null && typeof ref === 'object' && 'name' in ref) return JSON.stringify(ref.name)
   return String(ref)
 }
@@ -28,7 +33,12 @@ export interface ProcessInfo {
   status: ProcessStatus
   /** Messages waiting in the mailbox. */
   queueLength: number
+  /** Linked processes, as pids. */
   links: Pid[]
+  /** Processes this one monitors (erlang:process_info `monitors`), with the monitor refs. */
+  monitors: { ref: MonitorRef; pid: Pid }[]
+  /** Processes monitoring this one (erlang:process_info `monitored_by`). */
+  monitoredBy: Pid[]
   trapExit: boolean
   /** Set once exited. */
   exitReason: ExitReason
@@ -73,7 +83,8 @@ export const GenServer = {
   /**
    * Sends `msg` to `handleCall` and waits for the reply. Rejects with `NoProcessError` if
    * no such process is alive, `CallTimeoutError` after `timeoutMs` (default 5000;
-   * `Infinity` waits forever), or `ProcessExitedError` if it exits before replying.
+   * `Infinity` waits forever), `ProcessExitedError` if it exits before replying, or at
+   * once with `CallingSelfError` when a callback calls its own process.
    */
   call<R = unknown>(ref: ServerRef, msg: unknown, timeoutMs: number = DEFAULT_CALL_TIMEOUT): Promise<R> {
     const proc = lookup(ref)
@@ -99,12 +110,15 @@ export const GenServer = {
   /**
    * Stops a process in order: once the messages already queued are handled, `terminate`
    * runs with `reason` (default `'normal'`) and the process exits. Resolves when it has
-   * exited; rejects with `NoProcessError` if it was not alive, or `StopTimeoutError`
-   * after `timeoutMs` (the process is then left running, as with Elixir's `GenServer.stop`).
+   * exited; rejects with `NoProcessError` if it was not alive, `StopTimeoutError`
+   * after `timeoutMs` (the process is then left running, as with Elixir's `GenServer.stop`),
+   * or `CallingSelfError` when a callback stops its own process (return `stop(...)` instead).
    */
   async stop(ref: ServerRef, reason: ExitReason = 'normal', timeoutMs = Number.POSITIVE_INFINITY): Promise<void> {
     const proc = lookup(ref)
     if (!proc?.alive) throw new NoProcessError(refText(ref))
+    // gen_server:stop/3 on self() exits with calling_self: the stop waits behind the callback awaiting it.
+    if (proc.inOwnCallback()) throw new CallingSelfError(refText(ref))
     const exited = proc.exited()
     proc.shutdown(reason)
     if (!Number.isFinite(timeoutMs)) {
@@ -121,9 +135,12 @@ export const GenServer = {
   },
 
   /**
-   * Sends an exit signal, as Erlang's `exit/2`: `'kill'` kills at once (no `terminate`,
-   * reason `'killed'`); a process trapping exits receives an `Exit` message; otherwise
-   * `'normal'` is ignored and any other reason stops it in order, running `terminate`.
+   * Sends an exit signal, as Erlang's `exit/2`: `'kill'` kills at once (untrappable, no
+   * `terminate`, reason `'killed'`); a process trapping exits receives an `Exit` message
+   * at the end of its mailbox; otherwise `'normal'` is ignored and any other reason kills
+   * it at once with that reason — before it handles another queued message, without
+   * `terminate`. Its name is free as soon as this returns. Use `GenServer.stop` for an
+   * orderly stop.
    */
   exit(ref: ServerRef, reason: ExitReason): void {
     lookup(ref)?.exitSignal(reason)
@@ -147,7 +164,10 @@ export const GenServer = {
     return asProcess(pid).onExit(listener)
   },
 
-  /** A snapshot of a process's status, mailbox length and links, for debugging. */
+  /**
+   * A snapshot of a process's status, mailbox length, links and monitors, for debugging.
+   * Other processes appear as pids, never as runtime objects: nothing here exposes their state.
+   */
   info(pid: Pid): ProcessInfo {
     const p = asProcess(pid)
     return {
@@ -156,6 +176,8 @@ export const GenServer = {
       status: p.status,
       queueLength: p.queueLength,
       links: p.links,
+      monitors: p.monitors,
+      monitoredBy: p.monitoredBy,
       trapExit: p.trapping,
       exitReason: p.exitReason,
     }

@@ -1,6 +1,7 @@
 export {
   AlreadyStartedError,
   BadResultError,
+  CallingSelfError,
   CallTimeoutError,
   describeReason,
   InitIgnoredError,

@@ -57,7 +57,7 @@ export function inspectProcess(pid: Pid): ProcessSnapshot {
     trapExit: p.trapping,
     parent: p.parent?.id,
     links: ids(p.links),
-    monitors: ids(p.monitors),
+    monitors: ids(p.monitors.map((m) => m.pid)),
     monitoredBy: ids(p.monitoredBy),
     exitReason: p.exitReason,
   }
@@ -96,12 +96,12 @@ export function formatProcessStatus(pid: Pid): unknown {
  */
 export function linkedChildren(pid: Pid): Pid[] {
   const p = asProcess(pid)
-  return p.links.filter((peer) => (peer as typeof p).parent === p)
+  return p.links.filter((peer) => asProcess(peer).parent === p)
 }
 
 /** The process `pid` was started linked to (its supervisor), if any. */
 export function parentOf(pid: Pid): Pid | undefined {
-  return asProcess(pid).parent
+  return asProcess(pid).parent?.pid
 }
 
 /** A live view of one process's role, attached by the layer that runs it (see {@link attachProbe}). */

@@ -6,6 +6,10 @@ import { setup, transition } from 'xstate'
  * ```
  * starting --init.ok--> running --stop--> stopping --terminated--> exited
  *    |  \--init.ignore / init.failed--> exited        (kill from any state --> exited)
+ *
+ * `kill` is also the event of an untrapped exit signal (a linked process's crash,
+ * `GenServer.exit(pid, reason)`): the process exits at once, from any state, without
+ * handling another message and without `terminate`, as in Erlang.
  * ```
  *
  * - `starting`: `init` is running; messages queue up.

@@ -1,7 +1,9 @@
-import { defaultLogger, type Logger } from '../log.ts'
+import { AsyncLocalStorage } from 'node:async_hooks'
+import { defaultLogger, type Logger, withRedaction } from '../log.ts'
 import { type Clock, systemClock, type TimerHandle } from '../time/clock.ts'
 import {
   BadResultError,
+  CallingSelfError,
   CallTimeoutError,
   describeReason,
   InitIgnoredError,
@@ -22,8 +24,9 @@ import {
   type From,
   isCleanExit,
   type MonitorRef,
-  type Pid,
+  Pid,
   type ProcessContext,
+  pidTarget,
   type StartOptions,
   TIMEOUT,
   type TimerRef,
@@ -44,6 +47,17 @@ const BATCH = 512
 
 let lastId = 0
 let lastRef = 0
+
+/**
+ * A turn: one run of a process's message loop (or its `init`). The async context carries
+ * the turn a callback runs in, so `call` can tell a callback calling its own process —
+ * a certain deadlock, which gen_server:call/3 fails with `calling_self` — from any other
+ * caller. `enterWith` once per turn costs about 20 ns, not once per message.
+ */
+interface Turn {
+  readonly proc: Process
+}
+const turns = new AsyncLocalStorage<Turn>()
 
 /** Where an exit came from, for logging a crash exactly once. */
 type Origin = 'self' | 'signal' | 'kill'
@@ -87,8 +101,10 @@ export class CallRecord {
  * @internal The runtime of one GenServer process. Users see it only as a {@link Pid} and,
  * inside callbacks, as its {@link ProcessContext}; everything else is internal.
  */
-export class Process implements Pid, ProcessContext {
+export class Process implements ProcessContext {
   readonly id: number
+  /** The one public handle on this process: what start, `self`, links, Exit and Down hand out. */
+  readonly pid: Pid
   name: string | undefined
   status: ProcessStatus = 'starting'
   readonly clock: Clock
@@ -127,16 +143,22 @@ export class Process implements Pid, ProcessContext {
   #watching: Map<number, Process> | undefined
   #timers: Map<number, TimerHandle> | undefined
   #exitWaiters: ((reason: ExitReason) => void)[] | undefined
+  /** The turn whose callback is running or awaited; undefined when idle or between batches. */
+  #turn: Turn | undefined
+  /** Rejects `start` when the process exits (killed, an exit signal) while `init` runs. */
+  #startFailed: ((reason: ExitReason) => void) | undefined
   /** The callback that crashed, for the crash log line. */
   #lastMessageKind: string | undefined
   readonly #drain = () => this.#run()
 
   constructor(behaviour: Behaviour, opts: StartOptions) {
     this.id = ++lastId
+    this.pid = new Pid(this)
     this.behaviour = behaviour
     this.clock = opts.clock ?? systemClock
     this.#registry = opts.registry ?? defaultRegistry
-    this.#root = opts.logger ?? defaultLogger()
+    // A foreign pino logger gets kubevisor's redaction and error serialization on a child.
+    this.#root = withRedaction(opts.logger ?? defaultLogger())
     this.trapping = opts.trapExit === true
     this.name = opts.name
     this.startedAt = this.clock.now()
@@ -155,7 +177,7 @@ export class Process implements Pid, ProcessContext {
   // --- ProcessContext ----------------------------------------------------------------
 
   get self(): Pid {
-    return this
+    return this.pid
   }
 
   get log(): Logger {
@@ -176,30 +198,36 @@ export class Process implements Pid, ProcessContext {
     this.trapping = on
   }
 
-  link(other: Pid): void {
+  link(other: Pid | Process): void {
     const peer = asProcess(other)
     if (peer === this) return
     if (!peer.alive) {
-      // Linking to a process that already exited: the signal arrives at once, with the
-      // reason it exited with (Erlang would say `noproc`; we know the real reason).
-      this.#linkedExit(peer, peer.exitReason)
+      // erlang:link/1 (OTP 28): exit signals are "triggered due to a link ... when no
+      // linkee exist (noproc exit reason)". A trapping caller receives {'EXIT', Pid,
+      // noproc}; a non-trapping one dies of it. (Erlang's link/1 raises a noproc exception
+      // there instead, "for historical reasons"; its docs call the exit signal "the
+      // expected behavior", which is what this does.) Never the old reason: that exit
+      // already went to the links the process had.
+      this.#linkedExit(peer, 'noproc')
       return
     }
     ;(this.#links ??= new Set()).add(peer)
     ;(peer.#links ??= new Set()).add(this)
   }
 
-  unlink(other: Pid): void {
+  unlink(other: Pid | Process): void {
     const peer = asProcess(other)
     this.#links?.delete(peer)
     peer.#links?.delete(this)
   }
 
-  monitor(other: Pid): MonitorRef {
+  monitor(other: Pid | Process): MonitorRef {
     const target = asProcess(other)
     const ref = ++lastRef as MonitorRef
     if (!target.alive) {
-      this.deliver(INFO, new Down(ref, target, target.exitReason))
+      // erlang:monitor/2: monitoring a process that does not exist delivers
+      // {'DOWN', Ref, process, Pid, noproc} at once, as a message.
+      this.deliver(INFO, new Down(ref, target.pid, 'noproc'))
       return ref
     }
     ;(target.#watchers ??= new Map()).set(ref, this)
@@ -262,20 +290,20 @@ export class Process implements Pid, ProcessContext {
     return (this.#box.length - this.#head) >> 1
   }
 
-  /** Links of this process (for inspection). */
+  /** Links of this process (for inspection): their pids, never the runtime objects. */
   get links(): Pid[] {
-    return this.#links ? [...this.#links] : []
+    return this.#links ? [...this.#links].map((p) => p.pid) : []
   }
 
-  /** Processes this process monitors (for inspection). */
-  get monitors(): Pid[] {
-    return this.#watching ? [...this.#watching.values()] : []
+  /** The processes this one monitors, with the refs `monitor` returned (for inspection). */
+  get monitors(): { ref: MonitorRef; pid: Pid }[] {
+    return this.#watching ? [...this.#watching].map(([ref, target]) => ({ ref: ref as MonitorRef, pid: target.pid })) : []
   }
 
-  /** Processes monitoring this process (for inspection; plain-callback monitors are not processes). */
+  /** The processes monitoring this one (`onExit` listeners are not processes and are not listed). */
   get monitoredBy(): Pid[] {
     const out: Pid[] = []
-    if (this.#watchers) for (const w of this.#watchers.values()) if (typeof w !== 'function') out.push(w)
+    if (this.#watchers) for (const w of this.#watchers.values()) if (w instanceof Process) out.push(w.pid)
     return out
   }
 
@@ -307,7 +335,18 @@ export class Process implements Pid, ProcessContext {
     this.deliver(INFO, msg)
   }
 
+  /** True when the caller is this process's own callback, running or awaited (its turn). */
+  inOwnCallback(): boolean {
+    const turn = turns.getStore()
+    return turn !== undefined && turn === this.#turn
+  }
+
   call(msg: unknown, timeoutMs: number): Promise<unknown> {
+    if (this.inOwnCallback()) {
+      // gen_server:call/3 exits with calling_self: the reply could only come from the
+      // callback that is waiting for it.
+      return Promise.reject(new CallingSelfError(this.toString()))
+    }
     return new Promise((resolve, reject) => {
       const record = new CallRecord(this, msg, resolve, reject)
       if (Number.isFinite(timeoutMs)) {
@@ -318,9 +357,10 @@ export class Process implements Pid, ProcessContext {
   }
 
   /**
-   * An orderly exit signal: handled in mailbox order; `terminate(reason)` runs, then the
-   * process exits with `reason`. This is how supervisors and `GenServer.stop` stop a
-   * process, whether or not it traps exits (as gen_server treats its parent's EXIT).
+   * An orderly stop: handled in mailbox order; `terminate(reason)` runs, then the process
+   * exits with `reason`. This is how supervisors and `GenServer.stop` (gen_server:stop)
+   * stop a process, whether or not it traps exits, and how a trapping process handles its
+   * parent's EXIT (as gen_server does). Untrapped exit signals do not come here: they kill.
    */
   shutdown(reason: ExitReason): void {
     if (this.status === 'exited' || this.status === 'stopping') return
@@ -328,21 +368,23 @@ export class Process implements Pid, ProcessContext {
   }
 
   /**
-   * An exit signal as `Process.exit/2` sends it: `'kill'` kills brutally; a trapping
-   * process gets an {@link Exit} message; otherwise `'normal'` is ignored and any other
-   * reason stops the process in order.
+   * An exit signal as erlang:exit/2 sends it: `'kill'` kills brutally (untrappable); a
+   * trapping process gets an {@link Exit} message at the end of its mailbox; otherwise
+   * `'normal'` is ignored and any other reason kills the process at once — before it
+   * handles another queued message, discarding the result of a callback in flight, and
+   * without `terminate` (gen_server runs terminate only for a trapped exit from its parent).
    */
-  exitSignal(reason: ExitReason, from?: Process): void {
+  exitSignal(reason: ExitReason, from: Process | undefined = turns.getStore()?.proc): void {
     if (this.status === 'exited') return
     if (reason === 'kill') {
       this.kill()
       return
     }
     if (this.trapping) {
-      this.deliver(INFO, new Exit(from, reason))
+      this.deliver(INFO, new Exit(from?.pid, reason))
       return
     }
-    if (reason !== 'normal') this.shutdown(reason)
+    if (reason !== 'normal') this.#exit(reason, 'signal', 'kill')
   }
 
   /** Brutal kill: exits at once with reason `'killed'`; `terminate` does not run. */
@@ -357,22 +399,25 @@ export class Process implements Pid, ProcessContext {
   start(arg: unknown, opts: StartOptions): Promise<Pid> {
     if (this.name !== undefined) {
       try {
-        this.#registry.register(this.name, this)
+        this.#registry.register(this.name, this.pid)
       } catch (err) {
         this.status = 'exited'
         return Promise.reject(err)
       }
     }
-    if (opts.link) {
-      this.parent = asProcess(opts.link)
-      this.link(this.parent)
-    }
     return new Promise<Pid>((resolve, reject) => {
       let timer: TimerHandle | undefined
+      // Killed, or stopped by an exit signal, while init runs (proc_lib's start_link
+      // returns {error, Reason} when the child dies before init_ack).
+      this.#startFailed = (reason) => {
+        if (timer !== undefined) this.clock.clearTimeout(timer)
+        reject(new StartError(this.toString(), reason))
+      }
       const timeoutMs = opts.timeout
       if (timeoutMs !== undefined && Number.isFinite(timeoutMs)) {
         timer = this.clock.setTimeout(() => {
           if (this.status !== 'starting') return
+          this.#startFailed = undefined
           this.#quietUnlinkParent()
           this.log.error({ timeoutMs }, 'init timed out; killing the process')
           this.kill()
@@ -382,6 +427,8 @@ export class Process implements Pid, ProcessContext {
       const fail = (reason: ExitReason, event: LifecycleEvent, err: Error) => {
         if (timer !== undefined) this.clock.clearTimeout(timer)
         if (this.status !== 'starting') return
+        this.#startFailed = undefined
+        this.#turn = undefined
         this.#quietUnlinkParent()
         this.#exit(reason, event === 'init.ignore' ? 'signal' : 'self', event)
         reject(err)
@@ -392,10 +439,12 @@ export class Process implements Pid, ProcessContext {
         switch (r?.tag) {
           case 'ok':
             if (timer !== undefined) this.clock.clearTimeout(timer)
+            this.#startFailed = undefined
+            this.#turn = undefined
             this.state = r.state
             this.status = nextStatus(this.status, 'init.ok') ?? this.status
             this.#after(r.after)
-            resolve(this)
+            resolve(this.pid)
             this.#busy = true
             queueMicrotask(this.#drain)
             return
@@ -412,9 +461,17 @@ export class Process implements Pid, ProcessContext {
         }
       }
       const crashed = (err: unknown) => fail(err, 'init.failed', new StartError(this.toString(), err))
+      if (opts.link) {
+        this.parent = asProcess(opts.link)
+        // A parent that already exited: a non-trapping process dies here of `noproc`.
+        this.link(this.parent)
+        if (this.status !== 'starting') return
+      }
       let result: unknown
+      const turn: Turn = { proc: this }
+      this.#turn = turn
       try {
-        result = this.behaviour.init.call(this.behaviour, arg, this)
+        result = turns.run(turn, () => this.behaviour.init.call(this.behaviour, arg, this))
       } catch (err) {
         crashed(err)
         return
@@ -433,8 +490,14 @@ export class Process implements Pid, ProcessContext {
 
   #run(): void {
     let budget = BATCH
+    // Runs only at the top of its own task (a microtask, an immediate or a promise
+    // reaction), so entering the turn's context here cannot leak into a caller.
+    const turn: Turn = { proc: this }
+    turns.enterWith(turn)
+    this.#turn = turn
     for (;;) {
       if (this.status !== 'running') {
+        this.#turn = undefined
         this.#busy = false
         return
       }
@@ -450,11 +513,13 @@ export class Process implements Pid, ProcessContext {
         if (head === box.length) {
           box.length = 0
           this.#head = 0
+          this.#turn = undefined
           this.#busy = false
           if (this.#wantTimeout !== undefined) this.#armTimeout()
           return
         }
         if (--budget < 0) {
+          this.#turn = undefined
           setImmediate(this.#drain)
           return
         }
@@ -477,6 +542,9 @@ export class Process implements Pid, ProcessContext {
         this.#beginStop(err, 'self', kind, payload)
         return
       }
+      // An exit signal that arrived during the callback (it linked to a dead process, its
+      // peer died of what it did) killed the process: its result is discarded.
+      if (this.status !== 'running') continue
       if (result instanceof Promise) {
         result.then(
           (value) => {
@@ -594,22 +662,29 @@ export class Process implements Pid, ProcessContext {
     this.#exit(err, 'self', 'terminated', true)
   }
 
+  /**
+   * An exit signal from a linked process. As erlang:exit/2 puts it: "If P is trapping
+   * exits, the exit signal is transformed into a message {'EXIT', From, Reason}", appended
+   * to the mailbox; otherwise a non-`normal` reason kills the receiver at once — it handles no further
+   * message, even with hundreds queued, and its name is released now, so the parent's
+   * immediate restart can take it. gen_server runs `terminate` only for a trapped EXIT
+   * from its parent (here: in mailbox order); never for an untrapped signal.
+   */
   #linkedExit(from: Process, reason: ExitReason): void {
     if (this.status === 'exited') return
-    if (from === this.parent) {
-      // gen_server stops when its parent exits, running terminate, trapping or not.
-      if (this.trapping || reason !== 'normal') this.shutdown(reason)
-      return
-    }
     if (this.trapping) {
-      this.deliver(INFO, new Exit(from, reason))
+      if (from === this.parent) this.shutdown(reason)
+      else this.deliver(INFO, new Exit(from.pid, reason))
       return
     }
-    if (reason !== 'normal') this.shutdown(reason)
+    if (reason !== 'normal') this.#exit(reason, 'signal', 'kill')
   }
 
   #exit(reason: ExitReason, origin: Origin, event: LifecycleEvent, logged = false): void {
     if (this.status === 'exited') return
+    const startFailed = this.#startFailed
+    this.#startFailed = undefined
+    this.#turn = undefined
     this.status = nextStatus(this.status, event) ?? 'exited'
     this.exitReason = reason
     this.#busy = true
@@ -620,7 +695,7 @@ export class Process implements Pid, ProcessContext {
     this.#box = []
     this.#head = 0
     this.#continue = undefined
-    if (this.name !== undefined) this.#registry.unregister(this.name, this)
+    if (this.name !== undefined) this.#registry.unregister(this.name, this.pid)
 
     if (!logged) this.#logExit(reason, origin)
 
@@ -648,13 +723,14 @@ export class Process implements Pid, ProcessContext {
         if (typeof watcher === 'function') watcher(reason)
         else {
           watcher.#watching?.delete(ref)
-          watcher.deliver(INFO, new Down(ref as MonitorRef, this, reason))
+          watcher.deliver(INFO, new Down(ref as MonitorRef, this.pid, reason))
         }
       }
     }
     const waiters = this.#exitWaiters
     this.#exitWaiters = undefined
     if (waiters) for (const resolve of waiters) resolve(reason)
+    startFailed?.(reason)
   }
 
   #logExit(reason: ExitReason, origin: Origin): void {
@@ -692,7 +768,8 @@ function callbackName(kind: number): string {
 }
 
 /** @internal Narrows a public Pid to the runtime; rejects foreign objects. */
-export function asProcess(pid: Pid): Process {
+export function asProcess(pid: Pid | Process): Process {
+  if (pid instanceof Pid) return pidTarget(pid) as Process
   if (pid instanceof Process) return pid
   throw new TypeError(`not a kubevisor process: ${String(pid)}`)
 }

@@ -19,16 +19,66 @@ export function isCleanExit(reason: ExitReason): boolean {
   )
 }
 
-/** A handle on a process. Compare handles with `===`; a handle stays valid (and `alive: false`) after exit. */
-export interface Pid {
-  /** Unique within this Node.js process, never reused. */
+/** What a {@link Pid} stands for inside the runtime. */
+interface PidTarget {
   readonly id: number
-  /** The registered name, while registered. */
   readonly name: string | undefined
-  /** False once the process has exited. */
   readonly alive: boolean
-  /** `#<id>` or `#<id>(<name>)`, for logs. */
   toString(): string
+}
+
+let targetOf: (pid: Pid) => PidTarget
+
+/**
+ * A handle on a process, as an Erlang pid: it identifies the process and says whether it
+ * is alive, and nothing more — no state, no mailbox. Each process has exactly one, so
+ * compare handles with `===`; a handle stays valid (and `alive: false`) after exit.
+ * Only the runtime creates them.
+ */
+export class Pid {
+  readonly #target: PidTarget
+
+  /** @internal Created by the runtime, one per process. */
+  constructor(target: PidTarget) {
+    this.#target = target
+  }
+
+  static {
+    targetOf = (pid) => pid.#target
+  }
+
+  /** Unique within this Node.js process, never reused. */
+  get id(): number {
+    return this.#target.id
+  }
+
+  /** The registered name, while registered. */
+  get name(): string | undefined {
+    return this.#target.name
+  }
+
+  /** False once the process has exited. */
+  get alive(): boolean {
+    return this.#target.alive
+  }
+
+  /** `#<id>` or `#<id>(<name>)`, for logs. */
+  toString(): string {
+    return this.#target.toString()
+  }
+
+  toJSON(): string {
+    return this.#target.toString()
+  }
+
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return `Pid<${this.#target.toString()}>`
+  }
+}
+
+/** @internal The runtime object behind a pid (the runtime narrows it to its process). */
+export function pidTarget(pid: Pid): PidTarget {
+  return targetOf(pid)
 }
 
 /** A name in a specific registry, for processes registered outside the default one. */
@@ -97,15 +147,23 @@ export interface ProcessContext {
   /** The clock the process runs on. */
   readonly clock: Clock
   /**
-   * Trap exits: exit signals from linked processes (other than the parent) arrive as
-   * {@link Exit} messages in `handleInfo` instead of stopping this process.
+   * Trap exits: exit signals from linked processes (other than the parent) and from
+   * `GenServer.exit` arrive as {@link Exit} messages at the end of the mailbox, in
+   * `handleInfo`, instead of killing this process. `'kill'` cannot be trapped.
    */
   trapExit(on: boolean): void
-  /** Links this process to `other`: when one exits abnormally, the other is told (see `trapExit`). */
+  /**
+   * Links this process to `other`: when one exits abnormally, the other is told (see
+   * `trapExit`). Linking to a process that already exited sends this one an exit signal
+   * `'noproc'` (erlang:link/1): it dies of it unless trapping exits.
+   */
   link(other: Pid): void
   /** Removes a link to `other` (no-op if there is none); neither is told when the other exits. */
   unlink(other: Pid): void
-  /** Monitors `other`: a {@link Down} message arrives in `handleInfo` when it exits (at once if it has). */
+  /**
+   * Monitors `other`: a {@link Down} message arrives in `handleInfo` when it exits, with
+   * its reason; with reason `'noproc'` at once if it already has (erlang:monitor/2).
+   */
   monitor(other: Pid): MonitorRef
   /** Stops a monitor: no {@link Down} message for it arrives afterwards. */
   demonitor(ref: MonitorRef): void
@@ -120,9 +178,9 @@ export type MonitorRef = number & { readonly __monitor?: true }
 /** Returned by `sendAfter`. */
 export type TimerRef = number & { readonly __timer?: true }
 
-/** Sent to a trapping process when a linked process exits. */
+/** Sent to a trapping process when a linked process exits, or on `GenServer.exit`. */
 export class Exit {
-  /** The linked process that exited (undefined when the signal came from outside a process). */
+  /** The process the signal came from; undefined for `GenServer.exit` called outside any process. */
   readonly from: Pid | undefined
   /** Its exit reason. */
   readonly reason: ExitReason
@@ -164,8 +222,11 @@ type Awaitable<T> = T | Promise<T>
  * - `handleCast(msg, state, ctx)`, `handleInfo(msg, state, ctx)`, `handleContinue(arg, state, ctx)`
  *   → `noreply(state, after?)` · `stop(reason, state)`.
  * - `terminate(reason, state, ctx)` runs when a callback returns `stop`, when a callback
- *   throws (reason: the error), and on an orderly exit signal (supervisor shutdown,
- *   `GenServer.stop`, a linked crash when not trapping exits); never on a brutal kill.
+ *   throws (reason: the error), on an orderly stop (supervisor shutdown, `GenServer.stop`)
+ *   and, when trapping exits, on its parent's exit. Never on a kill, nor on an untrapped
+ *   exit signal (a linked process's crash, `GenServer.exit`): as in Erlang, that process
+ *   dies at once, before handling another message. Release outside resources that must
+ *   not outlive the process in a `GenServer.onExit` listener, or trap exits.
  *
  * Callbacks may be async; messages are handled one at a time, in arrival order. A missing
  * `handleCall`/`handleCast` crashes the process when such a message arrives (as in Elixir);
@@ -208,8 +269,9 @@ export interface StartOptions {
   /** Max ms for `init`; on expiry the process is killed and start rejects. Default: no limit. */
   timeout?: number
   /**
-   * The parent: linked before `init` runs (start_link). An exit signal from the parent
-   * always stops the process in order, running `terminate`, even when trapping exits.
+   * The parent: linked before `init` runs (start_link). When the parent exits, a process
+   * trapping exits stops in mailbox order, running `terminate` (as gen_server does); one
+   * not trapping dies at once with the parent's reason (unless it is `normal`).
    */
   link?: Pid
   /** Start with exits trapped (see {@link ProcessContext.trapExit}). */

@@ -501,6 +501,12 @@ const PUMP_ENDED = Symbol('source ended')
 const Pump: Behaviour<PumpArg, PumpState> = {
   init(arg, ctx) {
     const state: PumpState = { ...arg, stream: arg.watch.source.open(arg.context), stopped: false }
+    // Killed, or by its killed supervisor's exit signal, no terminate runs: still close the stream.
+    GenServer.onExit(ctx.self, () => {
+      if (state.stopped) return
+      state.stopped = true
+      state.stream.close()
+    })
     void pump(state, ctx.self, ctx.log)
     return ok(state)
   },

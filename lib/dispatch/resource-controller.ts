@@ -331,6 +331,8 @@ interface TaskState {
 const TaskProcess: Behaviour<BackgroundTask, TaskState> = {
   init(task, ctx) {
     const abort = new AbortController()
+    // Killed, or by its killed supervisor's exit signal, no terminate runs: still abort the task.
+    GenServer.onExit(ctx.self, () => abort.abort())
     const done = Promise.resolve().then(() => task(abort.signal))
     done.then(
       () => GenServer.send(ctx.self, TASK_DONE),

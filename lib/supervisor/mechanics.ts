@@ -41,8 +41,9 @@ export class RestartIntensity {
 
 /**
  * @internal Starts a child from its spec and links it to the supervisor. Whatever `start`
- * did about linking, the child ends up linked with the supervisor as its parent, so an
- * exit of the supervisor stops it in order.
+ * did about linking, the child ends up linked with the supervisor as its parent: when the
+ * supervisor exits, a child trapping exits stops in order (terminate runs), one that does
+ * not dies of the exit signal at once.
  */
 export async function startChildProcess(spec: NormalizedSpec, env: ChildEnv): Promise<Pid> {
   const pid = await spec.start(env)
@@ -55,7 +56,7 @@ export async function startChildProcess(spec: NormalizedSpec, env: ChildEnv): Pr
   const sup = asProcess(env.link)
   child.parent ??= sup
   sup.link(child)
-  return child
+  return child.pid
 }
 
 /**

@@ -423,10 +423,11 @@ export const Supervisor = {
 
   /**
    * Adds a child and starts it. Resolves with its pid (undefined if its init ignored).
-   * Rejects with `ChildOperationError` (`ERR_CHILD_ALREADY_STARTED` / `ERR_CHILD_ALREADY_PRESENT`)
-   * or `ChildStartError`.
+   * Rejects with `InvalidChildSpecError` (a malformed spec), `ChildOperationError`
+   * (`ERR_CHILD_ALREADY_STARTED` / `ERR_CHILD_ALREADY_PRESENT`) or `ChildStartError`.
    */
-  startChild(sup: ServerRef, spec: ChildSpec): Promise<Pid | undefined> {
+  async startChild(sup: ServerRef, spec: ChildSpec): Promise<Pid | undefined> {
+    // async: an invalid spec rejects with InvalidChildSpecError, never throws synchronously.
     return callSup(sup, { op: 'start', spec: normalizeSpec(spec, 'startChild') })
   },
 

@@ -556,7 +556,8 @@ function common(state: WatchState): Common {
 function failureLog(msg: string, input: Failure, state: WatchState, level: 'info' | 'warn' = 'warn'): Effect[] {
   const err = input.error
   const data: Record<string, unknown> = { status: input.status, resourceVersion: state.resourceVersion }
-  if (err instanceof Error) data.err = { name: err.name, message: err.message, code: (err as { code?: unknown }).code }
+  // The error itself: the logger serializes it whole (class, code, message, stack, cause) and redacted.
+  if (err instanceof Error) data.err = err
   return [{ type: 'log', level, msg, data }]
 }
 

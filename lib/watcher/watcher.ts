@@ -21,7 +21,7 @@ import {
 } from '../actor/index.ts'
 import { attachProbe } from '../actor/introspect.ts'
 import { defaultRegistry } from '../actor/registry.ts'
-import type { Process } from '../actor/process.ts'
+import { asProcess, type Process } from '../actor/process.ts'
 import { KubevisorError } from '../errors.ts'
 import { defaultLogger, type Logger } from '../log.ts'
 import { type Indexers, type Store, StoreWriter } from '../store/index.ts'
@@ -400,7 +400,7 @@ const HandlerAdapter: Behaviour<{ shared: Shared; user: WatcherBehaviour; arg: u
       shared.resumeFrom = undefined
       shared.knowledge = 'complete'
     }
-    shared.handler = ctx.self as Process
+    shared.handler = asProcess(ctx.self)
     const holder = { shared, behaviour: user, user: undefined, synced: false, resourceVersion: undefined } as unknown as HandlerState
     holder.ctx = watcherContext(ctx, shared, holder)
     return then(user.init(arg, holder.ctx), (result: InitResult<unknown>) => {
@@ -516,7 +516,7 @@ const Connection: Behaviour<{ shared: Shared }, ConnectionState> = {
         if (++sent < shared.maxPending) return true
         if (!waiting) {
           waiting = true
-          GenServer.call(handler, BARRIER, Number.POSITIVE_INFINITY).then(
+          GenServer.call(handler.pid, BARRIER, Number.POSITIVE_INFINITY).then(
             () => {
               sent = 0
               waiting = false
@@ -530,6 +530,9 @@ const Connection: Behaviour<{ shared: Shared }, ConnectionState> = {
     })
     shared.runner = runner
     shared.store?.followResourceVersion(() => runner.lastResourceVersion)
+    // However this process ends — also killed, or by its killed supervisor's exit signal,
+    // when no terminate runs — its watch stream must not outlive it.
+    asProcess(self).onExit(() => runner.stop())
     runner.start()
     runner.done.then(
       () => GenServer.send(self, new RunnerEnded(undefined)),
@@ -586,7 +589,7 @@ function snapshotOf(shared: Shared, name: string, opts: WatcherOptions<unknown>)
     storeSize: shared.store?.size,
     known: shared.known.size,
     pending: runner?.pending ?? 0,
-    handler: shared.handler?.alive ? shared.handler : undefined,
+    handler: shared.handler?.alive ? shared.handler.pid : undefined,
   }
 }
 

@@ -408,7 +408,10 @@ describe('links, monitors and exit signals', () => {
     handleInfo: (m, s) => noreply([...s, m]),
   }
 
-  test('an abnormal exit propagates through a link and stops a non-trapping process (running its terminate)', async () => {
+  // Erlang reference manual, Processes: "A process can also be terminated if it receives an
+  // exit signal with another exit reason than normal"; Elixir's GenServer: it "will exit
+  // abruptly with the same reason and so not call terminate/2".
+  test('an abnormal exit propagates through a link and kills a non-trapping process with the same reason, without its terminate', async () => {
     let terminatedWith: unknown
     const Peer: Behaviour<void, null> = {
       init: () => ok(null),
@@ -425,7 +428,7 @@ describe('links, monitors and exit signals', () => {
     GenServer.cast(a, 'boom')
     const reason = await GenServer.exited(b)
     assert.ok(reason instanceof Error && reason.message === 'cast boom')
-    assert.equal(terminatedWith, reason)
+    assert.equal(terminatedWith, undefined)
   })
 
   test('a normal exit does not stop a linked process', async () => {
@@ -454,7 +457,9 @@ describe('links, monitors and exit signals', () => {
     await GenServer.stop(w)
   })
 
-  test('a monitor delivers Down with the exit reason, and at once for a process that already exited', async () => {
+  // erlang:monitor/2: Info in the 'DOWN' message is "noproc (process or port did not exist
+  // at the time of monitor creation)"
+  test('erlang:monitor/2 — a monitor delivers Down with the exit reason, and Down noproc at once for a process that already exited', async () => {
     const { Counter } = recorder()
     const a = await GenServer.start(Counter, 0, { logger })
     const w = await GenServer.start(Watcher, { trap: false }, { logger })
@@ -466,20 +471,26 @@ describe('links, monitors and exit signals', () => {
       got.map((d) => [d instanceof Down, d.ref, d.pid, d.reason]),
       [
         [true, ref, a, 'shutdown'],
-        [true, ref2, a, 'shutdown'],
+        [true, ref2, a, 'noproc'],
       ],
     )
     await GenServer.stop(w)
   })
 
-  test('exit signals as Process.exit/2: normal is ignored by a non-trapping process, other reasons stop it in order', async () => {
+  // erlang:exit/2: "If Reason is any term other than normal or kill ... and Pid is not
+  // trapping exits, Pid exits with exit reason Reason."
+  test('erlang:exit/2 — normal is ignored by a non-trapping process; another reason kills it at once, without terminate and before its queued messages', async () => {
     const { seen, Counter } = recorder()
-    const pid = await GenServer.start(Counter, 0, { logger })
+    const pid = await GenServer.start(Counter, 0, { logger, name: 'exit-2-target' })
     GenServer.exit(pid, 'normal')
     assert.equal(await GenServer.call(pid, 'get'), 0)
+    GenServer.cast(pid, 'queued')
     GenServer.exit(pid, { shutdown: 'rebalance' })
+    // Dead and unnamed as soon as exit/2 returns: the name is free for a new process.
+    assert.equal(pid.alive, false)
+    assert.equal(GenServer.whereis('exit-2-target'), undefined)
     assert.deepEqual(await GenServer.exited(pid), { shutdown: 'rebalance' })
-    assert.equal(seen.at(-1), 'terminate [object Object] 0')
+    assert.deepEqual(seen, ['init 0', 'call get'])
   })
 
   test('the crash is logged once where it happened; a process stopped by the propagated signal logs no second stack', async () => {
@@ -551,6 +562,8 @@ describe('timers and names', () => {
       status: 'exited',
       queueLength: 0,
       links: [],
+      monitors: [],
+      monitoredBy: [],
       trapExit: false,
       exitReason: 'shutdown',
     })

@@ -15,6 +15,7 @@ import {
   probesOf,
   reply,
 } from '../../lib/actor/index.ts'
+import { asProcess } from '../../lib/actor/process.ts'
 import { inspectWorkerPool, WorkerPool } from '../../lib/dispatch/index.ts'
 import { RateLimitingQueue } from '../../lib/queue/index.ts'
 import { DynamicSupervisor, inspectSupervisor, Supervisor, worker } from '../../lib/supervisor/index.ts'
@@ -234,6 +235,7 @@ describe('inspectWatcher (on the embedded API server)', () => {
   })
 })
 
+/** The process behind a pid, for calling `monitor` from outside the process (as its context would). */
 function asContext(pid: Pid): { monitor(other: Pid): unknown } {
-  return pid as unknown as { monitor(other: Pid): unknown }
+  return asProcess(pid)
 }
