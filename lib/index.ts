@@ -136,3 +136,25 @@ export { KubevisorError } from './errors.ts'
 export { createLogger, type Logger } from './log.ts'
 export { Backoff, type BackoffPolicy, CLIENT_GO_BACKOFF, RESTART_BACKOFF } from './time/backoff.ts'
 export { type Clock, systemClock } from './time/clock.ts'
+// The operator process: Manager (leader election on Leases, probes, metrics, signals).
+export {
+  type Checker,
+  GracefulShutdownTimeoutError,
+  InvalidBindAddressError,
+  InvalidFlagError,
+  InvalidLeaderElectionError,
+  InvalidManagerError,
+  type LeaderElectionRecord,
+  LeaderElectionLostError,
+  type LeaderElectionStatus,
+  LeaderElector,
+  LeaseLock,
+  Manager,
+  type ManagerFlags,
+  type ManagerLeaderElectionOptions,
+  type ManagerOptions,
+  type ManagerStatus,
+  parseManagerFlags,
+  type ResourceLock,
+} from './manager/index.ts'
+export { prometheusReconcileMetrics, type ReconcileMetricsProvider } from './dispatch/index.ts'

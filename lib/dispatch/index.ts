@@ -55,3 +55,12 @@ export * as predicates from './predicates.ts'
 export { type ControllerEvent, parseRequestKey, type Request, requestKey } from './request.ts'
 export { EventChannel, type Source, type SourceContext, type SourceStream } from './sources.ts'
 export * as sources from './sources.ts'
+export {
+  CONTROLLER_RUNTIME_METRICS,
+  isPanicLike,
+  prometheusReconcileMetrics,
+  RECONCILE_TIME_BUCKETS,
+  type ReconcileMetrics,
+  type ReconcileMetricsProvider,
+  type ReconcileOutcome,
+} from './metrics.ts'
