@@ -438,9 +438,9 @@ export class Controller {
               if (!metrics) return reconcile(parseRequestKey(key), context)
               const began = this.#clock.now()
               metrics.begin()
-              let result: ReconcileResult | undefined | void
+              let result: ReconcileResult | undefined
               try {
-                result = await reconcile(parseRequestKey(key), context)
+                result = (await reconcile(parseRequestKey(key), context)) ?? undefined
               } catch (err) {
                 metrics.end('error', (this.#clock.now() - began) / 1000, err)
                 throw err
@@ -459,8 +459,7 @@ export class Controller {
 }
 
 /** controller-runtime's `result` label of a reconcile that returned (`reconcileHandler`). */
-// biome-ignore lint/suspicious/noConfusingVoidType: a reconciler may return nothing
-function outcomeOf(result: ReconcileResult | undefined | void): ReconcileOutcome {
+function outcomeOf(result: ReconcileResult | undefined): ReconcileOutcome {
   if (result?.requeueAfter !== undefined && result.requeueAfter > 0) return 'requeue_after'
   if (result?.requeue || result?.requeueAfter !== undefined) return 'requeue'
   return 'success'

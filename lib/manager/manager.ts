@@ -32,7 +32,6 @@ import { prometheusWatchMetrics, type WatchMetrics } from '../watcher/metrics.ts
 import type { Checker } from './healthz.ts'
 import {
   defaultIdentity,
-  LEADER_ELECTION_DEFAULTS,
   LeaderElectionLostError,
   type LeaderElectionStatus,
   LeaderElector,
@@ -67,7 +66,7 @@ export class GracefulShutdownTimeoutError extends KubevisorError {
 /** The part of prom-client the Manager uses: the module, passed by the caller. */
 export interface ManagerPromClient extends PromClientLike {
   Registry: new () => ManagerPromRegistry
-  collectDefaultMetrics?(options: { register: ManagerPromRegistry }): void
+  collectDefaultMetrics?(options: { register: any }): void
 }
 
 /** A prom-client `Registry`. */

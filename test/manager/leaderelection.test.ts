@@ -24,7 +24,12 @@ function candidate(lease: MemoryLease, clock: FakeClock, identity: string, opts:
   const events: string[] = []
   const c = { events, abort: new AbortController() } as Candidate
   const logger = opts.lines
-    ? createLogger({ level: 'debug', destination: new Writable({ write: (chunk, _e, cb) => (opts.lines?.push(String(chunk)), cb()) }) })
+    ? createLogger({ level: 'debug', destination: new Writable({
+          write: (chunk, _e, cb) => {
+            opts.lines?.push(String(chunk))
+            cb()
+          },
+        }) })
     : silent
   c.elector = new LeaderElector({
     lock: new MemoryLock(lease, identity),
