@@ -2,8 +2,11 @@
  * Leader election with client-go's semantics (`tools/leaderelection/leaderelection.go`),
  * as pure logic over a {@link ResourceLock} and an injected clock.
  *
- * - **Acquire**: try at once, then every `retryPeriod` with jitter (×[1, 2.2), client-go's
- *   `JitterFactor = 1.2`) until the lock is ours.
+ * - **Acquire**: try at once, then poll every `retryPeriod` with jitter until the lock is
+ *   ours. One difference from client-go (whose jitter is ×[1, 2.2)): we poll every
+ *   `retryPeriod × (0.5, 1]` and try again exactly when an observed lease expires, so a
+ *   crashed leader is replaced within `leaseDuration + retryPeriod` (client-go: up to
+ *   `leaseDuration + 4.4 × retryPeriod`). Standbys read the lock at most twice as often.
  * - **Expiry is local**: a record held by someone else is considered valid until
  *   `leaseDuration` after the moment *this* candidate observed it change (client-go's
  *   `observedTime`), never by comparing the record's timestamps with our wall clock. Clock
@@ -253,8 +256,23 @@ export class LeaderElector {
       const ok = (await this.#tryAcquireOrRenew(attempt.signal).finally(attempt.dispose)) === 'ok'
       this.#reportTransition()
       if (ok) return true
-      if (!(await this.#wait(this.#retryMs * (1 + this.#random() * JITTER_FACTOR), signal))) return false
+      if (!(await this.#wait(this.#nextAttemptIn(), signal))) return false
     }
+  }
+
+  /**
+   * When a standby tries again. client-go waits `retryPeriod × [1, 2.2)`, so it may observe
+   * a crashed leader's last renewal up to 2.2 retry periods late and try again up to 2.2
+   * periods after the lease expired: failover up to `leaseDuration + 4.4 × retryPeriod`.
+   * We poll every `retryPeriod × (0.5, 1]` (still jittered, so candidates spread) and try
+   * again exactly when the observed lease expires, which bounds failover after a crash by
+   * `leaseDuration + retryPeriod` — the figure DESIGN.md promises.
+   */
+  #nextAttemptIn(): number {
+    const poll = this.#retryMs * (1 - this.#random() * 0.5)
+    if (this.#observedAt === undefined || !this.#observed?.holderIdentity) return poll
+    const expiresIn = this.#observedAt + this.#leaseMs - this.#clock.now()
+    return expiresIn > 0 && expiresIn < poll ? expiresIn : poll
   }
 
   /** Renews every retryPeriod; resolves 'lost' when a renewal misses its deadline, 'canceled' on abort. */

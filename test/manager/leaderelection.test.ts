@@ -95,12 +95,12 @@ describe('LeaderElector (client-go leaderelection.go semantics, fake clock)', ()
     await Promise.all([a.run, b.run])
   })
 
-  test('a crashed leader is replaced no earlier than leaseDuration after the standby observed its last renewal, and within lease + retry × 2.2', async () => {
+  test('a crashed leader is replaced no earlier than leaseDuration after the standby observed its last renewal, and within lease + retry of it (DESIGN §7)', async () => {
     const clock = new FakeClock()
     const lease = new MemoryLease()
     const a = candidate(lease, clock, 'a')
     await clock.advance(0)
-    const b = candidate(lease, clock, 'b', { random: () => 0.999 })
+    const b = candidate(lease, clock, 'b', { random: () => 0 })
     await clock.advance(5_000)
     // a "crashes": it stops renewing without releasing (the lock keeps its record).
     a.abort.abort()
@@ -110,11 +110,30 @@ describe('LeaderElector (client-go leaderelection.go semantics, fake clock)', ()
     assert.ok(b.startedAt !== undefined, 'b took over')
     const observedAt = 4_000 // a's last renewal (at 4 s) is first seen by b at its next read, at or after 4 s
     assert.ok(b.startedAt >= observedAt + 15_000, `b started at ${b.startedAt}, before the lease expired`)
-    assert.ok(b.startedAt <= lastRenewal + 15_000 + 2_000 * 2.2, `b started at ${b.startedAt}`)
+    assert.ok(b.startedAt <= lastRenewal + 15_000 + 2_000, `b started at ${b.startedAt}`)
     assert.equal(lease.record?.holderIdentity, 'b')
     assert.equal(lease.record?.leaderTransitions, 1)
     b.abort.abort()
     await clock.advance(5_000)
+  })
+
+  test('crash failover stays within leaseDuration + retryPeriod of the kill across jitter draws and kill phases', async () => {
+    for (const r of [0, 0.3, 0.7, 0.99]) {
+      for (const killAt of [5_000, 5_700, 6_300, 6_999]) {
+        const clock = new FakeClock()
+        const lease = new MemoryLease()
+        const a = candidate(lease, clock, 'a')
+        await clock.advance(0)
+        const b = candidate(lease, clock, 'b', { random: () => r })
+        await clock.advance(killAt)
+        a.abort.abort()
+        const killed = clock.now()
+        await clock.advance(30_000)
+        assert.ok(b.startedAt !== undefined && b.startedAt - killed <= 15_000 + 2_000, `r=${r} kill=${killAt}: took ${(b.startedAt ?? Number.NaN) - killed} ms`)
+        b.abort.abort()
+        await clock.advance(5_000)
+      }
+    }
   })
 
   test('release on cancel: the lease is written with no holder and 1 s, and the standby leads at its next retry', async () => {
