@@ -12,7 +12,6 @@ import { GracefulShutdownTimeoutError, InvalidManagerError, Manager } from '../.
 import { type ApiServer, startApiServer } from '../../lib/testing/apiserver/index.ts'
 import { type ParsedFamily, parsePrometheusText, parserUnavailable } from './prometheus-parser.ts'
 
-const silent = createLogger({ level: 'silent' })
 
 async function get(url: string): Promise<{ status: number; body: string; type: string | null }> {
   const res = await fetch(url)
