@@ -104,14 +104,14 @@ export class Replica {
 /** The operator's flags for a test replica. */
 export function replicaArgs(
   kubeconfig: string,
-  opts: { namespace: string; lease?: boolean; release?: boolean; heartbeat?: string; extra?: string[]; timing?: typeof FAST },
+  opts: { namespace: string; lease?: boolean; release?: boolean; heartbeat?: string; extra?: string[]; timing?: typeof FAST; leaseNamespace?: string },
 ): string[] {
   const timing = opts.timing ?? FAST
   const args = [`--kubeconfig=${kubeconfig}`, '--health-probe-bind-address=127.0.0.1:0', '--metrics-bind-address=127.0.0.1:0', `--namespace=${opts.namespace}`]
   if (opts.lease !== false) {
     args.push(
       '--leader-elect',
-      '--leader-election-namespace=default',
+      `--leader-election-namespace=${opts.leaseNamespace ?? 'default'}`,
       `--leader-election-id=site-operator-${opts.namespace}`,
       `--leader-elect-lease-duration=${timing.leaseMs}ms`,
       `--leader-elect-renew-deadline=${timing.renewMs}ms`,
@@ -208,12 +208,17 @@ export async function leaderGauge(r: Replica): Promise<number | undefined> {
  * lease + retry; SIGTERM with release → the next leads at once; no two writers overlap.
  * Returns the measured failover times.
  */
-export async function trioScenario(cluster: Cluster, ns: string, replica: (args: string[]) => Replica, opts: { slackMs?: number } = {}): Promise<{ killMs: number; termMs: number }> {
+export async function trioScenario(
+  cluster: Cluster,
+  ns: string,
+  replica: (args: string[]) => Replica,
+  opts: { slackMs?: number; leaseNamespace?: string } = {},
+): Promise<{ killMs: number; termMs: number }> {
     const slack = opts.slackMs ?? 0
     await cluster.createNamespace(ns)
     await cluster.createSite(ns, 'a')
     await cluster.createSite(ns, 'b')
-    const args = replicaArgs(cluster.kubeconfig, { namespace: ns, release: true, heartbeat: '100ms' })
+    const args = replicaArgs(cluster.kubeconfig, { namespace: ns, release: true, heartbeat: '100ms', leaseNamespace: opts.leaseNamespace })
     const trio = [replica(args), replica(args), replica(args)]
     const dump = () => trio.map((r) => r.dump()).join('\n---\n')
     await waitFor('a leader that writes', () => trio.some((r) => r.writes.length > 2), 30_000, dump)
@@ -225,7 +230,7 @@ export async function trioScenario(cluster: Cluster, ns: string, replica: (args:
       assert.deepEqual(gauges.filter((g) => g === 1).length, 1, `gauges ${JSON.stringify(gauges)}`)
       await new Promise((r) => setTimeout(r, 100))
     }
-    assert.equal((await cluster.lease('default', `site-operator-${ns}`))?.spec?.holderIdentity, first.identity)
+    assert.equal((await cluster.lease(opts.leaseNamespace ?? 'default', `site-operator-${ns}`))?.spec?.holderIdentity, first.identity)
     // Standbys said once that they are not the leader.
     for (const r of trio.filter((x) => x !== first)) assert.equal(r.lines.filter((l) => /not the leader/.test(l.msg)).length, 1, r.dump())
 
