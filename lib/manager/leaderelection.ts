@@ -85,6 +85,12 @@ export interface LeaderElectionConfig {
   releaseOnCancel?: boolean
   /** A name for logs and the metric (controller-runtime uses the lease name). */
   name?: string
+  /**
+   * How a standby waits between attempts: `'bounded'` (default) polls every
+   * `retryPeriod × (0.5, 1]` and tries again at the observed expiry (failover after a crash
+   * ≤ lease + retry); `'client-go'` waits `retryPeriod × [1, 2.2)` as `wait.JitterUntil`.
+   */
+  retryJitter?: 'bounded' | 'client-go'
   callbacks: LeaderCallbacks
   metrics?: LeaderMetrics
   clock?: Clock
@@ -162,6 +168,7 @@ export class LeaderElector {
   readonly #renewMs: number
   readonly #retryMs: number
   readonly #release: boolean
+  readonly #clientGoJitter: boolean
   readonly #name: string
   readonly #metrics: LeaderMetrics | undefined
   readonly #clock: Clock
@@ -189,6 +196,7 @@ export class LeaderElector {
     this.#renewMs = renewDeadlineMs
     this.#retryMs = retryPeriodMs
     this.#release = config.releaseOnCancel ?? false
+    this.#clientGoJitter = config.retryJitter === 'client-go'
     this.#name = config.name ?? config.lock.describe()
     this.#metrics = config.metrics
     this.#clock = config.clock ?? systemClock
@@ -269,6 +277,7 @@ export class LeaderElector {
    * `leaseDuration + retryPeriod` — the figure DESIGN.md promises.
    */
   #nextAttemptIn(): number {
+    if (this.#clientGoJitter) return this.#retryMs * (1 + this.#random() * JITTER_FACTOR)
     const poll = this.#retryMs * (1 - this.#random() * 0.5)
     if (this.#observedAt === undefined || !this.#observed?.holderIdentity) return poll
     const expiresIn = this.#observedAt + this.#leaseMs - this.#clock.now()
