@@ -21,9 +21,9 @@
  * demo against the embedded API server instead, and stops itself.
  */
 import { readFileSync } from 'node:fs'
-import { CoreV1Api, CustomObjectsApi, KubeConfig, loadAllYaml, type V1ConfigMap } from '@kubernetes/client-node'
+import { KubeConfig, loadAllYaml, type V1ConfigMap } from '@kubernetes/client-node'
 import * as prom from 'prom-client'
-import { createLogger, type KubeObject, type Logger, Manager, type ManagerFlags, parseManagerFlags, type ReconcileResult } from 'kubevisor'
+import { Client, createLogger, ignoreNotFound, type KubeObject, type Logger, Manager, type ManagerFlags, type Plain, parseManagerFlags, type ReconcileResult } from 'kubevisor'
 
 interface Site extends KubeObject {
   spec?: { pages?: Record<string, string> }
@@ -61,8 +61,8 @@ function buildOperator(kubeConfig: KubeConfig, flags: ManagerFlags & { values: R
       releaseOnCancel: flags.releaseOnCancel,
     },
   })
-  const core = kubeConfig.makeApiClient(CoreV1Api)
-  const custom = kubeConfig.makeApiClient(CustomObjectsApi)
+  // Writes go through kubevisor's Client: plain JSON objects, the shape the stores hold.
+  const client = new Client(kubeConfig, { fieldManager: 'site-operator', logger: log })
   const siteTarget = { apiVersion: 'example.com/v1', kind: 'Site', namespace }
   const configMapTarget = { apiVersion: 'v1', kind: 'ConfigMap', namespace }
   // Made before start: these caches run on every replica (warm standby), readiness waits for them.
@@ -90,30 +90,26 @@ function buildOperator(kubeConfig: KubeConfig, flags: ManagerFlags & { values: R
         const site = sites.get({ namespace: ns, name })
         if (!site) return undefined
         const cmName = `site-${name}`
-        const siteApi = { group: 'example.com', version: 'v1', namespace: ns, plural: 'sites', name }
         const finalizers = (site.metadata?.finalizers ?? []) as string[]
         if (site.metadata?.deletionTimestamp) {
           // Being deleted: clean up what we made, then let it go.
           if (!finalizers.includes(FINALIZER)) return undefined
           if (configMaps.get({ namespace: ns, name: cmName })) {
-            await write(`${ns}/${cmName}`, 'delete', () => core.deleteNamespacedConfigMap({ name: cmName, namespace: ns })).catch((err) => {
-              if (err?.code !== 404) throw err
-            })
+            await write(`${ns}/${cmName}`, 'delete', () => client.delete({ apiVersion: 'v1', kind: 'ConfigMap', namespace: ns, name: cmName })).catch(ignoreNotFound)
           }
-          await write(`${ns}/${name}`, 'remove finalizer', () =>
-            custom.replaceNamespacedCustomObject({ ...siteApi, body: { ...site, metadata: { ...site.metadata, finalizers: finalizers.filter((f) => f !== FINALIZER) } } }),
-          ).catch((err) => {
-            if (err?.code !== 404) throw err // gone already: a reconcile of a stale cache entry
-          })
+          // A 404: gone already (a reconcile of a stale cache entry).
+          await write(`${ns}/${name}`, 'remove finalizer', () => client.update({ ...site, metadata: { ...site.metadata, finalizers: finalizers.filter((f) => f !== FINALIZER) } })).catch(
+            ignoreNotFound,
+          )
           return undefined
         }
         if (!finalizers.includes(FINALIZER)) {
-          await write(`${ns}/${name}`, 'add finalizer', () => custom.replaceNamespacedCustomObject({ ...siteApi, body: { ...site, metadata: { ...site.metadata, finalizers: [...finalizers, FINALIZER] } } }))
+          await write(`${ns}/${name}`, 'add finalizer', () => client.update({ ...site, metadata: { ...site.metadata, finalizers: [...finalizers, FINALIZER] } }))
           return undefined // the update comes back as an event
         }
         const data: Record<string, string> = { ...(site.spec?.pages ?? {}) }
         if (heartbeatMs) data['.heartbeat'] = String(++heartbeat)
-        const desired: V1ConfigMap = {
+        const desired: Plain<V1ConfigMap> = {
           apiVersion: 'v1',
           kind: 'ConfigMap',
           metadata: {
@@ -124,14 +120,12 @@ function buildOperator(kubeConfig: KubeConfig, flags: ManagerFlags & { values: R
           },
           data,
         }
-        const current = configMaps.get({ namespace: ns, name: cmName }) as V1ConfigMap | undefined
+        const current = configMaps.get({ namespace: ns, name: cmName }) as Plain<V1ConfigMap> | undefined
         signal.throwIfAborted()
         if (!current) {
-          await write(`${ns}/${cmName}`, 'create', () => core.createNamespacedConfigMap({ namespace: ns, body: desired }))
+          await write(`${ns}/${cmName}`, 'create', () => client.create(desired, { signal }))
         } else if (heartbeatMs || JSON.stringify(current.data ?? {}) !== JSON.stringify(data)) {
-          await write(`${ns}/${cmName}`, 'update', () =>
-            core.replaceNamespacedConfigMap({ name: cmName, namespace: ns, body: { ...desired, metadata: { ...desired.metadata, resourceVersion: current.metadata?.resourceVersion } } }),
-          )
+          await write(`${ns}/${cmName}`, 'update', () => client.update({ ...desired, metadata: { ...desired.metadata, resourceVersion: current.metadata?.resourceVersion } }, { signal }))
         }
         return heartbeatMs ? { requeueAfter: heartbeatMs } : undefined
       } finally {
@@ -154,9 +148,8 @@ async function demo(): Promise<void> {
   const { startApiServer } = await import('kubevisor/testing')
   const server = await startApiServer()
   const kc = server.kubeConfig
-  for (const doc of loadAllYaml(readFileSync(new URL('../deploy/crd.yaml', import.meta.url), 'utf8'))) {
-    await kc.makeApiClient(CustomObjectsApi).createClusterCustomObject({ group: 'apiextensions.k8s.io', version: 'v1', plural: 'customresourcedefinitions', body: doc })
-  }
+  const admin = new Client(kc)
+  for (const doc of loadAllYaml(readFileSync(new URL('../deploy/crd.yaml', import.meta.url), 'utf8'))) await admin.create(doc)
   const quiet = createLogger({ level: process.env.KUBEVISOR_LOG_LEVEL ?? 'warn' })
   const mgr = buildOperator(
     kc,
@@ -165,13 +158,7 @@ async function demo(): Promise<void> {
   )
   await mgr.start()
   console.log(`operator: identity ${mgr.identity}`)
-  await kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
-    group: 'example.com',
-    version: 'v1',
-    namespace: 'default',
-    plural: 'sites',
-    body: { apiVersion: 'example.com/v1', kind: 'Site', metadata: { name: 'blog' }, spec: { pages: { 'index.html': '<h1>blog</h1>' } } },
-  })
+  await admin.create({ apiVersion: 'example.com/v1', kind: 'Site', metadata: { name: 'blog', namespace: 'default' }, spec: { pages: { 'index.html': '<h1>blog</h1>' } } })
   const until = async (what: string, check: () => boolean) => {
     for (let i = 0; i < 500 && !check(); i++) await new Promise((r) => setTimeout(r, 20))
     if (!check()) throw new Error(`timed out waiting for ${what}`)

@@ -7,7 +7,8 @@
  * (`resourcelock/leaselock.go`).
  */
 import type { KubeConfig } from '@kubernetes/client-node'
-import { KubeRequester } from './kube-request.ts'
+import { isNotFound } from '../api/errors.ts'
+import { Client } from '../client/client.ts'
 
 /**
  * What the lock holds (client-go `LeaderElectionRecord`). Times are RFC 3339 strings with
@@ -55,9 +56,9 @@ export interface ResourceLock {
 
 /** The Lease object's fields the lock reads and writes. */
 interface Lease {
-  apiVersion?: string
-  kind?: string
-  metadata?: { name?: string; namespace?: string; resourceVersion?: string; [k: string]: unknown }
+  apiVersion: string
+  kind: string
+  metadata: { name?: string; namespace?: string; resourceVersion?: string; [k: string]: unknown }
   spec?: {
     holderIdentity?: string | null
     leaseDurationSeconds?: number | null
@@ -117,12 +118,14 @@ export interface LeaseLockOptions {
  * A {@link ResourceLock} on a `coordination.k8s.io/v1` Lease (client-go `LeaseLock`):
  * `get` reads the Lease, `create` POSTs one, `update` PUTs the Lease last read or written
  * with its `resourceVersion`, so a concurrent writer makes it fail with 409 Conflict.
+ * Requests go through kubevisor's `Client` without its 429 retries: the elector retries on
+ * its own schedule, and every request stops at the renew deadline.
  *
  * The service account needs `get`, `create` and `update` on `leases` in the namespace
  * (see `deploy/rbac.yaml`).
  */
 export class LeaseLock implements ResourceLock {
-  readonly #http: KubeRequester
+  readonly #client: Client
   readonly #opts: LeaseLockOptions
   /** The Lease as last read or written (client-go keeps it to update with its resourceVersion). */
   #lease: Lease | undefined
@@ -130,17 +133,19 @@ export class LeaseLock implements ResourceLock {
   constructor(kubeConfig: KubeConfig, options: LeaseLockOptions) {
     if (!options.namespace || !options.name) throw new TypeError('a LeaseLock needs a namespace and a name')
     if (!options.identity) throw new TypeError('a LeaseLock needs an identity')
-    this.#http = new KubeRequester(kubeConfig)
+    // No client-side timeout of its own: the elector's signal carries the renew deadline.
+    this.#client = new Client(kubeConfig, { maxRetries: 0, timeoutMs: 0 })
     this.#opts = options
   }
 
-  #collection(): string {
-    return `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(this.#opts.namespace)}/leases`
-  }
-
   async get(signal: AbortSignal): Promise<ObservedRecord | undefined> {
-    const lease = await this.#http.request<Lease>('GET', `${this.#collection()}/${encodeURIComponent(this.#opts.name)}`, undefined, signal, { notFound: 'undefined' })
-    if (lease === undefined) return undefined
+    let lease: Lease
+    try {
+      lease = await this.#client.get<Lease>({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', namespace: this.#opts.namespace, name: this.#opts.name }, { signal })
+    } catch (err) {
+      if (isNotFound(err)) return undefined
+      throw err
+    }
     this.#lease = lease
     const record = leaseSpecToRecord(lease.spec)
     return { record, raw: JSON.stringify(record) }
@@ -153,14 +158,14 @@ export class LeaseLock implements ResourceLock {
       metadata: { name: this.#opts.name, namespace: this.#opts.namespace },
       spec: recordToLeaseSpec(record),
     }
-    this.#lease = await this.#http.request<Lease>('POST', this.#collection(), body, signal)
+    this.#lease = await this.#client.create(body, { signal })
   }
 
   async update(record: LeaderElectionRecord, signal: AbortSignal): Promise<void> {
     const current = this.#lease
     if (!current) throw new Error('lease not initialized, call get or create first')
     const body: Lease = { ...current, spec: recordToLeaseSpec(record) }
-    this.#lease = await this.#http.request<Lease>('PUT', `${this.#collection()}/${encodeURIComponent(this.#opts.name)}`, body, signal)
+    this.#lease = await this.#client.update(body, { signal })
   }
 
   identity(): string {
