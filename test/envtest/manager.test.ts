@@ -15,7 +15,8 @@ import { fileURLToPath } from 'node:url'
 import { AppsV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, RbacAuthorizationV1Api } from '@kubernetes/client-node'
 import { createLogger } from '../../lib/log.ts'
 import { type KubeApiServer, startKubeApiServer } from '../../lib/testing/kube-apiserver.ts'
-import { type Cluster, type Lease, Replica, takenScenario, trioScenario } from '../manager/replicas.ts'
+import { parsePrometheusText, parserUnavailable } from '../manager/prometheus-parser.ts'
+import { type Cluster, type Lease, Replica, replicaArgs, takenScenario, trioScenario, waitFor } from '../manager/replicas.ts'
 import { envtestSkipReason, inEnvtestTier } from './availability.ts'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
@@ -131,6 +132,33 @@ if (inEnvtestTier()) {
       const cluster = realCluster(server, saConfig, 'site-operator-system')
       const times = await trioScenario(cluster, 'envtest-trio', replica, { leaseNamespace: 'site-operator-system', slackMs: 300 })
       console.log(`real kube-apiserver: kill -9 failover ${times.killMs} ms, SIGTERM + release ${times.termMs} ms`)
+    })
+
+    test('on the real server: /readyz turns 200 once the caches synced, /metrics parses with prometheus_client, and SIGTERM during a busy reconcile lets it finish and exits 0', async (t) => {
+      const cluster = realCluster(server, admin, 'default')
+      await cluster.createNamespace('envtest-busy')
+      const busy = replica(replicaArgs(admin, { namespace: 'envtest-busy', lease: false, extra: ['--reconcile-delay=1500ms'] }))
+      await waitFor('the probe server', () => busy.address('health probes') !== undefined, 30_000, () => busy.dump())
+      const probes = busy.address('health probes') as string
+      await waitFor('ready', async () => (await fetch(`${probes}/readyz`)).status === 200, 30_000, () => busy.dump())
+      assert.equal(await (await fetch(`${probes}/readyz?verbose`)).text(), '[+]informers ok\n[+]ping ok\nhealthz check passed\n')
+      await cluster.createSite('envtest-busy', 'a')
+      await waitFor('a reconcile to begin', () => busy.lines.some((l) => l.reconcile === 'begin'), 10_000, () => busy.dump())
+      const missing = parserUnavailable()
+      if (missing && process.env.CI) assert.fail(`the Prometheus parser is required in CI: ${missing}`)
+      if (!missing) {
+        const families = parsePrometheusText(await (await fetch(`${busy.address('metrics')}/metrics`)).text())
+        const names = new Set(families.map((f) => f.name))
+        for (const name of ['controller_runtime_reconcile', 'controller_runtime_reconcile_errors', 'controller_runtime_reconcile_time_seconds', 'controller_runtime_active_workers', 'workqueue_depth', 'kubevisor_watch_events']) {
+          assert.ok(names.has(name), `${name} in the scrape`)
+        }
+      } else t.diagnostic(`metrics parse skipped: ${missing}`)
+      const termAt = busy.kill('SIGTERM')
+      const exit = await busy.exited
+      assert.equal(exit.code, 0, busy.dump())
+      assert.equal(busy.lines.filter((l) => l.reconcile === 'end').length, 1, 'the busy reconcile completed')
+      assert.ok(busy.lines.filter((l) => l.reconcile === 'begin').every((l) => (l.at as number) < termAt), 'nothing began after the signal')
+      assert.equal(busy.writes.length, 1, 'its write (the finalizer) went through')
     })
 
     test('a Lease taken by someone else on the real server: the leader exits 1 at its next renewal', async () => {
