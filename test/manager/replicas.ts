@@ -243,7 +243,8 @@ export async function trioScenario(
     const acquiredAfter = (second.acquiredAt as number) - killedAt
     const firstWrite = (second.writes.find((w) => w.start > killedAt)?.end as number) - killedAt
     console.log(`${ns}: kill -9 failover: lease acquired ${acquiredAfter} ms, first write done ${firstWrite} ms after the kill (bound lease + retry = ${FAST.leaseMs + FAST.retryMs} ms)`)
-    assert.ok(acquiredAfter <= FAST.leaseMs + FAST.retryMs + 150 + slack, `acquired ${acquiredAfter} ms after the kill`)
+    // The bound is exact on a fake clock (leaderelection.test.ts); here 300 ms covers timers firing late on a loaded machine.
+    assert.ok(acquiredAfter <= FAST.leaseMs + FAST.retryMs + 300 + slack, `acquired ${acquiredAfter} ms after the kill`)
     // The reconcile after acquiring: start the controller on the warm caches and write (loaded CI machine: 1.5 s slack).
     assert.ok(firstWrite <= FAST.leaseMs + FAST.retryMs + 1_500 + slack, `first write ${firstWrite} ms after the kill`)
 
