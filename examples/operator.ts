@@ -71,10 +71,11 @@ function buildOperator(kubeConfig: KubeConfig, flags: ManagerFlags & { values: R
   let heartbeat = 0
 
   /** A write, timed and logged with the writer's identity (checked by the failover tests). */
+  const writes = log.child({ identity: mgr.identity })
   const write = async <T>(object: string, what: string, send: () => Promise<T>): Promise<T> => {
     const start = Date.now()
     const result = await send()
-    log.info({ write: { object, what, start, end: Date.now() } }, `wrote ${object}`)
+    writes.info({ write: { object, what, start, end: Date.now() } }, `wrote ${object}`)
     return result
   }
 

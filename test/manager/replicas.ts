@@ -82,8 +82,13 @@ export class Replica {
     return line ? `http://${String(line.address)}` : undefined
   }
 
+  /** Its writes; each log line names the writer, which must be this replica. */
   get writes(): NonNullable<LogLine['write']>[] {
-    return this.lines.flatMap((l) => (l.write ? [l.write] : []))
+    return this.lines.flatMap((l) => {
+      if (!l.write) return []
+      if (l.identity !== this.identity) throw new Error(`a write logged by ${String(l.identity)} in the log of ${String(this.identity)}`)
+      return [l.write]
+    })
   }
 
   find(pattern: RegExp): LogLine | undefined {
