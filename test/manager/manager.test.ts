@@ -180,6 +180,15 @@ describe('Manager against the embedded API server', () => {
       assert.deepEqual(buckets?.slice(0, 3), [0.005, 0.01, 0.025])
       assert.deepEqual(buckets?.slice(-2), [60, Number.POSITIVE_INFINITY])
       assert.equal(sample(families, 'leader_election_master_status', { name: 'metrics-test' }), 1)
+      // The read-only status an observer page shows.
+      const status = mgr.status()
+      assert.equal(status.identity, mgr.identity)
+      assert.equal(status.phase, 'running')
+      assert.equal(status.cachesSynced, true)
+      assert.equal(status.leaderElection?.isLeader, true)
+      assert.equal(status.leaderElection?.holder, mgr.identity)
+      assert.equal(status.leaderElection?.lock, 'default/metrics-test')
+      assert.ok(Date.now() - Date.parse(status.leaderElection?.renewTime as string) < 2_000, 'renewed within the last retry periods')
       for (const name of ['workqueue_depth', 'workqueue_adds_total', 'workqueue_queue_duration_seconds', 'workqueue_work_duration_seconds', 'workqueue_retries_total', 'workqueue_unfinished_work_seconds', 'workqueue_longest_running_processor_seconds']) {
         assert.ok(families.has(name.replace(/_total$/, '')), `${name} is exposed`)
       }
