@@ -232,6 +232,7 @@ export { Backoff, type BackoffPolicy, CLIENT_GO_BACKOFF, RESTART_BACKOFF } from 
 export { type Clock, systemClock } from './time/clock.ts'
 // The operator process: Manager (leader election on Leases, probes, metrics, signals).
 export {
+  CacheSyncTimeoutError,
   type Checker,
   GracefulShutdownTimeoutError,
   InvalidBindAddressError,

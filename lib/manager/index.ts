@@ -20,6 +20,8 @@ export {
 } from './leaderelection.ts'
 export {
   type AddOptions,
+  CacheSyncTimeoutError,
+  DEFAULT_CACHE_SYNC_TIMEOUT_MS,
   DEFAULT_GRACEFUL_SHUTDOWN_TIMEOUT_MS,
   GracefulShutdownTimeoutError,
   InvalidManagerError,

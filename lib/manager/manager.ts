@@ -44,6 +44,9 @@ import { type Listening, listen, parseBindAddress } from './server.ts'
 /** controller-runtime's `GracefulShutdownTimeout` default: 30 s. */
 export const DEFAULT_GRACEFUL_SHUTDOWN_TIMEOUT_MS = 30_000
 
+/** controller-runtime's `CacheSyncTimeout` default: 2 minutes. */
+export const DEFAULT_CACHE_SYNC_TIMEOUT_MS = 120_000
+
 /** The service account namespace file, read for the lease namespace when running in a cluster. */
 const IN_CLUSTER_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace'
 
@@ -60,6 +63,16 @@ export class GracefulShutdownTimeoutError extends KubevisorError {
   constructor(timeoutMs: number, inFlight: string[]) {
     super('ERR_GRACEFUL_SHUTDOWN_TIMEOUT', `failed waiting for all runnables to end within grace period of ${timeoutMs} ms; still running: ${inFlight.length ? inFlight.join(', ') : 'unknown'}`)
     this.inFlight = inFlight
+  }
+}
+
+/**
+ * The caches did not sync within `cacheSyncTimeoutMs` after this replica became leader
+ * (`ERR_CACHE_SYNC_TIMEOUT`): the Manager fails rather than hold the lease doing nothing.
+ */
+export class CacheSyncTimeoutError extends KubevisorError {
+  constructor(timeoutMs: number, problem: string | undefined) {
+    super('ERR_CACHE_SYNC_TIMEOUT', `timed out waiting for cache to be synced after ${timeoutMs} ms: ${problem ?? 'unknown'}`)
   }
 }
 
@@ -116,6 +129,12 @@ export interface ManagerOptions {
   registry?: ManagerPromRegistry
   /** How long a signal's shutdown may take before the process exits non-zero. Default 30 000. */
   gracefulShutdownTimeoutMs?: number
+  /**
+   * How long the leader waits for the caches before it gives up and the Manager fails
+   * (controller-runtime's `CacheSyncTimeout`), so a leader that cannot sync (a missing CRD,
+   * RBAC) does not hold the lease while doing nothing. Default 120 000.
+   */
+  cacheSyncTimeoutMs?: number
 }
 
 /** Options of {@link Manager.add}. */
@@ -436,9 +455,19 @@ export class Manager {
       if (leadership.aborted) resolve()
       else leadership.addEventListener('abort', () => resolve(), { once: true })
     })
-    await Promise.race([Promise.all(this.#held.map((i) => i.store.synced)), aborted])
+    const limit = this.#opts.cacheSyncTimeoutMs ?? DEFAULT_CACHE_SYNC_TIMEOUT_MS
+    let timer: unknown
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      timer = this.#clock.setTimeout(() => resolve('timeout'), limit)
+    })
+    const outcome = await Promise.race([Promise.all(this.#held.map((i) => i.store.synced)), aborted, timedOut])
+    this.#clock.clearTimeout(timer)
     const root = this.#root
     if (leadership.aborted || this.#stopping || !root?.alive) return
+    if (outcome === 'timeout') {
+      this.#fail(new CacheSyncTimeoutError(limit, this.#cacheProblem()))
+      return
+    }
     this.#log.info({ children: this.#leaderOnly.map((c) => c.spec.id) }, 'caches synced; starting leader-only children')
     const spec = supervisor(
       this.#leaderOnly.map((c) => c.spec),

@@ -235,6 +235,37 @@ describe('Manager against the embedded API server', () => {
     assert.equal(mgr.status().phase, 'failed')
   })
 
+  test('a leader whose caches do not sync within cacheSyncTimeoutMs fails (controller-runtime CacheSyncTimeout) and releases the lease instead of holding it idle', async () => {
+    const log = capture()
+    const mgr = new Manager({
+      kubeConfig: server.kubeConfig,
+      logger: log.logger,
+      cacheSyncTimeoutMs: 300,
+      leaderElection: { id: 'unsynced', namespace: 'default', leaseDurationMs: 3_000, renewDeadlineMs: 2_000, retryPeriodMs: 200, releaseOnCancel: true },
+    })
+    mgr.informers.informer({ apiVersion: 'v1', kind: 'Secret', namespace: 'kube-public' })
+    let reconciled = false
+    mgr
+      .controller('never')
+      .for({ apiVersion: 'v1', kind: 'ConfigMap', namespace: 'kube-public' })
+      .build(() => {
+        reconciled = true
+      })
+    const cancel = server.delay({ ms: 5_000, count: 1, match: { method: 'GET', path: '/api/v1/namespaces/kube-public/secrets', watch: false } })
+    try {
+      await mgr.start()
+      const err = await mgr.done
+      assert.equal((err as { code?: string } | undefined)?.code, 'ERR_CACHE_SYNC_TIMEOUT', String(err))
+      assert.match(String((err as Error).message), /informer v1\/Secret@kube-public has not synced/)
+      assert.equal(reconciled, false, 'no controller ran on unsynced caches')
+      const lease = server.get({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', namespace: 'default', name: 'unsynced' }) as { spec?: { holderIdentity?: string } }
+      assert.equal(lease.spec?.holderIdentity, '', 'the lease was released for a replica that can sync')
+    } finally {
+      cancel()
+      server.clearFaults()
+    }
+  })
+
   test('graceful shutdown: a reconcile that ignores the deadline is cut off and reported by name', async () => {
     const log = capture()
     const mgr = new Manager({ kubeConfig: server.kubeConfig, logger: log.logger, gracefulShutdownTimeoutMs: 400 })
