@@ -147,7 +147,7 @@ if (inEnvtestTier()) {
       const missing = parserUnavailable()
       if (missing && process.env.CI) assert.fail(`the Prometheus parser is required in CI: ${missing}`)
       if (!missing) {
-        const families = parsePrometheusText(await (await fetch(`${busy.address('metrics')}/metrics`)).text())
+        const families = await parsePrometheusText(await (await fetch(`${busy.address('metrics')}/metrics`)).text())
         const names = new Set(families.map((f) => f.name))
         for (const name of ['controller_runtime_reconcile', 'controller_runtime_reconcile_errors', 'controller_runtime_reconcile_time_seconds', 'controller_runtime_active_workers', 'workqueue_depth', 'kubevisor_watch_events']) {
           assert.ok(names.has(name), `${name} in the scrape`)

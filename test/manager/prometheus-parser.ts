@@ -4,7 +4,7 @@
  * from PyPI), in a child process. `.ci/run` installs it; without it, a test skips saying
  * so — under CI=1 the missing parser is a failure instead.
  */
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 
 export interface ParsedSample {
   name: string
@@ -34,9 +34,23 @@ export function parserUnavailable(): string | undefined {
   return undefined
 }
 
-/** Parses `text`; throws with the parser's own error when the exposition is invalid. */
-export function parsePrometheusText(text: string): ParsedFamily[] {
-  const r = spawnSync('python3', ['-c', SCRIPT], { input: text, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 })
-  if (r.status !== 0) throw new Error(`prometheus_client rejected the scrape: ${r.stderr}`)
-  return JSON.parse(r.stdout) as ParsedFamily[]
+/**
+ * Parses `text`; rejects with the parser's own error when the exposition is invalid.
+ * Asynchronous on purpose: a test that holds a lease must not block its event loop while
+ * Python starts.
+ */
+export function parsePrometheusText(text: string): Promise<ParsedFamily[]> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('python3', ['-c', SCRIPT], { stdio: ['pipe', 'pipe', 'pipe'] })
+    let out = ''
+    let err = ''
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c))
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (err += c))
+    child.on('error', reject)
+    child.on('close', (code) => {
+      if (code !== 0) reject(new Error(`prometheus_client rejected the scrape: ${err}`))
+      else resolve(JSON.parse(out) as ParsedFamily[])
+    })
+    child.stdin.end(text)
+  })
 }
