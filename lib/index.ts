@@ -249,3 +249,26 @@ export { formatProcessStatus, inspectProcess, type ProcessSnapshot } from './act
 export { type ChildSnapshot, inspectSupervisor, type SupervisorSnapshot } from './supervisor/index.ts'
 export { forceRelist, inspectWatcher, type WatcherSnapshot } from './watcher/index.ts'
 export { inspectWorkerPool, type WorkerPoolSnapshot } from './dispatch/index.ts'
+// The operator process: Manager (leader election on Leases, probes, metrics, signals).
+export {
+  CacheSyncTimeoutError,
+  type Checker,
+  GracefulShutdownTimeoutError,
+  InvalidBindAddressError,
+  InvalidFlagError,
+  InvalidLeaderElectionError,
+  InvalidManagerError,
+  type LeaderElectionRecord,
+  LeaderElectionLostError,
+  type LeaderElectionStatus,
+  LeaderElector,
+  LeaseLock,
+  Manager,
+  type ManagerFlags,
+  type ManagerLeaderElectionOptions,
+  type ManagerOptions,
+  type ManagerStatus,
+  parseManagerFlags,
+  type ResourceLock,
+} from './manager/index.ts'
+export { prometheusReconcileMetrics, type ReconcileMetricsProvider } from './dispatch/index.ts'

@@ -13,6 +13,7 @@ import { type ChildEnv, type ChildSpec, Supervisor } from '../supervisor/index.t
 import { type Clock, systemClock } from '../time/clock.ts'
 import type { KubeObject } from '../watch/object.ts'
 import { enqueueObject, enqueueOwner, type EventHandler } from './handlers.ts'
+import type { ReconcileMetricsProvider, ReconcileOutcome } from './metrics.ts'
 import type { Predicate } from './predicates.ts'
 import { type ControllerEvent, parseRequestKey, type Request, requestKey } from './request.ts'
 import { kind, type Source, type SourceContext, type SourceStream } from './sources.ts'
@@ -65,6 +66,10 @@ export interface ControllerOptions {
   logger?: Logger
   /** Default: the system clock (requeueAfter and retry delays run on it). */
   clock?: Clock
+  /** controller-runtime's reconcile metrics (see `prometheusReconcileMetrics`). Default off. */
+  reconcileMetrics?: ReconcileMetricsProvider
+  /** Work queue metrics for this controller's queue when `withOptions` gives none. Default off. */
+  queueMetrics?: QueueMetricsProvider
 }
 
 /** How a controller runs its reconciles (controller-runtime `controller.Options`). */
@@ -302,6 +307,7 @@ export class Controller {
   readonly #clock: Clock
   #current: Run | undefined
   #pid: Pid | undefined
+  readonly #metrics: ReturnType<ReconcileMetricsProvider['forController']> | undefined
 
   /** @internal Made by {@link ControllerBuilder.build}. */
   constructor(name: string, options: ControllerOptions, run: ControllerRunOptions, watches: Watch[], reconcile: ReconcileFunc, forTarget: InformerTarget | undefined) {
@@ -314,6 +320,7 @@ export class Controller {
     this.#log = (options.logger ?? defaultLogger()).child({ controller: name })
     this.#clock = options.clock ?? systemClock
     this.#ownsFactory = !options.informers
+    this.#metrics = options.reconcileMetrics?.forController(name)
     this.#informers = options.informers ?? new InformerFactory({ kubeConfig: options.kubeConfig, logger: options.logger, clock: options.clock })
   }
 
@@ -380,7 +387,8 @@ export class Controller {
 
   async #startTree(env: ChildEnv | undefined): Promise<Pid> {
     const informerWatches = this.#watches.flatMap((w, i) => (w.source.type === 'informer' ? [i] : []))
-    const queue = new RateLimitingQueue<string>({ name: this.name, clock: this.#clock, rateLimiter: this.#run.rateLimiter, metrics: this.#run.metrics })
+    const queue = new RateLimitingQueue<string>({ name: this.name, clock: this.#clock, rateLimiter: this.#run.rateLimiter, metrics: this.#run.metrics ?? this.#options.queueMetrics })
+    this.#metrics?.init(this.#run.maxConcurrentReconciles ?? 1)
     const run = new Run(queue, informerWatches)
     this.#current = run
     const context: SourceContext = { informers: this.#informers, logger: this.#log }
@@ -433,7 +441,20 @@ export class Controller {
                 log.debug({ key }, 'stopped before the caches synced; request dropped')
                 return undefined
               }
-              return reconcile(parseRequestKey(key), { signal, log: log.child({ key }), retries: run.queue.numRequeues(key) })
+              const context = { signal, log: log.child({ key }), retries: run.queue.numRequeues(key) }
+              const metrics = this.#metrics
+              if (!metrics) return reconcile(parseRequestKey(key), context)
+              const began = this.#clock.now()
+              metrics.begin()
+              let result: ReconcileResult | undefined
+              try {
+                result = (await reconcile(parseRequestKey(key), context)) ?? undefined
+              } catch (err) {
+                metrics.end('error', (this.#clock.now() - began) / 1000, err)
+                throw err
+              }
+              metrics.end(outcomeOf(result), (this.#clock.now() - began) / 1000)
+              return result
             },
           },
           env,
@@ -443,6 +464,13 @@ export class Controller {
       },
     }
   }
+}
+
+/** controller-runtime's `result` label of a reconcile that returned (`reconcileHandler`). */
+function outcomeOf(result: ReconcileResult | undefined): ReconcileOutcome {
+  if (result?.requeueAfter !== undefined && result.requeueAfter > 0) return 'requeue_after'
+  if (result?.requeue || result?.requeueAfter !== undefined) return 'requeue'
+  return 'success'
 }
 
 interface DrainArg {

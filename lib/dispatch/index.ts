@@ -56,3 +56,12 @@ export { type ControllerEvent, parseRequestKey, type Request, requestKey } from 
 export { EventChannel, type Source, type SourceContext, type SourceStream } from './sources.ts'
 export * as sources from './sources.ts'
 export { inspectWorkerPool, type WorkerPoolSnapshot } from './introspect.ts'
+export {
+  CONTROLLER_RUNTIME_METRICS,
+  isPanicLike,
+  prometheusReconcileMetrics,
+  RECONCILE_TIME_BUCKETS,
+  type ReconcileMetrics,
+  type ReconcileMetricsProvider,
+  type ReconcileOutcome,
+} from './metrics.ts'

@@ -18,6 +18,14 @@ const expectations: Record<string, RegExp[]> = {
     /configmaps: deleted default\/app-config/,
     /stopped after draining: 5 events, 1 retried/,
   ],
+  'operator.ts': [
+    /operator: leader=true holder=self caches synced=true/,
+    /operator: ConfigMap site-blog written by the leader, owned by Site blog/,
+    /operator: Site blog finalizers \["example\.com\/site-cleanup"\]/,
+    /operator: controller_runtime_reconcile_total\{controller="site",result="success"\} [1-9]/,
+    /operator: Site blog deleted; the finalizer removed ConfigMap site-blog first/,
+    /operator: stopped; lease released \(holder ""\)/,
+  ],
   'pod-watcher.ts': [/pods per phase: \{ Pending: 1, Running: 2, Succeeded: 1 \}/, /after a deletion and a phase change: \{ Running: 3 \}/],
   'resource-stream.ts': [
     /upsert default\/api failed on purpose; it will be retried/,
