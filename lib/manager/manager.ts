@@ -85,6 +85,8 @@ export interface ManagerPromClient extends PromClientLike {
 /** A prom-client `Registry`. */
 export interface ManagerPromRegistry {
   getSingleMetric(name: string): unknown
+  /** Adds a metric object (the work queue's histograms register this way). */
+  registerMetric(metric: never): void
   metrics(): Promise<string>
   readonly contentType: string
 }

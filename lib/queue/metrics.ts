@@ -148,6 +148,8 @@ export function unrefTimer(handle: TimerHandle): void {
 export interface PromClientLike {
   Gauge: new (config: any) => unknown
   Counter: new (config: any) => unknown
+  /** Used by the reconcile metrics (`prometheusReconcileMetrics`); the queue's histograms are {@link LocalHistogram}s. */
+  Histogram: new (config: any) => unknown
   /** prom-client's global default registry. */
   register: PromRegistryLike
 }
