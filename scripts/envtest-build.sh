@@ -112,5 +112,21 @@ else
   has_version "$dest/kube-apiserver" "$k8s_want" || { log "kube-apiserver: built binary does not report '$k8s_want'"; exit 1; }
 fi
 
-log "done: $dest/{kube-apiserver,etcd}"
+# kube-controller-manager from the same module, for startKubeApiServer({ controllerManager:
+# true }) (garbage collector and namespace controllers). Most of its packages are shared
+# with kube-apiserver, so with Go's build cache warm it only compiles the controllers.
+if [ "${KUBEVISOR_ENVTEST_FORCE:-}" != 1 ] && has_version "$dest/kube-controller-manager" "$k8s_want"; then
+  log "kube-controller-manager: already built ($k8s_want)"
+else
+  ldflags="-s -w"
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ldflags="$ldflags -X $pkg.gitVersion=$k8s_version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$k8s_minor"
+    ldflags="$ldflags -X $pkg.gitTreeState=clean -X $pkg.gitCommit=unknown"
+    ldflags="$ldflags -X $pkg.buildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  done
+  build kube-controller-manager "$src" k8s.io/kubernetes/cmd/kube-controller-manager "$dest/kube-controller-manager" -ldflags "$ldflags"
+  has_version "$dest/kube-controller-manager" "$k8s_want" || { log "kube-controller-manager: built binary does not report '$k8s_want'"; exit 1; }
+fi
+
+log "done: $dest/{kube-apiserver,kube-controller-manager,etcd}"
 log "use it: npm run test:envtest (or KUBEVISOR_ENVTEST_ASSETS=$dest)"

@@ -975,7 +975,8 @@ export class Rest {
     if (deepEqual(next, old)) return old
     const nextStored = this.#toStorage(def, next)
     if (opts.dryRun) return this.view(def, nextStored)
-    if (nextStored.metadata.deletionTimestamp && (nextStored.metadata.finalizers ?? []).length === 0) {
+    // (Not a namespace: its registry leaves the final delete to the namespace controller.)
+    if (nextStored.metadata.deletionTimestamp && (nextStored.metadata.finalizers ?? []).length === 0 && !(def.group === '' && def.plural === 'namespaces')) {
       // Emptied finalizers of an object being deleted: the update deletes it (store.go shouldDeleteDuringUpdate).
       return this.view(def, this.#remove(def, key, nextStored))
     }
@@ -1137,7 +1138,6 @@ export class Rest {
     const gone = { ...last, metadata: { ...last.metadata } }
     this.store.commit(resourceKey(def), 'DELETED', key, gone)
     if (def.group === 'apiextensions.k8s.io' && def.plural === 'customresourcedefinitions') this.#dropCrd(last)
-    if (def.namespaced && last.metadata.namespace) this.#maybeFinishNamespace(last.metadata.namespace)
     return gone
   }
 
@@ -1156,15 +1156,6 @@ export class Rest {
       this.store.drop(res)
     }
     this.onResourcesRemoved(defs)
-  }
-
-  #maybeFinishNamespace(namespace: string): void {
-    const ns = this.store.get('/namespaces', namespace)
-    if (!ns?.metadata.deletionTimestamp) return
-    for (const d of this.registry.all()) {
-      if (d.namespaced && this.store.countInNamespace(resourceKey(d), namespace) > 0) return
-    }
-    this.store.commit('/namespaces', 'DELETED', namespace, { ...ns, metadata: { ...ns.metadata } })
   }
 
   /** DELETE: removes an object, or marks it (deletionTimestamp) while finalizers remain. */
@@ -1196,27 +1187,25 @@ export class Rest {
     // is 200 like any other; 202 only with orphanDependents=false (apiserver handlers/delete.go).
     const pending = opts.orphanDependents === false ? 202 : 200
     if (isNamespace) {
-      if (opts.dryRun || old.metadata.deletionTimestamp) return { object: this.view(def, old), code: pending, removed: false }
+      // pkg/registry/core/namespace/storage/storage.go Delete: a namespace with spec.finalizers
+      // is marked Terminating (its content is removed by the namespace controller, gc.ts,
+      // which then takes out `kubernetes`); one without is removed, unless metadata.finalizers hold it.
+      const specFinalizers = ((old.spec as Record<string, any> | undefined)?.finalizers as string[] | undefined) ?? []
+      const held = specFinalizers.length > 0 || (old.metadata.finalizers ?? []).length > 0
+      if (old.metadata.deletionTimestamp) {
+        if (held) return { object: this.view(def, old), code: pending, removed: false }
+        if (opts.dryRun) return { object: this.view(def, old), code: 200, removed: true }
+        return { object: this.view(def, this.#remove(def, key, old)), code: 200, removed: true }
+      }
       const marked: KubeObject = {
         ...old,
         metadata: { ...old.metadata, deletionTimestamp: nowTimestamp(), deletionGracePeriodSeconds: 0 },
         status: { ...(old.status as object), phase: 'Terminating' },
       }
+      if (opts.dryRun) return { object: this.view(def, marked), code: pending, removed: false }
+      if (!held) return { object: this.view(def, this.#remove(def, key, old)), code: 200, removed: true }
       this.store.commit(res, 'MODIFIED', key, marked)
-      for (const d of this.registry.all()) {
-        if (!d.namespaced || d.storage) continue
-        const { keys, objects } = this.store.snapshot(resourceKey(d))
-        const inNs = keys.filter((k) => k.startsWith(`${name}/`))
-        for (const k of inNs) {
-          const obj = objects.get(k)
-          if (obj) this.delete(d, name, obj.metadata.name!)
-        }
-      }
-      this.#maybeFinishNamespace(name)
-      const now = this.store.get(res, key)
-      return now
-        ? { object: this.view(def, now), code: pending, removed: false }
-        : { object: this.view(def, marked), code: 200, removed: true }
+      return { object: this.view(def, this.store.get(res, key)!), code: pending, removed: false }
     }
     // Garbage-collection finalizers (apiserver registry/generic/registry/store.go
     // deletionFinalizersForGarbageCollection): Orphan adds `orphan`, Foreground adds
