@@ -4,9 +4,10 @@
 # go.etcd.io/etcd/server/v3 (testing/envtest/etcd/go.mod), fetched through the Go module
 # proxy. No Docker, no release downloads.
 #
-# Output: ${KUBEVISOR_CACHE:-~/.cache/kubevisor}/envtest/<k8s-version>/{kube-apiserver,etcd}
+# Output: ${KUBEVISOR_CACHE:-~/.cache/kubevisor}/envtest/<k8s-version>/{kube-apiserver,kube-controller-manager,etcd}
 # A binary that is already there and answers `--version` with the pinned version is kept,
-# so only the first run on a machine pays for the build (about 5 minutes cold on 2 cores; see the README).
+# so only the first run on a machine pays for the build (about 5 minutes cold on 2 cores for
+# etcd + kube-apiserver, about 5 more for kube-controller-manager; see the README).
 #
 # Go's module and build caches live under ${KUBEVISOR_CACHE}/envtest/go/ unless GOMODCACHE /
 # GOCACHE are set, so `rm -rf ~/.cache/kubevisor/envtest` resets everything.

@@ -646,13 +646,24 @@ export function writeScenarios(getTarget: () => ConformanceTarget): void {
       const ns = await namespace()
       // x.io/keep holds a and b once the garbage collector has orphaned them (and taken `orphan` off).
       for (const n of ['a', 'b']) await ok(kc(), 'POST', cms(ns), { metadata: { name: n, labels: { sel: 'y' }, finalizers: ['x.io/keep'] } })
-      await ok(kc(), 'POST', cms(ns), { metadata: { name: 'c' } })
-      const res = await raw(kc(), 'DELETE', `${cms(ns)}?labelSelector=sel%3Dy`, { propagationPolicy: 'Orphan' })
-      assert.equal(res.status, 200, res.text)
-      assert.deepEqual(
-        res.body.items.map((o: any) => `${o.metadata.name}:${(o.metadata.finalizers ?? []).join(',')}`),
-        ['a:x.io/keep,orphan', 'b:x.io/keep,orphan'],
-      )
+      const c = await ok(kc(), 'POST', cms(ns), { metadata: { name: 'c' } })
+      const w = await openWatch(kc(), `${cms(ns)}?watch=1&resourceVersion=${c.metadata.resourceVersion}`)
+      try {
+        const res = await raw(kc(), 'DELETE', `${cms(ns)}?labelSelector=sel%3Dy`, { propagationPolicy: 'Orphan' })
+        assert.equal(res.status, 200, res.text)
+        // The answer lists the selected objects as they were before the deletes (store.go DeleteCollection).
+        assert.deepEqual(
+          res.body.items.map((o: any) => `${o.metadata.name}:${(o.metadata.finalizers ?? []).join(',')}`),
+          ['a:x.io/keep', 'b:x.io/keep'],
+        )
+        await w.until((evs) => evs.length >= 2, 10_000, 'a and b marked')
+        assert.deepEqual(
+          w.events.slice(0, 2).map((e) => `${e.type} ${e.object.metadata.name}:${e.object.metadata.finalizers.join(',')}`).sort(),
+          ['MODIFIED a:x.io/keep,orphan', 'MODIFIED b:x.io/keep,orphan'],
+        )
+      } finally {
+        w.close()
+      }
       const left = await ok(kc(), 'GET', cms(ns))
       assert.deepEqual(left.items.map((o: any) => o.metadata.name), ['a', 'b', 'c'])
       assertFailure(await raw(kc(), 'DELETE', `${cms(ns)}?labelSelector=none%3Dx`, { propagationPolicy: 'Never' }), 422, 'Invalid')

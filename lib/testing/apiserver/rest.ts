@@ -975,10 +975,14 @@ export class Rest {
     if (deepEqual(next, old)) return old
     const nextStored = this.#toStorage(def, next)
     if (opts.dryRun) return this.view(def, nextStored)
-    // (Not a namespace: its registry leaves the final delete to the namespace controller.)
-    if (nextStored.metadata.deletionTimestamp && (nextStored.metadata.finalizers ?? []).length === 0 && !(def.group === '' && def.plural === 'namespaces')) {
-      // Emptied finalizers of an object being deleted: the update deletes it (store.go shouldDeleteDuringUpdate).
-      return this.view(def, this.#remove(def, key, nextStored))
+    const isNamespace = def.group === '' && def.plural === 'namespaces'
+    const specFinalizers = isNamespace ? (((nextStored.spec as Record<string, any> | undefined)?.finalizers as unknown[] | undefined) ?? []) : []
+    if (nextStored.metadata.deletionTimestamp && (nextStored.metadata.finalizers ?? []).length === 0 && specFinalizers.length === 0) {
+      // Emptied finalizers of an object being deleted (for a namespace also spec.finalizers,
+      // namespace storage.go ShouldDeleteNamespaceDuringUpdate): the update deletes it instead
+      // of writing (store.go shouldDeleteDuringUpdate), so the DELETED event carries the
+      // state before the update, as etcd's delete does.
+      return this.view(def, this.#remove(def, key, stored))
     }
     this.store.commit(res, 'MODIFIED', key, nextStored)
     if (def.plural === 'customresourcedefinitions' && def.group === 'apiextensions.k8s.io') {
@@ -1294,15 +1298,15 @@ export class Rest {
   deleteCollection(def: ResourceDef, namespace: string | undefined, o: ListOptions, opts: DeleteOptions = {}): ListResult {
     validateDeleteOptions(opts)
     const listed = this.list(def, namespace, { labelSelector: o.labelSelector, fieldSelector: o.fieldSelector })
-    const items: KubeObject[] = []
+    // The answer is the list as it was before the deletes (store.go DeleteCollection returns its listObj).
     for (const obj of listed.items) {
       try {
-        items.push(this.delete(def, obj.metadata.namespace, obj.metadata.name!, opts).object)
+        this.delete(def, obj.metadata.namespace, obj.metadata.name!, opts)
       } catch (err) {
         if (!(err instanceof ApiStatusError && err.status.code === 404)) throw err
       }
     }
-    return { resourceVersion: this.store.resourceVersion, items }
+    return { resourceVersion: listed.resourceVersion, items: listed.items }
   }
 }
 
