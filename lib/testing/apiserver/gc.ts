@@ -75,8 +75,9 @@ function hasFinalizer(obj: KubeObject, f: string): boolean {
   return (obj.metadata.finalizers ?? []).includes(f)
 }
 
-function nowTimestamp(clockless = Date.now()): string {
-  return new Date(clockless).toISOString().replace(/\.\d{3}Z$/, 'Z')
+/** Wall-clock time as metav1.Time (seconds), as the REST layer stamps it. */
+function nowTimestamp(): string {
+  return new Date().toISOString().replace(/\.\d{3}Z$/, 'Z')
 }
 
 /**

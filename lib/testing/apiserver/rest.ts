@@ -80,8 +80,9 @@ export interface DeleteOptions {
   orphanDependents?: boolean
   /**
    * `Foreground` (finalizer `foregroundDeletion`), `Background` (the default) or `Orphan`
-   * (finalizer `orphan`). No garbage collector runs, so an object given either finalizer stays
-   * until someone removes it, as with kube-apiserver alone.
+   * (finalizer `orphan`). The server's garbage collector (gc.ts) acts on them after the
+   * delete; without it (`controllers: false`) they stay until someone removes them, as with
+   * kube-apiserver alone.
    */
   propagationPolicy?: string
   /** Accepted (any integer); no kind the embedded server serves deletes gracefully. */
@@ -1214,8 +1215,7 @@ export class Rest {
     // Garbage-collection finalizers (apiserver registry/generic/registry/store.go
     // deletionFinalizersForGarbageCollection): Orphan adds `orphan`, Foreground adds
     // `foregroundDeletion`, Background removes both; without a policy the object's own
-    // finalizers decide. Nothing removes them here (no garbage collector), as with
-    // kube-apiserver alone.
+    // finalizers decide. The garbage collector (gc.ts) removes them later.
     const current = old.metadata.finalizers ?? []
     const finalizers = current.filter((f) => f !== ORPHAN_FINALIZER && f !== FOREGROUND_FINALIZER)
     const graceful = this.#podGrace(def, old, opts)
