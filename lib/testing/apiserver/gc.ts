@@ -18,9 +18,11 @@
  * deletionTimestamp and `foregroundDeletion`, dependents with blockOwnerDeletion DELETED, then
  * the owner), orphan (dependents MODIFIED without the owner reference, then the owner).
  *
- * Cost: a pass looks only at objects that carry ownerReferences, owners being deleted with a
- * garbage-collection finalizer, and terminating namespaces (indexes kept from every commit),
- * so a server with many plain objects pays one Map update per write.
+ * Cost: every commit updates an owner-uid → dependents index and queues only what it may
+ * affect (a new or changed dependent; the dependents of an owner that went or is being
+ * deleted; a foreground owner whose dependent changed; a terminating namespace whose content
+ * changed), like the real collector's graph builder, so a pass works on that queue and a
+ * server with many plain objects pays a few Map operations per write.
  */
 import type { Logger } from 'pino'
 import type { Clock, TimerHandle } from '../../time/clock.ts'
@@ -91,14 +93,21 @@ export class ClusterControllers {
   #timer: TimerHandle | undefined
   #stopped = false
   #busy = 0
-  /** Objects with ownerReferences. */
+  /** Objects with ownerReferences, by `resource\0key`. */
   readonly #dependents = new Map<string, Address>()
-  /** Owner uid → how many ownerReferences point at it (to tell whether a delete matters). */
-  readonly #referenced = new Map<string, number>()
-  /** Objects being deleted with `orphan` or `foregroundDeletion`. */
+  /** Owner uid → the dependents that reference it (the real collector's graph, reduced). */
+  readonly #byOwner = new Map<string, Map<string, Address>>()
+  /** Objects being deleted with `orphan` or `foregroundDeletion`, and their uids. */
   readonly #deleting = new Map<string, Address>()
+  readonly #deletingByUid = new Map<string, string>()
   /** Namespaces being deleted. */
   readonly #terminating = new Set<string>()
+  /** Work for the next pass (the real collector's attemptToDelete / attemptToOrphan queues). */
+  readonly #dirty = new Set<string>()
+  readonly #dirtyOwners = new Set<string>()
+  readonly #dirtyNamespaces = new Set<string>()
+  /** uid → namespace of the objects of a resource, built on demand within one pass. */
+  readonly #uidIndex = new Map<string, Map<string, string | undefined>>()
   /** Dependents already reported with OwnerRefInvalidNamespace (dependent uid / owner uid). */
   readonly #reported = new Set<string>()
 
@@ -108,38 +117,60 @@ export class ClusterControllers {
     this.#logger = logger
   }
 
-  /** Observes one committed change (called by the store for every commit). */
+  /**
+   * Observes one committed change (called by the store for every commit): keeps the owner
+   * index and queues what the change may affect, so a pass looks only at that.
+   */
   observe(ev: StoredEvent): void {
     const id = `${ev.resource}\u0000${ev.key}`
-    const addr = { res: ev.resource, key: ev.key }
-    let wake = false
     const before = ownerRefs(ev.prev)
     const after = ev.type === 'DELETED' ? [] : ownerRefs(ev.object)
     if (before.length || after.length) {
-      for (const r of before) this.#count(r.uid, -1)
-      for (const r of after) this.#count(r.uid, +1)
-      if (after.length) this.#dependents.set(id, addr)
-      else this.#dependents.delete(id)
-      // A new or changed dependent may be dangling; a gone one may unblock a foreground owner.
-      wake = true
+      const addr = { res: ev.resource, key: ev.key }
+      for (const r of before) this.#byOwner.get(r.uid)?.delete(id)
+      for (const r of before) if (this.#byOwner.get(r.uid)?.size === 0) this.#byOwner.delete(r.uid)
+      for (const r of after) {
+        let deps = this.#byOwner.get(r.uid)
+        if (!deps) this.#byOwner.set(r.uid, (deps = new Map()))
+        deps.set(id, addr)
+      }
+      if (after.length) {
+        // A new or changed dependent may be dangling.
+        this.#dependents.set(id, addr)
+        this.#dirty.add(id)
+      } else this.#dependents.delete(id)
+      // A changed or gone dependent may unblock an owner deleted in the foreground.
+      for (const r of before) {
+        const owner = this.#deletingByUid.get(r.uid)
+        if (owner) this.#dirtyOwners.add(owner)
+      }
     }
     const meta = ev.object.metadata
+    const uid = meta.uid
     if (ev.type !== 'DELETED' && meta.deletionTimestamp && (hasFinalizer(ev.object, ORPHAN_FINALIZER) || hasFinalizer(ev.object, FOREGROUND_FINALIZER))) {
-      this.#deleting.set(id, addr)
-      wake = true
-    } else this.#deleting.delete(id)
-    // A gone owner (or one now being deleted) may leave dependents to collect.
-    if (meta.uid && this.#referenced.has(meta.uid) && (ev.type === 'DELETED' || meta.deletionTimestamp)) wake = true
+      this.#deleting.set(id, { res: ev.resource, key: ev.key })
+      if (uid) this.#deletingByUid.set(uid, id)
+      this.#dirtyOwners.add(id)
+    } else if (this.#deleting.delete(id) && uid) this.#deletingByUid.delete(uid)
+    // An owner gone or being deleted: its dependents look again.
+    if (uid && (ev.type === 'DELETED' || meta.deletionTimestamp)) {
+      const deps = this.#byOwner.get(uid)
+      if (deps) for (const d of deps.keys()) this.#dirty.add(d)
+    }
+    // A CRD can make an owner kind served: every dependent looks again (the real collector
+    // re-reads discovery every 30 s).
+    if (ev.resource === 'apiextensions.k8s.io/customresourcedefinitions') for (const d of this.#dependents.keys()) this.#dirty.add(d)
     if (ev.resource === '/namespaces') {
       if (ev.type !== 'DELETED' && meta.deletionTimestamp) {
         this.#terminating.add(ev.key)
-        wake = true
+        this.#dirtyNamespaces.add(ev.key)
       } else this.#terminating.delete(ev.key)
-    } else if (this.#terminating.size && ev.type === 'DELETED') {
+    } else if (this.#terminating.size) {
       const slash = ev.key.indexOf('/')
-      if (slash > 0 && this.#terminating.has(ev.key.slice(0, slash))) wake = true
-    } else if (this.#terminating.size && meta.deletionTimestamp) wake = true
-    if (wake) this.#schedule()
+      const ns = slash > 0 ? ev.key.slice(0, slash) : undefined
+      if (ns !== undefined && this.#terminating.has(ns)) this.#dirtyNamespaces.add(ns)
+    }
+    if (this.#dirty.size || this.#dirtyOwners.size || this.#dirtyNamespaces.size) this.#schedule()
   }
 
   /** Stops scheduling passes (the server is closing). */
@@ -147,12 +178,6 @@ export class ClusterControllers {
     this.#stopped = true
     if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer)
     this.#timer = undefined
-  }
-
-  #count(uid: string, delta: number): void {
-    const n = (this.#referenced.get(uid) ?? 0) + delta
-    if (n > 0) this.#referenced.set(uid, n)
-    else this.#referenced.delete(uid)
   }
 
   #schedule(): void {
@@ -182,61 +207,89 @@ export class ClusterControllers {
     return this.#rest.store.get(a.res, a.key)
   }
 
-  /** Runs a write; a conflict or a vanished object just means the next pass looks again. */
-  #try(what: string, fn: () => void): void {
+  /**
+   * Runs a write. A vanished object (404) needs nothing more; a conflict (409) puts `retry`
+   * back in its queue for the next pass, as the real collector requeues; anything else is logged.
+   */
+  #try(what: string, fn: () => void, retry?: () => void): void {
     try {
       fn()
     } catch (err) {
-      if (err instanceof ApiStatusError && (err.status.code === 404 || err.status.code === 409)) return
+      if (err instanceof ApiStatusError && err.status.code === 404) return
+      if (err instanceof ApiStatusError && err.status.code === 409 && retry) {
+        retry()
+        this.#schedule()
+        return
+      }
       this.#logger?.warn({ err, what }, 'embedded garbage collector write failed')
     }
   }
 
-  #pass(): void {
-    // Dependents by owner uid, from the current state of every object with ownerReferences.
-    const byOwner = new Map<string, Array<{ addr: Address; obj: KubeObject; ref: OwnerRef }>>()
-    for (const addr of this.#dependents.values()) {
+  /** The current dependents of owner `uid`, with their reference to it. */
+  #dependentsOf(uid: string): Array<{ addr: Address; obj: KubeObject; ref: OwnerRef }> {
+    const out: Array<{ addr: Address; obj: KubeObject; ref: OwnerRef }> = []
+    for (const addr of this.#byOwner.get(uid)?.values() ?? []) {
       const obj = this.#get(addr)
-      if (!obj) continue
-      for (const ref of ownerRefs(obj)) {
-        let list = byOwner.get(ref.uid)
-        if (!list) byOwner.set(ref.uid, (list = []))
-        list.push({ addr, obj, ref })
-      }
+      const ref = ownerRefs(obj).find((r) => r.uid === uid)
+      if (obj && ref) out.push({ addr, obj, ref })
     }
-    for (const addr of [...this.#deleting.values()]) this.#processDeletingOwner(addr, byOwner)
-    for (const addr of [...this.#dependents.values()]) this.#attemptToDelete(addr, byOwner)
-    for (const ns of [...this.#terminating]) this.#drainNamespace(ns)
+    return out
+  }
+
+  #pass(): void {
+    const owners = [...this.#dirtyOwners]
+    const dependents = [...this.#dirty]
+    const namespaces = [...this.#dirtyNamespaces]
+    this.#dirtyOwners.clear()
+    this.#dirty.clear()
+    this.#dirtyNamespaces.clear()
+    this.#uidIndex.clear()
+    for (const id of owners) {
+      const addr = this.#deleting.get(id)
+      if (addr) this.#processDeletingOwner(id, addr)
+    }
+    for (const id of dependents) {
+      const addr = this.#dependents.get(id)
+      if (addr) this.#attemptToDelete(id, addr)
+    }
+    for (const ns of namespaces) if (this.#terminating.has(ns)) this.#drainNamespace(ns)
   }
 
   /** Owners being deleted with `orphan` (attemptToOrphan) or `foregroundDeletion` (processDeletingDependentsItem). */
-  #processDeletingOwner(addr: Address, byOwner: Map<string, Array<{ addr: Address; obj: KubeObject; ref: OwnerRef }>>): void {
+  #processDeletingOwner(id: string, addr: Address): void {
     const owner = this.#get(addr)
     const def = this.#defOf(addr.res)
     if (!owner?.metadata.deletionTimestamp || !def) return
     const uid = owner.metadata.uid!
-    const deps = byOwner.get(uid) ?? []
+    const deps = this.#dependentsOf(uid)
+    const retry = () => this.#dirtyOwners.add(id)
     if (hasFinalizer(owner, ORPHAN_FINALIZER)) {
       for (const d of deps) {
         const depDef = this.#defOf(d.addr.res)
         const current = this.#get(d.addr)
         if (!depDef || !current) continue
         const refs = ownerRefs(current).filter((r) => r.uid !== uid)
-        this.#try('orphan a dependent', () => this.#setOwnerRefs(depDef, current, refs))
+        let orphaned = true
+        this.#try('orphan a dependent', () => this.#setOwnerRefs(depDef, current, refs), () => {
+          orphaned = false
+          retry()
+        })
+        // The owner keeps its finalizer until every dependent is orphaned.
+        if (!orphaned) return
       }
-      this.#try('remove the orphan finalizer', () => this.#removeFinalizer(def, addr, ORPHAN_FINALIZER))
+      this.#try('remove the orphan finalizer', () => this.#removeFinalizer(def, addr, ORPHAN_FINALIZER), retry)
       return
     }
     if (hasFinalizer(owner, FOREGROUND_FINALIZER)) {
       const blocking = deps.filter((d) => d.ref.blockOwnerDeletion === true && this.#get(d.addr) !== undefined)
-      if (blocking.length === 0) this.#try('remove the foregroundDeletion finalizer', () => this.#removeFinalizer(def, addr, FOREGROUND_FINALIZER))
+      if (blocking.length === 0) this.#try('remove the foregroundDeletion finalizer', () => this.#removeFinalizer(def, addr, FOREGROUND_FINALIZER), retry)
       // Blocking dependents are deleted by #attemptToDelete (their owner waits for them);
       // each DELETED wakes this owner up again.
     }
   }
 
   /** One dependent (garbagecollector.go attemptToDeleteItem). */
-  #attemptToDelete(addr: Address, byOwner: Map<string, Array<{ addr: Address; obj: KubeObject; ref: OwnerRef }>>): void {
+  #attemptToDelete(id: string, addr: Address): void {
     const obj = this.#get(addr)
     const def = this.#defOf(addr.res)
     if (!obj || !def) return
@@ -257,11 +310,11 @@ export class ClusterControllers {
       if (!dangling.length && !waiting.length) return
       // Some owner still holds it: drop only the references to gone or foreground-deleting owners.
       const gone = new Set([...dangling, ...waiting].map((r) => r.uid))
-      this.#try('remove dangling owner references', () => this.#setOwnerRefs(def, obj, refs.filter((r) => !gone.has(r.uid))))
+      this.#try('remove dangling owner references', () => this.#setOwnerRefs(def, obj, refs.filter((r) => !gone.has(r.uid))), () => this.#dirty.add(id))
       return
     }
     let policy: 'Foreground' | 'Background' | 'Orphan'
-    if (waiting.length && (byOwner.get(obj.metadata.uid!)?.length ?? 0) > 0) policy = 'Foreground'
+    if (waiting.length && (this.#byOwner.get(obj.metadata.uid!)?.size ?? 0) > 0) policy = 'Foreground'
     else if (hasFinalizer(obj, ORPHAN_FINALIZER)) policy = 'Orphan'
     else if (hasFinalizer(obj, FOREGROUND_FINALIZER)) policy = 'Foreground'
     else policy = 'Background'
@@ -296,14 +349,19 @@ export class ClusterControllers {
     return 'solid'
   }
 
-  /** Whether an object with `uid` lives in another namespace than `namespace`. */
+  /** Whether an object with `uid` lives in another namespace than `namespace` (one scan per resource and pass). */
   #uidElsewhere(res: string, uid: string, namespace: string | undefined): boolean {
-    const { keys, objects } = this.#rest.store.snapshot(res)
-    for (const k of keys) {
-      const o = objects.get(k)
-      if (o?.metadata.uid === uid) return o.metadata.namespace !== namespace
+    let uids = this.#uidIndex.get(res)
+    if (!uids) {
+      uids = new Map()
+      const { keys, objects } = this.#rest.store.snapshot(res)
+      for (const k of keys) {
+        const o = objects.get(k)
+        if (o?.metadata.uid) uids.set(o.metadata.uid, o.metadata.namespace)
+      }
+      this.#uidIndex.set(res, uids)
     }
-    return false
+    return uids.has(uid) && uids.get(uid) !== namespace
   }
 
   /** The Warning Event kube-controller-manager records for a cross-namespace owner reference (graph_builder.go). */
@@ -359,10 +417,11 @@ export class ClusterControllers {
     const nsDef = this.#rest.registry.lookup('', 'v1', 'namespaces')!
     const ns = this.#rest.store.get('/namespaces', name)
     if (!ns?.metadata.deletionTimestamp) return
+    const retry = () => this.#dirtyNamespaces.add(name)
     const specFinalizers: string[] = ((ns.spec as Record<string, any> | undefined)?.finalizers as string[] | undefined) ?? []
     if (!specFinalizers.includes(NAMESPACE_FINALIZER)) {
       // Finalized (by us or by a client's /finalize): delete it when nothing else holds it.
-      if (!specFinalizers.length) this.#try('delete the finalized namespace', () => this.#rest.delete(nsDef, undefined, name, { preconditions: { uid: ns.metadata.uid } }))
+      if (!specFinalizers.length) this.#try('delete the finalized namespace', () => this.#rest.delete(nsDef, undefined, name, { preconditions: { uid: ns.metadata.uid } }), retry)
       return
     }
     // Delete every namespaced object (deletecollection, background propagation), then count what is left.
@@ -381,7 +440,7 @@ export class ClusterControllers {
         if (!k.startsWith(prefix)) break
         const obj = objects.get(k)
         if (obj && !obj.metadata.deletionTimestamp)
-          this.#try('delete namespace content', () => this.#rest.delete(d, name, obj.metadata.name!, { propagationPolicy: 'Background' }))
+          this.#try('delete namespace content', () => this.#rest.delete(d, name, obj.metadata.name!, { propagationPolicy: 'Background' }), retry)
       }
       const left = this.#rest.store.snapshot(res)
       for (const k of left.keys.slice(lowerBoundPrefix(left.keys, prefix))) {
@@ -392,13 +451,13 @@ export class ClusterControllers {
         for (const f of obj.metadata.finalizers ?? []) byFinalizer.set(f, (byFinalizer.get(f) ?? 0) + 1)
       }
     }
-    this.#try('update the namespace conditions', () => this.#setConditions(nsDef, name, remaining, byFinalizer))
+    this.#try('update the namespace conditions', () => this.#setConditions(nsDef, name, remaining, byFinalizer), retry)
     if (remaining.size) return
     this.#try('finalize the namespace', () => {
       const current = this.#rest.store.get('/namespaces', name)!
       const spec = { ...(current.spec as object), finalizers: specFinalizers.filter((f) => f !== NAMESPACE_FINALIZER) }
       this.#rest.update(nsDef, undefined, name, { ...current, spec }, { fieldManager: MANAGER })
-    })
+    }, retry)
   }
 
   #setConditions(nsDef: ResourceDef, name: string, remaining: Map<string, number>, byFinalizer: Map<string, number>): void {
@@ -425,6 +484,8 @@ export class ClusterControllers {
       if (prior && prior.status === wanted && prior.reason === reason && prior.message === message) return prior
       return { type, status: wanted, lastTransitionTime: prior && prior.status === wanted ? prior.lastTransitionTime : now, reason, message }
     })
+    // Unchanged conditions are not written again (status_condition_utils.go updateConditions).
+    if (conditions.length === old.length && conditions.every((c, i) => c === old[i])) return
     this.#rest.update(nsDef, undefined, name, { ...ns, status: { ...status, conditions } }, { subresource: 'status', fieldManager: MANAGER })
   }
 }

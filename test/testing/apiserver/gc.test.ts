@@ -102,3 +102,22 @@ test('a namespace drains on the clock: content deleted, conditions while a final
     await server.close()
   }
 })
+
+test('2000 dependents of one owner are all collected in the one pass after its delete (a queue, not a scan per dependent)', async () => {
+  const clock = new FakeClock()
+  const server = await startApiServer({ clock })
+  try {
+    server.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'g5' } })
+    const owner = server.create(cm('owner', 'g5'))
+    const other = server.create(cm('other', 'g5'))
+    for (let i = 0; i < 2000; i++) server.create(cm(`d${i}`, 'g5', { ownerReferences: [ref(owner)] }))
+    server.create(cm('kept', 'g5', { ownerReferences: [ref(other)] }))
+    await clock.advance(0) // the creates' pass: every owner is alive, nothing changes
+    assert.equal(server.list('v1', 'ConfigMap', 'g5').length, 2003)
+    server.delete({ apiVersion: 'v1', kind: 'ConfigMap', namespace: 'g5', name: 'owner' })
+    await clock.advance(0)
+    assert.deepEqual(server.list('v1', 'ConfigMap', 'g5').map((o) => o.metadata.name).sort(), ['kept', 'other'])
+  } finally {
+    await server.close()
+  }
+})
