@@ -43,6 +43,7 @@ import { type IncludeObject, toTable, wantsTable } from './table.ts'
 import { generateTls } from './tls.ts'
 import type { KubeObject, KubeObjectInput } from './types.ts'
 import { type WatchInfo, WatchStream } from './watch.ts'
+import { ClusterControllers } from './gc.ts'
 
 /** Options of {@link startApiServer}; every field is optional. */
 export interface ApiServerOptions {
@@ -71,6 +72,13 @@ export interface ApiServerOptions {
   logger?: Logger
   /** Size of the request log kept for assertions. Default 1000. */
   requestLogSize?: number
+  /**
+   * Run the garbage collector and namespace controller of kube-controller-manager (gc.ts):
+   * owner references are honoured and deleted namespaces drain and go, asynchronously.
+   * `false` behaves like kube-apiserver alone: a deleted namespace stays Terminating and
+   * `orphan` / `foregroundDeletion` finalizers stay until a client removes them. Default true.
+   */
+  controllers?: boolean
 }
 
 /** Counters useful to tests. */
@@ -363,7 +371,7 @@ function yamlString(s: string): string {
 }
 
 type ResolvedOptions = Required<Pick<ApiServerOptions, 'bookmarkIntervalMs' | 'maxBodyBytes' | 'requestLogSize' | 'maxWatchBacklog'>> &
-  ApiServerOptions
+  ApiServerOptions & { clusterControllers?: ClusterControllers }
 
 class EmbeddedApiServer implements ApiServer {
   readonly url: string
@@ -454,6 +462,7 @@ class EmbeddedApiServer implements ApiServer {
   }
 
   async close(): Promise<void> {
+    this.#opts.clusterControllers?.stop()
     for (const w of [...this.#watches]) w.drop(false)
     await new Promise<void>((resolve) => {
       this.#server.close(() => resolve())
@@ -1018,6 +1027,12 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
   const store = new VersionedStore({ historySize: options.historySize ?? 10_000 })
   const rest = new Rest(store, new ResourceRegistry())
   rest.bootstrap()
+  let clusterControllers: ClusterControllers | undefined
+  if (options.controllers !== false) {
+    const c = new ClusterControllers(rest, options.clock ?? systemClock, options.logger)
+    store.observe({ onEvent: (ev) => c.observe(ev) })
+    clusterControllers = c
+  }
   const tls = options.tls ? generateTls() : undefined
   let api: EmbeddedApiServer | undefined
   const handler = (req: IncomingMessage, res: ServerResponse) => {
@@ -1051,6 +1066,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     maxWatchBacklog: options.maxWatchBacklog ?? 10_000,
     maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY,
     requestLogSize: options.requestLogSize ?? 1000,
+    clusterControllers,
   })
   return api
 }
