@@ -20,6 +20,7 @@ import {
 import { type ListOptions, type ListResult, Rest, resourceKey, validateListOptions } from './rest.ts'
 import { type ResourceDef, ResourceRegistry } from './resources.ts'
 import { openApiDocument, openApiIndex, openApiV2 } from './openapi.ts'
+import { decodeProtobuf, encodeProtobuf, PROTOBUF_CONTENT_TYPE, prefersProtobuf } from './protobuf.ts'
 import { route } from './routes.ts'
 import { handleScale } from './scale.ts'
 import {
@@ -192,7 +193,15 @@ export interface ApiServer {
 
 const DEFAULT_MAX_BODY = 3 * 1024 * 1024
 
+function bodyType(req: IncomingMessage): string {
+  return (req.headers['content-type'] ?? 'application/json').split(';')[0]!.trim().toLowerCase()
+}
+
 function readBody(req: IncomingMessage, limit: number): Promise<string> {
+  return readBodyBytes(req, limit).then((b) => b.toString('utf8'))
+}
+
+function readBodyBytes(req: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length'] ?? '0')
     if (declared > limit) {
@@ -216,7 +225,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
     let complete = false
     req.on('end', () => {
       complete = true
-      if (!failed) resolve(Buffer.concat(chunks).toString('utf8'))
+      if (!failed) resolve(Buffer.concat(chunks))
     })
     req.on('close', () => {
       // The client went away mid-body: nothing to answer, nothing to change.
@@ -685,7 +694,7 @@ class EmbeddedApiServer implements ApiServer {
       }
       const raw = method === 'GET' ? '' : await readBody(req, this.#opts.maxBodyBytes)
       const scale = handleScale(this.#rest, def, ns, r.name, method, raw, req.headers['content-type'] ?? '', dryRun)
-      return this.#sendJson(res, 200, JSON.stringify(scale))
+      return this.#sendObject(req, res, 200, JSON.stringify(scale))
     }
     const table = wantsTable(req.headers.accept)
     const include = (q.get('includeObject') ?? 'Metadata') as IncludeObject
@@ -696,23 +705,23 @@ class EmbeddedApiServer implements ApiServer {
         const o = listOptions(q)
         if (o.watch) return this.#watch(res, def, ns, o, info, table ? include : undefined)
         const result = this.#rest.list(def, ns, o)
-        return this.#sendJson(res, 200, table ? this.#renderTable(result, include) : this.#renderList(def, result))
+        if (table) return this.#sendJson(res, 200, this.#renderTable(result, include))
+        return this.#sendObject(req, res, 200, this.#renderList(def, result))
       }
       if (method === 'POST') {
         if (def.namespaced && ns === undefined) {
           req.resume()
           throw methodNotAllowed()
         }
-        this.#checkBodyType(req)
-        const body = this.#parseJson(def, await readBody(req, this.#opts.maxBodyBytes))
+        const body = await this.#readObject(req, def)
         const created = this.#rest.create(def, ns, body, { dryRun })
-        return this.#sendJson(res, 201, objectJson(created))
+        return this.#sendObject(req, res, 201, objectJson(created))
       }
       if (method === 'DELETE') {
         const o = listOptions(q)
         await readBody(req, this.#opts.maxBodyBytes)
         const result = this.#rest.deleteCollection(def, ns, o, { dryRun })
-        return this.#sendJson(res, 200, this.#renderList(def, result))
+        return this.#sendObject(req, res, 200, this.#renderList(def, result))
       }
       req.resume()
       throw methodNotAllowed()
@@ -731,13 +740,12 @@ class EmbeddedApiServer implements ApiServer {
         const body = table
           ? JSON.stringify(toTable([obj], { resourceVersion: obj.metadata.resourceVersion }, include))
           : objectJson(obj)
-        return this.#sendJson(res, 200, body)
+        return table ? this.#sendJson(res, 200, body) : this.#sendObject(req, res, 200, body)
       }
       case 'PUT': {
-        this.#checkBodyType(req)
-        const body = this.#parseJson(def, await readBody(req, this.#opts.maxBodyBytes))
+        const body = await this.#readObject(req, def)
         const updated = this.#rest.update(def, ns, name, body, { subresource: sub, dryRun })
-        return this.#sendJson(res, 200, objectJson(updated))
+        return this.#sendObject(req, res, 200, objectJson(updated))
       }
       case 'PATCH': {
         const raw = await readBody(req, this.#opts.maxBodyBytes)
@@ -746,15 +754,16 @@ class EmbeddedApiServer implements ApiServer {
           dryRun,
           fieldManager: q.get('fieldManager') ?? undefined,
         })
-        return this.#sendJson(res, created ? 201 : 200, objectJson(object))
+        return this.#sendObject(req, res, created ? 201 : 200, objectJson(object))
       }
       case 'DELETE': {
         if (sub) {
           req.resume()
           throw methodNotAllowed()
         }
-        const raw = await readBody(req, this.#opts.maxBodyBytes)
-        let options: Record<string, any> = {}
+        const isProto = bodyType(req) === PROTOBUF_CONTENT_TYPE
+        const raw = isProto ? '' : await readBody(req, this.#opts.maxBodyBytes)
+        let options: Record<string, any> = isProto ? decodeProtobuf(await readBodyBytes(req, this.#opts.maxBodyBytes)) : {}
         if (raw.trim() !== '') {
           try {
             options = JSON.parse(raw)
@@ -768,7 +777,7 @@ class EmbeddedApiServer implements ApiServer {
           dryRun: dry,
           orphanDependents: typeof options?.orphanDependents === 'boolean' ? options.orphanDependents : undefined,
         })
-        return this.#sendJson(res, code, objectJson(object))
+        return this.#sendObject(req, res, code, objectJson(object))
       }
       default:
         req.resume()
@@ -777,11 +786,37 @@ class EmbeddedApiServer implements ApiServer {
   }
 
   #checkBodyType(req: IncomingMessage): void {
-    const type = (req.headers['content-type'] ?? 'application/json').split(';')[0]!.trim().toLowerCase()
+    const type = bodyType(req)
     if (type === 'application/json' || type === 'application/yaml' || type === '*/*' || type === '') return
+    if (type === PROTOBUF_CONTENT_TYPE) return
     req.resume()
-    // No protobuf/CBOR here: client-go falls back to JSON after a 415.
-    throw unsupportedMediaType(type, ['application/json', 'application/yaml'])
+    // No CBOR here: client-go falls back to JSON after a 415.
+    throw unsupportedMediaType(type, ['application/json', 'application/yaml', PROTOBUF_CONTENT_TYPE])
+  }
+
+  /** The object of a create/update body: JSON, or protobuf from typed Go clients (protobuf.ts). */
+  async #readObject(req: IncomingMessage, def: ResourceDef): Promise<unknown> {
+    this.#checkBodyType(req)
+    if (bodyType(req) === PROTOBUF_CONTENT_TYPE) return decodeProtobuf(await readBodyBytes(req, this.#opts.maxBodyBytes))
+    return this.#parseJson(def, await readBody(req, this.#opts.maxBodyBytes))
+  }
+
+  /**
+   * Sends an object (given as JSON text) as protobuf when the client lists protobuf first
+   * in Accept and the kind has a protobuf encoding, else as JSON (kube-apiserver answers
+   * custom resources in JSON to a client that accepts both).
+   */
+  #sendObject(req: IncomingMessage, res: ServerResponse, code: number, json: string): void {
+    if (prefersProtobuf(req.headers.accept)) {
+      const body = encodeProtobuf(JSON.parse(json))
+      if (body) {
+        if (res.headersSent || res.destroyed) return
+        res.writeHead(code, { 'Content-Type': PROTOBUF_CONTENT_TYPE, 'Cache-Control': 'no-cache, private', 'Content-Length': body.length })
+        res.end(body)
+        return
+      }
+    }
+    this.#sendJson(res, code, json)
   }
 
   #parseJson(def: ResourceDef, raw: string): unknown {
