@@ -301,7 +301,9 @@ func (g *gen) field(f reflect.StructField) Field {
 			vt = vt.Elem()
 		}
 		out.Type = g.typeOf(vt, "fixed64")
-	case t.Kind() == reflect.Slice && t.Elem().Kind() != reflect.Uint8 && t.Name() == "":
+	case t.Kind() == reflect.Slice && t.Elem().Kind() != reflect.Uint8:
+		// A named slice as a field (e.g. apiextensions ValidationRules) is repeated too;
+		// only as a map value (authorization ExtraValue) is it a message {items}.
 		// Some tags say opt for a slice; go-to-protobuf makes every unnamed slice repeated.
 		out.Repeated = true
 		out.Type = g.typeOf(t.Elem(), pt.wire)
