@@ -28,6 +28,7 @@ import (
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -73,6 +74,7 @@ var kinds = []kind{
 	{"apiextensions.k8s.io", "v1", "CustomResourceDefinitionList", &apiextensionsv1.CustomResourceDefinitionList{}},
 	{"authorization.k8s.io", "v1", "SelfSubjectAccessReview", &authorizationv1.SelfSubjectAccessReview{}},
 	{"authorization.k8s.io", "v1", "SelfSubjectRulesReview", &authorizationv1.SelfSubjectRulesReview{}},
+	{"authentication.k8s.io", "v1", "SelfSubjectReview", &authenticationv1.SelfSubjectReview{}},
 	{"meta.k8s.io", "v1", "Status", &metav1.Status{}},
 	{"meta.k8s.io", "v1", "DeleteOptions", &metav1.DeleteOptions{}},
 	{"meta.k8s.io", "v1", "WatchEvent", &metav1.WatchEvent{}},

@@ -2,7 +2,6 @@
  * `startApiServer`: the embedded Kubernetes API server, in-process over real HTTP(S), and
  * its fault-injection API. See the README section "Testing with the embedded API server".
  */
-import { timingSafeEqual } from 'node:crypto'
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
@@ -22,6 +21,17 @@ import { type ResourceDef, ResourceRegistry } from './resources.ts'
 import { openApiDocument, openApiIndex, openApiV2 } from './openapi.ts'
 import { decodeProtobuf, encodeProtobuf, PROTOBUF_CONTENT_TYPE, prefersProtobuf } from './protobuf.ts'
 import { route } from './routes.ts'
+import {
+  type ApiServerUser,
+  type Authorizer,
+  authenticate,
+  decide,
+  forbiddenFor,
+  isReview,
+  requestAttributes,
+  review,
+} from './authz.ts'
+import { handleKubeletSubresource, KUBELET_SUBRESOURCES } from './kubelet.ts'
 import { handleScale } from './scale.ts'
 import {
   ApiStatusError,
@@ -51,6 +61,16 @@ export interface ApiServerOptions {
   tls?: boolean
   /** Require `Authorization: Bearer <token>` (401 otherwise). Default: no authentication. */
   token?: string
+  /**
+   * More users, each with a bearer token and groups (the `token` user is `kubevisor` in
+   * `system:masters`). Seen by `authorizer`, SelfSubjectAccessReview and `kubectl auth whoami`.
+   */
+  users?: ApiServerUser[]
+  /**
+   * Decides each request of a user outside `system:masters` (403 Forbidden when it answers
+   * false) and answers SelfSubjectAccessReview (`kubectl auth can-i`). Default: everything allowed.
+   */
+  authorizer?: Authorizer
   /** Events kept per resource for watch resumption and exact lists (the watch cache window). Default 10000. */
   historySize?: number
   /** Interval of BOOKMARK events on watches that allow them. Default 60000 ms (about the real server's). */
@@ -577,20 +597,9 @@ class EmbeddedApiServer implements ApiServer {
     res.end(body)
   }
 
-  #authorized(req: IncomingMessage, path: string): boolean {
-    const token = this.#opts.token
-    if (!token) return true
-    const header = req.headers.authorization
-    if (!header) return path === '/version' || path === '/healthz' || path === '/livez' || path === '/readyz'
-    const m = /^Bearer\s+(.+)$/i.exec(header)
-    if (!m) return false
-    const given = Buffer.from(m[1]!.trim())
-    const want = Buffer.from(token)
-    return given.length === want.length && timingSafeEqual(given, want)
-  }
-
   async #handle(req: IncomingMessage, res: ServerResponse, info: RequestInfo): Promise<void> {
-    if (!this.#authorized(req, info.path)) {
+    const user = authenticate(req, info.path, this.#opts)
+    if (!user) {
       req.resume()
       throw unauthorized()
     }
@@ -602,6 +611,21 @@ class EmbeddedApiServer implements ApiServer {
     }
     const r = route(info.path)
     const { method } = info
+    // Authorization (authz.ts): system:masters, else the configured authorizer.
+    const attributes = requestAttributes(user, method, r, info.path, info.query)
+    const decision = decide(this.#opts.authorizer, attributes)
+    if (!decision.allowed) {
+      req.resume()
+      throw forbiddenFor(attributes, decision.reason)
+    }
+    if (r.type === 'resource' && isReview(r)) {
+      if (method !== 'POST') {
+        req.resume()
+        throw methodNotAllowed()
+      }
+      const body = await this.#readObject(req, { kind: r.plural } as ResourceDef)
+      return this.#sendObject(req, res, 201, JSON.stringify(review(this.#opts.authorizer, user, r.plural, body)))
+    }
     switch (r.type) {
       case 'version':
         return this.#sendJson(
@@ -677,6 +701,9 @@ class EmbeddedApiServer implements ApiServer {
       // that resource is the API's NotFound Status.
       if (def || !this.#registry.serves(r.group, r.version)) throw pageNotFound()
       throw pathNotFound()
+    }
+    if (def.kind === 'Pod' && def.group === '' && r.name !== undefined && KUBELET_SUBRESOURCES.has(r.subresource ?? '')) {
+      return handleKubeletSubresource(this.#rest, def, r.namespace, r.name, r.subresource!, method, info.query, req, res)
     }
     const scaled = r.subresource === 'scale' && def.scale !== undefined
     if (r.subresource !== undefined && !(r.subresource === 'status' && def.hasStatus) && !scaled) {
