@@ -681,9 +681,9 @@ class EmbeddedApiServer implements ApiServer {
         return this.#sendJson(res, 200, JSON.stringify(openApiV2()))
       }
       case 'openapiIndex':
-        return this.#sendJson(res, 200, JSON.stringify(openApiIndex(this.#registry)))
+        return this.#sendJson(res, 200, JSON.stringify(openApiIndex(this.#registry, (d) => this.#crdOf(d))))
       case 'openapiDocument': {
-        const doc = openApiDocument(this.#registry, r.gv)
+        const doc = openApiDocument(this.#registry, r.gv, (d) => this.#crdOf(d))
         if (!doc) throw pathNotFound()
         return this.#sendJson(res, 200, JSON.stringify(doc))
       }
@@ -809,6 +809,17 @@ class EmbeddedApiServer implements ApiServer {
       default:
         req.resume()
         throw methodNotAllowed()
+    }
+  }
+
+  /** The CRD object that declares a custom resource (for its OpenAPI schema). */
+  #crdOf(d: ResourceDef): KubeObject | undefined {
+    const crds = this.#registry.lookup('apiextensions.k8s.io', 'v1', 'customresourcedefinitions')
+    if (!crds) return undefined
+    try {
+      return this.#rest.get(crds, undefined, `${d.plural}.${d.group}`)
+    } catch {
+      return undefined
     }
   }
 

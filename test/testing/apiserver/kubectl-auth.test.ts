@@ -1,4 +1,5 @@
-// The rest of kubectl against the embedded API server: `auth can-i` (SelfSubjectAccessReview
+// The rest of kubectl against the embedded API server: `explain` (the real v1.34.4 schemas
+// of built-in kinds, a CRD's schema once established), `auth can-i` (SelfSubjectAccessReview
 // answered from the server's users, groups and authorizer), `auth can-i --list`,
 // `auth whoami`, Forbidden errors worded as kube-apiserver's forbiddenMessage, and
 // `logs` / `exec` answering what kube-apiserver answers for a pod no kubelet runs
@@ -184,3 +185,76 @@ describe('embedded API server: kubectl auth, logs, exec', { skip: kubectl ? fals
     assert.match(exec.stderr, /no kubelet for node "node-1"/)
   })
 })
+
+describe('embedded API server: kubectl explain', { skip: kubectl ? false : 'kubectl not found' }, () => {
+  let server: ApiServer
+  let dir: string
+  let config: string
+  const explain = (args: string[]) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(kubectl!, ['--kubeconfig', config, '--cache-dir', join(dir, 'cache'), 'explain', ...args], { timeout: 30_000 }, (err, stdout, stderr) =>
+        resolve({ code: err ? ((err as any).code ?? 1) : 0, stdout, stderr }),
+      )
+    })
+  before(async () => {
+    server = await startApiServer()
+    dir = mkdtempSync(join(tmpdir(), 'kubevisor-kubectl-explain-'))
+    config = join(dir, 'config.yaml')
+    writeFileSync(config, server.kubeConfigYaml())
+  })
+  after(async () => {
+    await server.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  test('built-in kinds: descriptions, field types and enums of the pinned version', async () => {
+    const pods = await explain(['pods'])
+    assert.equal(pods.code, 0, pods.stderr)
+    assert.match(pods.stdout, /KIND:\s+Pod/)
+    assert.match(pods.stdout, /Pod is a collection of containers that can run on a host/)
+    assert.match(pods.stdout, /spec\s+<PodSpec>/)
+    const strategy = await explain(['deployment.spec.strategy.type'])
+    assert.match(strategy.stdout, /`"Recreate"` Kill all existing pods before creating new ones/)
+    const data = await explain(['configmap.data'])
+    assert.match(data.stdout, /FIELD: data <map\[string\]string>/)
+    const lease = await explain(['lease.spec.renewTime'])
+    assert.match(lease.stdout, /renewTime <string>/)
+    const missing = await explain(['configmap.nope'])
+    assert.notEqual(missing.code, 0)
+    assert.match(missing.stderr, /field "nope" does not exist/)
+  })
+
+  test("a CRD's schema, once established, with apiVersion/kind/metadata added", async () => {
+    const crd = {
+      apiVersion: 'apiextensions.k8s.io/v1',
+      kind: 'CustomResourceDefinition',
+      metadata: { name: 'widgets.example.com' },
+      spec: {
+        group: 'example.com',
+        scope: 'Namespaced',
+        names: { plural: 'widgets', singular: 'widget', kind: 'Widget', listKind: 'WidgetList' },
+        versions: [
+          {
+            name: 'v1',
+            served: true,
+            storage: true,
+            schema: {
+              openAPIV3Schema: {
+                type: 'object',
+                description: 'A widget of the example group.',
+                properties: { spec: { type: 'object', properties: { size: { type: 'integer', description: 'How big the widget is.' } } } },
+              },
+            },
+          },
+        ],
+      },
+    }
+    server.create(crd)
+    const w = await explain(['widget'])
+    assert.equal(w.code, 0, w.stderr)
+    assert.match(w.stdout, /A widget of the example group\./)
+    assert.match(w.stdout, /metadata\s+<ObjectMeta>/)
+    assert.match((await explain(['widgets.spec.size'])).stdout, /How big the widget is\./)
+  })
+})
+
