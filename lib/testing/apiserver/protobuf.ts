@@ -401,15 +401,55 @@ function fieldFromJson(c: Codec, f: FieldDef, v: any): any {
  * server does for a client that also accepts JSON.
  */
 export function encodeProtobuf(obj: Obj): Buffer | undefined {
+  const raw = rawMessage(obj)
+  return raw ? envelope(String(obj.apiVersion), String(obj.kind), raw) : undefined
+}
+
+/**
+ * The message bytes of an object (no envelope), computed once per object: stored objects
+ * are immutable, so GETs, lists and watch replays of the same object share them (as
+ * store.ts's objectJson shares the JSON text).
+ */
+const rawCache = new WeakMap<object, Uint8Array | null>()
+
+function rawMessage(obj: Obj): Uint8Array | undefined {
+  let raw = rawCache.get(obj)
+  if (raw === undefined) {
+    const c = getCodec()
+    const name = c.schema.kinds[`${String(obj.apiVersion ?? '')}/${String(obj.kind ?? '')}`]
+    raw = name ? c.type(name).encode(messageFromJson(c, name, obj) as Obj).finish() : null
+    rawCache.set(obj, raw)
+  }
+  return raw ?? undefined
+}
+
+function envelope(apiVersion: string, kind: string, raw: Uint8Array): Buffer {
   const c = getCodec()
-  const apiVersion = String(obj.apiVersion ?? '')
-  const kind = String(obj.kind ?? '')
-  const name = c.schema.kinds[`${apiVersion}/${kind}`]
-  if (!name) return undefined
-  const raw = c.type(name).encode(messageFromJson(c, name, obj) as Obj).finish()
-  const envelope = c.type(c.schema.kinds['runtime.Unknown']!)
-  const unknown = envelope.encode({ typeMeta: { apiVersion, kind }, raw }).finish()
+  const unknown = c.type(c.schema.kinds['runtime.Unknown']!).encode({ typeMeta: { apiVersion, kind }, raw }).finish()
   return Buffer.concat([MAGIC, unknown])
+}
+
+/**
+ * Encodes a list (`{kind, apiVersion, metadata}` and stored items) as protobuf, each item
+ * from its cached message bytes; undefined when the list kind has no protobuf encoding.
+ */
+export function encodeProtobufList(list: { kind: string; apiVersion: string; metadata: Obj }, items: readonly Obj[]): Buffer | undefined {
+  const c = getCodec()
+  const name = c.schema.kinds[`${list.apiVersion}/${list.kind}`]
+  if (!name) return undefined
+  const itemsField = c.message(name).fields.find((f) => f.json === 'items')
+  if (!itemsField) return undefined
+  const head = c.type(name).encode(messageFromJson(c, name, { metadata: list.metadata }) as Obj).finish()
+  const parts: Uint8Array[] = [head]
+  const w = protobuf.Writer.create()
+  for (const item of items) {
+    // Items carry the list's element kind; their bytes are the object's message bytes.
+    const raw = rawMessage(item.kind ? item : { ...item, kind: list.kind.replace(/List$/, ''), apiVersion: list.apiVersion })
+    if (!raw) return undefined
+    w.uint32((itemsField.number << 3) | 2).uint32(raw.length)
+    parts.push(w.finish(), raw)
+  }
+  return envelope(list.apiVersion, list.kind, Buffer.concat(parts))
 }
 
 /**

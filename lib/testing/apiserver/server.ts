@@ -19,7 +19,7 @@ import {
 import { type ListOptions, type ListResult, Rest, resourceKey, validateListOptions } from './rest.ts'
 import { type ResourceDef, ResourceRegistry } from './resources.ts'
 import { openApiDocument, openApiIndex, openApiV2 } from './openapi.ts'
-import { decodeProtobuf, encodeProtobuf, PROTOBUF_CONTENT_TYPE, prefersProtobuf } from './protobuf.ts'
+import { decodeProtobuf, encodeProtobuf, encodeProtobufList, PROTOBUF_CONTENT_TYPE, prefersProtobuf } from './protobuf.ts'
 import { route } from './routes.ts'
 import {
   type ApiServerUser,
@@ -733,7 +733,7 @@ class EmbeddedApiServer implements ApiServer {
         if (o.watch) return this.#watch(res, def, ns, o, info, table ? include : undefined)
         const result = this.#rest.list(def, ns, o)
         if (table) return this.#sendJson(res, 200, this.#renderTable(result, include))
-        return this.#sendObject(req, res, 200, this.#renderList(def, result))
+        return this.#sendList(req, res, def, result)
       }
       if (method === 'POST') {
         if (def.namespaced && ns === undefined) {
@@ -742,13 +742,13 @@ class EmbeddedApiServer implements ApiServer {
         }
         const body = await this.#readObject(req, def)
         const created = this.#rest.create(def, ns, body, { dryRun })
-        return this.#sendObject(req, res, 201, objectJson(created))
+        return this.#sendObject(req, res, 201, objectJson(created), created)
       }
       if (method === 'DELETE') {
         const o = listOptions(q)
         await readBody(req, this.#opts.maxBodyBytes)
         const result = this.#rest.deleteCollection(def, ns, o, { dryRun })
-        return this.#sendObject(req, res, 200, this.#renderList(def, result))
+        return this.#sendList(req, res, def, result)
       }
       req.resume()
       throw methodNotAllowed()
@@ -767,12 +767,12 @@ class EmbeddedApiServer implements ApiServer {
         const body = table
           ? JSON.stringify(toTable([obj], { resourceVersion: obj.metadata.resourceVersion }, include))
           : objectJson(obj)
-        return table ? this.#sendJson(res, 200, body) : this.#sendObject(req, res, 200, body)
+        return table ? this.#sendJson(res, 200, body) : this.#sendObject(req, res, 200, body, obj)
       }
       case 'PUT': {
         const body = await this.#readObject(req, def)
         const updated = this.#rest.update(def, ns, name, body, { subresource: sub, dryRun })
-        return this.#sendObject(req, res, 200, objectJson(updated))
+        return this.#sendObject(req, res, 200, objectJson(updated), updated)
       }
       case 'PATCH': {
         const raw = await readBody(req, this.#opts.maxBodyBytes)
@@ -781,7 +781,7 @@ class EmbeddedApiServer implements ApiServer {
           dryRun,
           fieldManager: q.get('fieldManager') ?? undefined,
         })
-        return this.#sendObject(req, res, created ? 201 : 200, objectJson(object))
+        return this.#sendObject(req, res, created ? 201 : 200, objectJson(object), object)
       }
       case 'DELETE': {
         if (sub) {
@@ -804,7 +804,7 @@ class EmbeddedApiServer implements ApiServer {
           dryRun: dry,
           orphanDependents: typeof options?.orphanDependents === 'boolean' ? options.orphanDependents : undefined,
         })
-        return this.#sendObject(req, res, code, objectJson(object))
+        return this.#sendObject(req, res, code, objectJson(object), object)
       }
       default:
         req.resume()
@@ -844,17 +844,30 @@ class EmbeddedApiServer implements ApiServer {
    * in Accept and the kind has a protobuf encoding, else as JSON (kube-apiserver answers
    * custom resources in JSON to a client that accepts both).
    */
-  #sendObject(req: IncomingMessage, res: ServerResponse, code: number, json: string): void {
+  #sendObject(req: IncomingMessage, res: ServerResponse, code: number, json: string, obj?: object): void {
     if (prefersProtobuf(req.headers.accept)) {
-      const body = encodeProtobuf(JSON.parse(json))
-      if (body) {
-        if (res.headersSent || res.destroyed) return
-        res.writeHead(code, { 'Content-Type': PROTOBUF_CONTENT_TYPE, 'Cache-Control': 'no-cache, private', 'Content-Length': body.length })
-        res.end(body)
-        return
-      }
+      const body = encodeProtobuf((obj ?? JSON.parse(json)) as Record<string, unknown>)
+      if (body) return this.#sendProtobuf(res, code, body)
     }
     this.#sendJson(res, code, json)
+  }
+
+  #sendProtobuf(res: ServerResponse, code: number, body: Buffer): void {
+    if (res.headersSent || res.destroyed) return
+    res.writeHead(code, { 'Content-Type': PROTOBUF_CONTENT_TYPE, 'Cache-Control': 'no-cache, private', 'Content-Length': body.length })
+    res.end(body)
+  }
+
+  /** A list, as protobuf (items from their cached bytes) when asked first, else JSON. */
+  #sendList(req: IncomingMessage, res: ServerResponse, def: ResourceDef, result: ListResult): void {
+    if (prefersProtobuf(req.headers.accept) && !def.custom) {
+      const meta: Record<string, unknown> = { resourceVersion: String(result.resourceVersion) }
+      if (result.continue !== undefined) meta.continue = result.continue
+      if (result.remainingItemCount !== undefined) meta.remainingItemCount = result.remainingItemCount
+      const body = encodeProtobufList({ kind: def.listKind, apiVersion: def.apiVersion, metadata: meta }, result.items)
+      if (body) return this.#sendProtobuf(res, 200, body)
+    }
+    this.#sendJson(res, 200, this.#renderList(def, result))
   }
 
   #parseJson(def: ResourceDef, raw: string): unknown {
