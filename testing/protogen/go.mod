@@ -1,11 +1,8 @@
-// Builds the real kube-apiserver from the published k8s.io/kubernetes module, for
-// kubevisor's envtest tier (scripts/envtest-build.sh; see the README's "The real
-// kube-apiserver test environment").
-//
-// k8s.io/kubernetes' own go.mod points every k8s.io/* staging module at ./staging/...,
-// replaces that only apply inside the kubernetes repository. From the module proxy they
-// are ignored, so each staging module is replaced here with its published v0.34.4 tag
-// (the staging tags mirror the release: v1.34.4 <-> v0.34.4).
+// testing/protogen: generates the embedded API server's protobuf schema, OpenAPI schemas
+// and golden fixtures from the pinned Kubernetes modules (main.go), and drives the server
+// with client-go's typed clientset over protobuf (typedclient/). The requirements and
+// replaces are testing/envtest/go.mod's (k8s.io/kubernetes v1.34.4, staging modules at
+// v0.34.4), so both share one module cache.
 module kubevisor.dev/protogen
 
 go 1.24.0
@@ -16,6 +13,7 @@ require (
 	k8s.io/api v0.34.4
 	k8s.io/apiextensions-apiserver v0.0.0
 	k8s.io/apimachinery v0.34.4
+	k8s.io/client-go v0.34.4
 	k8s.io/kube-openapi v0.0.0-20250710124328-f3f2b991d03b
 	k8s.io/kubernetes v1.34.4
 )
@@ -117,7 +115,6 @@ require (
 	gopkg.in/natefinch/lumberjack.v2 v2.2.1 // indirect
 	gopkg.in/yaml.v3 v3.0.1 // indirect
 	k8s.io/apiserver v0.34.4 // indirect
-	k8s.io/client-go v0.34.4 // indirect
 	k8s.io/cloud-provider v0.0.0 // indirect
 	k8s.io/cluster-bootstrap v0.0.0 // indirect
 	k8s.io/component-base v0.34.4 // indirect

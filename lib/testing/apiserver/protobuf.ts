@@ -105,7 +105,16 @@ function getCodec(): Codec {
 
 /** Whether a built-in kind (by `apiVersion` and `kind`) has a protobuf encoding here. */
 export function hasProtobuf(apiVersion: string, kind: string): boolean {
-  return getCodec().schema.kinds[`${apiVersion}/${kind}`] !== undefined
+  return messageOf(getCodec(), apiVersion, kind) !== undefined
+}
+
+/**
+ * The message of a kind: DeleteOptions, Status, WatchEvent and the other meta/v1 kinds
+ * are registered in every group version (metav1.AddToGroupVersion), so a typed client
+ * sends `v1, Kind=DeleteOptions` or `apps/v1, Kind=DeleteOptions`.
+ */
+function messageOf(c: Codec, apiVersion: string, kind: string): string | undefined {
+  return c.schema.kinds[`${apiVersion}/${kind}`] ?? c.schema.kinds[`meta.k8s.io/v1/${kind}`]
 }
 
 // --- decoding: protobuf -> JSON ------------------------------------------------------
@@ -298,7 +307,7 @@ export function decodeProtobuf(body: Uint8Array): Obj {
   const apiVersion: string = unknown.typeMeta?.apiVersion ?? ''
   const kind: string = unknown.typeMeta?.kind ?? ''
   if (unknown.contentEncoding) throw badRequest(`unsupported protobuf content encoding "${unknown.contentEncoding}"`)
-  const name = c.schema.kinds[`${apiVersion}/${kind}`]
+  const name = messageOf(c, apiVersion, kind)
   if (!name) {
     throw badRequest(`the object provided is unrecognized: no protobuf encoding of ${apiVersion}, Kind=${kind} is served here`)
   }
@@ -416,7 +425,7 @@ function rawMessage(obj: Obj): Uint8Array | undefined {
   let raw = rawCache.get(obj)
   if (raw === undefined) {
     const c = getCodec()
-    const name = c.schema.kinds[`${String(obj.apiVersion ?? '')}/${String(obj.kind ?? '')}`]
+    const name = messageOf(c, String(obj.apiVersion ?? ''), String(obj.kind ?? ''))
     raw = name ? c.type(name).encode(messageFromJson(c, name, obj) as Obj).finish() : null
     rawCache.set(obj, raw)
   }
@@ -435,19 +444,18 @@ function envelope(apiVersion: string, kind: string, raw: Uint8Array): Buffer {
  */
 export function encodeProtobufList(list: { kind: string; apiVersion: string; metadata: Obj }, items: readonly Obj[]): Buffer | undefined {
   const c = getCodec()
-  const name = c.schema.kinds[`${list.apiVersion}/${list.kind}`]
+  const name = messageOf(c, list.apiVersion, list.kind)
   if (!name) return undefined
   const itemsField = c.message(name).fields.find((f) => f.json === 'items')
   if (!itemsField) return undefined
   const head = c.type(name).encode(messageFromJson(c, name, { metadata: list.metadata }) as Obj).finish()
   const parts: Uint8Array[] = [head]
-  const w = protobuf.Writer.create()
+  const tag = (itemsField.number << 3) | 2
   for (const item of items) {
     // Items carry the list's element kind; their bytes are the object's message bytes.
     const raw = rawMessage(item.kind ? item : { ...item, kind: list.kind.replace(/List$/, ''), apiVersion: list.apiVersion })
     if (!raw) return undefined
-    w.uint32((itemsField.number << 3) | 2).uint32(raw.length)
-    parts.push(w.finish(), raw)
+    parts.push(protobuf.Writer.create().uint32(tag).uint32(raw.length).finish(), raw)
   }
   return envelope(list.apiVersion, list.kind, Buffer.concat(parts))
 }

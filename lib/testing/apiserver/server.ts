@@ -719,8 +719,16 @@ class EmbeddedApiServer implements ApiServer {
         req.resume()
         throw methodNotAllowed()
       }
-      const raw = method === 'GET' ? '' : await readBody(req, this.#opts.maxBodyBytes)
-      const scale = handleScale(this.#rest, def, ns, r.name, method, raw, req.headers['content-type'] ?? '', dryRun)
+      // A protobuf Scale (typed clients' UpdateScale) is decoded to its JSON first.
+      const proto = method === 'PUT' && bodyType(req) === PROTOBUF_CONTENT_TYPE
+      const raw =
+        method === 'GET'
+          ? ''
+          : proto
+            ? JSON.stringify(decodeProtobuf(await readBodyBytes(req, this.#opts.maxBodyBytes)))
+            : await readBody(req, this.#opts.maxBodyBytes)
+      const type = proto ? 'application/json' : (req.headers['content-type'] ?? '')
+      const scale = handleScale(this.#rest, def, ns, r.name, method, raw, type, dryRun)
       return this.#sendObject(req, res, 200, JSON.stringify(scale))
     }
     const table = wantsTable(req.headers.accept)
@@ -847,7 +855,10 @@ class EmbeddedApiServer implements ApiServer {
   #sendObject(req: IncomingMessage, res: ServerResponse, code: number, json: string, obj?: object): void {
     if (prefersProtobuf(req.headers.accept)) {
       const body = encodeProtobuf((obj ?? JSON.parse(json)) as Record<string, unknown>)
-      if (body) return this.#sendProtobuf(res, code, body)
+      if (body) {
+        this.#sendProtobuf(res, code, body)
+        return
+      }
     }
     this.#sendJson(res, code, json)
   }
@@ -865,7 +876,10 @@ class EmbeddedApiServer implements ApiServer {
       if (result.continue !== undefined) meta.continue = result.continue
       if (result.remainingItemCount !== undefined) meta.remainingItemCount = result.remainingItemCount
       const body = encodeProtobufList({ kind: def.listKind, apiVersion: def.apiVersion, metadata: meta }, result.items)
-      if (body) return this.#sendProtobuf(res, 200, body)
+      if (body) {
+        this.#sendProtobuf(res, 200, body)
+        return
+      }
     }
     this.#sendJson(res, 200, this.#renderList(def, result))
   }

@@ -134,6 +134,7 @@ describe('embedded API server: protobuf bodies over HTTP', () => {
   })
 
   test('GET one and list answer protobuf to a protobuf-first Accept, JSON otherwise', async () => {
+    for (const n of ['y', 'z']) server.create({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: n, namespace: 'default' }, data: { n } })
     const one = await send('GET', '/api/v1/namespaces/default/configmaps/x', undefined, { accept: `${PB}, application/json` })
     assert.equal(one.type, PB)
     assert.equal(decodeProtobuf(one.body).data.a, 'b')
@@ -141,6 +142,13 @@ describe('embedded API server: protobuf bodies over HTTP', () => {
     const l = decodeProtobuf(list.body)
     assert.equal(l.kind, 'ConfigMapList')
     assert.ok(l.items.some((i: any) => i.metadata.name === 'x'))
+    // The same list as JSON, item for item (items carry no kind/apiVersion in either).
+    const jsonList = await send('GET', '/api/v1/namespaces/default/configmaps', undefined, { accept: 'application/json' })
+    const jl = JSON.parse(jsonList.body.toString())
+    assert.equal(l.items.length, 3)
+    assert.equal(l.items.length, jl.items.length)
+    assert.deepEqual(l.items, jl.items)
+    assert.deepEqual(l.metadata, jl.metadata)
     const json = await send('GET', '/api/v1/namespaces/default/configmaps/x', undefined, { accept: 'application/json' })
     assert.equal(json.type, 'application/json')
   })
