@@ -26,7 +26,6 @@ import (
 	"strings"
 	"time"
 
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
@@ -34,6 +33,7 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -122,6 +122,7 @@ var specials = map[reflect.Type]string{
 	reflect.TypeOf(resource.Quantity{}):                            "quantity",
 	reflect.TypeOf(intstr.IntOrString{}):                           "intorstring",
 	reflect.TypeOf(runtime.RawExtension{}):                         "rawextension",
+	reflect.TypeOf(metav1.FieldsV1{}):                              "json",
 	reflect.TypeOf(apiextensionsv1.JSON{}):                         "json",
 	reflect.TypeOf(apiextensionsv1.JSONSchemaPropsOrArray{}):       "propsorarray",
 	reflect.TypeOf(apiextensionsv1.JSONSchemaPropsOrBool{}):        "propsorbool",
@@ -364,7 +365,6 @@ func openAPI(roots []string) map[string]any {
 	}
 	return out
 }
-
 
 // Golden fixtures: objects encoded by the real Go types.
 func fixtures() map[string]runtime.Object {

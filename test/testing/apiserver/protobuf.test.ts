@@ -60,6 +60,28 @@ describe('protobuf codec against Go-encoded golden objects', () => {
     assert.deepEqual(decodeProtobuf(encodeProtobuf(ev)!), ev)
   })
 
+  test('managedFields keep their FieldsV1 JSON (metav1.FieldsV1 is raw JSON on both wires)', () => {
+    const cm = {
+      kind: 'ConfigMap',
+      apiVersion: 'v1',
+      metadata: {
+        name: 'm',
+        managedFields: [
+          {
+            manager: 'kubectl',
+            operation: 'Apply',
+            apiVersion: 'v1',
+            time: '2026-01-02T03:04:05Z',
+            fieldsType: 'FieldsV1',
+            fieldsV1: { 'f:data': { 'f:a': {} } },
+          },
+        ],
+      },
+      data: { a: 'b' },
+    }
+    assert.deepEqual(decodeProtobuf(encodeProtobuf(cm)!).metadata.managedFields, cm.metadata.managedFields)
+  })
+
   test('a CRD with an OpenAPI schema (JSONSchemaProps unions) survives a round trip', () => {
     const c = crd('Namespaced') as any
     const obj = { ...c, metadata: { name: c.metadata.name } }
