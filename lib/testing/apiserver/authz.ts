@@ -154,6 +154,8 @@ function bootstrapAllowed(a: AuthorizationAttributes): boolean {
 export function decide(authorizer: Authorizer | undefined, a: AuthorizationAttributes): { allowed: boolean; reason: string } {
   if (a.user.groups.includes(MASTERS)) return { allowed: true, reason: '' }
   if (a.user.groups.includes('system:authenticated') && bootstrapAllowed(a)) return { allowed: true, reason: '' }
+  // system:public-info-viewer is bound to unauthenticated users too.
+  if (!a.resourceRequest && a.verb === 'get' && PUBLIC_PATHS.has(a.path ?? '')) return { allowed: true, reason: '' }
   if (!authorizer) return { allowed: true, reason: 'the embedded API server has no authorizer: every authenticated user may do everything' }
   const d = authorizer(a)
   return typeof d === 'boolean' ? { allowed: d, reason: '' } : { allowed: d.allowed, reason: d.reason ?? '' }

@@ -78,6 +78,9 @@ describe('embedded API server: users, authorizer and SelfSubjectAccessReview ove
     // The admin token is system:masters; a wrong token is 401.
     assert.equal((await request(server, 'GET', '/api/v1/namespaces/default/configmaps', undefined, as('admin'))).status, 200)
     assert.equal((await request(server, 'GET', '/api/v1/namespaces', undefined, as('nope'))).status, 401)
+    // Health and version stay open without a token (system:public-info-viewer), whatever the authorizer says.
+    assert.equal((await request(server, 'GET', '/version')).status, 200)
+    assert.equal((await request(server, 'GET', '/api')).status, 401)
   })
 
   test('discovery and the self reviews need no grant (kube-apiserver bootstrap roles)', async () => {
