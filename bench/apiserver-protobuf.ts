@@ -126,7 +126,9 @@ async function main(): Promise<void> {
       },
     },
   })
-  for (let i = 0; i < 200; i++) server.create(cm(`seed-${i}`))
+  // Lists read a namespace of their own, so the creates below do not grow them.
+  server.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'listed' } })
+  for (let i = 0; i < 201; i++) server.create({ ...cm(`seed-${i}`), metadata: { ...cm(`seed-${i}`).metadata, namespace: 'listed' } })
   server.create(cm('one'))
   const accept = { json: 'application/json', pb: `${PB}, application/json` }
   const b64 = (b: Buffer | string) => Buffer.from(b).toString('base64')
@@ -145,8 +147,8 @@ async function main(): Promise<void> {
     ],
     [
       'LIST 201 ConfigMaps',
-      () => ({ method: 'GET', path: '/api/v1/namespaces/default/configmaps', headers: { accept: accept.json } }),
-      () => ({ method: 'GET', path: '/api/v1/namespaces/default/configmaps', headers: { accept: accept.pb } }),
+      () => ({ method: 'GET', path: '/api/v1/namespaces/listed/configmaps', headers: { accept: accept.json } }),
+      () => ({ method: 'GET', path: '/api/v1/namespaces/listed/configmaps', headers: { accept: accept.pb } }),
     ],
   ]
   let round = 0
