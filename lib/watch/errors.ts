@@ -1,29 +1,12 @@
 import { KubevisorError } from '../errors.ts'
 
 /**
- * The API server answered a list, watch or discovery request with a non-2xx status.
- * Thrown by the {@link ListWatchClient} implementations; the engine reads `status` and
- * `retryAfterSeconds` to decide between relist, backoff and a terminal {@link WatchError}.
+ * The API server's failures are typed in `lib/api` (shared with the write client); the
+ * engine reads `status` and `retryAfterSeconds` of {@link ApiStatusError} to choose between
+ * relist, backoff and a terminal {@link WatchError}. Re-exported here for the watch layer's
+ * existing imports.
  */
-export class ApiStatusError extends KubevisorError {
-  /** The HTTP status code. */
-  readonly status: number
-  /** `Retry-After` in seconds when the server sent one (429, sometimes 503). */
-  readonly retryAfterSeconds: number | undefined
-  /** The `metav1.Status` reason (`Expired`, `Forbidden`, ...), when the body had one. */
-  readonly reason: string | undefined
-
-  constructor(
-    status: number,
-    message: string,
-    options: { retryAfterSeconds?: number | undefined; reason?: string | undefined; cause?: unknown } = {},
-  ) {
-    super('ERR_API_STATUS', message, options.cause === undefined ? undefined : { cause: options.cause })
-    this.status = status
-    this.retryAfterSeconds = options.retryAfterSeconds
-    this.reason = options.reason
-  }
-}
+export { ApiStatusError } from '../api/errors.ts'
 
 /** Which step of list/watch failed, as kube-rs `watcher::Error` names them. */
 export type WatchPhase = 'list' | 'watch-start' | 'watch'

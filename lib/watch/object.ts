@@ -3,26 +3,9 @@
  * events of a watch stream, and the key that names an object inside one watch.
  */
 
-/** The part of `metadata` the engine reads. Everything else passes through untouched. */
-export interface ObjectMeta {
-  name?: string
-  namespace?: string
-  uid?: string
-  resourceVersion?: string
-  annotations?: Record<string, string>
-  [field: string]: unknown
-}
+import type { KubeObject, ObjectMeta } from '../api/object.ts'
 
-/**
- * A Kubernetes object exactly as `JSON.parse` produced it: no model classes, no `Date`
- * conversion, one shape whether it came from a list or a watch.
- */
-export interface KubeObject {
-  apiVersion?: string
-  kind?: string
-  metadata?: ObjectMeta
-  [field: string]: unknown
-}
+export type { KubeObject, ObjectMeta } from '../api/object.ts'
 
 /** The `type` of a watch event, as the API server writes it. */
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR'

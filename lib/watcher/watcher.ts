@@ -30,24 +30,11 @@ import { HttpListWatchClient, type ListWatchClient, type ResourceTarget } from '
 import type { EngineConfig, InitialListStrategy } from '../watch/engine.ts'
 import { InvalidResumeError, type KnownRecord, type KnownStore, KnownVersions, seedKnown } from '../watch/known.ts'
 import type { KubeObject } from '../watch/object.ts'
+import type { Plain } from '../api/object.ts'
 import { newWatchCounters, type PendingWait, type WatchCounters, type WatchNotification, WatchRunner } from '../watch/runner.ts'
 import type { WatchMetrics } from './metrics.ts'
 
-/**
- * An object as the API server sent it: plain parsed JSON. Typing a watcher with a
- * `@kubernetes/client-node` model (`Watcher<V1Pod>`) gives callbacks `Plain<V1Pod>`: the
- * same fields, with `Date` fields typed as the strings they are on the wire (objects are
- * never converted into model classes on the hot path).
- */
-export type Plain<T> = T extends Date
-  ? string
-  : T extends readonly (infer U)[]
-    ? Plain<U>[]
-    : T extends (...args: never[]) => unknown
-      ? never
-      : T extends object
-        ? { [K in keyof T]: Plain<T[K]> }
-        : T
+export type { Plain } from '../api/object.ts'
 
 /** What happened to an object, from the watcher's point of view. */
 export type EventType = 'created' | 'modified' | 'deleted'

@@ -35,6 +35,8 @@ const expectations: Record<string, RegExp[]> = {
     /reconcile default\/blog: created ConfigMap site-blog with 2 page\(s\)/,
     /external event: default\/blog\nreconcile default\/blog: in sync/,
     /stopped; ConfigMap site-blog has about\.html, index\.html/,
+    /Site blog: Ready=True \(ConfigMapInSync: 2 page\(s\) served, observedGeneration 2 of 2\)/,
+    /events on Site blog: ConfigMapCreated, ConfigMapUpdated \([1-9]\d* written, 0 dropped\)/,
   ],
   'supervision-tree.ts': [/cache greeting = hello/, /the poisoned call failed: .*poisoned message/, /flaky restarted: #\d+\(flaky\) → #\d+\(flaky\); it starts over at 1/, /jobs running: 3/, /stopped; cache alive\? false/],
   'upsert-delete.ts': [
