@@ -236,6 +236,9 @@ interface RunResult {
 
 class RunFailedError extends Error {}
 
+/** Extra Node flags for the kubevisor child, e.g. BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' to profile it. */
+const nodeArgs = () => (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)
+
 async function runOne(opts: { impl: 'kubevisor' | 'controller-runtime'; goBinary: string; kubeconfigPath: string; kubeConfig: KubeConfig; client: Client; namespace: string; objects: number; concurrency: number; inFlight: number; timeoutMs: number }): Promise<RunResult> {
   const { client, namespace, objects } = opts
   await client.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } })
@@ -264,7 +267,7 @@ async function runOne(opts: { impl: 'kubevisor' | 'controller-runtime'; goBinary
   const args = ['--kubeconfig', opts.kubeconfigPath, '--namespace', namespace, '--concurrency', String(opts.concurrency)]
   const proc =
     opts.impl === 'kubevisor'
-      ? new ControllerProcess(process.execPath, ['--conditions=source', fileURLToPath(import.meta.url), 'child', ...args])
+      ? new ControllerProcess(process.execPath, [...nodeArgs(), '--conditions=source', fileURLToPath(import.meta.url), 'child', ...args])
       : new ControllerProcess(opts.goBinary, [...args, '-qps', '-1'])
   try {
     let exitedEarly = false
