@@ -22,6 +22,7 @@ import {
   controller,
   createLogger,
   createOrUpdate,
+  DEFAULT_BACKOFF,
   EventChannel,
   EventRecorder,
   findStatusCondition,
@@ -30,6 +31,7 @@ import {
   type KubeObject,
   predicates,
   type Request,
+  retryOnConflict,
   sources,
   Supervisor,
   setControllerReference,
@@ -130,9 +132,14 @@ const blog = { apiVersion: 'example.com/v1', kind: 'Site', namespace: 'default',
 await client.create(site({ 'index.html': '<h1>blog</h1>' }))
 await until('the ConfigMap', () => configMapStore.get({ namespace: 'default', name: 'site-blog' }) !== undefined)
 
-// 2. The Site changes: the ConfigMap follows. (The object from the store is written back as it is.)
-const current = siteStore.get({ namespace: 'default', name: 'blog' }) as Site
-await client.update({ ...current, spec: { pages: { 'index.html': '<h1>blog</h1>', 'about.html': 'about' } } })
+// 2. The Site changes: the ConfigMap follows. The object from the store is written back as it
+//    is; the controller writes the Site's status meanwhile, so a stale read conflicts and is
+//    retried with a fresh one (client-go's RetryOnConflict).
+await until('the Ready condition', () => findStatusCondition(siteStore.get({ namespace: 'default', name: 'blog' })?.status?.conditions, 'Ready') !== undefined)
+await retryOnConflict(DEFAULT_BACKOFF, () => {
+  const current = siteStore.get({ namespace: 'default', name: 'blog' }) as Site
+  return client.update({ ...current, spec: { pages: { 'index.html': '<h1>blog</h1>', 'about.html': 'about' } } })
+})
 await until('the update', () => log.some((l) => l.includes('updated ConfigMap')))
 
 // 3. Someone deletes the owned ConfigMap: the owner is reconciled and re-creates it.

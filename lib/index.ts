@@ -2,7 +2,8 @@
  * kubevisor: supervised, actor-style Kubernetes watchers for TypeScript.
  *
  * Start with `Watcher` (a supervised GenServer fed by list/watch), `GenServer` and
- * `Supervisor` (trees of processes), and the work queue for controllers. Testing helpers
+ * `Supervisor` (trees of processes), the work queue for controllers, and `Client` for
+ * writing back (apply, update, status, conflict retry, Events). Testing helpers
  * (the embedded API server, `FakeClock`) live in `kubevisor/testing`.
  */
 // Processes: GenServer behaviours, their results, links/monitors, names.

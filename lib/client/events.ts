@@ -200,8 +200,8 @@ export class EventRecorder {
     this.#retryDelayMs = options.retryDelayMs ?? 10_000
     this.#logger = options.logger
     this.#apiChoice = options.api ?? 'auto'
-    this.#finishTimer = this.#clock.setTimeout(() => this.#finishSeries(), SERIES_FINISH_MS)
-    this.#refreshTimer = this.#clock.setTimeout(() => this.#refreshSeries(), SERIES_REFRESH_MS)
+    this.#finishTimer = unref(this.#clock.setTimeout(() => this.#finishSeries(), SERIES_FINISH_MS))
+    this.#refreshTimer = unref(this.#clock.setTimeout(() => this.#refreshSeries(), SERIES_REFRESH_MS))
   }
 
   /**
@@ -385,15 +385,21 @@ export class EventRecorder {
       if (entry.event.series !== undefined) this.#enqueue({ kind: 'series', entry })
       this.#cache.delete(key)
     }
-    this.#finishTimer = this.#clock.setTimeout(() => this.#finishSeries(), SERIES_FINISH_MS)
+    this.#finishTimer = unref(this.#clock.setTimeout(() => this.#finishSeries(), SERIES_FINISH_MS))
   }
 
   /** client-go `refreshExistingEventSeries`: write the counts of open series. */
   #refreshSeries(): void {
     if (this.#closed) return
     for (const entry of this.#cache.values()) if (entry.event.series !== undefined) this.#enqueue({ kind: 'series', entry })
-    this.#refreshTimer = this.#clock.setTimeout(() => this.#refreshSeries(), SERIES_REFRESH_MS)
+    this.#refreshTimer = unref(this.#clock.setTimeout(() => this.#refreshSeries(), SERIES_REFRESH_MS))
   }
+}
+
+/** The series timers must not keep a process alive that has nothing else to do (Node timers have `unref`; a fake clock's handles do not). */
+function unref(handle: TimerHandle): TimerHandle {
+  ;(handle as { unref?: () => void } | null)?.unref?.()
+  return handle
 }
 
 function referenceOf(object: ObjectLike | undefined): ObjectReference | undefined {

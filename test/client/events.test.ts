@@ -7,6 +7,7 @@
  * the embedded API server, where `events.k8s.io/v1` is not served.
  */
 import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
 import { describe, test } from 'node:test'
 import { ApiStatusError, NotFoundError } from '../../lib/api/errors.ts'
 import { Client, type ObjectRef } from '../../lib/client/client.ts'
@@ -284,6 +285,17 @@ describe('EventRecorder: spam and failures', () => {
     assert.equal(r.stats.invalid, 2)
     await r.close()
     assert.throws(() => new EventRecorder(sink as unknown as Client, { reportingController: '' }), /reportingController/)
+  })
+})
+
+describe('EventRecorder: process lifetime', () => {
+  test('a recorder that was never closed does not keep the process alive (its series timers are unref-ed)', () => {
+    const module = new URL('../../lib/client/events.ts', import.meta.url).href
+    const code = `import { EventRecorder } from ${JSON.stringify(module)}; new EventRecorder({}, { reportingController: 'x' }); console.log('started')`
+    const run = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', timeout: 30_000 })
+    assert.equal(run.signal, null, 'it exited on its own, not killed by the timeout')
+    assert.equal(run.status, 0, run.stderr)
+    assert.match(run.stdout, /started/)
   })
 })
 
