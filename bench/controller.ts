@@ -45,6 +45,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { KubeConfig } from '@kubernetes/client-node'
 import { noreply, ok } from '../lib/actor/index.ts'
+import { ThrottledTransport } from '../lib/api/throttle.ts'
 import { Client, createOrUpdate, setControllerReference } from '../lib/client/index.ts'
 import { controller, predicates } from '../lib/dispatch/index.ts'
 import { InformerFactory } from '../lib/informer/index.ts'
@@ -81,12 +82,15 @@ const siteCrd = {
 // The kubevisor controller (child process).
 
 async function child(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { kubeconfig: { type: 'string' }, namespace: { type: 'string' }, concurrency: { type: 'string' }, stats: { type: 'string' } } })
+  const { values } = parseArgs({ args: argv, options: { kubeconfig: { type: 'string' }, namespace: { type: 'string' }, concurrency: { type: 'string' }, qps: { type: 'string' }, burst: { type: 'string' }, stats: { type: 'string' } } })
   const kubeConfig = new KubeConfig()
   kubeConfig.loadFromFile(values.kubeconfig as string)
   const namespace = values.namespace as string
   const logger = createLogger({ level: process.env.BENCH_DEBUG ? 'debug' : 'error' })
-  const client = new Client(kubeConfig, { logger })
+  // Client-side throttling as client-go's rest.Config QPS/Burst; qps -1 means none (as client-go).
+  const qps = Number(values.qps ?? -1)
+  const transport = qps > 0 ? new ThrottledTransport(kubeConfig, { qps, burst: Number(values.burst ?? 1) }) : undefined
+  const client = new Client(kubeConfig, { logger, transport })
   const informers = new InformerFactory({ kubeConfig, logger })
   const siteInformer = informers.informer<Site>({ apiVersion: 'example.com/v1', kind: 'Site', namespace })
   const configMapInformer = informers.informer<ConfigMap>({ apiVersion: 'v1', kind: 'ConfigMap', namespace })
@@ -219,8 +223,12 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number
 }
 
+/** Client-side QPS/burst, the same on both sides; undefined: no client-side limit. */
+type Limit = { qps: number; burst: number } | undefined
+
 interface RunResult {
   impl: string
+  mode: string
   convergeMs: number
   readyMs: number
   coldRate: number
@@ -239,7 +247,7 @@ class RunFailedError extends Error {}
 /** Extra Node flags for the kubevisor child, e.g. BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' to profile it. */
 const nodeArgs = () => (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)
 
-async function runOne(opts: { impl: 'kubevisor' | 'controller-runtime'; goBinary: string; kubeconfigPath: string; kubeConfig: KubeConfig; client: Client; namespace: string; objects: number; concurrency: number; inFlight: number; timeoutMs: number }): Promise<RunResult> {
+async function runOne(opts: { impl: 'kubevisor' | 'controller-runtime'; goBinary: string; kubeconfigPath: string; kubeConfig: KubeConfig; client: Client; namespace: string; objects: number; concurrency: number; limit: Limit; inFlight: number; timeoutMs: number }): Promise<RunResult> {
   const { client, namespace, objects } = opts
   await client.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } })
   const names = Array.from({ length: objects }, (_, i) => `site-${String(i).padStart(5, '0')}`)
@@ -264,11 +272,11 @@ async function runOne(opts: { impl: 'kubevisor' | 'controller-runtime'; goBinary
     }
   }
 
-  const args = ['--kubeconfig', opts.kubeconfigPath, '--namespace', namespace, '--concurrency', String(opts.concurrency)]
+  const args = ['--kubeconfig', opts.kubeconfigPath, '--namespace', namespace, '--concurrency', String(opts.concurrency), `--qps=${opts.limit?.qps ?? -1}`, `--burst=${opts.limit?.burst ?? 0}`]
   const proc =
     opts.impl === 'kubevisor'
       ? new ControllerProcess(process.execPath, [...nodeArgs(), '--conditions=source', fileURLToPath(import.meta.url), 'child', ...args])
-      : new ControllerProcess(opts.goBinary, [...args, '-qps', '-1'])
+      : new ControllerProcess(opts.goBinary, args)
   try {
     let exitedEarly = false
     void proc.exited.then(() => (exitedEarly = true))
@@ -302,6 +310,7 @@ async function runOne(opts: { impl: 'kubevisor' | 'controller-runtime'; goBinary
     if (!stats) throw new RunFailedError(`${opts.impl} printed no stats`)
     return {
       impl: opts.impl,
+      mode: opts.limit ? `${opts.limit.qps}/${opts.limit.burst}` : 'none',
       convergeMs,
       readyMs: (proc.readyAt ?? Number.NaN) - proc.spawnedAt,
       coldRate,
@@ -362,13 +371,17 @@ const range = (xs: number[], digits = 0) => {
 async function harness(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
-    options: { objects: { type: 'string' }, rounds: { type: 'string' }, concurrency: { type: 'string' }, 'in-flight': { type: 'string' }, timeout: { type: 'string' }, json: { type: 'string' } },
+    options: { objects: { type: 'string' }, rounds: { type: 'string' }, concurrency: { type: 'string' }, 'in-flight': { type: 'string' }, timeout: { type: 'string' }, json: { type: 'string' }, qps: { type: 'string' }, burst: { type: 'string' }, limits: { type: 'string' } },
   })
   const objects = Number(values.objects ?? 1000)
   const rounds = Number(values.rounds ?? 1)
   const concurrency = Number(values.concurrency ?? 2)
   const inFlight = Number(values['in-flight'] ?? 32)
   const timeoutMs = Number(values.timeout ?? Math.max(120_000, objects * 60))
+  // Client-side limits: 'none' (no limit on either side) and 'qps' (--qps/--burst on both).
+  const qps = Number(values.qps ?? 100)
+  const burst = Number(values.burst ?? 150)
+  const limits: Limit[] = (values.limits ?? 'none,qps').split(',').map((l) => (l === 'none' ? undefined : { qps, burst }))
   const title = `The whole controller against controller-runtime: ${objects.toLocaleString('en-US')} Sites → owned ConfigMaps, kube-apiserver v1.34.4`
   const why = skipReason()
   if (why) {
@@ -396,9 +409,10 @@ async function harness(argv: string[]): Promise<void> {
     for (let round = 0; round < rounds; round++) {
       // Alternate which goes first: the later run finds a bigger etcd.
       const order = round % 2 === 0 ? (['controller-runtime', 'kubevisor'] as const) : (['kubevisor', 'controller-runtime'] as const)
+      for (const limit of limits)
       for (const impl of order) {
-        const r = await runOne({ impl, goBinary, kubeconfigPath, kubeConfig: server.kubeConfig, client, namespace: `r${round}-${impl}`, objects, concurrency, inFlight, timeoutMs })
-        console.error(`round ${round + 1}/${rounds} ${impl}: converge ${(r.convergeMs / 1000).toFixed(2)} s, ${r.coldRate.toFixed(0)}/s, p50 ${r.p50.toFixed(0)} ms, p99 ${r.p99.toFixed(0)} ms, RSS ${mib(r.rss)} MiB, ${r.reconciles} reconciles, ${r.errors} errors`)
+        const r = await runOne({ impl, goBinary, kubeconfigPath, kubeConfig: server.kubeConfig, client, namespace: `r${round}-${limit ? 'qps' : 'none'}-${impl}`, objects, concurrency, limit, inFlight, timeoutMs })
+        console.error(`round ${round + 1}/${rounds} ${impl}, client-side limit ${r.mode}: converge ${(r.convergeMs / 1000).toFixed(2)} s, ${r.coldRate.toFixed(0)}/s, p50 ${r.p50.toFixed(0)} ms, p99 ${r.p99.toFixed(0)} ms, RSS ${mib(r.rss)} MiB, ${r.reconciles} reconciles, ${r.errors} errors`)
         results.push(r)
       }
     }
@@ -407,9 +421,16 @@ async function harness(argv: string[]): Promise<void> {
     rmSync(dir, { recursive: true, force: true })
   }
   if (values.json) writeFileSync(values.json, JSON.stringify({ objects, rounds, concurrency, inFlight, machine: machine(), results }, null, 2))
-  const of = (impl: string) => results.filter((r) => r.impl === impl)
-  const cr = of('controller-runtime')
-  const kv = of('kubevisor')
+  for (const limit of limits) {
+    const mode = limit ? `${limit.qps}/${limit.burst}` : 'none'
+    const cr = results.filter((r) => r.impl === 'controller-runtime' && r.mode === mode)
+    const kv = results.filter((r) => r.impl === 'kubevisor' && r.mode === mode)
+    printTable(`${title}; client-side QPS/burst ${limit ? `${limit.qps}/${limit.burst} on both` : 'unlimited on both'}`, kv, cr, limit, { rounds, concurrency, inFlight })
+  }
+}
+
+function printTable(title: string, kv: RunResult[], cr: RunResult[], limit: Limit, o: { rounds: number; concurrency: number; inFlight: number }): void {
+  const { rounds, concurrency, inFlight } = o
   const row = (label: string, pick: (r: RunResult) => number, digits: number, better: 'higher' | 'lower') => {
     const ratio = pick(median(kv, pick)) / pick(median(cr, pick))
     return [label, range(kv.map(pick), digits), range(cr.map(pick), digits), Number.isFinite(ratio) ? `${ratio.toFixed(2)}× (${better} is better)` : '—']
@@ -432,7 +453,10 @@ async function harness(argv: string[]): Promise<void> {
         row('reconcile errors (conflicts, requeued)', (r) => r.errors, 0, 'lower'),
       ],
       notes: [
-        `${machine()}; ${rounds} round(s), ranges over the rounds; maxConcurrentReconciles ${concurrency} on both; no client-side QPS limit on either (client-go QPS -1; kubevisor has none); default controller rate limiter on both; ${inFlight} harness writes in flight.`,
+        `${machine()}; ${rounds} round(s), ranges over the rounds; maxConcurrentReconciles ${concurrency} on both; default controller rate limiter on both; ${inFlight} harness writes in flight.`,
+        limit
+          ? `Client-side limit ${limit.qps} qps / burst ${limit.burst}: controller-runtime's rest.Config QPS/Burst (one token bucket per resource type; all writes are ConfigMaps), kubevisor's Client through a ThrottledTransport (its informers' list/watch are not throttled: four requests).`
+          : 'No client-side limit: controller-runtime with rest.Config QPS -1 (client-go: none), kubevisor\'s Client without a ThrottledTransport.',
         'Measured from the API server side by one watch on the ConfigMaps; every ConfigMap checked to hold its Site’s pages and a controller reference to it (else the run fails).',
         'The kube-apiserver, etcd, the harness and the controller share the machine: the API server is the bottleneck on 2 cores.',
       ],
