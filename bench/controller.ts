@@ -137,6 +137,23 @@ async function child(argv: string[]): Promise<void> {
   })
 }
 
+/** The fixed cost: this file's modules (kubevisor, client-node) loaded, a KubeConfig made, nothing running. */
+async function idle(): Promise<void> {
+  new KubeConfig().loadFromOptions({ clusters: [], users: [], contexts: [] })
+  await sleep(1000)
+  const m = process.memoryUsage()
+  console.log(JSON.stringify({ rss: m.rss, heapUsed: m.heapUsed }))
+}
+
+/** RSS and heap of {@link idle} in a fresh process, and of a bare Node process. */
+function fixedCost(): { idle: { rss: number; heapUsed: number }; bare: { rss: number; heapUsed: number } } {
+  const run = (args: string[]) => JSON.parse(spawnSync(process.execPath, args, { encoding: 'utf8' }).stdout.trim().split('\n').at(-1) as string)
+  return {
+    idle: run([...nodeArgs(), '--conditions=source', fileURLToPath(import.meta.url), 'idle']),
+    bare: run(['-e', 'setTimeout(() => { const m = process.memoryUsage(); console.log(JSON.stringify({ rss: m.rss, heapUsed: m.heapUsed })) }, 1000)']),
+  }
+}
+
 // ---------------------------------------------------------------------------------------
 // The harness.
 
@@ -396,6 +413,7 @@ async function harness(argv: string[]): Promise<void> {
     return
   }
   const goBinary = buildGo()
+  const fixed = fixedCost()
   const server = await startKubeApiServer({ logger: createLogger({ level: 'warn' }) })
   const dir = mkdtempSync(join(tmpdir(), 'kubevisor-crbench-'))
   const kubeconfigPath = join(dir, 'kubeconfig')
@@ -434,6 +452,9 @@ async function harness(argv: string[]): Promise<void> {
     const kv = results.filter((r) => r.impl === 'kubevisor' && r.mode === mode)
     printTable(`${title}; client-side QPS/burst ${limit ? `${limit.qps}/${limit.burst} on both` : 'unlimited on both'}`, kv, cr, limit, { rounds, concurrency, inFlight })
   }
+  console.log(
+    `\nFixed cost of the kubevisor process, before any object (the same modules loaded, a KubeConfig made, nothing running): RSS ${mib(fixed.idle.rss)} MiB, heap ${mib(fixed.idle.heapUsed)} MiB; a bare Node process: RSS ${mib(fixed.bare.rss)} MiB, heap ${mib(fixed.bare.heapUsed)} MiB.`,
+  )
 }
 
 function printTable(title: string, kv: RunResult[], cr: RunResult[], limit: Limit, o: { rounds: number; concurrency: number; inFlight: number }): void {
@@ -478,4 +499,5 @@ function median(rs: RunResult[], pick: (r: RunResult) => number): RunResult {
 }
 
 if (process.argv[2] === 'child') await child(process.argv.slice(3))
+else if (process.argv[2] === 'idle') await idle()
 else await harness(process.argv.slice(2))
