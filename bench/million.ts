@@ -125,7 +125,8 @@ interface ServerHandle {
 
 async function startServer(): Promise<ServerHandle> {
   const child = fork(fileURLToPath(import.meta.url), ['--serve'], {
-    execArgv: ['--conditions=source', '--expose-gc', '--max-old-space-size=4096'],
+    // MILLION_SERVER_FLAGS: extra node flags for the server, e.g. `--cpu-prof` to profile it.
+    execArgv: ['--conditions=source', '--expose-gc', '--max-old-space-size=4096', ...(process.env.MILLION_SERVER_FLAGS?.split(' ').filter(Boolean) ?? [])],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   })
   const pending = new Map<number, (r: unknown) => void>()
@@ -222,15 +223,20 @@ interface Tally {
   lastModifiedAt: number
   deletedNames: Set<string>
   markers: Set<string>
+  /** The watcher's counters when the last marker arrived. */
+  counters: Record<string, unknown> | undefined
 }
 
 const Counting: WatcherBehaviour<KubeObject, Tally> = {
   init: (tally) => ok(tally),
-  handleEvent(type, object, tally) {
+  handleEvent(type, object, tally, ctx) {
     tally.lastRv = object.metadata?.resourceVersion
     if (type === 'created') {
       tally.created++
-      if (object.metadata?.name?.startsWith('marker-')) tally.markers.add(object.metadata.name)
+      if (object.metadata?.name?.startsWith('marker-')) {
+        tally.markers.add(object.metadata.name)
+        tally.counters = { ...ctx.counters }
+      }
     } else if (type === 'modified') {
       tally.modified++
       if (tally.burstStartedAt === 0) tally.burstStartedAt = performance.now()
@@ -253,10 +259,12 @@ interface WatcherFigures {
   eventsPerSec: number
   relistMs: number
   relistPeakOverStored: number
+  /** What the relist took: the watcher's counters (list pages, 410s, reconnects, failures) during it. */
+  relistCounters: string
 }
 
 async function runWatcher(server: ServerHandle, url: string, n: number, mode: 'list' | 'stream'): Promise<WatcherFigures> {
-  const tally: Tally = { created: 0, modified: 0, deleted: 0, synced: false, lastRv: undefined, burstStartedAt: 0, lastModifiedAt: 0, deletedNames: new Set(), markers: new Set() }
+  const tally: Tally = { created: 0, modified: 0, deleted: 0, synced: false, lastRv: undefined, burstStartedAt: 0, lastModifiedAt: 0, deletedNames: new Set(), markers: new Set(), counters: undefined }
   const base = heapUsed()
   const t0 = performance.now()
   const ref = await Watcher.start(Counting, tally, { kubeConfig: kubeConfig(url), apiVersion: 'v1', kind: 'ConfigMap', namespace: NAMESPACE, store: true, initialList: mode, logger })
@@ -286,6 +294,7 @@ async function runWatcher(server: ServerHandle, url: string, n: number, mode: 'l
     const stored = heapUsed() - base
     tally.burstStartedAt = Number.POSITIVE_INFINITY // not a burst any more
     const before = { created: tally.created, modified: tally.modified, deleted: tally.deleted }
+    const c0 = { ...ref.counters }
     const peak = peakSampler()
     const r0 = performance.now()
     const gone = await server.ask<{ deleted: string[] }>({ type: 'gone', changes: CHANGES })
@@ -300,7 +309,9 @@ async function runWatcher(server: ServerHandle, url: string, n: number, mode: 'l
     check(tally.deleted - before.deleted === CHANGES, `${mode}: relist delivered ${tally.deleted - before.deleted} deleted, want ${CHANGES}`)
     check(gone.deleted.every((name) => tally.deletedNames.has(name)), `${mode}: a deleted object was not reported deleted`)
     check(store!.size === n + 1, `${mode}: store holds ${store!.size} after the relist, want ${n + 1}`)
-    return { syncMs, bytesPerObject, eventsPerSec, relistMs, relistPeakOverStored: relistPeak / stored }
+    const c1 = tally.counters as unknown as typeof c0
+    const relistCounters = (['listPages', 'gone', 'relists', 'reconnects', 'failures', 'stalls'] as const).map((k) => `${k} ${c1[k] - c0[k]}`).join(', ')
+    return { syncMs, bytesPerObject, eventsPerSec, relistMs, relistPeakOverStored: relistPeak / stored, relistCounters }
   } finally {
     await Watcher.stop(ref)
     store = undefined
@@ -379,6 +390,8 @@ async function main(): Promise<void> {
   const arg = process.argv.find((a) => a.startsWith('--sizes='))
   const sizes = arg ? arg.slice('--sizes='.length).split(',').map(Number) : [10_000, 100_000, 1_000_000]
   const skipPeer = process.argv.includes('--no-peer')
+  const modesArg = process.argv.find((a) => a.startsWith('--modes='))
+  const modes = (modesArg ? modesArg.slice('--modes='.length).split(',') : ['list', 'stream']) as ('list' | 'stream')[]
   if (!gc()) throw new Error('run with --expose-gc (see the header)')
   const server = await startServer()
   const rows: (string | number)[][] = []
@@ -386,7 +399,7 @@ async function main(): Promise<void> {
   const notes: string[] = []
   try {
     for (const n of sizes) {
-      for (const mode of ['list', 'stream'] as const) {
+      for (const mode of modes) {
         const loaded = await server.ask<{ url: string; loadMs: number }>({ type: 'load', count: n })
         if (mode === 'list') {
           const heap = await server.ask<{ heapUsed: number }>({ type: 'heap' })
@@ -405,7 +418,7 @@ async function main(): Promise<void> {
           `${(f.bytesPerObject / base.bytesPerObject).toFixed(3)}×`,
           Math.round(f.eventsPerSec),
           `${(f.eventsPerSec / base.eventsPerSec).toFixed(2)}×`,
-          `${(f.relistMs / 1000).toFixed(2)} s, peak ${f.relistPeakOverStored.toFixed(2)}× stored`,
+          `${(f.relistMs / 1000).toFixed(2)} s, peak ${f.relistPeakOverStored.toFixed(2)}× stored (${f.relistCounters})`,
         ])
         console.error(`million: ${mode} ${n} done`)
       }
