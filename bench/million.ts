@@ -23,6 +23,7 @@ import http from 'node:http'
 import { fileURLToPath } from 'node:url'
 import { CoreV1Api, KubeConfig, makeInformer, type V1ConfigMap } from '@kubernetes/client-node'
 import { noreply, ok } from '../lib/actor/index.ts'
+import { InformerFactory } from '../lib/informer/index.ts'
 import { createLogger } from '../lib/log.ts'
 import type { ApiServer } from '../lib/testing/apiserver/server.ts'
 import { startApiServer } from '../lib/testing/index.ts'
@@ -354,6 +355,25 @@ async function runBare(url: string, n: number): Promise<{ syncMs: number; bytesP
   return { syncMs, bytesPerObject }
 }
 
+/** kubevisor's `SharedInformer` (one shared watch and store): sync and heap per object. */
+async function runSharedInformer(url: string, n: number): Promise<{ syncMs: number; bytesPerObject: number }> {
+  const base = heapUsed()
+  const factory = new InformerFactory({ kubeConfig: kubeConfig(url), logger })
+  const t0 = performance.now()
+  try {
+    const informer = factory.informer({ apiVersion: 'v1', kind: 'ConfigMap', namespace: NAMESPACE })
+    informer.hold()
+    await informer.store.synced
+    const syncMs = performance.now() - t0
+    check(informer.store.size === n, `SharedInformer: store holds ${informer.store.size} of ${n}`)
+    const bytesPerObject = (heapUsed() - base) / n
+    informer.release()
+    return { syncMs, bytesPerObject }
+  } finally {
+    await factory.stop()
+  }
+}
+
 /** The peer: client-node's informer (an unpaged list, then a watch); failures are results. */
 async function runClientNode(url: string, n: number): Promise<{ syncMs: number; bytesPerObject: number } | { failure: string }> {
   const base = heapUsed()
@@ -421,6 +441,12 @@ async function main(): Promise<void> {
           `${(f.relistMs / 1000).toFixed(2)} s, peak ${f.relistPeakOverStored.toFixed(2)}× stored (${f.relistCounters})`,
         ])
         console.error(`million: ${mode} ${n} done`)
+      }
+      if (modes.includes('list')) {
+        const loaded = await server.ask<{ url: string }>({ type: 'load', count: n })
+        const shared = await runSharedInformer(loaded.url, n)
+        rows.push([formatNumber(n), 'kubevisor SharedInformer (InformerFactory), paged list', (shared.syncMs / 1000).toFixed(2), Math.round(shared.bytesPerObject), '', '', '', ''])
+        console.error(`million: SharedInformer ${n} done`)
       }
       if (!skipPeer) {
         const loaded = await server.ask<{ url: string }>({ type: 'load', count: n })
