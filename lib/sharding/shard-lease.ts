@@ -76,8 +76,11 @@ export function shardState(lease: ShardLeaseObject, nowMs: number, orphanAfterMs
 
 /** Lease timings of a shard, in ms (controller-runtime's leader-election defaults: 15 s / 10 s / 2 s). */
 export interface ShardLeaseTiming {
+  /** How long a Lease stays valid after a renewal. Default 15 000. */
   leaseDurationMs?: number
+  /** How long the shard retries a renewal before it stops holding (and reconciling). Default 10 000. */
   renewDeadlineMs?: number
+  /** Between renewals. Default 2 000. */
   retryPeriodMs?: number
 }
 
