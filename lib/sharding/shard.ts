@@ -96,6 +96,11 @@ export class Sharding {
   readonly #log: Logger
   readonly #retryMs: number
 
+  /** A shard name for this process (see `defaultShardName`). */
+  static defaultShardName(): string {
+    return defaultShardName()
+  }
+
   constructor(mgr: Manager, options: ShardingOptions) {
     this.ring = validateRing(options.ring)
     this.shardName = validateShardName(options.shardName ?? defaultShardName())
