@@ -179,6 +179,7 @@ export class ShardLease {
   readonly #wall: (() => number) | undefined
   readonly #log: Logger
   #holding: AbortController | undefined
+  #elector: LeaderElector | undefined
   readonly #waiters = new Set<() => void>()
 
   constructor(options: ShardLeaseOptions) {
@@ -198,9 +199,17 @@ export class ShardLease {
     return this.#lock.identity()
   }
 
-  /** Whether the Lease is held now (renewed within the renew deadline). */
+  /**
+   * Whether the Lease is held now: the elector leads, and its last successful renewal is
+   * less than `renewDeadline` ago on this process's clock. The second part covers a
+   * process that was paused (a stopped VM, a long GC pause, SIGSTOP): when it runs again,
+   * its renewal timers have not fired yet, but this says "not held" at once, so no reconcile
+   * starts on a Lease the sharder may have taken over meanwhile.
+   */
   get holding(): boolean {
-    return this.#holding !== undefined && !this.#holding.signal.aborted
+    if (this.#holding === undefined || this.#holding.signal.aborted) return false
+    const renewedAt = this.#elector?.status().observedAt
+    return renewedAt !== undefined && this.#clock.now() - renewedAt < this.#timing.renewDeadlineMs
   }
 
   /** Aborts when the Lease is lost or released; an aborted signal while not holding. */
@@ -255,6 +264,7 @@ export class ShardLease {
           },
         },
       })
+      this.#elector = elector
       const outcome = await elector.run(signal)
       if (outcome !== 'lost') return
       await sleep(this.#clock, this.#timing.retryPeriodMs, signal).catch(() => {})

@@ -77,6 +77,25 @@ describe('ShardLease (fake clock, in-memory lock)', () => {
     assert.equal(shardState({ metadata: { name: 'shard-a' }, spec: { ...memory.record, holderIdentity: '' } }, T0 + clock.now()), 'dead')
   })
 
+  test('a paused process: holding turns false renewDeadline after the last renewal, before its own renewal gives up', async () => {
+    const clock = new FakeClock()
+    const memory = new MemoryLease()
+    const shard = new ShardLease({ lock: new MemoryLock(memory, 'shard-a'), ...timing, clock, wallClock: () => T0 + clock.now(), logger: silent })
+    const stop = new AbortController()
+    const running = shard.run(stop.signal)
+    await shard.whenHolding()
+    // Renewals hang from now on (a stalled connection): the elector still leads until its deadline fires.
+    memory.stall = true
+    const renewedAt = Date.parse(memory.record?.renewTime as string) - T0
+    await clock.advance(renewedAt + timing.renewDeadlineMs - 1 - clock.now())
+    assert.ok(shard.holding, 'still within the renew deadline')
+    await clock.advance(1)
+    assert.equal(shard.holding, false, 'renewDeadline since the last renewal: not held, whatever the elector thinks yet')
+    memory.stall = false
+    stop.abort()
+    await running
+  })
+
   test('the sharder took the Lease over: the shard stops holding at its next renewal', async () => {
     const clock = new FakeClock()
     const memory = new MemoryLease()
