@@ -185,9 +185,8 @@ export class Sharding {
           )
           context.log.info({ drained: true }, 'drained: handed the object back to the sharder')
         } catch (err) {
-          // Gone: nothing to hand back. A conflict: the cache is behind; the next event decides.
+          // Gone: nothing to hand back. A conflict: the cache is behind; the event bringing the newer version decides.
           if (!isNotFound(err) && !isConflict(err)) throw err
-          if (isConflict(err)) return { requeue: true }
         }
         return undefined
       }

@@ -37,6 +37,7 @@ import { channel, EventChannel, kind } from '../dispatch/sources.ts'
 import { InformerFactory, type InformerTarget, type SharedInformer } from '../informer/informer.ts'
 import { defaultLogger, type Logger } from '../log.ts'
 import { type ChildSpec, supervisor } from '../supervisor/index.ts'
+import { ItemExponentialFailureRateLimiter } from '../queue/index.ts'
 import { type Clock, systemClock } from '../time/clock.ts'
 import type { KubeObject } from '../watch/object.ts'
 import { drainLabel, type RingSpec, shardLabel, validateRing } from './labels.ts'
@@ -254,7 +255,10 @@ export class Sharder {
         }),
       )
     }
-    return builder.withOptions({ maxConcurrentReconciles: 4 }).build(async (request, { signal }) => {
+    // A conflict is not retried on a timer: it means the cache is behind, and the event that
+    // brings the newer version enqueues the object again. Other failures back off per object
+    // only (no overall 10 qps bucket: a handover of thousands of objects must not queue behind it).
+    return builder.withOptions({ maxConcurrentReconciles: 8, rateLimiter: new ItemExponentialFailureRateLimiter<string>(5, 30_000) }).build(async (request, { signal }) => {
       const object = informers.informer(resource).store.get(request)
       if (!object) return undefined
       const labels = labelsOf(object).labels ?? {}
@@ -266,7 +270,7 @@ export class Sharder {
       if (!current || state === undefined || state === 'dead' || state === 'orphaned') {
         // Unassigned, acknowledged, or on a dead shard: assign now (nothing if no shard is ready).
         if (desired && desired !== current) {
-          await this.#label(object, { [this.#shardLabel]: desired, [this.#drainLabel]: null }, signal)
+          if (!(await this.#label(object, { [this.#shardLabel]: desired, [this.#drainLabel]: null }, signal))) return undefined
           this.#log.debug({ object: request, from: current, to: desired }, current ? 'moved from a dead shard' : 'assigned')
           assigned = desired
         }
@@ -286,13 +290,23 @@ export class Sharder {
   }
 
   /** A merge patch of labels pinned to the resourceVersion the decision was made on. */
-  async #label(object: KubeObject, labels: Record<string, string | null>, signal: AbortSignal, target?: InformerTarget): Promise<void> {
+  /** Whether the write went through (false on a conflict or when the object is gone). */
+  async #label(object: KubeObject, labels: Record<string, string | null>, signal: AbortSignal, target?: InformerTarget): Promise<boolean> {
     const t = target ?? this.#resource()
-    await this.#client.patch(
+    return this.#client
+      .patch(
       { apiVersion: (object.apiVersion ?? t.apiVersion) as string, kind: (object.kind ?? t.kind) as string, namespace: object.metadata?.namespace, name: object.metadata?.name as string },
-      { metadata: { labels, resourceVersion: object.metadata?.resourceVersion } },
-      { signal },
-    )
+        { metadata: { labels, resourceVersion: object.metadata?.resourceVersion } },
+        { signal },
+      )
+      .then(
+        () => true,
+        (err: unknown) => {
+          if (isConflict(err)) this.#log.debug({ object: object.metadata?.name }, 'label write conflicted: the cache is behind; the next event decides again')
+          else if (!isNotFound(err)) throw err
+          return false
+        },
+      )
   }
 
   #resyncSpec(objects: EventChannel<Request>): ChildSpec {
