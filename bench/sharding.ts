@@ -193,12 +193,13 @@ console.log(
     columns: ['replicas', 'cache heap per replica (MB)', 'max / single', 'target ≤ 1.2/N', 'CPU per replica (ms)', 'Sites per replica', 'reconciles/s', '× single', 'target ≥ 0.8 N', 'ceiling N × 200/s'],
     rows: rows.map((r) => {
       const max = Math.max(...r.cacheHeapMb)
+      const measured = !Number.isNaN(max)
       return [
         r.label,
-        r.cacheHeapMb.map((m) => m.toFixed(1)).join(' / '),
-        (max / singleCache).toFixed(2),
+        measured ? r.cacheHeapMb.map((m) => m.toFixed(1)).join(' / ') : '— (no usage dump)',
+        measured ? (max / singleCache).toFixed(2) : '—',
         (1.2 / r.n).toFixed(2),
-        r.cpuMs.map((c) => Math.round(c)).join(' / '),
+        measured ? r.cpuMs.map((c) => Math.round(c)).join(' / ') : '—',
         r.sites.join(' / '),
         Math.round(r.perSec),
         (r.perSec / single.perSec).toFixed(2),

@@ -148,7 +148,9 @@ export class Sharder {
         const informers =
           this.#opts.informers ?? new InformerFactory({ kubeConfig: this.#opts.kubeConfig, logger: this.#log, clock: this.#opts.clock, transform: metadataOnly })
         this.#informers = informers
+        // A new term starts from the Leases it reads, not from the last term's ring.
         this.#signature = ''
+        this.#ring = new Ring([])
         const objects = new EventChannel<Request>()
         this.#objects = objects
         const spec = supervisor(
