@@ -273,6 +273,7 @@ export {
 } from './manager/index.ts'
 export { prometheusReconcileMetrics, type ReconcileMetricsProvider } from './dispatch/index.ts'
 export {
+  DEFAULT_VIRTUAL_NODES,
   drainLabel,
   InvalidRingError,
   InvalidShardingError,
