@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import type { KubeConfig } from '@kubernetes/client-node'
 import { createLogger } from '../../lib/log.ts'
-import { decodeProtobuf, encodeProtobuf } from '../../lib/testing/apiserver/protobuf.ts'
+import { decodeProtobuf, decodeWatchFrames, encodeProtobuf, PROTOBUF_WATCH_CONTENT_TYPE } from '../../lib/testing/apiserver/protobuf.ts'
 import { type ApiServer, startApiServer } from '../../lib/testing/index.ts'
 import { ENVTEST_KUBERNETES_VERSION, type KubeApiServer, startKubeApiServer } from '../../lib/testing/kube-apiserver.ts'
 import { envtestSkipReason, inEnvtestTier } from './availability.ts'
@@ -115,6 +115,55 @@ if (inEnvtestTier()) {
         // A body that is not a protobuf object: 400 on both.
         const bad = await send(kc(), 'POST', `/api/v1/namespaces/${ns}/configmaps`, Buffer.from('k8s\0\xff\xff', 'latin1'), { 'content-type': PB })
         assert.equal(bad.status, 400, bad.body.toString())
+      })
+
+      test(`${name}: a protobuf-first watch is length-prefixed bare WatchEvent frames around enveloped objects; custom resources stay JSON`, async () => {
+        const ns = `pbw-${name}`
+        assert.equal((await send(kc(), 'POST', '/api/v1/namespaces', JSON.stringify({ metadata: { name: ns } }), { 'content-type': 'application/json' })).status, 201)
+        const cm = JSON.stringify({ metadata: { name: 'w' }, data: { k: 'v' }, binaryData: { b: 'AP8=' } })
+        assert.equal((await send(kc(), 'POST', `/api/v1/namespaces/${ns}/configmaps`, cm, { 'content-type': 'application/json' })).status, 201)
+        const asJson = JSON.parse((await send(kc(), 'GET', `/api/v1/namespaces/${ns}/configmaps/w`)).body.toString())
+        const q = 'watch=true&allowWatchBookmarks=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&timeoutSeconds=1'
+        for (const accept of [`${PB}, application/json`, `${PB};stream=watch`]) {
+          const w = await send(kc(), 'GET', `/api/v1/namespaces/${ns}/configmaps?${q}`, undefined, { accept })
+          assert.equal(w.status, 200, w.body.toString())
+          assert.equal(w.type, PROTOBUF_WATCH_CONTENT_TYPE)
+          // Frame = 4-byte big-endian length + WatchEvent (field 1, the type: 0x0a), no k8s magic.
+          assert.equal(w.body[4], 0x0a)
+          assert.equal(w.body.subarray(6, 11).toString(), 'ADDED')
+          const { events, rest } = decodeWatchFrames(w.body)
+          assert.equal(rest.length, 0)
+          assert.deepEqual(
+            events.slice(0, 2).map((e) => e.type),
+            ['ADDED', 'BOOKMARK'],
+          )
+          assert.deepEqual(events[0]!.object, asJson)
+          assert.deepEqual(events[1]!.object.metadata.annotations, { 'k8s.io/initial-events-end': 'true' })
+          assert.deepEqual(Object.keys(events[1]!.object), ['kind', 'apiVersion', 'metadata'])
+        }
+        // A custom resource: JSON to a client that also accepts JSON (the real server may
+        // answer 429 while the new CRD's storage initializes).
+        const crdName = `pbws${name}.example.com`
+        const crd = {
+          apiVersion: 'apiextensions.k8s.io/v1',
+          kind: 'CustomResourceDefinition',
+          metadata: { name: crdName },
+          spec: {
+            group: 'example.com',
+            scope: 'Namespaced',
+            names: { plural: `pbws${name}`, singular: `pbw${name}`, kind: `Pbw${name}`, listKind: `Pbw${name}List` },
+            versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } }],
+          },
+        }
+        assert.equal((await send(kc(), 'POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', JSON.stringify(crd), { 'content-type': 'application/json' })).status, 201)
+        let cr: Reply | undefined
+        for (let i = 0; i < 60; i++) {
+          cr = await send(kc(), 'GET', `/apis/example.com/v1/namespaces/${ns}/pbws${name}?watch=true&timeoutSeconds=1`, undefined, { accept: `${PB}, application/json` })
+          if (cr.status !== 429 && cr.status !== 404) break
+          await new Promise((r) => setTimeout(r, 500))
+        }
+        assert.equal(cr!.status, 200, cr!.body.toString())
+        assert.equal(cr!.type, 'application/json')
       })
     }
   })

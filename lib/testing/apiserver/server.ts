@@ -53,7 +53,7 @@ import { objectJson, VersionedStore } from './store.ts'
 import { type IncludeObject, toTable, wantsTable } from './table.ts'
 import { generateTls } from './tls.ts'
 import type { KubeObject, KubeObjectInput } from './types.ts'
-import { type WatchInfo, WatchStream } from './watch.ts'
+import { type WatchInfo, WatchStream, wantsProtobufWatch } from './watch.ts'
 import { ClusterControllers } from './gc.ts'
 
 /** Options of {@link startApiServer}; every field is optional. */
@@ -854,7 +854,7 @@ class EmbeddedApiServer implements ApiServer {
     if (r.name === undefined) {
       if (method === 'GET') {
         const o = listOptions(q)
-        if (o.watch) return this.#watch(res, def, ns, o, info, table ? include : undefined)
+        if (o.watch) return this.#watch(res, def, ns, o, info, table ? include : undefined, wantsProtobufWatch(req.headers.accept, def, table))
         const result = this.#rest.list(def, ns, o)
         if (table) return this.#sendJson(res, 200, this.#renderTable(result, include))
         return this.#sendList(req, res, def, result)
@@ -885,7 +885,7 @@ class EmbeddedApiServer implements ApiServer {
         if (o.watch) {
           const field = `metadata.name=${name}`
           o.fieldSelector = o.fieldSelector ? `${o.fieldSelector},${field}` : field
-          return this.#watch(res, def, ns, o, info, table ? include : undefined)
+          return this.#watch(res, def, ns, o, info, table ? include : undefined, wantsProtobufWatch(req.headers.accept, def, table))
         }
         const obj = this.#rest.get(def, ns, name, q.get('resourceVersion') ?? undefined)
         const body = table
@@ -1046,6 +1046,7 @@ class EmbeddedApiServer implements ApiServer {
     o: ListOptions,
     info: RequestInfo,
     tableInclude: IncludeObject | undefined,
+    protobuf: boolean,
   ): void {
     validateListOptions(o)
     const filter = this.#rest.filter(def, namespace, o)
@@ -1061,6 +1062,7 @@ class EmbeddedApiServer implements ApiServer {
       path: info.path,
       query,
       allowBookmarks: o.allowWatchBookmarks ?? false,
+      protobuf,
       bookmarkIntervalMs: this.#opts.bookmarkIntervalMs,
       timeoutSeconds: o.timeoutSeconds,
       ...(startRv !== undefined && o.sendInitialEvents === undefined ? { afterRv: startRv } : {}),
