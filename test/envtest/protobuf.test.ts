@@ -53,6 +53,70 @@ async function send(kc: KubeConfig, method: string, path: string, body?: Buffer 
 const skip = inEnvtestTier() ? envtestSkipReason() : undefined
 
 if (inEnvtestTier()) {
+  describe(`/openapi/v2: embedded vs kube-apiserver ${ENVTEST_KUBERNETES_VERSION}`, { skip }, () => {
+    let real: KubeApiServer | undefined
+    let embedded: ApiServer | undefined
+    before(async () => {
+      ;[real, embedded] = await Promise.all([startKubeApiServer({ logger: createLogger({ level: 'silent' }) }), startApiServer()])
+    })
+    after(async () => {
+      await Promise.allSettled([real?.stop(), embedded?.close()])
+    })
+
+    test("the served kinds' v2 definitions and an established CRD's are kube-apiserver's", async () => {
+      const schema = {
+        type: 'object',
+        properties: {
+          spec: {
+            type: 'object',
+            description: 'The spec.',
+            required: ['size'],
+            properties: {
+              size: { type: 'integer', format: 'int32', description: 'How big.', minimum: 1, default: 2 },
+              tags: { type: 'array', items: { type: 'string' } },
+              labels: { type: 'object', additionalProperties: { type: 'string' } },
+              mode: { type: 'string', enum: ['a', 'b'] },
+              note: { type: 'string', nullable: true },
+              port: { 'x-kubernetes-int-or-string': true, anyOf: [{ type: 'integer' }, { type: 'string' }] },
+              free: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
+            },
+          },
+        },
+      }
+      const crd = {
+        apiVersion: 'apiextensions.k8s.io/v1',
+        kind: 'CustomResourceDefinition',
+        metadata: { name: 'gizmos.example.com' },
+        spec: {
+          group: 'example.com',
+          scope: 'Namespaced',
+          names: { plural: 'gizmos', singular: 'gizmo', kind: 'Gizmo', listKind: 'GizmoList' },
+          versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: schema } }],
+        },
+      }
+      const docs: any[] = []
+      for (const kc of [real!.kubeConfig, embedded!.kubeConfig]) {
+        const made = await send(kc, 'POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', JSON.stringify(crd), { 'content-type': 'application/json' })
+        assert.equal(made.status, 201, made.body.toString())
+        let doc: any
+        for (let i = 0; i < 60; i++) {
+          doc = JSON.parse((await send(kc, 'GET', '/openapi/v2', undefined, { accept: 'application/json' })).body.toString())
+          if (doc.definitions?.['com.example.v1.Gizmo']) break
+          await new Promise((r) => setTimeout(r, 500))
+        }
+        docs.push(doc)
+      }
+      const [want, got] = docs
+      const names = Object.keys(got.definitions)
+      assert.ok(names.length > 150)
+      // Built-in definitions are the same text (key order included); the CRD's the same value.
+      for (const n of names) {
+        if (n === 'com.example.v1.Gizmo') assert.deepEqual(got.definitions[n], want.definitions[n], n)
+        else assert.equal(JSON.stringify(got.definitions[n]), JSON.stringify(want.definitions[n]), n)
+      }
+    })
+  })
+
   describe(`protobuf bodies: embedded vs kube-apiserver ${ENVTEST_KUBERNETES_VERSION}`, { skip }, () => {
     let real: KubeApiServer | undefined
     let embedded: ApiServer | undefined

@@ -18,7 +18,8 @@ import {
 } from './faults.ts'
 import { type DeleteOptions, type FieldValidation, type ListOptions, type ListResult, Rest, resourceKey, validateListOptions, type WriteOptions } from './rest.ts'
 import { type ResourceDef, ResourceRegistry } from './resources.ts'
-import { openApiDocument, openApiIndex, openApiV2 } from './openapi.ts'
+import { openApiDocument, openApiIndex } from './openapi.ts'
+import { OPENAPI_V2_PROTOBUF_CONTENT_TYPE, OpenApiV2Cache } from './openapi-v2.ts'
 import { decodeProtobuf, encodeProtobuf, encodeProtobufList, PROTOBUF_CONTENT_TYPE, prefersProtobuf } from './protobuf.ts'
 import { route } from './routes.ts'
 import {
@@ -415,6 +416,7 @@ class EmbeddedApiServer implements ApiServer {
   readonly #clock: Clock
   readonly #faults = new RequestFaults()
   readonly #watches = new Set<WatchStream>()
+  readonly #openApiV2 = new OpenApiV2Cache()
   #watchSeq = 0
   #waiters: Array<{ count: number; match: WatchMatcher | undefined; resolve: (w: WatchInfo[]) => void }> = []
   #stats: ApiServerStats = { requests: 0, watchesOpened: 0, watchesOpen: 0, watchEventsSent: 0, watchesClosedSlow: 0 }
@@ -773,15 +775,16 @@ class EmbeddedApiServer implements ApiServer {
         return this.#sendJson(res, 200, JSON.stringify(l))
       }
       case 'openapiV2': {
-        // Older kubectl (e.g. Debian's 1.20) validates `apply` against OpenAPI v2, asked for as
-        // protobuf: an empty Document (zero bytes) is valid and has no schemas, so it
-        // validates nothing and builds strategic merge patches from its compiled-in types.
+        // kubectl < 1.27 asks for gnostic protobuf (explain, validation, apply patches);
+        // others for JSON. Real definitions of the served kinds and CRDs (openapi-v2.ts).
+        const crdOf = (d: ResourceDef) => this.#crdOf(d)
         if (/protobuf/.test(req.headers.accept ?? '')) {
-          res.writeHead(200, { 'Content-Type': 'application/com.github.proto-openapi.spec.v2.v1.0+protobuf', 'Content-Length': 0 })
-          res.end()
+          const body = this.#openApiV2.protobuf(this.#registry, crdOf)
+          res.writeHead(200, { 'Content-Type': OPENAPI_V2_PROTOBUF_CONTENT_TYPE, 'Content-Length': body.length })
+          res.end(body)
           return
         }
-        return this.#sendJson(res, 200, JSON.stringify(openApiV2()))
+        return this.#sendJson(res, 200, this.#openApiV2.json(this.#registry, crdOf))
       }
       case 'openapiIndex':
         return this.#sendJson(res, 200, JSON.stringify(openApiIndex(this.#registry, (d) => this.#crdOf(d))))

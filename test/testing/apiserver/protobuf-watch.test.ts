@@ -2,7 +2,7 @@
 // protobuf.ts encodeWatchFrame): a watch whose Accept lists protobuf first gets
 // `application/vnd.kubernetes.protobuf;stream=watch` and length-prefixed bare
 // metav1.WatchEvent frames whose object is the full `k8s\0` envelope, as kube-apiserver
-// v1.34.4 answers (fixtures/protobuf/watch-configmap.stream is the real server's answer to
+// v1.34.4 answers (fixtures/kube-apiserver-watch-configmap.stream is the real server's answer to
 // such a watch, captured from the envtest tier; test/envtest/protobuf.test.ts compares
 // the two servers live). Anchors: k8s.io/apiserver/pkg/endpoints/handlers/watch.go,
 // k8s.io/apimachinery/pkg/runtime/serializer/protobuf (RawSerializer, LengthDelimitedFramer),
@@ -24,7 +24,7 @@ import { type ApiServer, startApiServer } from '../../../lib/testing/index.ts'
 import { crd } from './helpers.ts'
 
 const PB = 'application/vnd.kubernetes.protobuf'
-const fixture = join(import.meta.dirname, 'fixtures', 'protobuf', 'watch-configmap.stream')
+const fixture = join(import.meta.dirname, 'fixtures', 'kube-apiserver-watch-configmap.stream')
 
 describe('protobuf watch frames', () => {
   test("kube-apiserver's own protobuf watch stream decodes: bare WatchEvent frames, the object in its k8s envelope", () => {
