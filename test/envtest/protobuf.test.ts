@@ -94,14 +94,21 @@ if (inEnvtestTier()) {
           versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: schema } }],
         },
       }
+      // A CRD whose root keeps unknown fields (anything goes): published without properties.
+      const open = structuredClone(crd) as any
+      open.metadata.name = 'gadgets.example.com'
+      open.spec.names = { plural: 'gadgets', singular: 'gadget', kind: 'Gadget', listKind: 'GadgetList' }
+      open.spec.versions[0].schema.openAPIV3Schema = { type: 'object', 'x-kubernetes-preserve-unknown-fields': true }
       const docs: any[] = []
       for (const kc of [real!.kubeConfig, embedded!.kubeConfig]) {
-        const made = await send(kc, 'POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', JSON.stringify(crd), { 'content-type': 'application/json' })
-        assert.equal(made.status, 201, made.body.toString())
+        for (const c of [crd, open]) {
+          const made = await send(kc, 'POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', JSON.stringify(c), { 'content-type': 'application/json' })
+          assert.equal(made.status, 201, made.body.toString())
+        }
         let doc: any
         for (let i = 0; i < 60; i++) {
           doc = JSON.parse((await send(kc, 'GET', '/openapi/v2', undefined, { accept: 'application/json' })).body.toString())
-          if (doc.definitions?.['com.example.v1.Gizmo']) break
+          if (doc.definitions?.['com.example.v1.Gizmo'] && doc.definitions?.['com.example.v1.Gadget']) break
           await new Promise((r) => setTimeout(r, 500))
         }
         docs.push(doc)
@@ -109,9 +116,13 @@ if (inEnvtestTier()) {
       const [want, got] = docs
       const names = Object.keys(got.definitions)
       assert.ok(names.length > 150)
+      assert.deepEqual(got.definitions['com.example.v1.Gadget'], {
+        type: 'object',
+        'x-kubernetes-group-version-kind': [{ group: 'example.com', kind: 'Gadget', version: 'v1' }],
+      })
       // Built-in definitions are the same text (key order included); the CRD's the same value.
       for (const n of names) {
-        if (n === 'com.example.v1.Gizmo') assert.deepEqual(got.definitions[n], want.definitions[n], n)
+        if (n.startsWith('com.example.')) assert.deepEqual(got.definitions[n], want.definitions[n], n)
         else assert.equal(JSON.stringify(got.definitions[n]), JSON.stringify(want.definitions[n]), n)
       }
     })

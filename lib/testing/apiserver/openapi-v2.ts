@@ -125,6 +125,13 @@ function crdSchema(d: ResourceDef, crd: KubeObject | undefined): Schema {
   const raw: Schema | undefined = v?.schema?.openAPIV3Schema ?? spec.validation?.openAPIV3Schema
   const base = (raw ? crdSchemaToV2(structuredClone(raw)) : {}) as Schema
   base.type ??= 'object'
+  if (raw?.['x-kubernetes-preserve-unknown-fields'] === true) {
+    // Anything goes at the root: kube-apiserver publishes the bare object type (no
+    // properties, not even metadata), which kubectl < 1.27 validates nothing against.
+    delete base['x-kubernetes-preserve-unknown-fields']
+    base['x-kubernetes-group-version-kind'] = [{ group: d.group, kind: d.kind, version: d.version }]
+    return base
+  }
   base.properties = {
     apiVersion: {
       description:
