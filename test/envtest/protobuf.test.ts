@@ -13,7 +13,9 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import type { KubeConfig } from '@kubernetes/client-node'
+import { parse as parseYaml } from 'yaml'
 import { createLogger } from '../../lib/log.ts'
+import { decodeOpenApiV2 } from '../../lib/testing/apiserver/openapi-v2.ts'
 import { decodeProtobuf, decodeWatchFrames, encodeProtobuf, PROTOBUF_WATCH_CONTENT_TYPE } from '../../lib/testing/apiserver/protobuf.ts'
 import { type ApiServer, startApiServer } from '../../lib/testing/index.ts'
 import { ENVTEST_KUBERNETES_VERSION, type KubeApiServer, startKubeApiServer } from '../../lib/testing/kube-apiserver.ts'
@@ -120,6 +122,25 @@ if (inEnvtestTier()) {
         type: 'object',
         'x-kubernetes-group-version-kind': [{ group: 'example.com', kind: 'Gadget', version: 'v1' }],
       })
+      // The protobuf form kubectl < 1.27 reads: the same messages, data values (Any.yaml) read as YAML.
+      const A = 'application/com.github.proto-openapi.spec.v2@v1.0+protobuf'
+      const yamlRead = (v: unknown): unknown =>
+        Array.isArray(v)
+          ? v.map(yamlRead)
+          : v && typeof v === 'object'
+            ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, k === 'yaml' ? parseYaml(String(x)) : yamlRead(x)]))
+            : v
+      const [wantPb, gotPb] = await Promise.all(
+        [real!.kubeConfig, embedded!.kubeConfig].map(async (kc) => {
+          const r = await send(kc, 'GET', '/openapi/v2', undefined, { accept: A })
+          assert.equal(r.status, 200)
+          const doc = decodeOpenApiV2(r.body)
+          return new Map<string, unknown>(doc.definitions.additional_properties.map((d: any) => [d.name, yamlRead(d.value)]))
+        }),
+      )
+      assert.deepEqual([...gotPb!.keys()].sort(), names.slice().sort())
+      for (const [n, v] of gotPb!) assert.deepEqual(v, wantPb!.get(n), n)
+
       // Built-in definitions are the same text (key order included); the CRD's the same value.
       for (const n of names) {
         if (n.startsWith('com.example.')) assert.deepEqual(got.definitions[n], want.definitions[n], n)

@@ -20,11 +20,12 @@
  * (data/openapi-v2.proto, copied from github.com/google/gnostic-models by testing/protogen);
  * the mapping of JSON schema keys to its fields is gnostic's (openapiv2/OpenAPIv2.go
  * NewSchema): values that are data (default, enum, example, vendor extensions) travel as
- * `Any.yaml`, for which JSON text is valid YAML.
+ * `Any.yaml`, YAML text (written by the `yaml` package).
  */
 import { createHash } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import protobuf from 'protobufjs'
+import { stringify } from 'yaml'
 import { readDataFile } from './protobuf.ts'
 import type { ResourceDef, ResourceRegistry } from './resources.ts'
 import type { KubeObject } from './types.ts'
@@ -100,8 +101,9 @@ function crdSchemaToV2(v: unknown): unknown {
     if (k === 'allOf' || k === 'anyOf' || k === 'oneOf' || k === 'not' || k === 'default') continue
     if (k === 'example' || k === 'enum') s[k] = x
     else if (k === 'properties' || k === 'patternProperties') {
+      // Sorted by name, as Go writes a map (kube-apiserver's JSON and protobuf alike).
       const props: Schema = {}
-      for (const [p, y] of Object.entries((x ?? {}) as Schema)) props[p] = crdSchemaToV2(y)
+      for (const p of Object.keys((x ?? {}) as Schema).sort()) props[p] = crdSchemaToV2((x as Schema)[p])
       s[k] = props
     } else s[k] = crdSchemaToV2(x)
   }
@@ -149,6 +151,7 @@ function crdSchema(d: ResourceDef, crd: KubeObject | undefined): Schema {
     },
     ...(base.properties ?? {}),
   }
+  base.properties = Object.fromEntries(Object.entries(base.properties as Schema).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
   base['x-kubernetes-group-version-kind'] = [{ group: d.group, kind: d.kind, version: d.version }]
   return base
 }
@@ -196,9 +199,9 @@ function documentType(): protobuf.Type {
   return root.lookupType('openapi.v2.Document')
 }
 
-/** Data values (default, enum, example, extensions) as gnostic's Any: their YAML text. */
+/** Data values (default, enum, example, extensions) as gnostic's Any: their YAML text, as Go's yaml.v3 writes it. */
 function any(v: unknown): Schema {
-  return { yaml: `${JSON.stringify(v)}\n` }
+  return { yaml: stringify(v) }
 }
 
 function extensions(s: Schema): Schema[] {
