@@ -114,7 +114,7 @@ describe('embedded API server: /openapi/v2', () => {
     const dep = named.get('io.k8s.api.apps.v1.Deployment')
     assert.deepEqual(dep.type.value, ['object'])
     const gvk = dep.vendor_extension.find((e: any) => e.name === 'x-kubernetes-group-version-kind')
-    assert.deepEqual(JSON.parse(gvk.value.yaml), [{ group: 'apps', kind: 'Deployment', version: 'v1' }])
+    assert.equal(gvk.value.yaml, '- group: apps\n  kind: Deployment\n  version: v1\n') // as Go's yaml.v3 writes it
     const spec = dep.properties.additional_properties.find((p: any) => p.name === 'spec').value
     assert.equal(spec._ref, '#/definitions/io.k8s.api.apps.v1.DeploymentSpec')
     const cm = named.get('io.k8s.api.core.v1.ConfigMap')
