@@ -19,6 +19,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"sort"
@@ -478,6 +479,13 @@ func main() {
 	writeJSON(filepath.Join(*out, "lib/testing/apiserver/data/openapi-schemas.json"), map[string]any{
 		"kubernetes": "v1.34.4", "generator": "testing/protogen", "schemas": openAPI(roots),
 	})
+	// The OpenAPI v2 protobuf schema (gnostic's OpenAPIv2.proto, the module kube-openapi
+	// pins) that kubectl before 1.27 asks /openapi/v2 in, copied for protobufjs.
+	gnostic, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/google/gnostic-models").Output()
+	must(err)
+	proto, err := os.ReadFile(filepath.Join(strings.TrimSpace(string(gnostic)), "openapiv2", "OpenAPIv2.proto"))
+	must(err)
+	must(os.WriteFile(filepath.Join(*out, "lib/testing/apiserver/data/openapi-v2.proto"), proto, 0o644))
 	for name, obj := range fixtures() {
 		dir := filepath.Join(*out, "test/testing/apiserver/fixtures/protobuf")
 		must(os.MkdirAll(dir, 0o755))

@@ -78,8 +78,3 @@ export function openApiDocument(
     components: { schemas: schemasFor(defs, crdOf) },
   }
 }
-
-/** `/openapi/v2` as JSON: a valid Swagger 2.0 document without schemas. */
-export function openApiV2(): unknown {
-  return { swagger: '2.0', info: { title: 'Kubernetes', version: 'v1.34.0' }, paths: {}, definitions: {} }
-}

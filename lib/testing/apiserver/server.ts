@@ -18,7 +18,8 @@ import {
 } from './faults.ts'
 import { type DeleteOptions, type FieldValidation, type ListOptions, type ListResult, Rest, resourceKey, validateListOptions, type WriteOptions } from './rest.ts'
 import { type ResourceDef, ResourceRegistry } from './resources.ts'
-import { openApiDocument, openApiIndex, openApiV2 } from './openapi.ts'
+import { openApiDocument, openApiIndex } from './openapi.ts'
+import { OPENAPI_V2_PROTOBUF_CONTENT_TYPE, OpenApiV2Cache } from './openapi-v2.ts'
 import { decodeProtobuf, encodeProtobuf, encodeProtobufList, PROTOBUF_CONTENT_TYPE, prefersProtobuf } from './protobuf.ts'
 import { route } from './routes.ts'
 import {
@@ -53,7 +54,7 @@ import { objectJson, VersionedStore } from './store.ts'
 import { type IncludeObject, toTable, wantsTable } from './table.ts'
 import { generateTls } from './tls.ts'
 import type { KubeObject, KubeObjectInput } from './types.ts'
-import { type WatchInfo, WatchStream } from './watch.ts'
+import { type WatchInfo, WatchStream, wantsProtobufWatch } from './watch.ts'
 import { ClusterControllers } from './gc.ts'
 
 /** Options of {@link startApiServer}; every field is optional. */
@@ -415,6 +416,7 @@ class EmbeddedApiServer implements ApiServer {
   readonly #clock: Clock
   readonly #faults = new RequestFaults()
   readonly #watches = new Set<WatchStream>()
+  readonly #openApiV2 = new OpenApiV2Cache()
   #watchSeq = 0
   #waiters: Array<{ count: number; match: WatchMatcher | undefined; resolve: (w: WatchInfo[]) => void }> = []
   #stats: ApiServerStats = { requests: 0, watchesOpened: 0, watchesOpen: 0, watchEventsSent: 0, watchesClosedSlow: 0 }
@@ -773,15 +775,16 @@ class EmbeddedApiServer implements ApiServer {
         return this.#sendJson(res, 200, JSON.stringify(l))
       }
       case 'openapiV2': {
-        // Older kubectl (e.g. Debian's 1.20) validates `apply` against OpenAPI v2, asked for as
-        // protobuf: an empty Document (zero bytes) is valid and has no schemas, so it
-        // validates nothing and builds strategic merge patches from its compiled-in types.
+        // kubectl < 1.27 asks for gnostic protobuf (explain, validation, apply patches);
+        // others for JSON. Real definitions of the served kinds and CRDs (openapi-v2.ts).
+        const crdOf = (d: ResourceDef) => this.#crdOf(d)
         if (/protobuf/.test(req.headers.accept ?? '')) {
-          res.writeHead(200, { 'Content-Type': 'application/com.github.proto-openapi.spec.v2.v1.0+protobuf', 'Content-Length': 0 })
-          res.end()
+          const body = this.#openApiV2.protobuf(this.#registry, crdOf)
+          res.writeHead(200, { 'Content-Type': OPENAPI_V2_PROTOBUF_CONTENT_TYPE, 'Content-Length': body.length })
+          res.end(body)
           return
         }
-        return this.#sendJson(res, 200, JSON.stringify(openApiV2()))
+        return this.#sendJson(res, 200, this.#openApiV2.json(this.#registry, crdOf))
       }
       case 'openapiIndex':
         return this.#sendJson(res, 200, JSON.stringify(openApiIndex(this.#registry, (d) => this.#crdOf(d))))
@@ -854,7 +857,7 @@ class EmbeddedApiServer implements ApiServer {
     if (r.name === undefined) {
       if (method === 'GET') {
         const o = listOptions(q)
-        if (o.watch) return this.#watch(res, def, ns, o, info, table ? include : undefined)
+        if (o.watch) return this.#watch(res, def, ns, o, info, table ? include : undefined, wantsProtobufWatch(req.headers.accept, def, table))
         const result = this.#rest.list(def, ns, o)
         if (table) return this.#sendJson(res, 200, this.#renderTable(result, include))
         return this.#sendList(req, res, def, result)
@@ -885,7 +888,7 @@ class EmbeddedApiServer implements ApiServer {
         if (o.watch) {
           const field = `metadata.name=${name}`
           o.fieldSelector = o.fieldSelector ? `${o.fieldSelector},${field}` : field
-          return this.#watch(res, def, ns, o, info, table ? include : undefined)
+          return this.#watch(res, def, ns, o, info, table ? include : undefined, wantsProtobufWatch(req.headers.accept, def, table))
         }
         const obj = this.#rest.get(def, ns, name, q.get('resourceVersion') ?? undefined)
         const body = table
@@ -1046,6 +1049,7 @@ class EmbeddedApiServer implements ApiServer {
     o: ListOptions,
     info: RequestInfo,
     tableInclude: IncludeObject | undefined,
+    protobuf: boolean,
   ): void {
     validateListOptions(o)
     const filter = this.#rest.filter(def, namespace, o)
@@ -1061,6 +1065,7 @@ class EmbeddedApiServer implements ApiServer {
       path: info.path,
       query,
       allowBookmarks: o.allowWatchBookmarks ?? false,
+      protobuf,
       bookmarkIntervalMs: this.#opts.bookmarkIntervalMs,
       timeoutSeconds: o.timeoutSeconds,
       ...(startRv !== undefined && o.sendInitialEvents === undefined ? { afterRv: startRv } : {}),

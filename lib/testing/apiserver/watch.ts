@@ -1,6 +1,7 @@
 /**
- * One watch response: a chunked stream of newline-delimited JSON watch events, fed by the
- * store's committed events. Built for throughput: each committed event is serialized once
+ * One watch response: a chunked stream of newline-delimited JSON watch events (or, for a
+ * client that lists protobuf first, length-prefixed protobuf WatchEvent frames: see
+ * protobuf.ts encodeWatchFrame), fed by the store's committed events. Built for throughput: each committed event is serialized once
  * and its line shared by every watcher that receives it unchanged; writes are batched
  * (one string of up to ~64 KiB per chunk, encoded once, at most once per macrotask) and stop while the socket is not draining,
  * so a slow client slows only its own queue.
@@ -8,7 +9,9 @@
 import type { ServerResponse } from 'node:http'
 import type { Clock, TimerHandle } from '../../time/clock.ts'
 import type { ObjectFilter, Rest } from './rest.ts'
-import type { Status } from './status.ts'
+import { encodeWatchFrame, hasProtobuf, PROTOBUF_WATCH_CONTENT_TYPE, prefersProtobuf } from './protobuf.ts'
+import type { ResourceDef } from './resources.ts'
+import { internalError, type Status } from './status.ts'
 import { eventLine, objectJson, type StoreSubscriber, type StoredEvent } from './store.ts'
 import type { KubeObject } from './types.ts'
 
@@ -43,7 +46,23 @@ class Transformed {
   }
 }
 
-type Item = StoredEvent | string | Transformed
+type Item = StoredEvent | string | Transformed | Buffer
+
+/** A frame whose 3 bytes are no protobuf message (a truncated varint field). */
+const MALFORMED_FRAME = Buffer.from([0, 0, 0, 3, 0x0a, 0xff, 0xff])
+
+/** Protobuf frames of committed events, shared by every protobuf watcher that sends them unchanged. */
+const frameCache = new WeakMap<StoredEvent, Buffer>()
+
+/**
+ * Whether a watch is answered with protobuf frames: the client lists protobuf first in
+ * Accept (`application/vnd.kubernetes.protobuf`, with or without `;stream=watch`, as
+ * client-go's typed clients do) and the kind has a protobuf encoding. Custom resources and
+ * Table watches stay JSON, as kube-apiserver answers them to a client that also accepts JSON.
+ */
+export function wantsProtobufWatch(accept: string | undefined, def: ResourceDef, table: boolean): boolean {
+  return !table && !def.custom && prefersProtobuf(accept) && hasProtobuf(def.apiVersion, def.kind)
+}
 
 /** Options of one watch stream. */
 export interface WatchStreamOptions {
@@ -60,6 +79,11 @@ export interface WatchStreamOptions {
   timeoutSeconds: number | undefined
   /** Skip committed events at or before this rv (a watch from a resourceVersion ahead of the store). */
   afterRv?: number
+  /**
+   * Send protobuf frames (`application/vnd.kubernetes.protobuf;stream=watch`) instead of
+   * JSON lines. Only for kinds with a protobuf encoding, and not with `render`.
+   */
+  protobuf?: boolean
   /** Converts each object before sending (Table output for kubectl). */
   render?: (obj: KubeObject) => unknown
   /**
@@ -117,7 +141,7 @@ export class WatchStream implements StoreSubscriber {
     })
     res.socket?.setNoDelay(true)
     res.writeHead(200, {
-      'Content-Type': 'application/json',
+      'Content-Type': options.protobuf ? PROTOBUF_WATCH_CONTENT_TYPE : 'application/json',
       'Cache-Control': 'no-cache, private',
       'Transfer-Encoding': 'chunked',
     })
@@ -192,6 +216,11 @@ export class WatchStream implements StoreSubscriber {
   /** Queues a BOOKMARK at `rv`; `initialEventsEnd` adds the `k8s.io/initial-events-end` annotation. */
   sendBookmark(rv: number, initialEventsEnd = false): void {
     const def = this.#o.filter.def
+    if (this.#o.protobuf) {
+      const metadata = { resourceVersion: String(rv), ...(initialEventsEnd ? { annotations: { 'k8s.io/initial-events-end': 'true' } } : {}) }
+      this.#enqueue(new Transformed('BOOKMARK', { kind: def.kind, apiVersion: def.apiVersion, metadata }))
+      return
+    }
     const metadata = initialEventsEnd
       ? `{"resourceVersion":"${rv}","annotations":{"k8s.io/initial-events-end":"true"}}`
       : `{"resourceVersion":"${rv}"}`
@@ -201,13 +230,13 @@ export class WatchStream implements StoreSubscriber {
   /** Queues an ERROR event carrying `status`; closes the stream afterwards when `close` (the real server does). */
   sendError(status: Status, close = true): void {
     if (this.#closed) return
-    this.#enqueue(`{"type":"ERROR","object":${JSON.stringify(status)}}\n`)
+    this.#enqueue(this.#o.protobuf ? new Transformed('ERROR', status) : `{"type":"ERROR","object":${JSON.stringify(status)}}\n`)
     if (close) this.end()
   }
 
-  /** Queues a line that is not valid JSON. */
+  /** Queues a line that is not valid JSON (on a protobuf stream: a frame that is not a WatchEvent). */
   sendMalformedLine(): void {
-    this.#enqueue('{"type":"MODIFIED","object":{"kind":\n')
+    this.#enqueue(this.#o.protobuf ? MALFORMED_FRAME : '{"type":"MODIFIED","object":{"kind":\n')
   }
 
   /** Stops sending anything (events queue up, no bookmarks) until {@link resume}. */
@@ -283,12 +312,39 @@ export class WatchStream implements StoreSubscriber {
           : JSON.stringify(item.object)
       return `{"type":"${item.type}","object":${json}}\n`
     }
+    if (Buffer.isBuffer(item)) throw new Error('a protobuf frame queued on a JSON watch') // never: JSON streams queue no frames
     return eventLine(item)
+  }
+
+  /** The protobuf frame of an item (see protobuf.ts encodeWatchFrame). */
+  #frame(item: Item): Buffer {
+    if (Buffer.isBuffer(item)) return item
+    if (typeof item === 'string') throw new Error('a JSON line queued on a protobuf watch') // never: protobuf streams queue Transformed items
+    if (item instanceof Transformed) return this.#encode(item.type, item.object as Record<string, unknown>)
+    let frame = frameCache.get(item)
+    if (frame === undefined) {
+      frame = this.#encode(item.type, item.object as unknown as Record<string, unknown>)
+      frameCache.set(item, frame)
+    }
+    return frame
+  }
+
+  #encode(type: string, object: Record<string, unknown>): Buffer {
+    // Only kinds with an encoding get protobuf streams (server.ts), so a miss is a bug here:
+    // it reaches the client as an ERROR event, not as a silently skipped event.
+    return (
+      encodeWatchFrame(type, object) ??
+      encodeWatchFrame('ERROR', internalError(`no protobuf encoding of ${String(object.apiVersion)}, Kind=${String(object.kind)}`).status as unknown as Record<string, unknown>)!
+    )
   }
 
   #pump(): void {
     this.#scheduled = false
     if (this.#closed || this.#stalled || this.#blocked) return
+    if (this.#o.protobuf) {
+      this.#pumpFrames()
+      return
+    }
     const q = this.#queue
     let batch = ''
     let sent = 0
@@ -306,6 +362,37 @@ export class WatchStream implements StoreSubscriber {
       }
     }
     if (batch.length > 0 && !this.#res.write(batch)) this.#blocked = true
+    this.#afterPump(sent)
+  }
+
+  /** {@link #pump} for protobuf streams: frames batched into writes of up to ~64 KiB. */
+  #pumpFrames(): void {
+    const q = this.#queue
+    let batch: Buffer[] = []
+    let size = 0
+    let sent = 0
+    while (this.#head < q.length) {
+      const frame = this.#frame(q[this.#head]!)
+      q[this.#head++] = undefined as unknown as Item
+      sent++
+      batch.push(frame)
+      size += frame.length
+      if (size >= CHUNK_CHARS) {
+        const ok = this.#res.write(Buffer.concat(batch, size))
+        batch = []
+        size = 0
+        if (!ok) {
+          this.#blocked = true
+          break
+        }
+      }
+    }
+    if (size > 0 && !this.#res.write(Buffer.concat(batch, size))) this.#blocked = true
+    this.#afterPump(sent)
+  }
+
+  #afterPump(sent: number): void {
+    const q = this.#queue
     if (sent) this.#o.onEventsSent(sent)
     if (this.#closeIfTooSlow()) return
     if (this.#head >= q.length) {

@@ -1,43 +1,23 @@
 // kubectl as a real client nobody here wrote: get (server-side Table printing), apply
 // (client-side apply: GET + strategic merge PATCH, and server-side field validation
 // discovered through /openapi/v3; server-side apply with its conflicts), patch (merge, json, strategic), delete, get -w, CRDs,
-// and HTTPS with a bearer token. kubectl comes from $KUBECTL, PATH, or
-// ~/.cache/kubevisor/bin (see .ci/run); the suite skips, saying so, when none exists.
+// and HTTPS with a bearer token. Runs once per kubectl of kubectls.ts (KUBEVISOR_KUBECTLS or
+// the ones found: PATH, the one built from Go modules, Debian's; see .ci/run).
 import assert from 'node:assert/strict'
 import { execFile, spawn } from 'node:child_process'
-import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { homedir, tmpdir } from 'node:os'
-import { delimiter, join } from 'node:path'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { type ApiServer, startApiServer } from '../../../lib/testing/index.ts'
 import { crd } from './helpers.ts'
+import { checkKubectls, kubectls } from './kubectls.ts'
 
-function findKubectl(): string | undefined {
-  const candidates = [
-    process.env.KUBECTL,
-    ...(process.env.PATH ?? '').split(delimiter).map((d) => join(d, 'kubectl')),
-    join(homedir(), '.cache', 'kubevisor', 'bin', 'kubectl'),
-  ]
-  for (const c of candidates) {
-    if (!c) continue
-    try {
-      accessSync(c, constants.X_OK)
-      return c
-    } catch {
-      // next
-    }
-  }
-  return undefined
-}
+checkKubectls('kubectl')
 
-const kubectl = findKubectl()
-if (!kubectl) {
-  console.log(
-    '# kubectl tests SKIPPED: no kubectl on $KUBECTL, PATH or ~/.cache/kubevisor/bin (install Debian kubernetes-client, see .ci/run)',
-  )
-}
-
-describe('embedded API server: kubectl', { skip: kubectl ? false : 'kubectl not found' }, () => {
+for (const k of kubectls) {
+describe(`embedded API server: kubectl, ${k.label}`, () => {
+  const kubectl = k.path
   let server: ApiServer
   let dir: string
   let kubeconfig: string
@@ -45,7 +25,7 @@ describe('embedded API server: kubectl', { skip: kubectl ? false : 'kubectl not 
   const run = (args: string[], input?: string, config = kubeconfig): Promise<{ code: number; stdout: string; stderr: string }> =>
     new Promise((resolve) => {
       const child = execFile(
-        kubectl!,
+        kubectl,
         ['--kubeconfig', config, '--cache-dir', join(dir, 'cache'), ...args],
         { timeout: 30_000 },
         (err, stdout, stderr) => resolve({ code: err ? ((err as any).code ?? 1) : 0, stdout, stderr }),
@@ -77,9 +57,11 @@ describe('embedded API server: kubectl', { skip: kubectl ? false : 'kubectl not 
   })
 
   test('kubectl apply --server-side: creates, owns its fields, and reports another manager\'s conflict unless --force-conflicts', async () => {
+    // kubectl 1.21 hid managedFields from -o json behind --show-managed-fields; 1.20 prints them.
+    const showManaged = k.minor >= 21 ? ['--show-managed-fields'] : []
     const cm = (value: string) => `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa\n  namespace: default\ndata:\n  key: "${value}"\n`
     assert.match(await ok(['apply', '--server-side', '-f', '-'], cm('1')), /configmap\/ssa serverside-applied/)
-    const owned = JSON.parse(await ok(['get', 'configmap', 'ssa', '-o', 'json', '--show-managed-fields']))
+    const owned = JSON.parse(await ok(['get', 'configmap', 'ssa', '-o', 'json', ...showManaged]))
     assert.deepEqual(
       owned.metadata.managedFields.map((m: any) => [m.manager, m.operation, m.fieldsV1]),
       [['kubectl', 'Apply', { 'f:data': { 'f:key': {} } }]],
@@ -88,7 +70,7 @@ describe('embedded API server: kubectl', { skip: kubectl ? false : 'kubectl not 
     assert.notEqual(clash.code, 0)
     assert.match(clash.stderr, /Apply failed with 1 conflict: conflict with "kubectl": \.data\.key/)
     assert.match(await ok(['apply', '--server-side', '--field-manager', 'other', '--force-conflicts', '-f', '-'], cm('2')), /serverside-applied/)
-    const taken = JSON.parse(await ok(['get', 'configmap', 'ssa', '-o', 'json', '--show-managed-fields']))
+    const taken = JSON.parse(await ok(['get', 'configmap', 'ssa', '-o', 'json', ...showManaged]))
     assert.equal(taken.data.key, '2')
     assert.deepEqual(taken.metadata.managedFields.map((m: any) => m.manager), ['other'])
     await ok(['delete', 'configmap', 'ssa']) // later tests watch the namespace's configmaps
@@ -151,7 +133,7 @@ spec:
 
   test('kubectl get -w prints objects as they change', async () => {
     const child = spawn(
-      kubectl!,
+      kubectl,
       ['--kubeconfig', kubeconfig, '--cache-dir', join(dir, 'cache'), 'get', 'configmaps', '-w', '--output-watch-events', '-o', 'json'],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     )
@@ -205,3 +187,4 @@ spec:
     }
   })
 })
+}

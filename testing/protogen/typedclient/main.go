@@ -10,7 +10,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
+	"strings"
+	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -37,11 +40,44 @@ func expect(ok bool, format string, args ...any) {
 	}
 }
 
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// watchTypes records the Content-Type of every watch response, by request path and query.
+var (
+	watchTypesMu sync.Mutex
+	watchTypes   = map[string]string{}
+)
+
+func watchType(substr string) []string {
+	watchTypesMu.Lock()
+	defer watchTypesMu.Unlock()
+	var out []string
+	for url, t := range watchTypes {
+		if strings.Contains(url, substr) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
 func main() {
 	cfg, err := clientcmd.BuildConfigFromFlags("", os.Args[1])
 	check(err, "kubeconfig")
 	cfg.ContentType = "application/vnd.kubernetes.protobuf"
 	cfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
+	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripperFunc(func(r *http.Request) (*http.Response, error) {
+			resp, err := rt.RoundTrip(r)
+			if err == nil && r.URL.Query().Get("watch") == "true" {
+				watchTypesMu.Lock()
+				watchTypes[r.URL.String()] = resp.Header.Get("Content-Type")
+				watchTypesMu.Unlock()
+			}
+			return resp, err
+		})
+	}
 	cs, err := kubernetes.NewForConfig(cfg)
 	check(err, "clientset")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -85,6 +121,34 @@ func main() {
 			check(ctx.Err(), "watch: waiting for "+string(want))
 		}
 	}
+
+	// The watch was answered in protobuf frames (client-go picks the stream decoder by the
+	// response Content-Type, so a JSON answer would have worked too and proved nothing).
+	wt := watchType("labelSelector=app%3Dtyped")
+	expect(len(wt) == 1 && wt[0] == "application/vnd.kubernetes.protobuf;stream=watch", "watch Content-Type: %v", wt)
+
+	// A watch-list (sendInitialEvents): the initial ADDED, then the BOOKMARK ending them.
+	send := true
+	wl, err := cms.Watch(ctx, metav1.ListOptions{
+		LabelSelector: "app=typed", SendInitialEvents: &send, AllowWatchBookmarks: true,
+		ResourceVersionMatch: metav1.ResourceVersionMatchNotOlderThan,
+	})
+	check(err, "watch-list")
+	for _, want := range []watch.EventType{watch.Added, watch.Bookmark} {
+		select {
+		case ev := <-wl.ResultChan():
+			cm, ok := ev.Object.(*corev1.ConfigMap)
+			expect(ev.Type == want && ok, "watch-list: got %s %T, want %s", ev.Type, ev.Object, want)
+			if want == watch.Bookmark {
+				expect(cm.Annotations[metav1.InitialEventsAnnotationKey] == "true" && cm.ResourceVersion != "", "watch-list bookmark: %+v", cm.ObjectMeta)
+			}
+		case <-ctx.Done():
+			check(ctx.Err(), "watch-list: waiting for "+string(want))
+		}
+	}
+	wl.Stop()
+	wt = watchType("sendInitialEvents=true")
+	expect(len(wt) == 1 && wt[0] == "application/vnd.kubernetes.protobuf;stream=watch", "watch-list Content-Type: %v", wt)
 
 	replicas := int32(2)
 	dep, err := cs.AppsV1().Deployments("default").Create(ctx, &appsv1.Deployment{
