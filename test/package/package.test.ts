@@ -121,6 +121,7 @@ describe('the published package (npm pack, installed from the tarball into an em
       (f) =>
         !/^dist\/.+\.(js|d\.ts)$/.test(f) &&
         !/^dist\/observer\/page\/[^/]+\.(html|css|js)$/.test(f) &&
+        !/^dist\/testing\/apiserver\/data\/[^/]+\.(json|proto)$/.test(f) &&
         !['bin/kubevisor.mjs', 'README.md', 'LICENSE', 'package.json'].includes(f),
     )
     assert.deepEqual(unexpected, [])
@@ -133,6 +134,9 @@ describe('the published package (npm pack, installed from the tarball into an em
       'dist/observer/page/index.html',
       'dist/observer/page/app.js',
       'dist/observer/page/style.css',
+      'dist/testing/apiserver/data/protobuf-schema.json',
+      'dist/testing/apiserver/data/openapi-schemas.json',
+      'dist/testing/apiserver/data/openapi-v2.proto',
       'dist/cli.js',
       'LICENSE',
     ])
@@ -182,6 +186,18 @@ describe('the published package (npm pack, installed from the tarball into an em
           const names = ((await list.json()) as { items: { metadata: { name: string } }[] }).items.map((n) => n.metadata.name)
           assert.ok(names.includes('kube-system'), `namespaces: ${names}`)
           assert.match(readFileSync(kubeconfig, 'utf8'), /token: "?T0ken"?$/m)
+          // The generated schemas ship with dist/: a Go client's protobuf answer, and kubectl
+          // explain's OpenAPI v2 document.
+          const proto = await fetch(`${url}/api/v1/namespaces/kube-system`, {
+            headers: { authorization: 'Bearer T0ken', accept: 'application/vnd.kubernetes.protobuf, application/json' },
+          })
+          assert.equal(proto.status, 200)
+          assert.match(proto.headers.get('content-type') ?? '', /application\/vnd\.kubernetes\.protobuf/)
+          assert.deepEqual([...new Uint8Array(await proto.arrayBuffer()).subarray(0, 4)], [0x6b, 0x38, 0x73, 0x00], 'the k8s\\0 envelope')
+          const v2 = await fetch(`${url}/openapi/v2`, { headers: { authorization: 'Bearer T0ken', accept: 'application/json' } })
+          assert.equal(v2.status, 200)
+          const definitions = ((await v2.json()) as { definitions?: Record<string, unknown> }).definitions ?? {}
+          assert.ok('io.k8s.api.core.v1.ConfigMap' in definitions, 'the v2 document carries the real definitions')
           const closed = new Promise<[number | null, string | null]>((resolve) => child.on('close', (code, signal) => resolve([code, signal])))
           // Ctrl-C in a terminal: SIGINT to the whole foreground process group. (A SIGTERM to
           // npx alone would not do: npm exits and leaves the server running.) The server stops
