@@ -478,7 +478,11 @@ function onWatchEnded(state: WatchState, input: Extract<EngineInput, { type: 'wa
     ])
   }
   if (state.phase === 'Watching') return watchFrom(state, config, env, [{ type: 'log', level: 'debug', msg: 'watch ended; watching again', data: { resourceVersion: state.resourceVersion } }])
-  if (state.phase === 'Streaming') return backOff(state, { to: 'stream' }, 'streaming list ended early', env, [{ type: 'log', level: 'warn', msg: 'streaming list ended before its initial-events-end bookmark; retrying' }])
+  if (state.phase === 'Streaming') {
+    return backOff(state, resumeAfterWatch(state), 'streaming list ended early', env, [
+      { type: 'log', level: 'warn', msg: 'streaming list ended before its initial-events-end bookmark; listing with pages instead', data: { resourceVersion: state.resourceVersion } },
+    ])
+  }
   return { state, effects: [] }
 }
 
@@ -543,9 +547,18 @@ function fail(state: WatchState, error: WatchError): Step {
   }
 }
 
-/** After a watch or streaming list is lost: a watch resumes from the last RV, a streaming list starts over. */
+/**
+ * After a watch or streaming list is lost: a watch resumes from the last RV. A streaming
+ * list lost before it opened starts over; one lost after it opened (ended early, stalled,
+ * cut mid-stream) is finished by a paged list instead, once: the same stream could be cut
+ * the same way again and again (a collection too large for the server's watch buffers or
+ * for the watch timeout), while a paged list always completes. client-go's reflector does
+ * the same ("falling back to the standard LIST/WATCH semantics because making progress is
+ * better than deadlocking"); later relists try streaming again.
+ */
 function resumeAfterWatch(state: WatchState): Resume {
-  if (state.phase === 'Streaming' || state.resourceVersion === undefined) return { to: 'stream' }
+  if (state.phase === 'Streaming') return state.open ? { to: 'list', continueToken: undefined } : { to: 'stream' }
+  if (state.resourceVersion === undefined) return { to: 'stream' }
   return { to: 'watch', resourceVersion: state.resourceVersion }
 }
 

@@ -9,8 +9,10 @@ describe('conformance: the embedded API server', () => {
   let server: ApiServer
   let target: ConformanceTarget
   before(async () => {
-    // Default options: bookmarks once a minute, plus one 2 s before a watch's deadline.
-    server = await startApiServer()
+    // Default options (bookmarks once a minute, plus one 2 s before a watch's deadline), but:
+    // maxWatchBacklog 1000: kube-apiserver's watch buffers hold 10–1000 events, and the
+    // streaming-list scenario needs a collection larger than the backlog.
+    server = await startApiServer({ maxWatchBacklog: 1000 })
     target = {
       name: 'embedded',
       label: 'embedded',

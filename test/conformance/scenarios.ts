@@ -337,6 +337,28 @@ export function conformanceScenarios(getTarget: () => ConformanceTarget): void {
       }
     })
 
+    test('sendInitialEvents=true of a collection larger than any watch buffer (1,200 objects) streams every object and the initial-events-end bookmark, without ending the watch', async () => {
+      // kube-apiserver's cacheWatcher.processInterval writes the initial events straight to the
+      // client (blocking on it), so the size of the initial state never terminates a watcher;
+      // the embedded target runs with maxWatchBacklog 1000, below this collection.
+      const ns = await namespace()
+      const n = 1200
+      for (let i = 0; i < n; i += 50) {
+        await Promise.all(Array.from({ length: Math.min(50, n - i) }, (_, j) => createCm(ns, `big-${String(i + j).padStart(4, '0')}`)))
+      }
+      const w = await openWatch(kc(), `${cms(ns)}?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true`)
+      try {
+        assert.equal(w.status, 200)
+        await w.until((e) => e.some((x) => x.type === 'BOOKMARK' && x.object.metadata.annotations?.['k8s.io/initial-events-end'] === 'true'), target.patienceMs * 4, 'the initial-events-end bookmark')
+        const end = w.events.findIndex((e) => e.type === 'BOOKMARK' && e.object.metadata.annotations?.['k8s.io/initial-events-end'] === 'true')
+        const added = new Set(w.events.slice(0, end).filter((e) => e.type === 'ADDED').map((e) => e.object.metadata.name))
+        assert.equal(added.size, n)
+        assert.equal(await w.ended(0), 'open', 'the watch stays open for live changes')
+      } finally {
+        w.close()
+      }
+    })
+
     test('sendInitialEvents=false with resourceVersion "0" sends no initial events', async () => {
       const ns = await namespace()
       await createCm(ns, 'a')

@@ -415,14 +415,42 @@ describe('engine: streaming initial list (KEP-3157 sendInitialEvents)', () => {
     })
   }
 
-  test('a streaming list that ends before its bookmark starts over after a backoff', () => {
+  test('a streaming list that ends before its bookmark is finished by a paged list after a backoff (client-go reflector: fall back to LIST/WATCH rather than deadlock); later relists stream again', () => {
     const e = engine({ initialList: 'stream' })
     e.feed({ type: 'start' })
     e.feed({ type: 'watchStarted' })
     e.feed({ type: 'watchEvent', event: { type: 'ADDED', object: pod('a', '3') } })
     assert.deepEqual(io(e.feed({ type: 'watchEnded' })), [{ type: 'wait', ms: 800, reason: 'streaming list ended early' }])
+    assert.deepEqual(io(e.feed({ type: 'backoffElapsed' })), [{ type: 'list', params: { limit: 500 } }])
+    const page = e.feed({ type: 'listPage', items: [pod('a', '3'), pod('b', '4')], continueToken: undefined, resourceVersion: '4' })
+    assert.deepEqual(
+      page.filter((x) => x.type === 'emit'),
+      [
+        { type: 'emit', event: { type: 'relistStart', initial: true } },
+        { type: 'emit', event: { type: 'relistPage', objects: [pod('a', '3'), pod('b', '4')] } },
+        { type: 'emit', event: { type: 'relistDone', resourceVersion: '4', initial: true } },
+        { type: 'emit', event: { type: 'synced', resourceVersion: '4' } },
+      ],
+    )
+    assert.equal(e.state.streaming, 'untried')
+    e.feed({ type: 'watchStarted' })
+    const relist = io(e.feed({ type: 'watchEvent', event: statusEvent(410, 'Expired') }))
+    assert.ok(relist[1]?.type === 'watch' && relist[1].params.sendInitialEvents === true, 'the next relist streams again')
+  })
+
+  test('a streaming list that stalls or is cut after it opened is finished by a paged list; one that fails before opening streams again', () => {
+    for (const lost of [{ type: 'stalled' }, { type: 'watchFailed' }] as const) {
+      const e = engine({ initialList: 'stream' })
+      e.feed({ type: 'start' })
+      e.feed({ type: 'watchStarted' })
+      e.feed({ type: 'watchEvent', event: { type: 'ADDED', object: pod('a', '3') } })
+      e.feed(lost)
+      assert.deepEqual(io(e.feed({ type: 'backoffElapsed' })), [{ type: 'list', params: { limit: 500 } }], lost.type)
+    }
+    const e = engine({ initialList: 'stream' })
+    e.feed({ type: 'start' })
+    e.feed({ type: 'watchFailed' })
     const again = io(e.feed({ type: 'backoffElapsed' }))
-    assert.equal(again[0]?.type, 'watch')
     assert.ok(again[0]?.type === 'watch' && again[0].params.sendInitialEvents === true)
   })
 

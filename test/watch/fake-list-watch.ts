@@ -93,6 +93,8 @@ export class FakeListWatch implements ListWatchClient {
   listHangs = false
   /** Whether watch requests with sendInitialEvents are understood (else 422). */
   streamingSupported = true
+  /** When set, a streaming list sends only this many initial events, then goes silent (no bookmark). */
+  initialEventsSilentAfter: number | undefined
 
   get stream(): FakeStream | undefined {
     const last = this.streams[this.streams.length - 1]
@@ -157,7 +159,9 @@ export class FakeListWatch implements ListWatchClient {
     if (fault) throw fault
     if (params.sendInitialEvents && !this.streamingSupported) throw new ApiStatusError(422, 'resourceVersionMatch is forbidden for watch')
     const stream = new FakeStream(params)
-    if (params.sendInitialEvents) {
+    if (params.sendInitialEvents && this.initialEventsSilentAfter !== undefined) {
+      for (const object of [...this.objects.values()].slice(0, this.initialEventsSilentAfter)) stream.pushLine({ type: 'ADDED', object })
+    } else if (params.sendInitialEvents) {
       for (const object of this.objects.values()) stream.pushLine({ type: 'ADDED', object })
       stream.pushLine({
         type: 'BOOKMARK',

@@ -295,6 +295,26 @@ describe('WatchRunner', () => {
     t.runner.stop()
   })
 
+  test('a streaming list that goes silent mid-initial-stream is torn down after timeoutSeconds + margin and finished by a paged list', async () => {
+    const t = setup({ stallMarginMs: 30_000, config: { initialList: 'stream' } })
+    for (const name of ['a', 'b', 'c', 'd']) t.server.put(name)
+    t.server.initialEventsSilentAfter = 2
+    await settle()
+    const stream = t.server.stream
+    assert.ok(stream?.params.sendInitialEvents)
+    await t.clock.advance(300_000 + 29_999)
+    assert.equal(stream.closed, false, 'silence within timeout + margin is fine')
+    await t.clock.advance(1)
+    assert.equal(stream.closed, true, 'the stall timeout applies while the initial events stream')
+    assert.equal(t.runner.counters.stalls, 1)
+    await t.clock.advance(800)
+    await settle()
+    assert.deepEqual(t.server.requests.map((r) => r.kind), ['watch', 'list', 'watch'])
+    assert.deepEqual(t.got, ['created default/a@101', 'created default/b@102', 'created default/c@103', 'created default/d@104', 'synced@104'])
+    t.converged()
+    t.runner.stop()
+  })
+
   test('403 at watch start is a typed terminal error thrown to the consumer after what was queued; no retry loop', async () => {
     const t = setup()
     t.server.put('a')

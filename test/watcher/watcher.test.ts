@@ -186,6 +186,58 @@ describe('Watcher: faults (the final view always equals the server)', () => {
     }
   })
 
+  test("initialList 'stream' of 2,000 objects through a server with maxWatchBacklog 100 syncs from one streaming watch, nothing lost", async () => {
+    // Regression (bench/million.ts, 100k objects with the default backlog of 10,000): the
+    // server counted the initial events as backlog and ended the stream after ~90 objects,
+    // and the watcher retried the streaming list forever, idle in its backoff.
+    const srv = await startApiServer({ maxWatchBacklog: 100 })
+    const n = 2000
+    for (let i = 0; i < n; i++) srv.create({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `s-${i}`, namespace: 'default' }, data: { pad: 'p'.repeat(300) } })
+    const w = await Watcher.start(Mirror, undefined, { kubeConfig: srv.kubeConfig, apiVersion: 'v1', kind: 'ConfigMap', namespace: 'default', initialList: 'stream', store: true, logger })
+    try {
+      await eventually(async () => (await view(w)).log.includes('synced'), 20_000, 'the streaming sync')
+      assert.deepEqual((await view(w)).view, serverView(srv.list('v1', 'ConfigMap', 'default')))
+      assert.equal(w.store?.size, n)
+      assert.equal(srv.stats.watchesClosedSlow, 0)
+      assert.equal(w.counters.failures, 0, 'no streaming list was lost')
+      assert.equal(srv.requestLog.filter((r) => !r.watch && r.path === '/api/v1/namespaces/default/configmaps').length, 0, 'no list request')
+    } finally {
+      await Watcher.stop(w)
+      await srv.close()
+    }
+  })
+
+  test('a streaming list cut after it opened, every time, is finished by a paged list (client-go reflector: LIST/WATCH rather than deadlock)', async () => {
+    const srv = await startApiServer()
+    for (let i = 0; i < 50; i++) srv.create({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `c-${i}`, namespace: 'default' }, data: { v: String(i) } })
+    const streaming = (info: { query: Readonly<Record<string, string>> }) => info.query.sendInitialEvents === 'true'
+    let cutting = true
+    let cuts = 0
+    const cutter = (async () => {
+      while (cutting) {
+        await Promise.race([srv.waitForWatches(1, streaming), new Promise((resolve) => setTimeout(resolve, 50))])
+        cuts += srv.dropWatches({ match: streaming, abrupt: false })
+      }
+    })()
+    const w = await Watcher.start(Mirror, undefined, { kubeConfig: srv.kubeConfig, apiVersion: 'v1', kind: 'ConfigMap', namespace: 'default', initialList: 'stream', logger })
+    try {
+      await eventually(async () => (await view(w)).log.includes('synced'), 20_000, 'the sync')
+      assert.ok(cuts >= 1, 'the streaming list was cut')
+      srv.create({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'live', namespace: 'default' } })
+      await eventually(async () => {
+        assert.deepEqual((await view(w)).view, serverView(srv.list('v1', 'ConfigMap', 'default')))
+        return true
+      }, 10_000, 'the watcher to match the server')
+      assert.deepEqual((await view(w)).violations, [])
+      assert.ok(srv.requestLog.some((r) => !r.watch && r.path === '/api/v1/namespaces/default/configmaps'), 'a paged list finished the sync')
+    } finally {
+      cutting = false
+      await cutter
+      await Watcher.stop(w)
+      await srv.close()
+    }
+  })
+
   test('a dropped stream is re-watched from the last resourceVersion, without relisting', async () => {
     server.create(cm('d1'))
     const w = await start()

@@ -105,6 +105,11 @@ export class WatchStream implements StoreSubscriber {
   readonly #o: WatchStreamOptions
   #queue: Item[] = []
   #head = 0
+  /**
+   * Queued items at the head of the queue that are the initial state (and the bookmark
+   * that closes it): they never count toward `maxBacklog`.
+   */
+  #initialPending = 0
   #scheduled = false
   #blocked = false
   #stalled = false
@@ -208,9 +213,18 @@ export class WatchStream implements StoreSubscriber {
     }
   }
 
-  /** Queues initial state as ADDED events (watch without resourceVersion, or sendInitialEvents). */
+  /**
+   * Queues initial state as ADDED events (watch without resourceVersion, or sendInitialEvents).
+   * They are exempt from `maxBacklog`: kube-apiserver's cacheWatcher.processInterval writes
+   * the initial events straight to the result channel, blocking on the client however
+   * slowly it reads; only the events committed after the watch started wait in its bounded
+   * input buffer, and only that buffer overflowing terminates the watcher.
+   */
   sendInitial(objects: KubeObject[]): void {
-    for (const o of objects) this.#pushTransformed('ADDED', o)
+    for (const o of objects) {
+      this.#pushTransformed('ADDED', o)
+      if (!this.#closed) this.#initialPending++
+    }
   }
 
   /** Queues a BOOKMARK at `rv`; `initialEventsEnd` adds the `k8s.io/initial-events-end` annotation. */
@@ -225,6 +239,7 @@ export class WatchStream implements StoreSubscriber {
       ? `{"resourceVersion":"${rv}","annotations":{"k8s.io/initial-events-end":"true"}}`
       : `{"resourceVersion":"${rv}"}`
     this.#enqueue(`{"type":"BOOKMARK","object":{"kind":"${def.kind}","apiVersion":"${def.apiVersion}","metadata":${metadata}}}\n`)
+    if (initialEventsEnd && !this.#closed) this.#initialPending++
   }
 
   /** Queues an ERROR event carrying `status`; closes the stream afterwards when `close` (the real server does). */
@@ -262,6 +277,7 @@ export class WatchStream implements StoreSubscriber {
     if (this.#closed) return
     this.#queue = []
     this.#head = 0
+    this.#initialPending = 0
     if (abrupt) this.#res.socket?.destroy()
     else this.#res.end()
     this.#cleanup()
@@ -291,7 +307,7 @@ export class WatchStream implements StoreSubscriber {
    * the bytes already written), as the watch cache terminates a blocked watcher.
    */
   #closeIfTooSlow(): boolean {
-    if (!this.#blocked || this.#stalled || this.#queue.length - this.#head <= this.#o.maxBacklog) return false
+    if (!this.#blocked || this.#stalled || this.#queue.length - this.#head - this.#initialPending <= this.#o.maxBacklog) return false
     this.#o.onSlowClient(this)
     this.drop(false)
     return true
@@ -393,7 +409,10 @@ export class WatchStream implements StoreSubscriber {
 
   #afterPump(sent: number): void {
     const q = this.#queue
-    if (sent) this.#o.onEventsSent(sent)
+    if (sent) {
+      this.#initialPending = Math.max(0, this.#initialPending - sent)
+      this.#o.onEventsSent(sent)
+    }
     if (this.#closeIfTooSlow()) return
     if (this.#head >= q.length) {
       this.#queue = []
@@ -416,6 +435,7 @@ export class WatchStream implements StoreSubscriber {
     this.#o.clock.clearTimeout(this.#preDeadlineTimer)
     this.#queue = []
     this.#head = 0
+    this.#initialPending = 0
     this.#o.onClose(this)
   }
 }

@@ -213,6 +213,57 @@ describe('embedded API server: watch', () => {
     }
   })
 
+  for (const initial of ['sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true', 'allowWatchBookmarks=true'] as const) {
+    test(`initial events never count toward maxWatchBacklog (cacheWatcher.processInterval blocks on the client): 2,000 objects through a backlog of 100, ${initial.startsWith('send') ? 'sendInitialEvents' : 'watch without resourceVersion'}`, async () => {
+      // Regression: the whole initial state was queued at once and counted as backlog, so the
+      // server ended every such watch after its first chunk (~92 of 2,000 objects), and a
+      // streaming list (`initialList: 'stream'`) of more objects than the backlog never completed.
+      const srv = await startApiServer({ maxWatchBacklog: 100 })
+      try {
+        const n = 2000
+        for (let i = 0; i < n; i++) srv.create({ ...configMap(`init-${i}`), data: { pad: 'p'.repeat(300) } })
+        const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+          http.get(`${srv.url}${CM}?watch=1&${initial}`, resolve).on('error', reject)
+        })
+        res.pause() // a slow reader: the socket fills before it reads anything
+        await new Promise((resolve) => setTimeout(resolve, 50))
+        const names = new Set<string>()
+        let endBookmark = false
+        let buffered = ''
+        res.setEncoding('utf8')
+        const done = new Promise<void>((resolve, reject) => {
+          res.on('data', (text: string) => {
+            buffered += text
+            let nl = buffered.indexOf('\n')
+            while (nl >= 0) {
+              const ev = JSON.parse(buffered.slice(0, nl))
+              buffered = buffered.slice(nl + 1)
+              nl = buffered.indexOf('\n')
+              if (ev.type === 'ADDED') names.add(ev.object.metadata.name)
+              if (ev.type === 'BOOKMARK' && ev.object.metadata.annotations?.['k8s.io/initial-events-end'] === 'true') endBookmark = true
+              if (names.size === n && (endBookmark || !initial.startsWith('send'))) resolve()
+            }
+          })
+          res.on('end', () => reject(new Error(`the watch ended after ${names.size} of ${n} initial events`)))
+          res.on('error', reject)
+        })
+        res.resume()
+        await done
+        assert.equal(names.size, n)
+        assert.equal(srv.stats.watchesClosedSlow, 0)
+        assert.equal(srv.watches().length, 1, 'still open for live events')
+        srv.create(configMap('init-live'))
+        await new Promise<void>((resolve) => {
+          const check = () => (names.has('init-live') ? resolve() : setTimeout(check, 5))
+          check()
+        })
+        res.destroy()
+      } finally {
+        await srv.close()
+      }
+    })
+  }
+
   test('maxWatchBacklog must be a positive integer', async () => {
     await assert.rejects(startApiServer({ maxWatchBacklog: 0 }), RangeError)
     await assert.rejects(startApiServer({ maxWatchBacklog: 1.5 }), RangeError)
