@@ -274,3 +274,20 @@ export {
   type ResourceLock,
 } from './manager/index.ts'
 export { prometheusReconcileMetrics, type ReconcileMetricsProvider } from './dispatch/index.ts'
+export {
+  DEFAULT_VIRTUAL_NODES,
+  drainLabel,
+  InvalidRingError,
+  InvalidShardingError,
+  objectKey as ringObjectKey,
+  Ring,
+  type RingSpec,
+  type RingStatus,
+  Sharder,
+  Sharding,
+  type ShardingOptions,
+  ShardLease,
+  type ShardState,
+  shardLabel,
+  shardState,
+} from './sharding/index.ts'

@@ -26,6 +26,12 @@ const expectations: Record<string, RegExp[]> = {
     /operator: Site blog deleted; the finalizer removed ConfigMap site-blog first/,
     /operator: stopped; lease released \(holder ""\)/,
   ],
+  'sharded-operator.ts': [
+    /sharded-operator: 3 shards, 12 Sites: shard-a=\d+ shard-b=\d+ shard-c=\d+/,
+    /sharded-operator: every ConfigMap written by the shard its Site is assigned to/,
+    /sharded-operator: shard-d joined; [1-9]\d* Sites handed over \(drain, acknowledge, reassign\), all to shard-d: true/,
+    /sharded-operator: stopped; shard Leases released/,
+  ],
   'pod-watcher.ts': [/pods per phase: \{ Pending: 1, Running: 2, Succeeded: 1 \}/, /after a deletion and a phase change: \{ Running: 3 \}/],
   'resource-stream.ts': [
     /upsert default\/api failed on purpose; it will be retried/,

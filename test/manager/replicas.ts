@@ -37,8 +37,8 @@ export class Replica {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>
   stderr = ''
 
-  constructor(args: string[], env: NodeJS.ProcessEnv = {}) {
-    this.proc = spawn(process.execPath, ['--conditions=source', 'examples/operator.ts', ...args], {
+  constructor(args: string[], env: NodeJS.ProcessEnv = {}, script = 'examples/operator.ts') {
+    this.proc = spawn(process.execPath, ['--conditions=source', script, ...args], {
       cwd: root,
       env: { ...process.env, KUBEVISOR_LOG_LEVEL: 'info', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

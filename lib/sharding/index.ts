@@ -1,0 +1,19 @@
+/**
+ * Scale-out: shard one controller's objects across replicas on Kubernetes' own primitives
+ * (the design of timebertt/kubernetes-controller-sharding). Start with {@link Sharding}.
+ */
+export { defaultShardName, drainLabel, InvalidShardingError, type RingSpec, SHARDING_DOMAIN, type ShardedTarget, shardLabel, validateRing, validateShardName } from './labels.ts'
+export { DEFAULT_VIRTUAL_NODES, groupOf, hash32, InvalidRingError, objectKey, Ring, ringKeyOf } from './ring.ts'
+export { DEFAULT_SHARDER_SYNC_PERIOD_MS, type RingStatus, Sharder, type SharderOptions } from './sharder.ts'
+export { Sharding, type ShardingOptions } from './shard.ts'
+export {
+  DEFAULT_ORPHAN_AFTER_MS,
+  markShardDead,
+  RING_LABEL,
+  ShardLease,
+  ShardLeaseLock,
+  type ShardLeaseOptions,
+  type ShardLeaseTiming,
+  type ShardState,
+  shardState,
+} from './shard-lease.ts'
