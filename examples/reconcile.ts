@@ -10,7 +10,9 @@
  *   from the store too; nothing is written when it is already right), records an Event
  *   on the Site for each change, and keeps the Site's `Ready` condition.
  * - All writes go through kubevisor's `Client`: plain JSON objects, the same shape the
- *   stores hand out.
+ *   stores hand out. Changing the Site from outside is a read-modify-write under
+ *   `retryOnConflict`, re-reading from the API server on each try (the controller writes
+ *   the Site's status at the same time).
  * - Deleting the owned ConfigMap by hand reconciles its Site, which re-creates it.
  * - Everything runs under one supervisor; stopping it drains the controller.
  *
@@ -132,13 +134,18 @@ const blog = { apiVersion: 'example.com/v1', kind: 'Site', namespace: 'default',
 await client.create(site({ 'index.html': '<h1>blog</h1>' }))
 await until('the ConfigMap', () => configMapStore.get({ namespace: 'default', name: 'site-blog' }) !== undefined)
 
-// 2. The Site changes: the ConfigMap follows. The object from the store is written back as it
-//    is; the controller writes the Site's status meanwhile, so a stale read conflicts and is
-//    retried with a fresh one (client-go's RetryOnConflict).
+// 2. The Site changes: the ConfigMap follows. A read-modify-write of the Site races the
+//    controller, which writes the Site's status meanwhile: the update carries the
+//    resourceVersion it read, so a write in between makes it fail with 409 Conflict. Re-read
+//    and retry, as client-go's RetryOnConflict example does — and re-read from the API
+//    server, not from the informer's store: the store may not have seen the write that caused
+//    the conflict yet (it lags behind the server, more so under load), and a retry with the
+//    same stale object conflicts again until the tries run out.
 await until('the Ready condition', () => findStatusCondition(siteStore.get({ namespace: 'default', name: 'blog' })?.status?.conditions, 'Ready') !== undefined)
-await retryOnConflict(DEFAULT_BACKOFF, () => {
-  const current = siteStore.get({ namespace: 'default', name: 'blog' }) as Site
-  return client.update({ ...current, spec: { pages: { 'index.html': '<h1>blog</h1>', 'about.html': 'about' } } })
+await retryOnConflict(DEFAULT_BACKOFF, async () => {
+  const current = await client.get<Site>(blog)
+  current.spec = { ...current.spec, pages: { 'index.html': '<h1>blog</h1>', 'about.html': 'about' } }
+  return client.update(current)
 })
 await until('the update', () => log.some((l) => l.includes('updated ConfigMap')))
 

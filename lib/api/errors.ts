@@ -26,7 +26,7 @@ export interface StatusDetails {
   group?: string
   /** The resource (plural) or kind the failure is about, as the server wrote it. */
   kind?: string
-  /** The uid of that object, when the server knew it (e.g. a failed delete precondition). */
+  /** The uid of that object, when the server gave one. */
   uid?: string
   /** One entry per failed field or cause; `Invalid` and apply `Conflict` answers list them. */
   causes?: StatusCause[]

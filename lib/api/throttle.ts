@@ -29,7 +29,7 @@ export interface ThrottleOptions extends ApiTransportOptions {
   clock?: Clock | undefined
 }
 
-/** A {@link ThrottledTransport} was asked for a rate it cannot keep. */
+/** A {@link ThrottledTransport} was asked for a rate it cannot keep: `qps` not a positive finite number, or `burst` not an integer ≥ 1. Thrown by its constructor; code `ERR_INVALID_THROTTLE`. */
 export class InvalidThrottleError extends KubevisorError {
   constructor(message: string) {
     super('ERR_INVALID_THROTTLE', message)
@@ -45,7 +45,9 @@ export class InvalidThrottleError extends KubevisorError {
  * ```
  */
 export class ThrottledTransport extends ApiTransport {
+  /** Requests per second let out, sustained (option `qps`): the rate the bucket refills at. */
   readonly qps: number
+  /** The bucket's size (option `burst`): requests let out at once after a quiet spell. */
   readonly burst: number
   readonly #clock: Clock
   #tokens: number

@@ -105,7 +105,7 @@ export interface LeaderElectionConfig {
 export interface LeaderElectionStatus {
   /** This candidate's identity, as written in `holderIdentity` when it leads. */
   identity: string
-  /** The lock, for display: `namespace/name` of the Lease. */
+  /** The lock, for display: `namespace/name` for a Lease (a {@link ResourceLock}'s `describe()`). */
   lock: string
   /** Whether this candidate leads now (acquired, and not yet lost or released). */
   isLeader: boolean

@@ -120,7 +120,7 @@ export interface ManagerOptions {
   informers?: InformerFactory
   /** Where the Manager, its tree and its controllers log (as a child logger with `identity`). Default the shared logger, level from `$KUBEVISOR_LOG_LEVEL` (default `info`). */
   logger?: Logger
-  /** Time for leader election, shutdown deadlines, informers and the supervision tree (tests pass a `FakeClock`). Default the system clock. */
+  /** Time for leader election, the shutdown deadline, the supervision tree and the informers it creates (tests pass a `FakeClock`). Default the system clock. */
   clock?: Clock
   /** Leader election; off when absent or false (every replica then runs everything). */
   leaderElection?: ManagerLeaderElectionOptions | false

@@ -28,29 +28,47 @@ export interface ApiServerUser {
 
 /** The authenticated user of a request. */
 export interface UserInfo {
+  /** The user name: an {@link ApiServerUser}'s `name`, `kubevisor` for the server's own token (or no authentication), `system:anonymous` on an open path without a token. */
   username: string
+  /** The user's uid, when its {@link ApiServerUser} has one. */
   uid?: string
+  /** The user's groups, `system:authenticated` included (`system:masters` for the `kubevisor` user; `system:unauthenticated` for anonymous). */
   groups: string[]
 }
 
 /** What a request (or an access review) asks to do: Go's `authorizer.Attributes`. */
 export interface AuthorizationAttributes {
+  /** Who asks. */
   user: UserInfo
+  /** The verb, as RequestInfoFactory names it: `get`, `list`, `watch`, `create`, `update`, `patch`, `delete`, `deletecollection` (or the lower-cased HTTP method). */
   verb: string
   /** Resource requests. */
   resourceRequest: boolean
+  /** The API group of a resource request (`''` for the core group). */
   group?: string
+  /** The API version of a resource request, e.g. `v1`. */
   version?: string
+  /** The resource (plural), e.g. `configmaps`. */
   resource?: string
+  /** The subresource, e.g. `status` or `scale`; absent for the object itself. */
   subresource?: string
+  /** The namespace of a namespaced request; absent at the cluster scope. */
   namespace?: string
+  /** The object's name; absent for a collection (list, watch, create, deletecollection). */
   name?: string
   /** Non-resource requests (`/version`, `/openapi/v3`, ...). */
   path?: string
 }
 
 /** The decision of an {@link Authorizer}: a boolean, or allowed with a reason. */
-export type AuthorizationDecision = boolean | { allowed: boolean; reason?: string }
+export type AuthorizationDecision =
+  | boolean
+  | {
+      /** Whether the request may proceed (else 403 Forbidden). */
+      allowed: boolean
+      /** Why: appended to the Forbidden message, and the `reason` of an access review's status. */
+      reason?: string
+    }
 
 /** Decides one request (also asked by SelfSubjectAccessReview). */
 export type Authorizer = (attributes: AuthorizationAttributes) => AuthorizationDecision
