@@ -235,7 +235,7 @@ export {
   UnauthorizedError,
   UnsupportedMediaTypeError,
 } from './api/index.ts'
-export { dropManagedFields, type KubeObject, type ObjectMeta } from './watch/object.ts'
+export { dropManagedFields, type KubeObject, type ObjectMeta, type PartialObjectMetadata } from './watch/object.ts'
 // Resuming a watcher with what you persisted; a watcher's backoff in progress.
 export type { KnownRecord } from './watch/known.ts'
 export type { PendingWait } from './watch/runner.ts'

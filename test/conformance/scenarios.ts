@@ -28,6 +28,7 @@ import { eventually, Mirror, type MirrorState, serverView } from '../support/mir
 import { brief, ok, openWatch, raw, type RawResponse, type WatchEvent } from './http.ts'
 import { startTcpProxy, type TcpProxy } from './proxy.ts'
 import { type ConformanceTarget, exceptionFor } from './target.ts'
+import { metadataScenarios } from './metadata.ts'
 import { writeScenarios } from './writes.ts'
 
 const GROUP = 'conformance.kubevisor.io'
@@ -76,6 +77,7 @@ const rvOf = (o: any): string => o.metadata.resourceVersion
 /** Registers every scenario against `target` (call inside or outside a `describe`). */
 export function conformanceScenarios(getTarget: () => ConformanceTarget): void {
   writeScenarios(getTarget) // writes.ts: managedFields, server-side apply, dryRun, delete options, Events, Leases
+  metadataScenarios(getTarget) // metadata.ts: PartialObjectMetadata lists, gets and watches; metadataOnly watchers and informers
   let target: ConformanceTarget
   let seq = 0
   before(() => {

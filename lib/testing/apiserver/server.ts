@@ -20,6 +20,7 @@ import {
 import { type DeleteOptions, type FieldValidation, type ListOptions, type ListResult, Rest, resourceKey, validateListOptions, type WriteOptions } from './rest.ts'
 import { type ResourceDef, ResourceRegistry } from './resources.ts'
 import { openApiDocument, openApiIndex, openApiV2 } from './openapi.ts'
+import { checkListConversion, checkObjectConversion, type PartialConversion, partialConversion, partialListJson, toPartial } from './partial.ts'
 import { route } from './routes.ts'
 import { handleScale } from './scale.ts'
 import {
@@ -795,14 +796,18 @@ class EmbeddedApiServer implements ApiServer {
       return this.#sendJson(res, 200, JSON.stringify(scale))
     }
     const table = wantsTable(req.headers.accept)
+    // Metadata-only reads (`as=PartialObjectMetadata[List]`, partial.ts); a 406 for an `as=` it cannot serve.
+    const partial = method === 'GET' ? partialConversion(req.headers.accept) : undefined
     const include = (q.get('includeObject') ?? 'Metadata') as IncludeObject
     const sub = r.subresource === 'status' ? ('status' as const) : undefined
 
     if (r.name === undefined) {
       if (method === 'GET') {
         const o = listOptions(q)
-        if (o.watch) return this.#watch(res, def, ns, o, info, table ? include : undefined)
+        if (o.watch) return this.#watch(res, def, ns, o, info, table ? include : undefined, partial)
+        if (partial) checkListConversion(partial, def)
         const result = this.#rest.list(def, ns, o)
+        if (partial) return this.#sendJson(res, 200, partialListJson(result.items, listMeta(result), partial.apiVersion))
         return this.#sendJson(res, 200, table ? this.#renderTable(result, include) : this.#renderList(def, result))
       }
       if (method === 'POST') {
@@ -832,12 +837,15 @@ class EmbeddedApiServer implements ApiServer {
         if (o.watch) {
           const field = `metadata.name=${name}`
           o.fieldSelector = o.fieldSelector ? `${o.fieldSelector},${field}` : field
-          return this.#watch(res, def, ns, o, info, table ? include : undefined)
+          return this.#watch(res, def, ns, o, info, table ? include : undefined, partial)
         }
+        if (partial) checkObjectConversion(partial, def)
         const obj = this.#rest.get(def, ns, name, q.get('resourceVersion') ?? undefined)
         const body = table
           ? JSON.stringify(toTable([obj], { resourceVersion: obj.metadata.resourceVersion }, include))
-          : objectJson(obj)
+          : partial
+            ? JSON.stringify(toPartial(obj, partial.apiVersion))
+            : objectJson(obj)
         return this.#sendJson(res, 200, body)
       }
       case 'PUT': {
@@ -899,9 +907,7 @@ class EmbeddedApiServer implements ApiServer {
   }
 
   #renderList(def: ResourceDef, result: ListResult): string {
-    const meta: Record<string, unknown> = { resourceVersion: String(result.resourceVersion) }
-    if (result.continue !== undefined) meta.continue = result.continue
-    if (result.remainingItemCount !== undefined) meta.remainingItemCount = result.remainingItemCount
+    const meta = listMeta(result)
     // Typed (built-in) lists carry no kind/apiVersion on items; custom resource lists do.
     const prefix = def.custom ? '' : `{"kind":"${def.kind}","apiVersion":"${def.apiVersion}",`
     const items = result.items.map((o) => {
@@ -925,8 +931,15 @@ class EmbeddedApiServer implements ApiServer {
     o: ListOptions,
     info: RequestInfo,
     tableInclude: IncludeObject | undefined,
+    partial?: PartialConversion,
   ): void {
     validateListOptions(o)
+    if (partial?.as === 'PartialObjectMetadataList') {
+      // kube-apiserver accepts the watch, fails to convert the first object and ends the stream: 200, no events.
+      res.writeHead(200, { 'Content-Type': 'application/json' })
+      res.end()
+      return
+    }
     const filter = this.#rest.filter(def, namespace, o)
     const startRv = this.#rest.checkWatchRv(o.resourceVersion)
     const res_ = resourceKey(def)
@@ -944,6 +957,7 @@ class EmbeddedApiServer implements ApiServer {
       timeoutSeconds: o.timeoutSeconds,
       ...(startRv !== undefined && o.sendInitialEvents === undefined ? { afterRv: startRv } : {}),
       ...(tableInclude ? { render: (obj: KubeObject) => toTable([obj], { resourceVersion: obj.metadata.resourceVersion }, tableInclude) } : {}),
+      ...(partial ? { render: (obj: KubeObject) => toPartial(obj, partial.apiVersion), bookmarkKind: { kind: 'PartialObjectMetadata', apiVersion: partial.apiVersion } } : {}),
       maxBacklog: this.#opts.maxWatchBacklog,
       onClose: (s) => this.#watches.delete(s),
       onEventsSent: (n) => {
@@ -1055,3 +1069,10 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
   return api
 }
 
+/** A list's `metadata`: resourceVersion, continue and remainingItemCount when set. */
+function listMeta(result: ListResult): Record<string, unknown> {
+  const meta: Record<string, unknown> = { resourceVersion: String(result.resourceVersion) }
+  if (result.continue !== undefined) meta.continue = result.continue
+  if (result.remainingItemCount !== undefined) meta.remainingItemCount = result.remainingItemCount
+  return meta
+}
