@@ -15,7 +15,7 @@
 // Then the same at 100k pods: initial sync time, events/s with 100k objects stored vs 1k,
 // and heap per stored pod (after forced GC) against plain parsed pods in a Map.
 //
-//   ./dev node --conditions=source --expose-gc bench/watch.ts [--quick]
+//   ./dev node --conditions=source --expose-gc bench/watch.ts [--quick] [--rounds=9,3]
 //
 // Targets (DESIGN.md §7) are printed beside the figures; the script never asserts them.
 import http from 'node:http'
@@ -485,15 +485,15 @@ const both = (wall: number, cpu: number) => (Number.isFinite(wall) ? `${fmt(wall
  * sync and memory with 100k pods (`largeRounds` rounds). `quick` shrinks everything for a
  * smoke run.
  */
-export async function run(options: { quick?: boolean } = {}): Promise<BenchTable[]> {
+export async function run(options: { quick?: boolean; smallRounds?: number; largeRounds?: number } = {}): Promise<BenchTable[]> {
   const quick = options.quick ?? false
   const small = 1_000
   const large = quick ? 20_000 : 100_000
   const memoryPods = quick ? 5_000 : 20_000
   const smallEvents = quick ? 5_000 : 40_000
   const largeEvents = quick ? 5_000 : 150_000 // every pod replaced 1.5×: full collections of the large heap fall inside the window
-  const smallRounds = quick ? 1 : 9
-  const largeRounds = quick ? 1 : 3
+  const smallRounds = options.smallRounds ?? (quick ? 1 : 9)
+  const largeRounds = options.largeRounds ?? (quick ? 1 : 3)
   const haveGc = gc()
   const server = await startWatchServer()
   try {
@@ -638,5 +638,9 @@ async function probe(args: Map<string, string>): Promise<void> {
 if (import.meta.main) {
   const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]))
   if (args.has('only')) await probe(args)
-  else for (const table of await run({ quick: args.has('quick') })) console.log(`${formatTable(table)}\n`)
+  else {
+    // `--rounds=S,L`: fewer rounds (1k pods, 100k pods) on a busy machine.
+    const [smallRounds, largeRounds] = (args.get('rounds') ?? '').split(',').map((n) => (n ? Number(n) : undefined))
+    for (const table of await run({ quick: args.has('quick'), smallRounds, largeRounds })) console.log(`${formatTable(table)}\n`)
+  }
 }

@@ -586,7 +586,7 @@ function snapshotOf(shared: Shared, name: string, opts: WatcherOptions<unknown>)
   const state = runner?.state
   return {
     name,
-    target: opts.path ?? `${opts.apiVersion}/${opts.kind}`,
+    target: `${opts.path ?? `${opts.apiVersion}/${opts.kind}`}${opts.metadataOnly ? ' (metadata only)' : ''}`,
     namespace: opts.namespace,
     phase: state?.phase ?? 'Restarting',
     open: state !== undefined && (state.phase === 'Watching' || state.phase === 'Streaming') ? state.open : false,
