@@ -235,6 +235,8 @@ export {
   UnauthorizedError,
   UnsupportedMediaTypeError,
 } from './api/index.ts'
+/** Client-side throttling (client-go's QPS/Burst) for a {@link Client}: `new Client(kc, { transport: new ThrottledTransport(kc, { qps, burst }) })`. */
+export { InvalidThrottleError, type ThrottleOptions, ThrottledTransport } from './api/index.ts'
 export { dropManagedFields, type KubeObject, type ObjectMeta, type PartialObjectMetadata } from './watch/object.ts'
 // Resuming a watcher with what you persisted; a watcher's backoff in progress.
 export type { KnownRecord } from './watch/known.ts'

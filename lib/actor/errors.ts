@@ -27,6 +27,7 @@ export class CallTimeoutError extends KubevisorError {
  * instead of waiting out its timeout, as gen_server:call/3 exits with `calling_self`.
  */
 export class CallingSelfError extends KubevisorError {
+  /** Always `'calling_self'`, the exit reason gen_server:call/3 gives for this mistake. */
   readonly reason = 'calling_self'
   constructor(ref: string) {
     super('ERR_CALLING_SELF', `${ref} called itself from its own callback: that call could never be answered (calling_self)`)

@@ -20,10 +20,13 @@ import type { ExitReason, Pid } from './types.ts'
 
 /** What {@link inspectProcess} reports about a process, live or exited. Pids are given by their `id`. */
 export interface ProcessSnapshot {
+  /** The process's {@link Pid.id}: unique within this Node.js process, never reused. */
   id: number
+  /** Its registered name, while registered; `undefined` otherwise (and after exit). */
   name: string | undefined
   /** The behaviour's `behaviourName`, else its class name, else `'GenServer'`. */
   behaviour: string
+  /** Where it is in its lifecycle: `starting` (in `init`), `running`, `stopping` (in `terminate`) or `exited`. */
   status: ProcessStatus
   /** Messages waiting in the mailbox. */
   mailbox: number
@@ -31,9 +34,11 @@ export interface ProcessSnapshot {
   handled: number
   /** `clock.now()` of the process's clock when it was created. A restarted child is a new process. */
   startedAt: number
+  /** Whether it traps exits: exit signals from links arrive as messages instead of killing it (supervisors do). */
   trapExit: boolean
   /** The process it was started linked to (its supervisor), if any. */
   parent: number | undefined
+  /** The ids of the processes linked to it (both directions: a link is symmetric). */
   links: number[]
   /** Processes this one monitors. */
   monitors: number[]

@@ -67,6 +67,7 @@ export class Pid {
     return this.#target.toString()
   }
 
+  /** The same `#<id>` / `#<id>(<name>)` string as {@link Pid.toString}, so a pid in a logged or serialized object reads as its handle, never as process state. */
   toJSON(): string {
     return this.#target.toString()
   }

@@ -12,6 +12,7 @@ import { KubevisorError } from '../errors.ts'
 export interface StatusCause {
   /** Machine-readable, e.g. `FieldValueRequired`, `FieldValueInvalid`, `FieldManagerConflict`. */
   reason?: string
+  /** Human-readable explanation, e.g. `Required value`; for an apply conflict it names the other field manager. */
   message?: string
   /** The field path, e.g. `metadata.name` or `spec.replicas`. */
   field?: string
@@ -19,24 +20,42 @@ export interface StatusCause {
 
 /** `Status.details`: the object a failure is about, its causes and a suggested delay. */
 export interface StatusDetails {
+  /** The name of the object the failure is about, when it has one. */
   name?: string
+  /** The API group of that object's resource (empty for the core group). */
   group?: string
   /** The resource (plural) or kind the failure is about, as the server wrote it. */
   kind?: string
+  /** The uid of that object, when the server knew it (e.g. a failed delete precondition). */
   uid?: string
+  /** One entry per failed field or cause; `Invalid` and apply `Conflict` answers list them. */
   causes?: StatusCause[]
+  /** The server's suggested wait before retrying, in seconds (`ServerTimeout`, `TooManyRequests`). */
   retryAfterSeconds?: number
 }
 
 /** A `meta/v1` `Status` body, as every failed request (and some deletes) answer with. */
 export interface Status {
+  /** Always `Status` (a delete that answers with the object has another kind). */
   kind?: 'Status'
+  /** `v1`. */
   apiVersion?: string
-  metadata?: { continue?: string; resourceVersion?: string }
+  /** List metadata; rarely set on a `Status`. */
+  metadata?: {
+    /** A continue token, as on a list. */
+    continue?: string
+    /** A resource version, as on a list. */
+    resourceVersion?: string
+  }
+  /** `Failure` for errors, `Success` for e.g. a delete answered without the object. */
   status?: 'Success' | 'Failure'
+  /** Human-readable description of the failure. */
   message?: string
+  /** Machine-readable reason (`NotFound`, `AlreadyExists`, `Conflict`, `Invalid`, `Expired`, ...): {@link ApiStatusError.from} picks the error class by it. */
   reason?: string
+  /** The object the failure is about, its causes and a suggested retry delay. */
   details?: StatusDetails
+  /** The HTTP status code, repeated in the body. */
   code?: number
 }
 

@@ -46,3 +46,4 @@ export {
 } from './errors.ts'
 export { discoverGroupVersion, type GroupVersionResources, hasSubresource, invalidateDiscovery, type ResolvedResource, resolveResource, servesGroupVersion } from './discovery.ts'
 export { type ApiRequest, ApiTransport, type ApiTransportOptions, KEEP_ALIVE_AGENT_OPTIONS, keepAliveAgent, parseRetryAfter, readBody, responseChunks } from './transport.ts'
+export { InvalidThrottleError, type ThrottleOptions, ThrottledTransport } from './throttle.ts'

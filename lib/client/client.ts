@@ -30,16 +30,32 @@ import { type Clock, sleep, systemClock } from '../time/clock.ts'
  * {@link KubeObject}, `Plain<V1ConfigMap>`, or a store's object.
  */
 export interface ObjectLike {
+  /** The group/version, e.g. `v1`, `apps/v1`; required by every write. */
   apiVersion?: string | undefined
+  /** The kind, e.g. `ConfigMap`; required by every write (resolved to its REST collection through discovery). */
   kind?: string | undefined
-  metadata?: { name?: string | undefined; namespace?: string | undefined; resourceVersion?: string | undefined; uid?: string | undefined } | undefined
+  /** The object's metadata: the fields the client reads to address and condition a write. */
+  metadata?:
+    | {
+        /** The object's name; required by every write but `create` (where the server may generate it from `generateName`). */
+        name?: string | undefined
+        /** The namespace; required for namespaced kinds (else {@link InvalidRequestError} before sending). */
+        namespace?: string | undefined
+        /** Set on every object read from the server or a store; makes `update` conditional (`ConflictError` when stale). */
+        resourceVersion?: string | undefined
+        /** The server-assigned unique id of this incarnation of the object. */
+        uid?: string | undefined
+      }
+    | undefined
 }
 
 /** Names one object. */
 export interface ObjectRef {
   /** e.g. `v1`, `apps/v1`, `example.com/v1`. */
   apiVersion: string
+  /** The kind, e.g. `Deployment`; with `apiVersion` it is resolved to a REST resource through discovery. */
   kind: string
+  /** The object's `metadata.name`; required (an empty name is refused with {@link InvalidRequestError}). */
   name: string
   /** Required for namespaced kinds; ignored for cluster-scoped ones. */
   namespace?: string | undefined
@@ -47,8 +63,11 @@ export interface ObjectRef {
 
 /** Names a collection (all namespaces when `namespace` is absent). */
 export interface CollectionRef {
+  /** e.g. `v1`, `apps/v1`, `example.com/v1`. */
   apiVersion: string
+  /** The kind of the items, e.g. `ConfigMap` (not `ConfigMapList`). */
   kind: string
+  /** Lists this namespace only; absent: every namespace (for cluster-scoped kinds, always). */
   namespace?: string | undefined
 }
 
@@ -90,17 +109,26 @@ export interface ApplyOptions extends RequestOptions {
   force?: boolean | undefined
   /** Default `Strict`: an unknown field fails the apply (`BadRequestError`) instead of being dropped. */
   fieldValidation?: FieldValidation | undefined
+  /** Validate and answer with the applied result, persist nothing (`dryRun=All`). Default false. */
   dryRun?: boolean | undefined
 }
 
 /** `metav1.DeleteOptions` as options of {@link Client.delete}. */
 export interface DeleteOptions extends RequestOptions {
   /** Delete only if the object still has this uid / resourceVersion (else `ConflictError`). */
-  preconditions?: { uid?: string | undefined; resourceVersion?: string | undefined } | undefined
+  preconditions?:
+    | {
+        /** Delete only this incarnation: a same-named object created since has another uid. */
+        uid?: string | undefined
+        /** Delete only if nobody changed the object since this version was read. */
+        resourceVersion?: string | undefined
+      }
+    | undefined
   /** `Background` (the server's default for most kinds), `Foreground` (dependents first) or `Orphan`. */
   propagationPolicy?: 'Background' | 'Foreground' | 'Orphan' | undefined
   /** Seconds before the object is deleted (pods); 0 = immediately. */
   gracePeriodSeconds?: number | undefined
+  /** Validate and answer as if deleted, delete nothing (`dryRun=All`). Default false. */
   dryRun?: boolean | undefined
 }
 
@@ -114,22 +142,52 @@ export interface ListOptions extends RequestOptions {
   limit?: number | undefined
   /** The continue token of the previous page. */
   continue?: string | undefined
+  /**
+   * Which version of the collection to read. Unset (default): the most recent, read from
+   * etcd (a quorum read); `'0'`: any version, usually the server's watch cache (cheaper, may
+   * be stale); another value: interpreted by `resourceVersionMatch`.
+   */
   resourceVersion?: string | undefined
+  /**
+   * How `resourceVersion` is matched: `Exact` (that version precisely; 410 `Expired` once
+   * compacted) or `NotOlderThan` (that version or newer). Only with `resourceVersion` set.
+   */
   resourceVersionMatch?: 'Exact' | 'NotOlderThan' | undefined
 }
 
 /** One page of a list: plain items with `apiVersion` and `kind` filled in. */
 export interface ObjectList<T> {
+  /** The collection's group/version, e.g. `v1`. */
   apiVersion: string
+  /** The list kind, e.g. `ConfigMapList`. */
   kind: string
-  metadata: { resourceVersion?: string; continue?: string; remainingItemCount?: number }
+  /** The list's metadata (`metav1.ListMeta`); `{}` when the server sent none. */
+  metadata: {
+    /** The collection's version when it was read: start a watch here to see every later change. */
+    resourceVersion?: string
+    /** Set when more pages follow: pass it as {@link ListOptions.continue} for the next one. */
+    continue?: string
+    /** Estimated number of items after this page, when the server can tell. */
+    remainingItemCount?: number
+  }
+  /** The items of this page (every item for an unpaged list); `[]` when none. */
   items: T[]
 }
 
 /** `autoscaling/v1` `Scale`, the `scale` subresource. */
 export interface Scale extends KubeObject {
-  spec?: { replicas?: number }
-  status?: { replicas: number; selector?: string }
+  /** The wanted scale. */
+  spec?: {
+    /** The desired number of replicas. */
+    replicas?: number
+  }
+  /** The observed scale, as the owning controller last reported it. */
+  status?: {
+    /** The number of replicas observed. */
+    replicas: number
+    /** The label selector of the pods counted, in string form (e.g. for a HorizontalPodAutoscaler). */
+    selector?: string
+  }
 }
 
 /** Options of {@link Client}. */
@@ -155,6 +213,7 @@ export interface ClientOptions {
   clock?: Clock | undefined
   /** Receives the server's `Warning` headers (deprecated APIs, unknown fields under `Warn`); default: logged at `warn` when a logger is given. */
   onWarning?: ((warning: string) => void) | undefined
+  /** Logs the server's `Warning` headers at `warn` when no `onWarning` is given. Default none: warnings are dropped. */
   logger?: Logger | undefined
 }
 

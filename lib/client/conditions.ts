@@ -9,6 +9,7 @@
 export interface Condition {
   /** CamelCase, e.g. `Ready`, `Available`. One condition per type. */
   type: string
+  /** Whether the condition holds: `True`, `False`, or `Unknown` (not yet determined). */
   status: 'True' | 'False' | 'Unknown'
   /** When `status` last changed, RFC 3339 (`2026-01-02T15:04:05Z`). */
   lastTransitionTime?: string

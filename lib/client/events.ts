@@ -95,6 +95,11 @@ export interface EventRecorderOptions {
   maxTries?: number | undefined
   /** Wait between two tries, in ms. Default 10 000. */
   retryDelayMs?: number | undefined
+  /**
+   * Logs an invalid event (`error`: no object, bad type or empty reason) and a write given up
+   * (`warn`: refused by the server, or out of tries). Default none: both are only counted in
+   * {@link EventRecorder.stats}. Queue overflow is counted, never logged.
+   */
   logger?: Logger | undefined
 }
 

@@ -25,12 +25,19 @@ export interface CreateOrUpdateOptions<T> extends WriteOptions {
    * `mutate` sees it. A store that is behind makes the write conflict, and the caller
    * retries (e.g. the reconcile is requeued).
    */
-  store?: { get(ref: { namespace?: string | undefined; name: string }): T | undefined } | undefined
+  store?:
+    | {
+        /** The object under that key, or `undefined` when the store has none (then it is created). */
+        get(ref: { namespace?: string | undefined; name: string }): T | undefined
+      }
+    | undefined
 }
 
 /** The outcome: what was done, and the object as written (or as read, when unchanged). */
 export interface MutateResult<T> {
+  /** What was written: `created`, `updated`, `updatedStatus`, `updatedStatusOnly` (patch only) or `unchanged`. */
   result: OperationResult
+  /** The object as the server answered the last write, or the live object as read when `unchanged`. */
   object: T
 }
 

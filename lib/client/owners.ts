@@ -9,11 +9,17 @@ import type { ObjectLike } from './client.ts'
 
 /** `metav1.OwnerReference`. */
 export interface OwnerReference {
+  /** The owner's group/version, e.g. `example.com/v1`. */
   apiVersion: string
+  /** The owner's kind, e.g. `Site`. */
   kind: string
+  /** The owner's name (in the object's own namespace: owners never cross namespaces). */
   name: string
+  /** The owner's uid: the garbage collector deletes the object once no owner with this uid exists. */
   uid: string
+  /** True on the one reference that names the managing controller (at most one per object). */
   controller?: boolean
+  /** True: a foreground deletion of the owner waits until this object is deleted. */
   blockOwnerDeletion?: boolean
 }
 

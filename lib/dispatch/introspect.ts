@@ -32,7 +32,13 @@ export interface WorkerPoolSnapshot {
   /** When the oldest key in flight was taken (the pool's clock), if any: a stuck reconcile shows here. */
   oldestInFlightSince: number | undefined
   /** Up to 10 keys in flight, oldest first. */
-  inFlight: { key: string; since: number }[]
+  inFlight: {
+    /** The key, as a string (`namespace/name` for a controller's requests). */
+    key: string
+    /** When a worker took it, on the pool's clock (ms). */
+    since: number
+  }[]
+  /** The queue was shut down (the pool is stopping): no new key is accepted, workers finish the ones they hold. */
   shuttingDown: boolean
 }
 

@@ -35,6 +35,7 @@ export interface ReconcileMetrics {
 
 /** Makes each controller's metrics (once per controller name and provider). */
 export interface ReconcileMetricsProvider {
+  /** The metrics of the controller named `name` (its `controller` label); a controller calls this once, when built. */
   forController(name: string): ReconcileMetrics
 }
 

@@ -28,14 +28,19 @@ export interface ManagerFlags {
   leaderElectionId: string | undefined
   /** `--leader-election-namespace`. */
   leaderElectionNamespace: string | undefined
+  /** `--leader-elect-lease-duration` in ms (default `15s`): how long other candidates wait after the last renewal before taking over. */
   leaseDurationMs: number
+  /** `--leader-elect-renew-deadline` in ms (default `10s`): how long the leader keeps retrying a renewal before it gives up leading. */
   renewDeadlineMs: number
+  /** `--leader-elect-retry-period` in ms (default `2s`): the wait between two tries to acquire or renew. */
   retryPeriodMs: number
+  /** `--leader-elect-release-on-cancel` (default false): release the lease on a clean shutdown so another replica leads at once. */
   releaseOnCancel: boolean
   /** `--metrics-bind-address` (default `:8080`; `0` disables). */
   metricsBindAddress: string
   /** `--health-probe-bind-address` (default `:8081`). */
   healthProbeBindAddress: string
+  /** `--graceful-shutdown-timeout` in ms (default `30s`): how long a signal's shutdown may take before the process exits non-zero. */
   gracefulShutdownTimeoutMs: number
   /** Arguments that are not flags. */
   positionals: string[]
@@ -67,7 +72,10 @@ export function parseDuration(text: string): number {
  * const mgr = new Manager({ kubeConfig, healthProbeBindAddress: flags.healthProbeBindAddress, ... })
  * ```
  */
-export function parseManagerFlags(argv: string[] = process.argv.slice(2), extra: NonNullable<NonNullable<Parameters<typeof parseArgs>[0]>['options']> = {}): ManagerFlags & { values: Record<string, unknown> } {
+export function parseManagerFlags(argv: string[] = process.argv.slice(2), extra: NonNullable<NonNullable<Parameters<typeof parseArgs>[0]>['options']> = {}): ManagerFlags & {
+  /** Every parsed flag by its name (`'leader-elect'`, ...), including the `extra` ones, with defaults applied. */
+  values: Record<string, unknown>
+} {
   let parsed: ReturnType<typeof parseArgs>
   try {
     parsed = parseArgs({

@@ -103,13 +103,17 @@ export interface LeaderElectionConfig {
 
 /** What the elector knows right now (read-only; for status pages and probes). */
 export interface LeaderElectionStatus {
+  /** This candidate's identity, as written in `holderIdentity` when it leads. */
   identity: string
+  /** The lock, for display: `namespace/name` of the Lease. */
   lock: string
+  /** Whether this candidate leads now (acquired, and not yet lost or released). */
   isLeader: boolean
   /** The holder last observed ('' when released or unknown). */
   holder: string
   /** The observed record's renew time (RFC 3339), if any. */
   renewTime: string | undefined
+  /** The observed record's count of changes of holder (0 before any record was observed). */
   leaderTransitions: number
   /** Clock ms when the record was last observed to change. */
   observedAt: number | undefined

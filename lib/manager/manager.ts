@@ -59,6 +59,7 @@ export class InvalidManagerError extends KubevisorError {
 
 /** Graceful shutdown did not finish in time (`ERR_GRACEFUL_SHUTDOWN_TIMEOUT`); `inFlight` names what was cut off. */
 export class GracefulShutdownTimeoutError extends KubevisorError {
+  /** The controllers' requests still being reconciled when the grace period ran out, as `controller: namespace/name` (empty when none was). */
   readonly inFlight: string[]
   constructor(timeoutMs: number, inFlight: string[]) {
     super('ERR_GRACEFUL_SHUTDOWN_TIMEOUT', `failed waiting for all runnables to end within grace period of ${timeoutMs} ms; still running: ${inFlight.length ? inFlight.join(', ') : 'unknown'}`)
@@ -117,7 +118,9 @@ export interface ManagerOptions {
   kubeConfig?: KubeConfig
   /** The shared informers; default: a factory on `kubeConfig` (with watch metrics when `prometheus` is set). */
   informers?: InformerFactory
+  /** Where the Manager, its tree and its controllers log (as a child logger with `identity`). Default the shared logger, level from `$KUBEVISOR_LOG_LEVEL` (default `info`). */
   logger?: Logger
+  /** Time for leader election, shutdown deadlines, informers and the supervision tree (tests pass a `FakeClock`). Default the system clock. */
   clock?: Clock
   /** Leader election; off when absent or false (every replica then runs everything). */
   leaderElection?: ManagerLeaderElectionOptions | false
@@ -147,8 +150,11 @@ export interface AddOptions {
 
 /** What {@link Manager.status} reports (for status pages; read-only). */
 export interface ManagerStatus {
+  /** This replica's identity (the lease holder name when it leads). */
   identity: string
+  /** `new` (not started), `running`, `stopping` (graceful shutdown), `stopped` (cleanly), or `failed` (a start failure, a lost lease, a cache sync or shutdown timeout). */
   phase: 'new' | 'running' | 'stopping' | 'stopped' | 'failed'
+  /** The elector's view of the lease; `undefined` without leader election (or before it starts). */
   leaderElection: LeaderElectionStatus | undefined
   /** Whether this replica runs the leader-only children now (always, without leader election, once started). */
   isLeader: boolean

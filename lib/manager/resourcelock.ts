@@ -19,12 +19,17 @@ import { Client } from '../client/client.ts'
 export interface LeaderElectionRecord {
   /** The holder's identity; empty when released. */
   holderIdentity: string
+  /** How long, in whole seconds, other candidates wait after observing a renewal before taking over (the elector's `leaseDurationMs`, rounded up; 1 when released). */
   leaseDurationSeconds: number
+  /** When the current holder acquired the lease (kept across its renewals); `undefined` when the object has none. */
   acquireTime: string | undefined
+  /** When the holder last renewed the lease; `undefined` when the object has none. */
   renewTime: string | undefined
+  /** How many times the lease changed hands: incremented by each new holder, kept on renewal and release. */
   leaderTransitions: number
   /** Coordinated leader election fields (client-go ≥ 1.31); kept as read, never set here. */
   strategy?: string | undefined
+  /** Coordinated leader election: the identity the coordinator prefers as holder; kept as read, never set here. */
   preferredHolder?: string | undefined
 }
 

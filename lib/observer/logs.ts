@@ -13,9 +13,13 @@ import { viewable } from './redact.ts'
 
 /** One kept line: pino's time, level name, message and the other fields (redacted). */
 export interface LogLine {
+  /** pino's `time`: epoch ms (the time the line was kept, when it had none). */
   time: number
+  /** The level's name: `trace`, `debug`, `info`, `warn`, `error` or `fatal` (a custom level as its number). */
   level: string
+  /** The message, redacted. */
   msg: string
+  /** Every other field of the line but `pid` and `hostname`, redacted and bounded (3 levels, 20 items, 200 characters). */
   fields: Record<string, unknown>
 }
 
@@ -31,7 +35,9 @@ const LEVELS: Record<number, string> = { 10: 'trace', 20: 'debug', 30: 'info', 4
 
 /** Keeps the last lines each process logged. */
 export class ObserverLogs {
+  /** Lines kept per process (option `linesPerProcess`, default 50); older lines are dropped. */
   readonly linesPerProcess: number
+  /** Processes kept (option `maxProcesses`, default 10 000); the least recently logging are forgotten first. */
   readonly maxProcesses: number
   readonly #byPid = new Map<number, LogLine[]>()
   #partial = ''

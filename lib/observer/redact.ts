@@ -29,7 +29,12 @@ export interface ViewLimits {
 
 const DEFAULT_LIMITS: ViewLimits = { depth: 6, items: 50, chars: 300 }
 
-/** Whether a key names a credential (see {@link SECRET_KEY}). */
+/**
+ * Whether a key names a credential, case-insensitively: it contains `token`, `password`
+ * (or `passwd`), `secret`, `authorization`, `bearer`, `cookie`, `credential`, `privateKey`,
+ * `clientKey`, `keyData`, `certificateData` (or `certData`) or `apiKey` (with or without a
+ * separator), or is exactly `key`. {@link viewable} shows such keys' values as `[redacted]`.
+ */
 export function isSecretKey(key: string): boolean {
   return SECRET_KEY.test(key)
 }

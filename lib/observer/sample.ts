@@ -18,6 +18,7 @@ import { inspectWatcher, type WatcherSnapshot } from '../watcher/introspect.ts'
 export interface LeadershipStatus {
   /** This replica's identity. */
   identity: string
+  /** Whether this replica leads now (runs the leader-only children). */
   isLeader: boolean
   /** The Lease's current holder, if any. */
   holder: string | undefined
@@ -33,7 +34,25 @@ export interface LeadershipStatus {
  * so `leadership: () => mgr.status()` works as is. Read structurally: the observer does not
  * import the manager.
  */
-export type LeadershipSource = LeadershipStatus | { identity: string; isLeader: boolean; leaderElection?: { holder?: string; renewTime?: string; lock?: string } | undefined }
+export type LeadershipSource =
+  | LeadershipStatus
+  | {
+      /** This replica's identity. */
+      identity: string
+      /** Whether this replica leads now. */
+      isLeader: boolean
+      /** The elector's view of the Lease; absent without leader election. */
+      leaderElection?:
+        | {
+            /** The holder last observed; empty when the lease is released or unknown. */
+            holder?: string
+            /** The Lease's last renew time (RFC 3339). */
+            renewTime?: string
+            /** The Lease's `namespace/name`. */
+            lock?: string
+          }
+        | undefined
+    }
 
 /** Normalizes what a `leadership` provider returned (see {@link LeadershipSource}). */
 export function toLeadership(source: LeadershipSource | undefined): LeadershipStatus | undefined {
@@ -47,7 +66,12 @@ export function toLeadership(source: LeadershipSource | undefined): LeadershipSt
 }
 
 /** A root of the tree: a pid, or anything with a `supervisor` pid (a `WatcherRef`, a `WorkerPool`). */
-export type ObserverRoot = Pid | { readonly supervisor: Pid }
+export type ObserverRoot =
+  | Pid
+  | {
+      /** The supervisor the tree is walked from. */
+      readonly supervisor: Pid
+    }
 
 /** One row of the tree, in depth-first order. */
 export interface ProcessRow {
@@ -55,12 +79,17 @@ export interface ProcessRow {
   id: number | null
   /** The parent row's id (`null` for a root). */
   parent: number | null
+  /** Nesting level in the tree: 0 for a root, its parent's depth + 1 otherwise. */
   depth: number
   /** The child spec id under its supervisor, when it has one. */
   child: string | undefined
+  /** The registered name, while registered. */
   name: string | undefined
+  /** The behaviour's name (`'Watcher supervisor'` / `'WorkerPool supervisor'` for those; `'worker'` / `'supervisor'` for a child being restarted). */
   behaviour: string
+  /** The process status (`starting`, `running`, `stopping`, `exited`), or `restarting` / `stopped` for a child without a live process. */
   status: string
+  /** Messages waiting in its mailbox. */
   mailbox: number
   /** Messages handled since it started. */
   handled: number
@@ -70,9 +99,23 @@ export interface ProcessRow {
   uptimeMs: number
   /** Restart type and restarts, from its supervisor. */
   restart: string | undefined
+  /** Times its supervisor restarted this child; `undefined` for a process that is no supervisor's child. */
   restarts: number | undefined
   /** For supervisors: strategy and restarts in the intensity window. */
-  supervisor: { strategy: string; restartsInWindow: number; maxRestarts: number; maxSeconds: number; children: number } | undefined
+  supervisor:
+    | {
+        /** `one_for_one`, `one_for_all` or `rest_for_one`. */
+        strategy: string
+        /** Restarts within the last `maxSeconds`. */
+        restartsInWindow: number
+        /** The intensity: more restarts than this within `maxSeconds` and the supervisor exits. */
+        maxRestarts: number
+        /** The intensity window, in seconds. */
+        maxSeconds: number
+        /** Number of children. */
+        children: number
+      }
+    | undefined
   /** `'watcher'` / `'workerPool'` when this process is one (see the tables). */
   role: string | undefined
 }
@@ -83,33 +126,57 @@ export interface WatcherRow extends Omit<WatcherSnapshot, 'handler' | 'waitUntil
   id: number
   /** The connection process's pid id, if running (the action target to kill a connection). */
   connection: number | null
+  /** The handler process's pid id (the process the events are delivered to), if running. */
   handler: number | null
   /** Ms until the wait ends, in `Waiting`. */
   waitMs: number | undefined
   /** Events per second by type since the last sample. */
   eventRates: Record<string, number>
-  lastProblem: { ageMs: number; level: string; message: string } | undefined
+  /** The last 410, throttle, warning or error the engine reported, if any. */
+  lastProblem:
+    | {
+        /** Ms since it was reported. */
+        ageMs: number
+        /** `info`, `warn` or `error`. */
+        level: string
+        /** What happened. */
+        message: string
+      }
+    | undefined
 }
 
 /** A queue/controller row: the pool's snapshot plus rates and ages. */
 export interface PoolRow extends Omit<WorkerPoolSnapshot, 'inFlight' | 'oldestInFlightSince'> {
+  /** The pool's supervisor pid id. */
   id: number
+  /** Keys added to the queue per second since the last sample (`workqueue_adds_total` rate). */
   addsPerSecond: number
+  /** Keys handled (reconciles) per second since the last sample. */
   reconcilesPerSecond: number
+  /** Handlings that threw, per second since the last sample. */
   errorsPerSecond: number
   /** Age in ms of the oldest key in flight. */
   oldestMs: number | undefined
   /** The slowest keys in flight, with their age in ms. */
-  slowest: { key: string; ageMs: number }[]
+  slowest: {
+    /** The key, as a string (`namespace/name` for a controller). */
+    key: string
+    /** Ms since a worker took it. */
+    ageMs: number
+  }[]
 }
 
 /** One sample. */
 export interface ObserverSample {
   /** Wall time of the sample (ms since epoch). */
   at: number
+  /** The process tree walked from the roots, depth-first, one row per process (and per child being restarted). */
   processes: ProcessRow[]
+  /** One row per watcher met in the tree. */
   watchers: WatcherRow[]
+  /** One row per worker pool (queue and workers of a controller or event loop) met in the tree. */
   pools: PoolRow[]
+  /** What the `leadership` provider returned, normalized; `undefined` without one (or when it threw). */
   leadership: LeadershipStatus | undefined
   /** How long building this sample took (ms). */
   costMs: number
@@ -138,6 +205,11 @@ export class Sampler {
     return this.#pids.get(id)
   }
 
+  /**
+   * Walks the tree from `roots` (supervisors through their children, other processes
+   * through their links) and reads each watcher and pool met on the way; rates are since the
+   * previous call (0 on the first). Remembers the pids seen, for {@link Sampler.pid}.
+   */
   sample(roots: readonly ObserverRoot[], leadership: (() => LeadershipSource | undefined) | undefined): ObserverSample {
     const started = performance.now()
     const now = this.#clock.now()

@@ -46,6 +46,11 @@ export interface ObserverOptions {
   logs?: ObserverLogs
   /** Clock of the processes (for uptimes and rates); default the system clock. */
   clock?: Clock
+  /**
+   * Where the observer logs (as a child with `observer: true`): listening, sampling and
+   * request failures, and each kill or relist asked from the page. Default the shared
+   * logger; under {@link observerChildSpec}, the supervisor's.
+   */
   logger?: Logger
 }
 
@@ -53,7 +58,9 @@ export interface ObserverOptions {
 export interface Observer {
   /** The page's address, with `?token=` when a token is required. */
   readonly url: string
+  /** The address bound, as given in `host` (default `127.0.0.1`). */
   readonly host: string
+  /** The port bound: the one asked for, or the free port chosen when `port` was 0. */
   readonly port: number
   /** Whether actions are enabled. */
   readonly actions: boolean

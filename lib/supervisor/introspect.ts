@@ -17,8 +17,11 @@ export interface ChildSnapshot {
   restarting: boolean
   /** Times this child was restarted by the supervisor. */
   restarts: number
+  /** The spec's `type`: `'supervisor'` when the child is itself a supervisor (a subtree), else `'worker'`. */
   type: 'worker' | 'supervisor'
+  /** The spec's restart type: `permanent` (always restarted), `transient` (only after an abnormal exit) or `temporary` (never). */
   restart: RestartType
+  /** How the supervisor stops it: `'brutal_kill'`, a timeout in ms before killing, or `'infinity'`. */
   shutdown: ShutdownPolicy
 }
 
@@ -26,13 +29,17 @@ export interface ChildSnapshot {
 export interface SupervisorSnapshot {
   /** `'supervisor'` (Supervisor) or `'dynamic'` (DynamicSupervisor). */
   type: 'supervisor' | 'dynamic'
+  /** What a child's failure restarts: itself (`one_for_one`, always for a DynamicSupervisor), every child (`one_for_all`), or it and those started after it (`rest_for_one`). */
   strategy: 'one_for_one' | 'one_for_all' | 'rest_for_one'
+  /** The restart intensity: more restarts than this within `maxSeconds` and the supervisor exits (default 3). */
   maxRestarts: number
+  /** The intensity window, in seconds (default 5). */
   maxSeconds: number
   /** Restarts within the last `maxSeconds`: the supervisor gives up past `maxRestarts`. */
   restartsInWindow: number
   /** DynamicSupervisor's limit, if any. */
   maxChildren: number | undefined
+  /** The children, in start order. */
   children: ChildSnapshot[]
 }
 

@@ -27,3 +27,4 @@ export {
   type WatchInfo,
   type WatchMatcher,
 } from './apiserver/index.ts'
+export type { ApiServerUser, AuthorizationAttributes, AuthorizationDecision, Authorizer, UserInfo } from './apiserver/index.ts'

@@ -6,7 +6,8 @@
  * Layout of one running environment (all inside a fresh temporary directory, removed on
  * `stop()`): `etcd/` (data dir), `certs/` (kube-apiserver writes its self-signed serving
  * CA + cert there), `sa.key`/`sa.pub` (service-account key pair), `tokens.csv` (static
- * bearer tokens), `etcd.log`, `kube-apiserver.log`.
+ * bearer tokens), `etcd.log`, `kube-apiserver.log`; with `controllerManager: true` also
+ * `kube-controller-manager.kubeconfig`, `kcm-certs/` and `kube-controller-manager.log`.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { generateKeyPair, randomBytes } from 'node:crypto'
@@ -78,6 +79,20 @@ export interface StartKubeApiServerOptions {
   apiServerArgs?: string[]
   /** Extra etcd flags, appended last. */
   etcdArgs?: string[]
+  /**
+   * Also start kube-controller-manager (built by `npm run envtest:build` from the same
+   * k8s.io/kubernetes module), with the garbage collector and namespace controller only
+   * (`--controllers`): owner references are honoured and deleted namespaces drain and go, as
+   * in a cluster. It authenticates with the admin token (`system:masters`), signs nothing
+   * (`--use-service-account-credentials=false`), elects no leader, serves on a free loopback
+   * port, and `startKubeApiServer` resolves only once its garbage collector has collected a
+   * probe object. controller-runtime's envtest has no such option. Default false.
+   */
+  controllerManager?: boolean
+  /** `--controllers` of kube-controller-manager. Default `['garbage-collector-controller', 'namespace-controller']`. */
+  controllers?: string[]
+  /** Extra kube-controller-manager flags, appended last. */
+  controllerManagerArgs?: string[]
   /** How long to wait for `/readyz` and the `default` namespace. Default 60 s. */
   startTimeoutMs?: number
   /** How long `stop()` waits after SIGTERM before SIGKILL, per process. Default 5 s. */
@@ -108,7 +123,11 @@ export interface KubeApiServer {
     etcd: number
     /** The kube-apiserver process. */
     apiServer: number
+    /** The kube-controller-manager process, when it runs. */
+    controllerManager?: number
   }
+  /** Whether kube-controller-manager runs (option `controllerManager`). */
+  controllerManager: boolean
   /** The temporary directory with data, certificates and the two log files. */
   dir: string
   /**
@@ -154,6 +173,8 @@ export interface EnvtestAssets {
   kubeApiServer: string
   /** Path of `etcd`. */
   etcd: string
+  /** `kube-controller-manager` in `dir`, when it is there (built by newer `npm run envtest:build` runs). */
+  kubeControllerManager?: string
   /** Which setting named the directory: the `assetsDir` option, an environment variable, or the build cache. */
   source: 'option' | 'KUBEVISOR_ENVTEST_ASSETS' | 'KUBEBUILDER_ASSETS' | 'cache'
 }
@@ -182,7 +203,8 @@ export function findEnvtestAssets(assetsDir?: string, env: NodeJS.ProcessEnv = p
   if (missing.length > 0) {
     throw new EnvtestAssetsNotFoundError([where], `${missing.join(' and ')} missing or not executable`)
   }
-  return { dir, kubeApiServer, etcd, source }
+  const kubeControllerManager = join(dir, 'kube-controller-manager')
+  return { dir, kubeApiServer, etcd, source, ...(isExecutable(kubeControllerManager) ? { kubeControllerManager } : {}) }
 }
 
 function isExecutable(file: string): boolean {
@@ -203,9 +225,10 @@ function isExecutable(file: string): boolean {
  * the embedded one. Start one per test file (startup takes seconds) and share it.
  *
  * Gotchas:
- * - No controller manager runs: namespaces never finish deleting, nothing is garbage
- *   collected, no service-account tokens are minted; pods are accepted because the
- *   `ServiceAccount` admission plugin is disabled by default.
+ * - No controller manager runs unless `controllerManager: true` (garbage collector and
+ *   namespace controller only): without it namespaces never finish deleting and nothing is
+ *   garbage collected. No service-account tokens are minted either way; pods are accepted
+ *   because the `ServiceAccount` admission plugin is disabled by default.
  * - Both processes are killed by pid on `stop()` and, as a last resort, on this
  *   process's `exit`, SIGINT and SIGTERM; a SIGKILL of the test process cannot be caught.
  * - The binaries come from `npm run envtest:build` (cached under
@@ -221,6 +244,12 @@ function isExecutable(file: string): boolean {
  */
 export async function startKubeApiServer(opts: StartKubeApiServerOptions = {}): Promise<KubeApiServer> {
   const assets = findEnvtestAssets(opts.assetsDir)
+  if (opts.controllerManager && !assets.kubeControllerManager) {
+    throw new EnvtestAssetsNotFoundError(
+      [assets.dir],
+      `${join(assets.dir, 'kube-controller-manager')} missing or not executable (controllerManager: true needs it; \`npm run envtest:build\` builds it next to kube-apiserver)`,
+    )
+  }
   // The free ports are found by binding and releasing them, so another process can take one
   // before etcd or kube-apiserver binds it; such a start is retried on fresh ports.
   for (let attempt = 1; ; attempt++) {
@@ -243,7 +272,7 @@ async function startOnce(assets: EnvtestAssets, opts: StartKubeApiServerOptions)
   const dir = await mkdtemp(join(tmpdir(), 'kubevisor-envtest-'))
   const env = new Environment(dir, stopGraceMs, opts.keepTempDir ?? false)
   try {
-    const [etcdClientPort, etcdPeerPort, securePort] = await freePorts(3)
+    const [etcdClientPort, etcdPeerPort, securePort, kcmPort] = await freePorts(4)
     const etcdUrl = `http://127.0.0.1:${etcdClientPort}`
     const peerUrl = `http://127.0.0.1:${etcdPeerPort}`
     const url = `https://127.0.0.1:${securePort}`
@@ -314,6 +343,12 @@ async function startOnce(assets: EnvtestAssets, opts: StartKubeApiServerOptions)
       currentContext: 'envtest',
     })
     logger.info({ url }, 'envtest: kube-apiserver ready')
+    if (opts.controllerManager) {
+      // Its own deadline: the garbage collector's first sync reads discovery and lists every resource.
+      const kcmDeadline = clock.now() + startTimeoutMs
+      await startControllerManager(env, assets.kubeControllerManager!, { dir, url, caPem, token, port: kcmPort!, opts, deadline: kcmDeadline, clock })
+      logger.info({ pid: env.controllerManager?.pid }, 'envtest: kube-controller-manager ready (garbage collector collecting)')
+    }
 
     const stop = async () => {
       await env.stop()
@@ -325,7 +360,8 @@ async function startOnce(assets: EnvtestAssets, opts: StartKubeApiServerOptions)
       token,
       caPem,
       etcdUrl,
-      pids: { etcd: env.etcd.pid!, apiServer: env.apiServer.pid! },
+      pids: { etcd: env.etcd.pid!, apiServer: env.apiServer.pid!, ...(env.controllerManager ? { controllerManager: env.controllerManager.pid! } : {}) },
+      controllerManager: env.controllerManager !== undefined,
       dir,
       stop,
       [Symbol.asyncDispose]: stop,
@@ -338,6 +374,108 @@ async function startOnce(assets: EnvtestAssets, opts: StartKubeApiServerOptions)
     }
     throw new EnvtestStartError(`envtest: startup failed: ${(err as Error).message}\n${tails}`, { cause: err })
   }
+}
+
+/**
+ * Starts kube-controller-manager against a ready kube-apiserver and waits until its
+ * `/healthz` answers and its garbage collector has deleted a probe ConfigMap whose owner
+ * does not exist (the collector only acts once its informers have synced).
+ */
+async function startControllerManager(
+  env: Environment,
+  binary: string,
+  a: { dir: string; url: string; caPem: string; token: string; port: number; opts: StartKubeApiServerOptions; deadline: number; clock: Clock },
+): Promise<void> {
+  const kubeconfig = join(a.dir, 'kube-controller-manager.kubeconfig')
+  const yaml = [
+    'apiVersion: v1',
+    'kind: Config',
+    'clusters:',
+    '- name: envtest',
+    '  cluster:',
+    `    server: ${a.url}`,
+    `    certificate-authority-data: ${Buffer.from(a.caPem).toString('base64')}`,
+    'users:',
+    '- name: envtest-admin',
+    '  user:',
+    `    token: ${a.token}`,
+    'contexts:',
+    '- name: envtest',
+    '  context:',
+    '    cluster: envtest',
+    '    user: envtest-admin',
+    'current-context: envtest',
+    '',
+  ].join('\n')
+  await writeFile(kubeconfig, yaml, { mode: 0o600 })
+  await mkdir(join(a.dir, 'kcm-certs'))
+  env.controllerManager = env.spawn('kube-controller-manager', binary, [
+    `--kubeconfig=${kubeconfig}`,
+    `--authentication-kubeconfig=${kubeconfig}`,
+    `--authorization-kubeconfig=${kubeconfig}`,
+    `--controllers=${(a.opts.controllers ?? ['garbage-collector-controller', 'namespace-controller']).join(',')}`,
+    `--service-account-private-key-file=${join(a.dir, 'sa.key')}`,
+    '--use-service-account-credentials=false',
+    '--leader-elect=false',
+    '--bind-address=127.0.0.1',
+    `--secure-port=${a.port}`,
+    `--cert-dir=${join(a.dir, 'kcm-certs')}`,
+    '--profiling=false',
+    ...(a.opts.controllerManagerArgs ?? []),
+  ])
+  // /healthz is always allowed (--authorization-always-allow-paths); the token is harmless.
+  await env.waitFor('/healthz', `https://127.0.0.1:${a.port}`, a.token, a.deadline, a.clock)
+  // The probe: a ConfigMap owned by an object that does not exist, collected once the
+  // garbage collector's graph has synced.
+  const probeName = `envtest-gc-probe-${randomBytes(4).toString('hex')}`
+  const path = `/api/v1/namespaces/default/configmaps`
+  const created = await apiRequest(a.url, a.caPem, a.token, 'POST', path, {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: {
+      name: probeName,
+      ownerReferences: [{ apiVersion: 'v1', kind: 'ConfigMap', name: `${probeName}-owner`, uid: '00000000-0000-4000-8000-00000000e2e7' }],
+    },
+  })
+  if (created.status !== 201) throw new EnvtestStartError(`envtest: creating the garbage-collector probe failed: HTTP ${created.status}: ${created.body.slice(0, 300)}`)
+  for (;;) {
+    if (env.exited !== undefined) throw new EnvtestStartError(`envtest: ${env.exited} while waiting for the garbage collector`)
+    const got = await apiRequest(a.url, a.caPem, a.token, 'GET', `${path}/${probeName}`)
+    if (got.status === 404) return
+    if (a.clock.now() >= a.deadline) throw new EnvtestStartError('envtest: timed out waiting for the garbage collector to collect its probe')
+    await sleep(a.clock, 200)
+  }
+}
+
+/** One JSON request to kube-apiserver with the serving CA trusted. */
+function apiRequest(url: string, caPem: string, token: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: string }> {
+  return new Promise((resolve) => {
+    const payload = body === undefined ? undefined : JSON.stringify(body)
+    const req = request(
+      `${url}${path}`,
+      {
+        method,
+        ca: caPem,
+        headers: {
+          authorization: `Bearer ${token}`,
+          accept: 'application/json',
+          ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),
+        },
+        timeout: 5_000,
+      },
+      (res) => {
+        let text = ''
+        res.setEncoding('utf8')
+        res.on('data', (chunk: string) => (text += chunk))
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }))
+        res.on('error', (err) => resolve({ status: 0, body: err.message }))
+      },
+    )
+    req.on('timeout', () => req.destroy(new Error('request timed out')))
+    req.on('error', (err) => resolve({ status: 0, body: err.message }))
+    if (payload) req.write(payload)
+    req.end()
+  })
 }
 
 const noFsyncSupport = new Map<string, boolean>()
@@ -391,6 +529,7 @@ class Environment {
   readonly keepTempDir: boolean
   etcd: ChildProcess | undefined
   apiServer: ChildProcess | undefined
+  controllerManager: ChildProcess | undefined
   /** Set when a child exits before `stop()`: startup fails fast instead of timing out. */
   exited: string | undefined
   private stopping: Promise<void> | undefined
@@ -459,7 +598,9 @@ class Environment {
   /** Stops both (graceMs 0: SIGKILL at once, for a failed start) and removes the directory. */
   stop(graceMs = this.stopGraceMs): Promise<void> {
     this.stopping ??= (async () => {
-      // The API server first, so it does not spend its grace period retrying a dead etcd.
+      // The controller manager first (it would retry a dead API server), then the API
+      // server, so it does not spend its grace period retrying a dead etcd.
+      await terminate(this.controllerManager, graceMs)
       await terminate(this.apiServer, graceMs)
       await terminate(this.etcd, graceMs)
       live.delete(this)
@@ -471,7 +612,7 @@ class Environment {
 
   /** Synchronous last resort for process exit: SIGKILL both, remove the directory. */
   killNow(): void {
-    for (const child of [this.apiServer, this.etcd]) {
+    for (const child of [this.controllerManager, this.apiServer, this.etcd]) {
       if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) {
         try {
           process.kill(child.pid, 'SIGKILL')

@@ -13,6 +13,7 @@ export interface WatcherSnapshot {
   name: string
   /** `apiVersion/kind`, or the collection path. */
   target: string
+  /** The namespace watched; `undefined` when the watcher sees every namespace (or a cluster-scoped kind). */
   namespace: string | undefined
   /**
    * The engine phase: `Listing`, `Streaming`, `Watching`, `Waiting` (backing off until

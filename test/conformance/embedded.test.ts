@@ -23,6 +23,8 @@ describe('conformance: the embedded API server', () => {
       },
       bookmarkWatchTimeoutSeconds: 2,
       patienceMs: 5_000,
+      // Its garbage collector and namespace controller (lib/testing/apiserver/gc.ts).
+      controllers: true,
     }
   })
   after(async () => {

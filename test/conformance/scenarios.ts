@@ -16,7 +16,7 @@
  * changes", "Watch bookmarks", "Streaming lists", "Semantics for watch", "410 Gone responses".
  */
 import assert from 'node:assert/strict'
-import { after, before, describe, test, type TestContext } from 'node:test'
+import { after, before, describe, test } from 'node:test'
 import { GenServer } from '../../lib/actor/index.ts'
 import { controller } from '../../lib/dispatch/index.ts'
 import { InformerFactory } from '../../lib/informer/informer.ts'
@@ -27,7 +27,8 @@ import { silent as logger } from '../support/log.ts'
 import { eventually, Mirror, type MirrorState, serverView } from '../support/mirror.ts'
 import { brief, ok, openWatch, raw, type RawResponse, type WatchEvent } from './http.ts'
 import { startTcpProxy, type TcpProxy } from './proxy.ts'
-import { type ConformanceTarget, exceptionFor } from './target.ts'
+import type { ConformanceTarget } from './target.ts'
+import { gcScenarios } from './gc.ts'
 import { metadataScenarios } from './metadata.ts'
 import { writeScenarios } from './writes.ts'
 
@@ -77,6 +78,7 @@ const rvOf = (o: any): string => o.metadata.resourceVersion
 /** Registers every scenario against `target` (call inside or outside a `describe`). */
 export function conformanceScenarios(getTarget: () => ConformanceTarget): void {
   writeScenarios(getTarget) // writes.ts: managedFields, server-side apply, dryRun, delete options, Events, Leases
+  gcScenarios(getTarget) // gc.ts: owner references, propagation policies, namespace deletion
   metadataScenarios(getTarget) // metadata.ts: PartialObjectMetadata lists, gets and watches; metadataOnly watchers and informers
   let target: ConformanceTarget
   let seq = 0
@@ -97,13 +99,6 @@ export function conformanceScenarios(getTarget: () => ConformanceTarget): void {
   const putCm = async (ns: string, name: string, data: Record<string, string>, on = kc()) => {
     const current = await ok(on, 'GET', `${cms(ns)}/${name}`)
     return ok(on, 'PUT', `${cms(ns)}/${name}`, { ...current, data })
-  }
-
-  /** Names the exception this target has for `id` and prints it; undefined when it conforms. */
-  function differs(t: TestContext, id: string): string | undefined {
-    const reason = exceptionFor(target, id)
-    if (reason) t.diagnostic(`named exception [${target.name}] ${id}: ${reason}`)
-    return reason
   }
 
   describe('lists: pagination and continue tokens', () => {
@@ -686,15 +681,6 @@ export function conformanceScenarios(getTarget: () => ConformanceTarget): void {
       )
       assert.equal(res.body.details.name, 'late')
       assert.equal(res.body.details.kind, 'configmaps')
-    })
-
-    test('an empty namespace that is deleted stays Terminating until a namespace controller removes it', async (t) => {
-      const ns = await namespace()
-      const del = await raw(kc(), 'DELETE', `/api/v1/namespaces/${ns}`)
-      assert.equal(del.status, 200, del.text)
-      const got = await raw(kc(), 'GET', `/api/v1/namespaces/${ns}`)
-      if (differs(t, 'namespace-finalization')) assertStatus(got, 404, 'NotFound', { name: ns, kind: 'namespaces' })
-      else assert.equal(got.body.status.phase, 'Terminating')
     })
   })
 

@@ -49,13 +49,13 @@ function collect(stream: ResourceEventStream<KubeObject>) {
   }
 }
 
-/** A consumer that marks every event done at once and keeps a log. */
+/** A consumer that marks every event done as soon as `fail` (which may wait) has answered, and keeps a log. */
 function autoDone(stream: ResourceEventStream<KubeObject>, fail?: (e: ResourceEvent<KubeObject>) => unknown) {
   const log: string[] = []
   const loop = (async () => {
     for await (const e of stream) {
       log.push(line(e))
-      e.done(fail?.(e))
+      e.done(await fail?.(e))
     }
   })()
   return { log, loop }
@@ -108,10 +108,16 @@ describe('Resource event streams on the embedded API server', () => {
     server.create(cm('flaky'))
     const abort = new AbortController()
     let failures = 0
-    const consumer = autoDone(configMaps().events(abort.signal, { rateLimiter: quick() }), (e) => {
+    const shared = factory.informer({ apiVersion: 'v1', kind: 'ConfigMap', namespace: ns }).store
+    const consumer = autoDone(configMaps().events(abort.signal, { rateLimiter: quick() }), async (e) => {
       if (e.kind === 'upsert' && failures < 3) {
         failures++
-        if (failures === 2) update('flaky', '2')
+        if (failures === 2) {
+          update('flaky', '2')
+          // The retry re-emits the latest state the stream has seen: wait until the watch
+          // brought version 2, or a slow machine retries version 1 once more.
+          await eventually(() => (shared.get({ namespace: ns, name: 'flaky' })?.data as { v?: string } | undefined)?.v === '2')
+        }
         return new Error(`flaky ${failures}`)
       }
       return undefined

@@ -166,6 +166,52 @@ if (inEnvtestTier()) {
     })
   })
 
+  describe('startKubeApiServer with controllerManager: true (kube-controller-manager beside it)', { skip }, () => {
+    let server: KubeApiServer
+    let startMs = 0
+
+    before(async () => {
+      const t0 = performance.now()
+      server = await startKubeApiServer({ logger, controllerManager: true })
+      startMs = performance.now() - t0
+    })
+    after(async () => {
+      await server?.stop()
+    })
+
+    test('starts kube-controller-manager, logging to kube-controller-manager.log, with a synced garbage collector', async (t) => {
+      t.diagnostic(`etcd + kube-apiserver + kube-controller-manager ready (probe collected) in ${(startMs / 1000).toFixed(1)} s`)
+      assert.equal(server.controllerManager, true)
+      assert.ok(server.pids.controllerManager !== undefined && alive(server.pids.controllerManager))
+      const log = readFileSync(join(server.dir, 'kube-controller-manager.log'), 'utf8')
+      assert.match(log, /garbage/i, 'its log names the garbage collector')
+      assert.ok(!log.includes(server.token), 'the token never reaches the log')
+      // The start-up probe was collected: the garbage collector works before the first test.
+      const core = server.kubeConfig.makeApiClient(CoreV1Api)
+      const left = await core.listNamespacedConfigMap({ namespace: 'default' })
+      assert.deepEqual(left.items.filter((c) => c.metadata?.name?.startsWith('envtest-gc-probe-')), [])
+    })
+
+    test('the namespace controller removes a deleted namespace', async () => {
+      const core = server.kubeConfig.makeApiClient(CoreV1Api)
+      await core.createNamespace({ body: { metadata: { name: 'kcm-ns' } } })
+      await core.deleteNamespace({ name: 'kcm-ns' })
+      const deadline = performance.now() + 30_000
+      for (;;) {
+        const res = await get(`${server.url}/api/v1/namespaces/kcm-ns`, server.caPem, server.token)
+        if (res.status === 404) break
+        assert.ok(performance.now() < deadline, 'the namespace is gone within 30 s')
+        await new Promise((r) => setTimeout(r, 200))
+      }
+    })
+
+    test('stop() ends all three processes by pid', async () => {
+      const { pids } = server
+      await server.stop()
+      for (const [name, pid] of Object.entries(pids)) assert.equal(alive(pid!), false, `${name} is gone`)
+    })
+  })
+
   describe('startKubeApiServer with watchCache: false and a 1s etcd compaction interval', { skip }, () => {
     let server: KubeApiServer
 
@@ -264,6 +310,23 @@ if (inEnvtestTier()) {
           err.message.includes('npm run envtest:build') &&
           err.message.includes(join(dir, 'kube-apiserver')) &&
           !err.message.includes(join(dir, 'etcd ')),
+      )
+    })
+
+    test('finds kube-controller-manager next to kube-apiserver; controllerManager: true without it says to run npm run envtest:build', async (t) => {
+      const with3 = assetsDir(['kube-apiserver', 'etcd', 'kube-controller-manager'])
+      const with2 = assetsDir(['kube-apiserver', 'etcd'])
+      t.after(() => {
+        for (const dir of [with3, with2]) rmSync(dir, { recursive: true, force: true })
+      })
+      assert.equal(findEnvtestAssets(with3, {}).kubeControllerManager, join(with3, 'kube-controller-manager'))
+      assert.equal(findEnvtestAssets(with2, {}).kubeControllerManager, undefined)
+      await assert.rejects(
+        startKubeApiServer({ assetsDir: with2, controllerManager: true, logger }),
+        (err: unknown) =>
+          err instanceof EnvtestAssetsNotFoundError &&
+          err.message.includes(join(with2, 'kube-controller-manager')) &&
+          err.message.includes('npm run envtest:build'),
       )
     })
 

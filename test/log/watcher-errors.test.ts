@@ -24,7 +24,7 @@ after(async () => {
 const Quiet = { init: () => ok(0), handleEvent: (_t: string, _o: unknown, s: number) => noreply(s) }
 
 describe('a failing watcher logs its errors whole and without credentials', () => {
-  test('a 401 crash logs InitialListFailedError with its message once and its ApiStatusError cause; the token sent is not in any line', async () => {
+  test('a 401 crash logs InitialListFailedError with its message once and its typed 401 cause (UnauthorizedError, an ApiStatusError); the token sent is not in any line', async () => {
     const cap = captureLogger('debug')
     const kc = new KubeConfig()
     kc.loadFromString(server.kubeConfigYaml().replace(SERVER_TOKEN, WRONG_TOKEN))
@@ -39,9 +39,10 @@ describe('a failing watcher logs its errors whole and without credentials', () =
     assert.equal(crash.err.type, 'InitialListFailedError')
     assert.equal(crash.err.code, 'ERR_WATCH_LIST_FAILED')
     assert.equal(crash.err.message.split('HTTP 401: Unauthorized').length - 1, 1, `the message once: ${crash.err.message}`)
-    assert.equal(crash.err.cause.type, 'ApiStatusError')
+    assert.equal(crash.err.cause.type, 'UnauthorizedError')
+    assert.equal(crash.err.cause.code, 'ERR_API_UNAUTHORIZED')
     assert.equal(crash.err.cause.message, 'HTTP 401: Unauthorized')
-    assert.match(crash.err.cause.stack, /^ApiStatusError/)
+    assert.match(crash.err.cause.stack, /^UnauthorizedError/)
     for (const l of cap.lines) {
       if (l.err !== undefined) assert.notEqual(l.err.type, 'Object')
     }

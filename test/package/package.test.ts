@@ -116,12 +116,26 @@ describe('the published package (npm pack, installed from the tarball into an em
     assert.equal(existsSync(join(stage, BACKUP)), false)
   })
 
-  test('the tarball holds dist/*.js, dist/*.d.ts, the launcher, README, LICENSE, package.json and nothing else', () => {
+  test('the tarball holds dist/*.js, dist/*.d.ts, the observer page, the launcher, README, LICENSE, package.json and nothing else', () => {
     const unexpected = packedFiles.filter(
-      (f) => !/^dist\/.+\.(js|d\.ts)$/.test(f) && !['bin/kubevisor.mjs', 'README.md', 'LICENSE', 'package.json'].includes(f),
+      (f) =>
+        !/^dist\/.+\.(js|d\.ts)$/.test(f) &&
+        !/^dist\/observer\/page\/[^/]+\.(html|css|js)$/.test(f) &&
+        !['bin/kubevisor.mjs', 'README.md', 'LICENSE', 'package.json'].includes(f),
     )
     assert.deepEqual(unexpected, [])
-    for (const f of ['dist/index.js', 'dist/index.d.ts', 'dist/testing/index.js', 'dist/testing/index.d.ts', 'dist/cli.js', 'LICENSE'])
+    for (const f of [
+      'dist/index.js',
+      'dist/index.d.ts',
+      'dist/testing/index.js',
+      'dist/testing/index.d.ts',
+      'dist/observer/index.js',
+      'dist/observer/page/index.html',
+      'dist/observer/page/app.js',
+      'dist/observer/page/style.css',
+      'dist/cli.js',
+      'LICENSE',
+    ])
       assert.ok(packedFiles.includes(f), `${f} is packed`)
     assert.match(readFileSync(join(consumer, 'node_modules/kubevisor/LICENSE'), 'utf8'), /Apache License\s+Version 2\.0/)
   })
@@ -212,6 +226,35 @@ console.log(JSON.stringify({
           assert.ok(got.namespaces.includes('default'))
           assert.equal(got.error, true)
         }
+      })
+
+      test('kubevisor/observer, installed, serves its page, its script, its style and the bundled Preact/htm (no CDN)', async () => {
+        const node = await runtime.node()
+        writeFileSync(
+          join(consumer, 'observer.mjs'),
+          `import { Supervisor } from 'kubevisor'
+import { startObserver } from 'kubevisor/observer'
+const root = await Supervisor.start([])
+const observer = await startObserver({ roots: [root] })
+const got = {}
+for (const path of ['/', '/app.js', '/style.css', '/vendor/preact.mjs', '/vendor/hooks.mjs', '/vendor/htm.mjs']) {
+  const res = await fetch(new URL(path, observer.url))
+  got[path] = { status: res.status, type: res.headers.get('content-type'), bytes: (await res.arrayBuffer()).byteLength }
+}
+await observer.close()
+await Supervisor.stop(root)
+console.log(JSON.stringify({ resolved: import.meta.resolve('kubevisor/observer'), got }))
+`,
+        )
+        const { stdout } = await sh(node, ['observer.mjs'], consumer)
+        // The last line: the supervisor's default logger writes its start-up lines to stdout first.
+        const { resolved, got } = JSON.parse(stdout.trim().split('\n').at(-1) as string)
+        assert.match(resolved, /\/node_modules\/kubevisor\/dist\/observer\/index\.js$/)
+        for (const [path, r] of Object.entries(got as Record<string, { status: number; type: string; bytes: number }>)) {
+          assert.equal(r.status, 200, `${path} is served`)
+          assert.ok(r.bytes > 0, `${path} is not empty`)
+        }
+        assert.match(got['/'].type, /text\/html/)
       })
 
       test('require() of kubevisor and kubevisor/testing loads dist/ (require of ESM), also with --conditions=source', async () => {

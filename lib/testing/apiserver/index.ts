@@ -24,3 +24,4 @@ export {
 export { ApiServerStatusError, type Status, type StatusCause } from './status.ts'
 export type { KubeObject, KubeObjectInput, ObjectMeta } from './types.ts'
 export type { WatchInfo } from './watch.ts'
+export type { ApiServerUser, AuthorizationAttributes, AuthorizationDecision, Authorizer, UserInfo } from './authz.ts'

@@ -80,8 +80,9 @@ export interface DeleteOptions {
   orphanDependents?: boolean
   /**
    * `Foreground` (finalizer `foregroundDeletion`), `Background` (the default) or `Orphan`
-   * (finalizer `orphan`). No garbage collector runs, so an object given either finalizer stays
-   * until someone removes it, as with kube-apiserver alone.
+   * (finalizer `orphan`). The server's garbage collector (gc.ts) acts on them after the
+   * delete; without it (`controllers: false`) they stay until someone removes them, as with
+   * kube-apiserver alone.
    */
   propagationPolicy?: string
   /** Accepted (any integer); no kind the embedded server serves deletes gracefully. */
@@ -975,9 +976,14 @@ export class Rest {
     if (deepEqual(next, old)) return old
     const nextStored = this.#toStorage(def, next)
     if (opts.dryRun) return this.view(def, nextStored)
-    if (nextStored.metadata.deletionTimestamp && (nextStored.metadata.finalizers ?? []).length === 0) {
-      // Emptied finalizers of an object being deleted: the update deletes it (store.go shouldDeleteDuringUpdate).
-      return this.view(def, this.#remove(def, key, nextStored))
+    const isNamespace = def.group === '' && def.plural === 'namespaces'
+    const specFinalizers = isNamespace ? (((nextStored.spec as Record<string, any> | undefined)?.finalizers as unknown[] | undefined) ?? []) : []
+    if (nextStored.metadata.deletionTimestamp && (nextStored.metadata.finalizers ?? []).length === 0 && specFinalizers.length === 0) {
+      // Emptied finalizers of an object being deleted (for a namespace also spec.finalizers,
+      // namespace storage.go ShouldDeleteNamespaceDuringUpdate): the update deletes it instead
+      // of writing (store.go shouldDeleteDuringUpdate), so the DELETED event carries the
+      // state before the update, as etcd's delete does.
+      return this.view(def, this.#remove(def, key, stored))
     }
     this.store.commit(res, 'MODIFIED', key, nextStored)
     if (def.plural === 'customresourcedefinitions' && def.group === 'apiextensions.k8s.io') {
@@ -1137,7 +1143,6 @@ export class Rest {
     const gone = { ...last, metadata: { ...last.metadata } }
     this.store.commit(resourceKey(def), 'DELETED', key, gone)
     if (def.group === 'apiextensions.k8s.io' && def.plural === 'customresourcedefinitions') this.#dropCrd(last)
-    if (def.namespaced && last.metadata.namespace) this.#maybeFinishNamespace(last.metadata.namespace)
     return gone
   }
 
@@ -1156,15 +1161,6 @@ export class Rest {
       this.store.drop(res)
     }
     this.onResourcesRemoved(defs)
-  }
-
-  #maybeFinishNamespace(namespace: string): void {
-    const ns = this.store.get('/namespaces', namespace)
-    if (!ns?.metadata.deletionTimestamp) return
-    for (const d of this.registry.all()) {
-      if (d.namespaced && this.store.countInNamespace(resourceKey(d), namespace) > 0) return
-    }
-    this.store.commit('/namespaces', 'DELETED', namespace, { ...ns, metadata: { ...ns.metadata } })
   }
 
   /** DELETE: removes an object, or marks it (deletionTimestamp) while finalizers remain. */
@@ -1196,33 +1192,30 @@ export class Rest {
     // is 200 like any other; 202 only with orphanDependents=false (apiserver handlers/delete.go).
     const pending = opts.orphanDependents === false ? 202 : 200
     if (isNamespace) {
-      if (opts.dryRun || old.metadata.deletionTimestamp) return { object: this.view(def, old), code: pending, removed: false }
+      // pkg/registry/core/namespace/storage/storage.go Delete: a namespace with spec.finalizers
+      // is marked Terminating (its content is removed by the namespace controller, gc.ts,
+      // which then takes out `kubernetes`); one without is removed, unless metadata.finalizers hold it.
+      const specFinalizers = ((old.spec as Record<string, any> | undefined)?.finalizers as string[] | undefined) ?? []
+      const held = specFinalizers.length > 0 || (old.metadata.finalizers ?? []).length > 0
+      if (old.metadata.deletionTimestamp) {
+        if (held) return { object: this.view(def, old), code: pending, removed: false }
+        if (opts.dryRun) return { object: this.view(def, old), code: 200, removed: true }
+        return { object: this.view(def, this.#remove(def, key, old)), code: 200, removed: true }
+      }
       const marked: KubeObject = {
         ...old,
         metadata: { ...old.metadata, deletionTimestamp: nowTimestamp(), deletionGracePeriodSeconds: 0 },
         status: { ...(old.status as object), phase: 'Terminating' },
       }
+      if (opts.dryRun) return { object: this.view(def, marked), code: pending, removed: false }
+      if (!held) return { object: this.view(def, this.#remove(def, key, old)), code: 200, removed: true }
       this.store.commit(res, 'MODIFIED', key, marked)
-      for (const d of this.registry.all()) {
-        if (!d.namespaced || d.storage) continue
-        const { keys, objects } = this.store.snapshot(resourceKey(d))
-        const inNs = keys.filter((k) => k.startsWith(`${name}/`))
-        for (const k of inNs) {
-          const obj = objects.get(k)
-          if (obj) this.delete(d, name, obj.metadata.name!)
-        }
-      }
-      this.#maybeFinishNamespace(name)
-      const now = this.store.get(res, key)
-      return now
-        ? { object: this.view(def, now), code: pending, removed: false }
-        : { object: this.view(def, marked), code: 200, removed: true }
+      return { object: this.view(def, this.store.get(res, key)!), code: pending, removed: false }
     }
     // Garbage-collection finalizers (apiserver registry/generic/registry/store.go
     // deletionFinalizersForGarbageCollection): Orphan adds `orphan`, Foreground adds
     // `foregroundDeletion`, Background removes both; without a policy the object's own
-    // finalizers decide. Nothing removes them here (no garbage collector), as with
-    // kube-apiserver alone.
+    // finalizers decide. The garbage collector (gc.ts) removes them later.
     const current = old.metadata.finalizers ?? []
     const finalizers = current.filter((f) => f !== ORPHAN_FINALIZER && f !== FOREGROUND_FINALIZER)
     const graceful = this.#podGrace(def, old, opts)
@@ -1305,15 +1298,15 @@ export class Rest {
   deleteCollection(def: ResourceDef, namespace: string | undefined, o: ListOptions, opts: DeleteOptions = {}): ListResult {
     validateDeleteOptions(opts)
     const listed = this.list(def, namespace, { labelSelector: o.labelSelector, fieldSelector: o.fieldSelector })
-    const items: KubeObject[] = []
+    // The answer is the list as it was before the deletes (store.go DeleteCollection returns its listObj).
     for (const obj of listed.items) {
       try {
-        items.push(this.delete(def, obj.metadata.namespace, obj.metadata.name!, opts).object)
+        this.delete(def, obj.metadata.namespace, obj.metadata.name!, opts)
       } catch (err) {
         if (!(err instanceof ApiServerStatusError && err.status.code === 404)) throw err
       }
     }
-    return { resourceVersion: this.store.resourceVersion, items }
+    return { resourceVersion: listed.resourceVersion, items: listed.items }
   }
 }
 

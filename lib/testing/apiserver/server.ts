@@ -2,7 +2,6 @@
  * `startApiServer`: the embedded Kubernetes API server, in-process over real HTTP(S), and
  * its fault-injection API. See the README section "Testing with the embedded API server".
  */
-import { timingSafeEqual } from 'node:crypto'
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
@@ -21,7 +20,19 @@ import { type DeleteOptions, type FieldValidation, type ListOptions, type ListRe
 import { type ResourceDef, ResourceRegistry } from './resources.ts'
 import { openApiDocument, openApiIndex, openApiV2 } from './openapi.ts'
 import { checkListConversion, checkObjectConversion, type PartialConversion, partialConversion, partialListJson, toPartial } from './partial.ts'
+import { decodeProtobuf, encodeProtobuf, encodeProtobufList, PROTOBUF_CONTENT_TYPE, prefersProtobuf } from './protobuf.ts'
 import { route } from './routes.ts'
+import {
+  type ApiServerUser,
+  type Authorizer,
+  authenticate,
+  decide,
+  forbiddenFor,
+  isReview,
+  requestAttributes,
+  review,
+} from './authz.ts'
+import { handleKubeletSubresource, KUBELET_SUBRESOURCES } from './kubelet.ts'
 import { handleScale } from './scale.ts'
 import {
   ApiServerStatusError,
@@ -44,6 +55,7 @@ import { type IncludeObject, toTable, wantsTable } from './table.ts'
 import { generateTls } from './tls.ts'
 import type { KubeObject, KubeObjectInput } from './types.ts'
 import { type WatchInfo, WatchStream } from './watch.ts'
+import { ClusterControllers } from './gc.ts'
 
 /** Options of {@link startApiServer}; every field is optional. */
 export interface ApiServerOptions {
@@ -53,6 +65,16 @@ export interface ApiServerOptions {
   tls?: boolean
   /** Require `Authorization: Bearer <token>` (401 otherwise). Default: no authentication. */
   token?: string
+  /**
+   * More users, each with a bearer token and groups (the `token` user is `kubevisor` in
+   * `system:masters`). Seen by `authorizer`, SelfSubjectAccessReview and `kubectl auth whoami`.
+   */
+  users?: ApiServerUser[]
+  /**
+   * Decides each request of a user outside `system:masters` (403 Forbidden when it answers
+   * false) and answers SelfSubjectAccessReview (`kubectl auth can-i`). Default: everything allowed.
+   */
+  authorizer?: Authorizer
   /** Events kept per resource for watch resumption and exact lists (the watch cache window). Default 10000. */
   historySize?: number
   /** Interval of BOOKMARK events on watches that allow them. Default 60000 ms (about the real server's). */
@@ -72,6 +94,13 @@ export interface ApiServerOptions {
   logger?: Logger
   /** Size of the request log kept for assertions. Default 1000. */
   requestLogSize?: number
+  /**
+   * Run the garbage collector and namespace controller of kube-controller-manager (gc.ts):
+   * owner references are honoured and deleted namespaces drain and go, asynchronously.
+   * `false` behaves like kube-apiserver alone: a deleted namespace stays Terminating and
+   * `orphan` / `foregroundDeletion` finalizers stay until a client removes them. Default true.
+   */
+  controllers?: boolean
 }
 
 /** Counters useful to tests. */
@@ -215,7 +244,15 @@ export interface ApiServer {
 
 const DEFAULT_MAX_BODY = 3 * 1024 * 1024
 
+function bodyType(req: IncomingMessage): string {
+  return (req.headers['content-type'] ?? 'application/json').split(';')[0]!.trim().toLowerCase()
+}
+
 function readBody(req: IncomingMessage, limit: number): Promise<string> {
+  return readBodyBytes(req, limit).then((b) => b.toString('utf8'))
+}
+
+function readBodyBytes(req: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length'] ?? '0')
     if (declared > limit) {
@@ -239,7 +276,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
     let complete = false
     req.on('end', () => {
       complete = true
-      if (!failed) resolve(Buffer.concat(chunks).toString('utf8'))
+      if (!failed) resolve(Buffer.concat(chunks))
     })
     req.on('close', () => {
       // The client went away mid-body: nothing to answer, nothing to change.
@@ -364,7 +401,7 @@ function yamlString(s: string): string {
 }
 
 type ResolvedOptions = Required<Pick<ApiServerOptions, 'bookmarkIntervalMs' | 'maxBodyBytes' | 'requestLogSize' | 'maxWatchBacklog'>> &
-  ApiServerOptions
+  ApiServerOptions & { clusterControllers?: ClusterControllers }
 
 class EmbeddedApiServer implements ApiServer {
   readonly url: string
@@ -455,6 +492,7 @@ class EmbeddedApiServer implements ApiServer {
   }
 
   async close(): Promise<void> {
+    this.#opts.clusterControllers?.stop()
     for (const w of [...this.#watches]) w.drop(false)
     await new Promise<void>((resolve) => {
       this.#server.close(() => resolve())
@@ -663,20 +701,9 @@ class EmbeddedApiServer implements ApiServer {
     res.end(body)
   }
 
-  #authorized(req: IncomingMessage, path: string): boolean {
-    const token = this.#opts.token
-    if (!token) return true
-    const header = req.headers.authorization
-    if (!header) return path === '/version' || path === '/healthz' || path === '/livez' || path === '/readyz'
-    const m = /^Bearer\s+(.+)$/i.exec(header)
-    if (!m) return false
-    const given = Buffer.from(m[1]!.trim())
-    const want = Buffer.from(token)
-    return given.length === want.length && timingSafeEqual(given, want)
-  }
-
   async #handle(req: IncomingMessage, res: ServerResponse, info: RequestInfo): Promise<void> {
-    if (!this.#authorized(req, info.path)) {
+    const user = authenticate(req, info.path, this.#opts)
+    if (!user) {
       req.resume()
       throw unauthorized()
     }
@@ -688,6 +715,21 @@ class EmbeddedApiServer implements ApiServer {
     }
     const r = route(info.path)
     const { method } = info
+    // Authorization (authz.ts): system:masters, else the configured authorizer.
+    const attributes = requestAttributes(user, method, r, info.path, info.query)
+    const decision = decide(this.#opts.authorizer, attributes)
+    if (!decision.allowed) {
+      req.resume()
+      throw forbiddenFor(attributes, decision.reason)
+    }
+    if (r.type === 'resource' && isReview(r)) {
+      if (method !== 'POST') {
+        req.resume()
+        throw methodNotAllowed()
+      }
+      const body = await this.#readObject(req, { kind: r.plural } as ResourceDef)
+      return this.#sendObject(req, res, 201, JSON.stringify(review(this.#opts.authorizer, user, r.plural, body)))
+    }
     switch (r.type) {
       case 'version':
         return this.#sendJson(
@@ -743,9 +785,9 @@ class EmbeddedApiServer implements ApiServer {
         return this.#sendJson(res, 200, JSON.stringify(openApiV2()))
       }
       case 'openapiIndex':
-        return this.#sendJson(res, 200, JSON.stringify(openApiIndex(this.#registry)))
+        return this.#sendJson(res, 200, JSON.stringify(openApiIndex(this.#registry, (d) => this.#crdOf(d))))
       case 'openapiDocument': {
-        const doc = openApiDocument(this.#registry, r.gv)
+        const doc = openApiDocument(this.#registry, r.gv, (d) => this.#crdOf(d))
         if (!doc) throw pathNotFound()
         return this.#sendJson(res, 200, JSON.stringify(doc))
       }
@@ -763,6 +805,9 @@ class EmbeddedApiServer implements ApiServer {
       // that resource is the API's NotFound Status.
       if (def || !this.#registry.serves(r.group, r.version)) throw pageNotFound()
       throw pathNotFound()
+    }
+    if (def.kind === 'Pod' && def.group === '' && r.name !== undefined && KUBELET_SUBRESOURCES.has(r.subresource ?? '')) {
+      return handleKubeletSubresource(this.#rest, def, r.namespace, r.name, r.subresource!, method, info.query, req, res)
     }
     const scaled = r.subresource === 'scale' && def.scale !== undefined
     if (r.subresource !== undefined && !(r.subresource === 'status' && def.hasStatus) && !scaled) {
@@ -791,9 +836,17 @@ class EmbeddedApiServer implements ApiServer {
         req.resume()
         throw methodNotAllowed()
       }
-      const raw = method === 'GET' ? '' : await readBody(req, this.#opts.maxBodyBytes)
-      const scale = handleScale(this.#rest, def, ns, r.name, method, raw, req.headers['content-type'] ?? '', dryRun, q.get('fieldManager') || (/apply-patch/.test(req.headers['content-type'] ?? '') ? undefined : write.fieldManager), write.force)
-      return this.#sendJson(res, 200, JSON.stringify(scale))
+      // A protobuf Scale (typed clients' UpdateScale) is decoded to its JSON first.
+      const proto = method === 'PUT' && bodyType(req) === PROTOBUF_CONTENT_TYPE
+      const raw =
+        method === 'GET'
+          ? ''
+          : proto
+            ? JSON.stringify(decodeProtobuf(await readBodyBytes(req, this.#opts.maxBodyBytes)))
+            : await readBody(req, this.#opts.maxBodyBytes)
+      const type = proto ? 'application/json' : (req.headers['content-type'] ?? '')
+      const scale = handleScale(this.#rest, def, ns, r.name, method, raw, type, dryRun, q.get('fieldManager') || (/apply-patch/.test(type) ? undefined : write.fieldManager), write.force)
+      return this.#sendObject(req, res, 200, JSON.stringify(scale))
     }
     const table = wantsTable(req.headers.accept)
     // Metadata-only reads (`as=PartialObjectMetadata[List]`, partial.ts); a 406 for an `as=` it cannot serve.
@@ -808,23 +861,23 @@ class EmbeddedApiServer implements ApiServer {
         if (partial) checkListConversion(partial, def)
         const result = this.#rest.list(def, ns, o)
         if (partial) return this.#sendJson(res, 200, partialListJson(result.items, listMeta(result), partial.apiVersion))
-        return this.#sendJson(res, 200, table ? this.#renderTable(result, include) : this.#renderList(def, result))
+        if (table) return this.#sendJson(res, 200, this.#renderTable(result, include))
+        return this.#sendList(req, res, def, result)
       }
       if (method === 'POST') {
         if (def.namespaced && ns === undefined) {
           req.resume()
           throw methodNotAllowed()
         }
-        this.#checkBodyType(req)
-        const body = this.#parseJson(def, await readBody(req, this.#opts.maxBodyBytes))
+        const body = await this.#readObject(req, def)
         const created = this.#rest.create(def, ns, body, write)
-        return this.#sendJson(res, 201, objectJson(created), warningHeaders(write.warnings))
+        return this.#sendObject(req, res, 201, objectJson(created), created, warningHeaders(write.warnings))
       }
       if (method === 'DELETE') {
         const o = listOptions(q)
-        const { preconditions: _, ...options } = deleteOptions(await readBody(req, this.#opts.maxBodyBytes), q, dryRun)
+        const { preconditions: _, ...options } = deleteOptions(await this.#deleteBody(req), q, dryRun)
         const result = this.#rest.deleteCollection(def, ns, o, options)
-        return this.#sendJson(res, 200, this.#renderList(def, result))
+        return this.#sendList(req, res, def, result)
       }
       req.resume()
       throw methodNotAllowed()
@@ -841,18 +894,16 @@ class EmbeddedApiServer implements ApiServer {
         }
         if (partial) checkObjectConversion(partial, def)
         const obj = this.#rest.get(def, ns, name, q.get('resourceVersion') ?? undefined)
+        if (partial) return this.#sendJson(res, 200, JSON.stringify(toPartial(obj, partial.apiVersion)))
         const body = table
           ? JSON.stringify(toTable([obj], { resourceVersion: obj.metadata.resourceVersion }, include))
-          : partial
-            ? JSON.stringify(toPartial(obj, partial.apiVersion))
-            : objectJson(obj)
-        return this.#sendJson(res, 200, body)
+          : objectJson(obj)
+        return table ? this.#sendJson(res, 200, body) : this.#sendObject(req, res, 200, body, obj)
       }
       case 'PUT': {
-        this.#checkBodyType(req)
-        const body = this.#parseJson(def, await readBody(req, this.#opts.maxBodyBytes))
+        const body = await this.#readObject(req, def)
         const updated = this.#rest.update(def, ns, name, body, { ...write, subresource: sub })
-        return this.#sendJson(res, 200, objectJson(updated), warningHeaders(write.warnings))
+        return this.#sendObject(req, res, 200, objectJson(updated), updated, warningHeaders(write.warnings))
       }
       case 'PATCH': {
         const raw = await readBody(req, this.#opts.maxBodyBytes)
@@ -862,14 +913,14 @@ class EmbeddedApiServer implements ApiServer {
           // Apply names its manager explicitly; other patches default to the User-Agent's.
           fieldManager: q.get('fieldManager') || (/apply-patch/.test(req.headers['content-type'] ?? '') ? undefined : write.fieldManager),
         })
-        return this.#sendJson(res, created ? 201 : 200, objectJson(object), warningHeaders(write.warnings))
+        return this.#sendObject(req, res, created ? 201 : 200, objectJson(object), object, warningHeaders(write.warnings))
       }
       case 'DELETE': {
         if (sub) {
           req.resume()
           throw methodNotAllowed()
         }
-        const options = deleteOptions(await readBody(req, this.#opts.maxBodyBytes), q, dryRun)
+        const options = deleteOptions(await this.#deleteBody(req), q, dryRun)
         const { object, code, removed } = this.#rest.delete(def, ns, name, options)
         if (removed && !RETURNS_DELETED_OBJECT.has(`${def.group}/${def.plural}`)) {
           // Most registries answer an immediate delete with a Success Status naming the
@@ -880,7 +931,7 @@ class EmbeddedApiServer implements ApiServer {
           details.uid = object.metadata.uid
           return this.#sendJson(res, 200, JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details }))
         }
-        return this.#sendJson(res, code, objectJson(object))
+        return this.#sendObject(req, res, code, objectJson(object), object)
       }
       default:
         req.resume()
@@ -888,12 +939,81 @@ class EmbeddedApiServer implements ApiServer {
     }
   }
 
+  /** The CRD object that declares a custom resource (for its OpenAPI schema). */
+  #crdOf(d: ResourceDef): KubeObject | undefined {
+    const crds = this.#registry.lookup('apiextensions.k8s.io', 'v1', 'customresourcedefinitions')
+    if (!crds) return undefined
+    try {
+      return this.#rest.get(crds, undefined, `${d.plural}.${d.group}`)
+    } catch {
+      return undefined
+    }
+  }
+
   #checkBodyType(req: IncomingMessage): void {
-    const type = (req.headers['content-type'] ?? 'application/json').split(';')[0]!.trim().toLowerCase()
+    const type = bodyType(req)
     if (type === 'application/json' || type === 'application/yaml' || type === '*/*' || type === '') return
+    if (type === PROTOBUF_CONTENT_TYPE) return
     req.resume()
-    // No protobuf/CBOR here: client-go falls back to JSON after a 415.
-    throw unsupportedMediaType(type, ['application/json', 'application/yaml'])
+    // No CBOR here: client-go falls back to JSON after a 415.
+    throw unsupportedMediaType(type, ['application/json', 'application/yaml', PROTOBUF_CONTENT_TYPE])
+  }
+
+  /** The object of a create/update body: JSON, or protobuf from typed Go clients (protobuf.ts). */
+  async #readObject(req: IncomingMessage, def: ResourceDef): Promise<unknown> {
+    this.#checkBodyType(req)
+    if (bodyType(req) === PROTOBUF_CONTENT_TYPE) return decodeProtobuf(await readBodyBytes(req, this.#opts.maxBodyBytes))
+    return this.#parseJson(def, await readBody(req, this.#opts.maxBodyBytes))
+  }
+
+  /**
+   * Sends an object (given as JSON text) as protobuf when the client lists protobuf first
+   * in Accept and the kind has a protobuf encoding, else as JSON (kube-apiserver answers
+   * custom resources in JSON to a client that accepts both).
+   */
+  #sendObject(
+    req: IncomingMessage,
+    res: ServerResponse,
+    code: number,
+    json: string,
+    obj?: object,
+    headers: Record<string, string | string[]> = {},
+  ): void {
+    if (prefersProtobuf(req.headers.accept)) {
+      const body = encodeProtobuf((obj ?? JSON.parse(json)) as Record<string, unknown>)
+      if (body) {
+        this.#sendProtobuf(res, code, body, headers)
+        return
+      }
+    }
+    this.#sendJson(res, code, json, headers)
+  }
+
+  #sendProtobuf(res: ServerResponse, code: number, body: Buffer, headers: Record<string, string | string[]> = {}): void {
+    if (res.headersSent || res.destroyed) return
+    res.writeHead(code, { ...headers, 'Content-Type': PROTOBUF_CONTENT_TYPE, 'Cache-Control': 'no-cache, private', 'Content-Length': body.length })
+    res.end(body)
+  }
+
+  /** A DELETE's body as JSON text: DeleteOptions sent as protobuf by typed Go clients are decoded first. */
+  async #deleteBody(req: IncomingMessage): Promise<string> {
+    if (bodyType(req) === PROTOBUF_CONTENT_TYPE) return JSON.stringify(decodeProtobuf(await readBodyBytes(req, this.#opts.maxBodyBytes)))
+    return readBody(req, this.#opts.maxBodyBytes)
+  }
+
+  /** A list, as protobuf (items from their cached bytes) when asked first, else JSON. */
+  #sendList(req: IncomingMessage, res: ServerResponse, def: ResourceDef, result: ListResult): void {
+    if (prefersProtobuf(req.headers.accept) && !def.custom) {
+      const meta: Record<string, unknown> = { resourceVersion: String(result.resourceVersion) }
+      if (result.continue !== undefined) meta.continue = result.continue
+      if (result.remainingItemCount !== undefined) meta.remainingItemCount = result.remainingItemCount
+      const body = encodeProtobufList({ kind: def.listKind, apiVersion: def.apiVersion, metadata: meta }, result.items)
+      if (body) {
+        this.#sendProtobuf(res, 200, body)
+        return
+      }
+    }
+    this.#sendJson(res, 200, this.#renderList(def, result))
   }
 
   #parseJson(def: ResourceDef, raw: string): unknown {
@@ -1032,6 +1152,12 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
   const store = new VersionedStore({ historySize: options.historySize ?? 10_000 })
   const rest = new Rest(store, new ResourceRegistry())
   rest.bootstrap()
+  let clusterControllers: ClusterControllers | undefined
+  if (options.controllers !== false) {
+    const c = new ClusterControllers(rest, options.clock ?? systemClock, options.logger)
+    store.observe({ onEvent: (ev) => c.observe(ev) })
+    clusterControllers = c
+  }
   const tls = options.tls ? generateTls() : undefined
   let api: EmbeddedApiServer | undefined
   const handler = (req: IncomingMessage, res: ServerResponse) => {
@@ -1065,6 +1191,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     maxWatchBacklog: options.maxWatchBacklog ?? 10_000,
     maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY,
     requestLogSize: options.requestLogSize ?? 1000,
+    clusterControllers,
   })
   return api
 }

@@ -75,6 +75,7 @@ export class VersionedStore {
   #rv: number
   #historySize: number
   #data = new Map<string, ResourceData>()
+  #observers = new Set<StoreSubscriber>()
 
   constructor(options: { historySize: number; initialResourceVersion?: number }) {
     this.#historySize = Math.max(1, options.historySize)
@@ -210,6 +211,7 @@ export class VersionedStore {
       }
     }
     for (const s of d.subscribers) s.onEvent(ev)
+    for (const s of this.#observers) s.onEvent(ev)
     return ev
   }
 
@@ -229,6 +231,15 @@ export class VersionedStore {
     d.objects.clear()
     d.perNamespace.clear()
     d.sorted = undefined
+  }
+
+  /**
+   * Observes every committed event of every resource, after the resource's subscribers
+   * (the embedded controllers, gc.ts); returns the unsubscribe function.
+   */
+  observe(s: StoreSubscriber): () => void {
+    this.#observers.add(s)
+    return () => this.#observers.delete(s)
   }
 
   /** Subscribes to committed events of `resource`; returns the unsubscribe function. */
