@@ -618,35 +618,36 @@ export class Rest {
         snapshotRv = n
       }
     }
-    const { keys, objects } = this.store.snapshot(res, snapshotRv)
     const prefix = def.namespaced && namespace ? `${namespace}/` : ''
+    // Keys of a namespace are exactly those in [`ns/`, `ns0`): '0' follows '/' and
+    // namespace names are DNS labels.
+    const below = prefix ? `${prefix.slice(0, -1)}0` : '\uffff'
     const from = start > prefix ? start : prefix
-    let i = lowerBound(keys, from)
+    // A cursor, not a copy of the keys: a page costs what it returns (bounded memory per
+    // request at a million objects).
+    const cursor = this.store.cursor(res, snapshotRv, from)
     // The watch cache serves resourceVersion "0" whole: it ignores limit there (apiserver
     // storage/cacher/cacher.go computeListLimit).
     const limit = o.limit && o.limit > 0 && o.resourceVersion !== '0' ? o.limit : Number.POSITIVE_INFINITY
     const items: KubeObject[] = []
     const selective = !f.labels.empty || f.fields.length > 0
     let lastKey = ''
-    for (; i < keys.length; i++) {
-      const key = keys[i]!
-      if (prefix && !key.startsWith(prefix)) break
-      if (items.length >= limit) break
-      const obj = objects.get(key)!
+    let more = false
+    for (let key = cursor.next(); key !== undefined; key = cursor.next()) {
+      if (key >= below) break
+      if (items.length >= limit) {
+        more = true
+        break
+      }
+      const obj = cursor.get(key)!
       lastKey = key
       if (selective && !this.matches(f, obj)) continue
       items.push(this.view(def, obj))
     }
     const result: ListResult = { resourceVersion: snapshotRv, items }
-    const more = i < keys.length && (!prefix || keys[i]!.startsWith(prefix))
-    if (more && items.length >= limit) {
+    if (more) {
       result.continue = encodeContinue(snapshotRv, `${lastKey}\u0000`)
-      if (!selective) {
-        let remaining = 0
-        if (prefix) for (let j = i; j < keys.length && keys[j]!.startsWith(prefix); j++) remaining++
-        else remaining = keys.length - i
-        result.remainingItemCount = remaining
-      }
+      if (!selective) result.remainingItemCount = cursor.countFrom(`${lastKey}\u0000`, below)
     }
     return result
   }

@@ -3,6 +3,7 @@
 // the history window sets the oldest resourceVersion that can be served.
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
+import { SortedKeys } from '../../../lib/testing/apiserver/sorted-keys.ts'
 import { VersionedStore } from '../../../lib/testing/apiserver/store.ts'
 import type { KubeObject } from '../../../lib/testing/apiserver/types.ts'
 import { prng } from '../../support/random.ts'
@@ -54,5 +55,69 @@ describe('VersionedStore', () => {
     store.compact()
     assert.equal(store.compactedRevision('/things'), store.resourceVersion)
     assert.deepEqual(store.eventsAfter('/things', start), [])
+  })
+
+  // Issue #16 §2: a list page must not copy or sort the whole collection. The key index is
+  // kept up to date by every commit (never rebuilt), and a cursor at a past rv overlays
+  // only the changes since that rv.
+  test('cursors at every rv in the window walk and count the keys of that rv, with the index kept up to date by each commit', () => {
+    const store = new VersionedStore({ historySize: 10_000 })
+    const random = prng(7)
+    store.cursor('/things', store.resourceVersion, '') // builds the index before any commit
+    const states = new Map<number, string[]>()
+    const live = new Set<string>()
+    for (let step = 0; step < 800; step++) {
+      const key = `ns${Math.floor(random() * 3)}/o${Math.floor(random() * 60)}`
+      if (!live.has(key)) {
+        store.commit('/things', 'ADDED', key, { metadata: { name: key } })
+        live.add(key)
+      } else if (random() < 0.5) {
+        store.commit('/things', 'MODIFIED', key, { metadata: { name: key } })
+      } else {
+        store.commit('/things', 'DELETED', key, { metadata: { name: key } })
+        live.delete(key)
+      }
+      states.set(store.resourceVersion, [...live].sort())
+    }
+    for (const [rv, want] of states) {
+      for (const from of ['', 'ns1/', 'ns1/o3', 'ns2/o59\u0000']) {
+        const cursor = store.cursor('/things', rv, from)
+        const got: string[] = []
+        for (let k = cursor.next(); k !== undefined; k = cursor.next()) got.push(k)
+        assert.deepEqual(got, want.filter((k) => k >= from), `rv ${rv} from ${from}`)
+        for (const below of ['ns10', '\uffff']) {
+          assert.equal(cursor.countFrom(from, below), want.filter((k) => k >= from && k < below).length, `rv ${rv} count [${from}, ${below})`)
+        }
+      }
+    }
+  })
+})
+
+describe('SortedKeys', () => {
+  test('adds, deletes, ranks and walks like a sorted array across chunk splits and merges', () => {
+    const random = prng(3)
+    const keys = new SortedKeys()
+    const ref = new Set<string>()
+    for (let step = 0; step < 20_000; step++) {
+      const k = `k${Math.floor(random() * 5000)}`
+      if (random() < 0.6) {
+        assert.equal(keys.add(k), !ref.has(k))
+        ref.add(k)
+      } else {
+        assert.equal(keys.delete(k), ref.has(k))
+        ref.delete(k)
+      }
+      assert.equal(keys.has(k), ref.has(k))
+    }
+    const sorted = [...ref].sort()
+    assert.equal(keys.size, sorted.length)
+    assert.deepEqual(keys.toArray(), sorted)
+    for (const probe of ['', 'k1', 'k2500', 'k4999', 'k5', 'z']) {
+      const rank = sorted.filter((k) => k < probe).length
+      assert.equal(keys.rank(probe), rank, `rank ${probe}`)
+      const pos = keys.seek(probe)
+      assert.equal(keys.next(pos), sorted[rank], `seek ${probe}`)
+    }
+    assert.deepEqual(SortedKeys.from([...ref]).toArray(), sorted)
   })
 })
