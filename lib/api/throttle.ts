@@ -45,7 +45,9 @@ export class InvalidThrottleError extends KubevisorError {
  * ```
  */
 export class ThrottledTransport extends ApiTransport {
+  /** Requests per second, sustained. */
   readonly qps: number
+  /** Requests let out at once when the bucket is full. */
   readonly burst: number
   readonly #clock: Clock
   #tokens: number

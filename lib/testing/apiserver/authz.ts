@@ -28,29 +28,47 @@ export interface ApiServerUser {
 
 /** The authenticated user of a request. */
 export interface UserInfo {
+  /** e.g. `kubevisor`, `system:serviceaccount:ns:name`. */
   username: string
+  /** The user's uid, when the authenticator knows one. */
   uid?: string
+  /** e.g. `system:masters`, `system:authenticated`. */
   groups: string[]
 }
 
 /** What a request (or an access review) asks to do: Go's `authorizer.Attributes`. */
 export interface AuthorizationAttributes {
+  /** Who asks. */
   user: UserInfo
+  /** The verb, e.g. `get`, `list`, `watch`, `create`. */
   verb: string
   /** Resource requests. */
   resourceRequest: boolean
+  /** API group (`''` for core). */
   group?: string
+  /** API version, e.g. `v1`. */
   version?: string
+  /** Resource plural, e.g. `pods`. */
   resource?: string
+  /** Subresource, e.g. `status`, `scale`. */
   subresource?: string
+  /** Namespace of the request, absent for cluster-scoped ones. */
   namespace?: string
+  /** Object name, absent for collections. */
   name?: string
   /** Non-resource requests (`/version`, `/openapi/v3`, ...). */
   path?: string
 }
 
 /** The decision of an {@link Authorizer}: a boolean, or allowed with a reason. */
-export type AuthorizationDecision = boolean | { allowed: boolean; reason?: string }
+export type AuthorizationDecision =
+  | boolean
+  | {
+      /** Whether the request may proceed. */
+      allowed: boolean
+      /** Why: the authorizer's explanation. */
+      reason?: string
+    }
 
 /** Decides one request (also asked by SelfSubjectAccessReview). */
 export type Authorizer = (attributes: AuthorizationAttributes) => AuthorizationDecision
