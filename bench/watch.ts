@@ -8,11 +8,14 @@
 // - a bare reader that also keeps the parsed objects in a `Map` by namespace/name;
 // - `@kubernetes/client-node` 2.x's informer (`makeInformer` + `listPodForAllNamespaces`; it always caches);
 // - kubevisor `Watcher`s: without a store, with a store, with a store and a transform
-//   that drops `metadata.managedFields`.
+//   that drops `metadata.managedFields`;
+// - kubevisor `Watcher`s with `metadataOnly` (the server sends each pod as a
+//   `PartialObjectMetadata`), without and with a store, against the full-object Watchers
+//   over the same changes (issue #16 §1).
 // Then the same at 100k pods: initial sync time, events/s with 100k objects stored vs 1k,
 // and heap per stored pod (after forced GC) against plain parsed pods in a Map.
 //
-//   ./dev node --conditions=source --expose-gc bench/watch.ts [--quick]
+//   ./dev node --conditions=source --expose-gc bench/watch.ts [--quick] [--rounds=9,3]
 //
 // Targets (DESIGN.md §7) are printed beside the figures; the script never asserts them.
 import http from 'node:http'
@@ -307,7 +310,7 @@ const Counting: WatcherBehaviour<KubeObject, Tally> = {
   },
 }
 
-function watcher(name: string, store: boolean, transform?: (o: KubeObject) => KubeObject): Consumer {
+function watcher(name: string, store: boolean, transform?: (o: KubeObject) => KubeObject, metadataOnly = false): Consumer {
   return {
     name,
     keeps: store,
@@ -316,7 +319,7 @@ function watcher(name: string, store: boolean, transform?: (o: KubeObject) => Ku
       const obs = observed()
       let ref: Awaited<ReturnType<typeof Watcher.start>> | undefined
       const done = new Promise<Observed>((resolve, reject) => {
-        Watcher.start(Counting, { obs, events: ds.events, resolve }, { kubeConfig: kubeConfig(url), apiVersion: 'v1', kind: 'Pod', store, transform, logger }).then((r) => {
+        Watcher.start(Counting, { obs, events: ds.events, resolve }, { kubeConfig: kubeConfig(url), apiVersion: 'v1', kind: 'Pod', store, transform, metadataOnly, logger }).then((r) => {
           ref = r
         }, reject)
       })
@@ -370,6 +373,9 @@ const mapReaderDropped = mapReaderOf('bare reader + Map, managedFields dropped',
 const watcherBare = watcher('kubevisor Watcher, no store', false)
 const watcherStore = watcher('kubevisor Watcher + store', true)
 const watcherTransform = watcher('kubevisor Watcher + store + drop managedFields', true, dropManagedFields)
+const watcherMetaBare = watcher('kubevisor Watcher metadataOnly, no store', false, undefined, true)
+const watcherMetaStore = watcher('kubevisor Watcher metadataOnly + store', true, undefined, true)
+const watcherMetaDropped = watcher('kubevisor Watcher metadataOnly + store + drop managedFields', true, dropManagedFields, true)
 
 // --- harness ----------------------------------------------------------------------------
 
@@ -479,29 +485,29 @@ const both = (wall: number, cpu: number) => (Number.isFinite(wall) ? `${fmt(wall
  * sync and memory with 100k pods (`largeRounds` rounds). `quick` shrinks everything for a
  * smoke run.
  */
-export async function run(options: { quick?: boolean } = {}): Promise<BenchTable[]> {
+export async function run(options: { quick?: boolean; smallRounds?: number; largeRounds?: number } = {}): Promise<BenchTable[]> {
   const quick = options.quick ?? false
   const small = 1_000
   const large = quick ? 20_000 : 100_000
   const memoryPods = quick ? 5_000 : 20_000
   const smallEvents = quick ? 5_000 : 40_000
   const largeEvents = quick ? 5_000 : 150_000 // every pod replaced 1.5×: full collections of the large heap fall inside the window
-  const smallRounds = quick ? 1 : 9
-  const largeRounds = quick ? 1 : 3
+  const smallRounds = options.smallRounds ?? (quick ? 1 : 9)
+  const largeRounds = options.largeRounds ?? (quick ? 1 : 3)
   const haveGc = gc()
   const server = await startWatchServer()
   try {
     // 1. Throughput with 1k pods.
     const ds1 = await server.setup(small, smallEvents, 150)
-    const throughputConsumers = [serverCeiling, bareReader, mapReader, clientNode, runnerAlone, watcherBare, watcherStore, watcherTransform]
+    const throughputConsumers = [serverCeiling, bareReader, mapReader, clientNode, runnerAlone, watcherBare, watcherStore, watcherTransform, watcherMetaBare, watcherMetaStore]
     const s1 = await rounds(server, throughputConsumers, ds1, smallRounds, false)
     // 2. Scale and initial sync with 100k pods.
     const ds2 = await server.setup(large, largeEvents, 1000)
-    const scaleConsumers = [bareReader, mapReader, clientNode, watcherBare, watcherStore]
+    const scaleConsumers = [bareReader, mapReader, clientNode, watcherBare, watcherStore, watcherMetaBare, watcherMetaStore]
     const s2 = await rounds(server, scaleConsumers, ds2, largeRounds, false)
     // 3. Memory: heap per pod does not depend on the count (the same within 0.3% at 20k and 100k), so fewer pods do.
     const ds3 = await server.setup(memoryPods, 1_000)
-    const memoryConsumers = [bareReader, mapReader, mapReaderDropped, clientNode, watcherBare, watcherStore, watcherTransform]
+    const memoryConsumers = [bareReader, mapReader, mapReaderDropped, clientNode, watcherBare, watcherStore, watcherTransform, watcherMetaStore, watcherMetaDropped]
     const s3 = haveGc ? await rounds(server, memoryConsumers, ds3, 1, true) : new Map<string, Sample[]>()
 
     const med = (samples: Map<string, Sample[]>, c: Consumer, field: keyof Sample) => median((samples.get(c.name) ?? []).map((s) => s[field]))
@@ -531,7 +537,7 @@ export async function run(options: { quick?: boolean } = {}): Promise<BenchTable
     }
     const syncTarget: Record<string, string> = { [clientNode.name]: 'known 2.27×', [watcherBare.name]: '≤ 1.2×', [watcherStore.name]: '≤ 1.2×' }
     const scaleTarget: Record<string, string> = { [clientNode.name]: 'known 0.61–0.74×', [watcherStore.name]: '≥ 0.8×' }
-    const heapTarget: Record<string, string> = { [clientNode.name]: 'known 1.36×', [watcherStore.name]: '≤ 1.05×', [watcherTransform.name]: '≤ 0.6×' }
+    const heapTarget: Record<string, string> = { [clientNode.name]: 'known 1.36×', [watcherStore.name]: '≤ 1.05×', [watcherTransform.name]: '≤ 0.6×', [watcherMetaStore.name]: '≤ 0.25×' }
     const k = (n: number) => `${n / 1000}k`
     const scale: BenchTable = {
       title: `Scale and initial sync (bench/watch.ts): ${large.toLocaleString('en-US')} pods, ${largeEvents.toLocaleString('en-US')} events, median (range) of ${largeRounds}`,
@@ -575,7 +581,32 @@ export async function run(options: { quick?: boolean } = {}): Promise<BenchTable
           : 'not measured: run with --expose-gc',
       ],
     }
-    return [throughput, scale, memory]
+    // 4. Metadata-only watches against the full-object Watchers, from the runs above (issue #16 §1).
+    const metaPairs: [string, Consumer, Consumer][] = [
+      ['no store', watcherMetaBare, watcherBare],
+      ['+ store', watcherMetaStore, watcherStore],
+      ['+ store + drop managedFields', watcherMetaDropped, watcherStore],
+    ]
+    const metadata: BenchTable = {
+      title: 'Metadata-only watches (bench/watch.ts): `metadataOnly: true` over the full-object Watcher, same changes, same run',
+      columns: ['watcher', `events/s × full (wall / CPU), ${k(small)}`, `events/s × full (wall / CPU), ${k(large)}`, `sync ${k(large)} × full (wall / CPU)`, 'heap/pod × plain pod in a Map', 'heap/pod × full Watcher + store'],
+      rows: [
+        ...metaPairs.map(([what, meta, full]) => [
+          `kubevisor Watcher metadataOnly, ${what}`,
+          s1.has(meta.name) ? both(ratio(s1, meta, full, 'rate'), ratio(s1, meta, full, 'cpuRate')) : '',
+          s2.has(meta.name) ? both(ratio(s2, meta, full, 'rate'), ratio(s2, meta, full, 'cpuRate')) : '',
+          s2.has(meta.name) ? both(ratio(s2, meta, full, 'syncMs'), ratio(s2, meta, full, 'syncCpuMs')) : '',
+          meta.keeps && haveGc ? fmt(heapPer(meta) / heapPer(mapReader)) : '',
+          meta.keeps && haveGc ? fmt(heapPer(meta) / heapPer(full)) : '',
+        ]),
+        ['target', '≥ 2×', '≥ 2×', '≤ 0.4×', '≤ 0.25×', ''],
+      ],
+      notes: [
+        'the server sends the same MODIFIED events either way; with metadataOnly each pod is a PartialObjectMetadata (its whole metadata: labels, annotations, owner references, managedFields), as kube-apiserver answers `Accept: application/json;as=PartialObjectMetadata[List];g=meta.k8s.io;v=v1`.',
+        'ratios are medians of per-round ratios against the full-object Watcher with the same store setting, measured in the same rounds as the tables above.',
+      ],
+    }
+    return [throughput, scale, memory, metadata]
   } finally {
     await server.close()
     agent.destroy()
@@ -589,7 +620,7 @@ export async function run(options: { quick?: boolean } = {}): Promise<BenchTable
  */
 async function probe(args: Map<string, string>): Promise<void> {
   const only = (args.get('only') ?? '').split('|')
-  const all = [serverCeiling, bareReader, mapReader, mapReaderDropped, clientNode, runnerAlone, watcherBare, watcherStore, watcherTransform]
+  const all = [serverCeiling, bareReader, mapReader, mapReaderDropped, clientNode, runnerAlone, watcherBare, watcherStore, watcherTransform, watcherMetaBare, watcherMetaStore, watcherMetaDropped]
   const picked = all.filter((c) => only.some((part) => c.name.includes(part)))
   const server = await startWatchServer()
   try {
@@ -607,5 +638,9 @@ async function probe(args: Map<string, string>): Promise<void> {
 if (import.meta.main) {
   const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]))
   if (args.has('only')) await probe(args)
-  else for (const table of await run({ quick: args.has('quick') })) console.log(`${formatTable(table)}\n`)
+  else {
+    // `--rounds=S,L`: fewer rounds (1k pods, 100k pods) on a busy machine.
+    const [smallRounds, largeRounds] = (args.get('rounds') ?? '').split(',').map((n) => (n ? Number(n) : undefined))
+    for (const table of await run({ quick: args.has('quick'), smallRounds, largeRounds })) console.log(`${formatTable(table)}\n`)
+  }
 }

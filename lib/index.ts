@@ -237,7 +237,7 @@ export {
 } from './api/index.ts'
 /** Client-side throttling (client-go's QPS/Burst) for a {@link Client}: `new Client(kc, { transport: new ThrottledTransport(kc, { qps, burst }) })`. */
 export { InvalidThrottleError, type ThrottleOptions, ThrottledTransport } from './api/index.ts'
-export { dropManagedFields, type KubeObject, type ObjectMeta } from './watch/object.ts'
+export { dropManagedFields, type KubeObject, type ObjectMeta, type PartialObjectMetadata } from './watch/object.ts'
 // Resuming a watcher with what you persisted; a watcher's backoff in progress.
 export type { KnownRecord } from './watch/known.ts'
 export type { PendingWait } from './watch/runner.ts'

@@ -34,6 +34,19 @@ export interface KubeObject {
 }
 
 /**
+ * An object's metadata alone (`meta.k8s.io/v1` `PartialObjectMetadata`), what a watcher,
+ * informer or controller source with `metadataOnly: true` receives, exactly as the server
+ * sent it — like controller-runtime's `metav1.PartialObjectMetadata`. `kind` and
+ * `apiVersion` are those of the wrapper, not of the watched kind.
+ */
+export interface PartialObjectMetadata extends KubeObject {
+  kind: 'PartialObjectMetadata'
+  /** `meta.k8s.io/v1`. */
+  apiVersion: string
+  metadata: ObjectMeta
+}
+
+/**
  * An object as the API server sent it: plain parsed JSON. Typing a watcher with a
  * `@kubernetes/client-node` model (`Watcher<V1Pod>`) gives callbacks `Plain<V1Pod>`: the
  * same fields, with `Date` fields typed as the strings they are on the wire (objects are

@@ -153,6 +153,14 @@ export class ControllerBuilder {
    * A kind this controller creates and owns: an event of one of its objects enqueues the
    * owner of the `for` kind named in its `metadata.ownerReferences` (by default only the
    * controller reference), so a deleted or changed child reconciles its parent.
+   *
+   * Only the children's metadata is needed for that: `owns({ ..., metadataOnly: true })`
+   * watches them as `PartialObjectMetadata` (controller-runtime's `Owns(obj,
+   * builder.OnlyMetadata)`, kube-rs' metadata watcher), a fraction of the memory. The
+   * default stays the full objects, because of controller-runtime's warning: a metadata-only
+   * informer is a second cache, apart from the full one — if the reconciler also reads the
+   * same kind in full (`informers.informer({ apiVersion, kind })`), both watches run and both
+   * stores are kept, which costs more than the full one alone.
    */
   owns(target: InformerTarget, options: OwnsOptions = {}): this {
     this.#watches.push({ source: kind(target), handler: enqueueObject(), predicates: [...(options.predicates ?? [])], owner: options })

@@ -51,7 +51,7 @@ export interface Source<T = KubeObject> {
 export function kind<T extends KubeObject = KubeObject>(target: InformerTarget): Source<T> {
   return {
     type: 'informer',
-    description: target.path ?? `${target.apiVersion}/${target.kind}${target.namespace ? `@${target.namespace}` : ''}`,
+    description: `${target.path ?? `${target.apiVersion}/${target.kind}${target.namespace ? `@${target.namespace}` : ''}`}${target.metadataOnly ? ' (metadata only)' : ''}`,
     open: (context) => subscriptionStream(context.informers.informer<T>(target).subscribe()),
   }
 }

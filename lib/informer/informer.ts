@@ -14,7 +14,7 @@ import { Watcher, type WatcherBehaviour, type WatcherOptions } from '../watcher/
 import { Subscription } from './subscription.ts'
 
 /** Which collection an informer watches (the Watcher's target options). Equal targets share one informer. */
-export type InformerTarget = Pick<WatcherOptions, 'apiVersion' | 'kind' | 'path' | 'namespaced' | 'namespace' | 'labelSelector' | 'fieldSelector'>
+export type InformerTarget = Pick<WatcherOptions, 'apiVersion' | 'kind' | 'path' | 'namespaced' | 'namespace' | 'labelSelector' | 'fieldSelector' | 'metadataOnly'>
 
 /** The part of an informer its handler process works on. */
 interface Core {
@@ -274,10 +274,13 @@ export class SharedInformer<T extends KubeObject = KubeObject> {
   }
 }
 
-/** The id of a target: equal targets share an informer. */
+/**
+ * The id of a target: equal targets share an informer. A `metadataOnly` target is its own
+ * informer (`…?metadata`), apart from the full one: its store holds `PartialObjectMetadata`.
+ */
 export function targetId(t: InformerTarget): string {
   const what = t.path ?? `${t.apiVersion}/${t.kind}`
-  const query = [t.labelSelector ? `l=${t.labelSelector}` : '', t.fieldSelector ? `f=${t.fieldSelector}` : ''].filter(Boolean).join('&')
+  const query = [t.labelSelector ? `l=${t.labelSelector}` : '', t.fieldSelector ? `f=${t.fieldSelector}` : '', t.metadataOnly ? 'metadata' : ''].filter(Boolean).join('&')
   return `${what}${t.namespace ? `@${t.namespace}` : ''}${query ? `?${query}` : ''}`
 }
 

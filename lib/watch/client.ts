@@ -64,7 +64,24 @@ export type ResourceTarget = (
   namespace?: string | undefined
   labelSelector?: string | undefined
   fieldSelector?: string | undefined
+  /**
+   * Ask for metadata only: lists as `PartialObjectMetadataList` and watch events as
+   * `PartialObjectMetadata` (`apiVersion: meta.k8s.io/v1`), through the `Accept` header
+   * (see {@link METADATA_LIST_ACCEPT}). Default false: the full objects.
+   */
+  metadataOnly?: boolean | undefined
 }
+
+/**
+ * The `Accept` of a metadata-only list, as client-go's metadata client, controller-runtime's
+ * `OnlyMetadata` and kube-rs' `metadata_watcher` send it. No plain `application/json`
+ * fallback: a server that cannot convert answers 406, rather than full objects in silence.
+ */
+export const METADATA_LIST_ACCEPT = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1'
+/** The `Accept` of a metadata-only watch: each event's object is a `PartialObjectMetadata`. */
+export const METADATA_WATCH_ACCEPT = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1'
+const LIST_HEADERS: Readonly<Record<string, string>> = Object.freeze({ Accept: METADATA_LIST_ACCEPT })
+const WATCH_HEADERS: Readonly<Record<string, string>> = Object.freeze({ Accept: METADATA_WATCH_ACCEPT })
 
 /** Options of {@link HttpListWatchClient}. */
 export interface HttpListWatchClientOptions {
@@ -118,7 +135,7 @@ export class HttpListWatchClient implements ListWatchClient {
     if (params.continueToken !== undefined) query.set('continue', params.continueToken)
     if (params.resourceVersion !== undefined) query.set('resourceVersion', params.resourceVersion)
     this.#selectors(query)
-    const res = await this.#get(this.#collectionPath(resource), query, signal)
+    const res = await this.#get(this.#collectionPath(resource), query, signal, this.#target.metadataOnly ? LIST_HEADERS : undefined)
     const body = await this.#transport.readBody(res)
     const list = JSON.parse(body.toString('utf8')) as {
       apiVersion?: string
@@ -128,6 +145,7 @@ export class HttpListWatchClient implements ListWatchClient {
     }
     const items = list.items ?? []
     // List items carry no apiVersion/kind; fill them in so list and watch objects have one shape.
+    // (PartialObjectMetadataList items carry theirs: kind PartialObjectMetadata, apiVersion meta.k8s.io/v1.)
     const apiVersion = list.apiVersion ?? resource.apiVersion
     const kind = list.kind?.endsWith('List') ? list.kind.slice(0, -4) : resource.kind
     for (const item of items) {
@@ -147,7 +165,7 @@ export class HttpListWatchClient implements ListWatchClient {
     if (params.sendInitialEvents) query.set('sendInitialEvents', 'true')
     if (params.resourceVersionMatch) query.set('resourceVersionMatch', params.resourceVersionMatch)
     this.#selectors(query)
-    const res = await this.#get(this.#collectionPath(resource), query, signal)
+    const res = await this.#get(this.#collectionPath(resource), query, signal, this.#target.metadataOnly ? WATCH_HEADERS : undefined)
     return { [Symbol.asyncIterator]: () => responseChunks(res) }
   }
 
@@ -181,7 +199,7 @@ export class HttpListWatchClient implements ListWatchClient {
   }
 
   /** A GET with auth applied; resolves with a 2xx response, throws an `ApiStatusError` otherwise. */
-  #get(path: string, query: URLSearchParams, signal: AbortSignal): Promise<http.IncomingMessage> {
-    return this.#transport.request({ method: 'GET', path, query, signal })
+  #get(path: string, query: URLSearchParams, signal: AbortSignal, headers: Record<string, string> | undefined): Promise<http.IncomingMessage> {
+    return this.#transport.request({ method: 'GET', path, query, signal, headers })
   }
 }

@@ -4,7 +4,7 @@
  * `step` (the state machine), `diffRelist`/`classifyEvent`, `WatchDecoder` — are usable
  * on their own and are what the tests pin down.
  */
-export { type ListPage, type ListWatchClient, HttpListWatchClient, type HttpListWatchClientOptions, parseRetryAfter, type ResolvedResource, type ResourceTarget } from './client.ts'
+export { type ListPage, type ListWatchClient, HttpListWatchClient, type HttpListWatchClientOptions, METADATA_LIST_ACCEPT, METADATA_WATCH_ACCEPT, parseRetryAfter, type ResolvedResource, type ResourceTarget } from './client.ts'
 export { DecodeError, WatchDecoder, type WatchDecoderOptions } from './decode.ts'
 export { type Change, classifyEvent, diffRelist, type Knowledge } from './diff.ts'
 export {

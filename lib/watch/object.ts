@@ -5,7 +5,7 @@
 
 import type { KubeObject, ObjectMeta } from '../api/object.ts'
 
-export type { KubeObject, ObjectMeta } from '../api/object.ts'
+export type { KubeObject, ObjectMeta, PartialObjectMetadata } from '../api/object.ts'
 
 /** The `type` of a watch event, as the API server writes it. */
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR'

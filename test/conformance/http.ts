@@ -108,9 +108,9 @@ export interface RawWatch {
   close(): void
 }
 
-/** Opens a watch (the path must include `watch=1`); non-200 answers are returned with their body. */
-export async function openWatch(kc: KubeConfig, path: string): Promise<RawWatch> {
-  const res = await send(kc, 'GET', path, undefined, '')
+/** Opens a watch (the path must include `watch=1`); non-200 answers are returned with their body. `headers`: e.g. an `accept`. */
+export async function openWatch(kc: KubeConfig, path: string, headers: Record<string, string> = {}): Promise<RawWatch> {
+  const res = await send(kc, 'GET', path, undefined, '', headers)
   const events: WatchEvent[] = []
   const listeners = new Set<() => void>()
   let end: 'clean' | 'error' | undefined

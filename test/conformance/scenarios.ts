@@ -29,6 +29,7 @@ import { brief, ok, openWatch, raw, type RawResponse, type WatchEvent } from './
 import { startTcpProxy, type TcpProxy } from './proxy.ts'
 import type { ConformanceTarget } from './target.ts'
 import { gcScenarios } from './gc.ts'
+import { metadataScenarios } from './metadata.ts'
 import { writeScenarios } from './writes.ts'
 
 const GROUP = 'conformance.kubevisor.io'
@@ -78,6 +79,7 @@ const rvOf = (o: any): string => o.metadata.resourceVersion
 export function conformanceScenarios(getTarget: () => ConformanceTarget): void {
   writeScenarios(getTarget) // writes.ts: managedFields, server-side apply, dryRun, delete options, Events, Leases
   gcScenarios(getTarget) // gc.ts: owner references, propagation policies, namespace deletion
+  metadataScenarios(getTarget) // metadata.ts: PartialObjectMetadata lists, gets and watches; metadataOnly watchers and informers
   let target: ConformanceTarget
   let seq = 0
   before(() => {

@@ -189,6 +189,31 @@ describe('reconcile loop', () => {
     await ctl.stop()
   })
 
+  test('owns with metadataOnly (controller-runtime builder.OnlyMetadata): owned ConfigMaps are watched as PartialObjectMetadata, their owner references still reconcile the owner', async () => {
+    const seen: string[] = []
+    const owned = { ...configMaps(), metadataOnly: true }
+    const ctl = controller('sites-meta', { informers, logger })
+      .for(sites())
+      .owns(owned)
+      .build((req) => {
+        seen.push(req.name)
+      })
+    const s1 = server.create(site('m1'))
+    await ctl.start()
+    await eventually(() => seen.includes('m1'))
+    seen.length = 0
+    server.create(cm('meta-child', {}, { ownerReferences: [ownerRef(s1, true)] }))
+    await eventually(() => count(seen, 'm1') === 1, 3000, `m1 once: ${seen}`)
+    const stored = informers.informer(owned).store.getByKey(`${ns}/meta-child`)
+    assert.equal(stored?.kind, 'PartialObjectMetadata', 'the owns informer keeps metadata only')
+    assert.equal(stored?.apiVersion, 'meta.k8s.io/v1')
+    assert.equal((stored as KubeObject & { data?: unknown }).data, undefined)
+    assert.notEqual(informers.informer(owned), informers.informer(configMaps()), 'a separate informer from the full ConfigMaps one')
+    server.delete({ apiVersion: 'v1', kind: 'ConfigMap', name: 'meta-child', namespace: ns })
+    await eventually(() => count(seen, 'm1') === 2)
+    await ctl.stop()
+  })
+
   test('owns with onlyController: false: Pods reconcile every Deployment that owns them', async () => {
     const seen: string[] = []
     const deployments = { apiVersion: 'apps/v1', kind: 'Deployment', namespace: ns }

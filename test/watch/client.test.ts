@@ -223,6 +223,38 @@ describe('HttpListWatchClient', () => {
     assert.equal(query.get('resourceVersion'), resourceVersion)
   })
 
+  test('metadataOnly lists PartialObjectMetadataList pages and watches PartialObjectMetadata events (client-go metadata client, kube-rs metadata_watcher)', async () => {
+    const client = new HttpListWatchClient(server.kubeConfig, { apiVersion: 'v1', kind: 'ConfigMap', namespace: 'team-a', metadataOnly: true })
+    const first = await client.list({ limit: 2 }, signal())
+    assert.equal(first.items.length, 2)
+    for (const item of first.items) {
+      assert.deepEqual(Object.keys(item), ['kind', 'apiVersion', 'metadata'])
+      assert.equal(item.kind, 'PartialObjectMetadata', 'kept as the server sent it, not relabelled ConfigMap')
+      assert.equal(item.apiVersion, 'meta.k8s.io/v1')
+      assert.equal(item.metadata?.namespace, 'team-a')
+    }
+    const rest = await client.list({ limit: 2, continueToken: first.continueToken }, signal())
+    assert.equal(rest.continueToken, undefined)
+    const controller = new AbortController()
+    const stream = await client.watch({ resourceVersion: rest.resourceVersion, allowWatchBookmarks: true, timeoutSeconds: 30 }, controller.signal)
+    server.create({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'meta-only', namespace: 'team-a' }, data: { secret: 'not sent' } })
+    let text = ''
+    await assert.rejects(
+      (async () => {
+        for await (const chunk of stream) {
+          text += Buffer.from(chunk).toString('utf8')
+          if (text.includes('\n')) controller.abort()
+        }
+      })(),
+    )
+    const event = JSON.parse(text.slice(0, text.indexOf('\n')))
+    assert.equal(event.type, 'ADDED')
+    assert.equal(event.object.kind, 'PartialObjectMetadata')
+    assert.equal(event.object.metadata.name, 'meta-only')
+    assert.equal(event.object.data, undefined)
+    server.delete({ apiVersion: 'v1', kind: 'ConfigMap', name: 'meta-only', namespace: 'team-a' })
+  })
+
   test('a signal aborted while credentials are applied sends no request: a stopped watcher leaves no open watch (issue #12)', async () => {
     const kc = server.kubeConfig
     const controller = new AbortController()

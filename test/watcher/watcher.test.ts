@@ -148,6 +148,7 @@ describe('Watcher: delivery', () => {
       [{ ...base, pageSize: 0 }, /pageSize/],
       [{ ...base, path: 'api/v1/pods' }, /absolute collection path/],
       [{ ...base, transform: 'x' }, /transform/],
+      [{ ...base, metadataOnly: 'yes' }, /metadataOnly must be a boolean/],
     ]
     for (const [opts, message] of cases) {
       await assert.rejects(Watcher.start(Mirror, undefined, opts as never), (e: unknown) => e instanceof InvalidWatcherOptionsError && message.test(e.message))

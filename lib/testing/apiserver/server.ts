@@ -20,6 +20,7 @@ import { type DeleteOptions, type FieldValidation, type ListOptions, type ListRe
 import { type ResourceDef, ResourceRegistry } from './resources.ts'
 import { openApiDocument, openApiIndex } from './openapi.ts'
 import { OPENAPI_V2_PROTOBUF_CONTENT_TYPE, OpenApiV2Cache } from './openapi-v2.ts'
+import { checkListConversion, checkObjectConversion, type PartialConversion, partialConversion, partialListJson, toPartial } from './partial.ts'
 import { decodeProtobuf, encodeProtobuf, encodeProtobufList, PROTOBUF_CONTENT_TYPE, prefersProtobuf } from './protobuf.ts'
 import { route } from './routes.ts'
 import {
@@ -851,14 +852,19 @@ class EmbeddedApiServer implements ApiServer {
       return this.#sendObject(req, res, 200, JSON.stringify(scale))
     }
     const table = wantsTable(req.headers.accept)
+    // Metadata-only reads (`as=PartialObjectMetadata[List]`, partial.ts); a 406 for an `as=` it cannot serve.
+    const partial = method === 'GET' ? partialConversion(req.headers.accept) : undefined
     const include = (q.get('includeObject') ?? 'Metadata') as IncludeObject
     const sub = r.subresource === 'status' ? ('status' as const) : undefined
 
     if (r.name === undefined) {
       if (method === 'GET') {
         const o = listOptions(q)
-        if (o.watch) return this.#watch(res, def, ns, o, info, table ? include : undefined, wantsProtobufWatch(req.headers.accept, def, table))
+        // Metadata-only answers are JSON (kube-apiserver has no protobuf for them either way here).
+        if (o.watch) return this.#watch(res, def, ns, o, info, table ? include : undefined, !partial && wantsProtobufWatch(req.headers.accept, def, table), partial)
+        if (partial) checkListConversion(partial, def)
         const result = this.#rest.list(def, ns, o)
+        if (partial) return this.#sendJson(res, 200, partialListJson(result.items, listMeta(result), partial.apiVersion))
         if (table) return this.#sendJson(res, 200, this.#renderTable(result, include))
         return this.#sendList(req, res, def, result)
       }
@@ -888,9 +894,11 @@ class EmbeddedApiServer implements ApiServer {
         if (o.watch) {
           const field = `metadata.name=${name}`
           o.fieldSelector = o.fieldSelector ? `${o.fieldSelector},${field}` : field
-          return this.#watch(res, def, ns, o, info, table ? include : undefined, wantsProtobufWatch(req.headers.accept, def, table))
+          return this.#watch(res, def, ns, o, info, table ? include : undefined, !partial && wantsProtobufWatch(req.headers.accept, def, table), partial)
         }
+        if (partial) checkObjectConversion(partial, def)
         const obj = this.#rest.get(def, ns, name, q.get('resourceVersion') ?? undefined)
+        if (partial) return this.#sendJson(res, 200, JSON.stringify(toPartial(obj, partial.apiVersion)))
         const body = table
           ? JSON.stringify(toTable([obj], { resourceVersion: obj.metadata.resourceVersion }, include))
           : objectJson(obj)
@@ -1023,9 +1031,7 @@ class EmbeddedApiServer implements ApiServer {
   }
 
   #renderList(def: ResourceDef, result: ListResult): string {
-    const meta: Record<string, unknown> = { resourceVersion: String(result.resourceVersion) }
-    if (result.continue !== undefined) meta.continue = result.continue
-    if (result.remainingItemCount !== undefined) meta.remainingItemCount = result.remainingItemCount
+    const meta = listMeta(result)
     // Typed (built-in) lists carry no kind/apiVersion on items; custom resource lists do.
     const prefix = def.custom ? '' : `{"kind":"${def.kind}","apiVersion":"${def.apiVersion}",`
     const items = result.items.map((o) => {
@@ -1050,8 +1056,15 @@ class EmbeddedApiServer implements ApiServer {
     info: RequestInfo,
     tableInclude: IncludeObject | undefined,
     protobuf: boolean,
+    partial?: PartialConversion,
   ): void {
     validateListOptions(o)
+    if (partial?.as === 'PartialObjectMetadataList') {
+      // kube-apiserver accepts the watch, fails to convert the first object and ends the stream: 200, no events.
+      res.writeHead(200, { 'Content-Type': 'application/json' })
+      res.end()
+      return
+    }
     const filter = this.#rest.filter(def, namespace, o)
     const startRv = this.#rest.checkWatchRv(o.resourceVersion)
     const res_ = resourceKey(def)
@@ -1070,6 +1083,7 @@ class EmbeddedApiServer implements ApiServer {
       timeoutSeconds: o.timeoutSeconds,
       ...(startRv !== undefined && o.sendInitialEvents === undefined ? { afterRv: startRv } : {}),
       ...(tableInclude ? { render: (obj: KubeObject) => toTable([obj], { resourceVersion: obj.metadata.resourceVersion }, tableInclude) } : {}),
+      ...(partial ? { render: (obj: KubeObject) => toPartial(obj, partial.apiVersion), bookmarkKind: { kind: 'PartialObjectMetadata', apiVersion: partial.apiVersion } } : {}),
       maxBacklog: this.#opts.maxWatchBacklog,
       onClose: (s) => this.#watches.delete(s),
       onEventsSent: (n) => {
@@ -1188,3 +1202,10 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
   return api
 }
 
+/** A list's `metadata`: resourceVersion, continue and remainingItemCount when set. */
+function listMeta(result: ListResult): Record<string, unknown> {
+  const meta: Record<string, unknown> = { resourceVersion: String(result.resourceVersion) }
+  if (result.continue !== undefined) meta.continue = result.continue
+  if (result.remainingItemCount !== undefined) meta.remainingItemCount = result.remainingItemCount
+  return meta
+}

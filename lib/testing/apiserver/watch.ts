@@ -86,6 +86,8 @@ export interface WatchStreamOptions {
   protobuf?: boolean
   /** Converts each object before sending (Table output for kubectl). */
   render?: (obj: KubeObject) => unknown
+  /** The kind and apiVersion of BOOKMARK objects when not the resource's (`PartialObjectMetadata` watches). */
+  bookmarkKind?: { kind: string; apiVersion: string }
   /**
    * Events that may wait while the client is not reading (the socket is not draining)
    * before the stream is closed: kube-apiserver's watch cache likewise closes a watcher
@@ -229,7 +231,7 @@ export class WatchStream implements StoreSubscriber {
 
   /** Queues a BOOKMARK at `rv`; `initialEventsEnd` adds the `k8s.io/initial-events-end` annotation. */
   sendBookmark(rv: number, initialEventsEnd = false): void {
-    const def = this.#o.filter.def
+    const def = this.#o.bookmarkKind ?? this.#o.filter.def
     if (this.#o.protobuf) {
       const metadata = { resourceVersion: String(rv), ...(initialEventsEnd ? { annotations: { 'k8s.io/initial-events-end': 'true' } } : {}) }
       this.#enqueue(new Transformed('BOOKMARK', { kind: def.kind, apiVersion: def.apiVersion, metadata }))
