@@ -54,14 +54,22 @@ const PREFIX = '#/components/schemas/'
 
 /** Adds `name` and every schema it references to `into`. */
 function closure(name: string, into: Record<string, Schema>): void {
-  const { schemas } = load()
+  refClosure(load().schemas, PREFIX, name, into)
+}
+
+/**
+ * Adds `schemas[name]` and every schema it references through `$ref`s starting with
+ * `prefix`, transitively, to `into`. Shared by the v3 documents (this file) and v2
+ * (`openapi-v2.ts`), which differ only in their schema sets and reference prefixes.
+ */
+export function refClosure(schemas: Record<string, Schema>, prefix: string, name: string, into: Record<string, Schema>): void {
   if (into[name] || !schemas[name]) return
   into[name] = schemas[name]!
-  const walk = (v: unknown) => {
-    if (Array.isArray(v)) v.forEach(walk)
+  const walk = (v: unknown): void => {
+    if (Array.isArray(v)) for (const x of v) walk(x)
     else if (v && typeof v === 'object') {
       for (const [k, x] of Object.entries(v)) {
-        if (k === '$ref' && typeof x === 'string' && x.startsWith(PREFIX)) closure(x.slice(PREFIX.length), into)
+        if (k === '$ref' && typeof x === 'string' && x.startsWith(prefix)) refClosure(schemas, prefix, x.slice(prefix.length), into)
         else walk(x)
       }
     }
@@ -69,12 +77,13 @@ function closure(name: string, into: Record<string, Schema>): void {
   walk(schemas[name])
 }
 
-/** The v3 schema name kube-apiserver gives a custom resource: reversed group, version, kind. */
-function crName(d: ResourceDef): string {
+/** The schema name kube-apiserver gives a custom resource (v2 and v3): reversed group, version, kind. */
+export function crName(d: ResourceDef): string {
   return [...d.group.split('.').reverse(), d.version, d.kind].join('.')
 }
 
-function crdVersionSchema(crd: KubeObject | undefined, version: string): Schema | undefined {
+/** The `openAPIV3Schema` a CRD declares for `version` (or its legacy top-level `validation`). */
+export function crdVersionSchema(crd: KubeObject | undefined, version: string): Schema | undefined {
   const spec = (crd?.spec ?? {}) as Schema
   const v = (spec.versions ?? []).find((x: Schema) => x?.name === version)
   return v?.schema?.openAPIV3Schema ?? spec.validation?.openAPIV3Schema

@@ -26,6 +26,7 @@ import { createHash } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import protobuf from 'protobufjs'
 import { stringify } from 'yaml'
+import { crdVersionSchema, crName, refClosure } from './openapi-schemas.ts'
 import { readDataFile } from './protobuf.ts'
 import type { ResourceDef, ResourceRegistry } from './resources.ts'
 import type { KubeObject } from './types.ts'
@@ -76,19 +77,7 @@ function toV2Refs(v: unknown): unknown {
 }
 
 function closure(name: string, into: Record<string, Schema>): void {
-  const { schemas } = load()
-  if (into[name] || !schemas[name]) return
-  into[name] = schemas[name]!
-  const walk = (v: unknown): void => {
-    if (Array.isArray(v)) for (const x of v) walk(x)
-    else if (v && typeof v === 'object') {
-      for (const [k, x] of Object.entries(v)) {
-        if (k === '$ref' && typeof x === 'string' && x.startsWith(V2_PREFIX)) closure(x.slice(V2_PREFIX.length), into)
-        else walk(x)
-      }
-    }
-  }
-  walk(schemas[name])
+  refClosure(load().schemas, V2_PREFIX, name, into)
 }
 
 /** ToStructuralOpenAPIV2, on a JSON schema. */
@@ -117,14 +106,8 @@ function crdSchemaToV2(v: unknown): unknown {
   return s
 }
 
-function crName(d: ResourceDef): string {
-  return [...d.group.split('.').reverse(), d.version, d.kind].join('.')
-}
-
 function crdSchema(d: ResourceDef, crd: KubeObject | undefined): Schema {
-  const spec = (crd?.spec ?? {}) as Schema
-  const v = (spec.versions ?? []).find((x: Schema) => x?.name === d.version)
-  const raw: Schema | undefined = v?.schema?.openAPIV3Schema ?? spec.validation?.openAPIV3Schema
+  const raw = crdVersionSchema(crd, d.version)
   const base = (raw ? crdSchemaToV2(structuredClone(raw)) : {}) as Schema
   base.type ??= 'object'
   if (raw?.['x-kubernetes-preserve-unknown-fields'] === true) {
