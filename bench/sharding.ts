@@ -29,7 +29,7 @@
  */
 import { parseArgs } from 'node:util'
 import { startApiServer } from '../lib/testing/index.ts'
-import { kubeconfigFile, Replica, siteCrd, waitFor } from '../test/manager/replicas.ts'
+import { kubeconfigFile, Replica, shardArgs, siteCrd, waitFor } from '../test/manager/replicas.ts'
 import { formatTable, machine } from './support.ts'
 
 const { values } = parseArgs({
@@ -51,20 +51,8 @@ server.create(siteCrd() as never)
 const env = { NODE_OPTIONS: '--expose-gc', KUBEVISOR_LOG_LEVEL: 'info' }
 
 function spawnShard(ns: string, name: string, script = 'examples/sharded-operator.ts'): Replica {
-  const args = [
-    `--kubeconfig=${kubeconfig}`,
-    '--health-probe-bind-address=0',
-    '--metrics-bind-address=0',
-    `--namespace=${ns}`,
-    '--leader-elect',
-    `--leader-election-namespace=${ns}`,
-    `--leader-elect-lease-duration=${TIMING.leaseMs}ms`,
-    `--leader-elect-renew-deadline=${TIMING.renewMs}ms`,
-    `--leader-elect-retry-period=${TIMING.retryMs}ms`,
-    '--reconcile-delay=20ms',
-  ]
-  if (script.includes('sharded')) args.push(`--ring=${ns}`, `--shard-name=${name}`)
-  else args.push(`--leader-election-id=site-operator-${ns}`)
+  const args = shardArgs(kubeconfig, { namespace: ns, name, timing: TIMING, ring: script.includes('sharded') })
+  if (!script.includes('sharded')) args.push(`--leader-election-id=site-operator-${ns}`)
   return new Replica(args, env, script)
 }
 

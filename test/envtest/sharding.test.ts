@@ -16,7 +16,7 @@ import { Client } from '../../lib/client/client.ts'
 import { createLogger } from '../../lib/log.ts'
 import { drainLabel, shardLabel } from '../../lib/sharding/labels.ts'
 import { type KubeApiServer, startKubeApiServer } from '../../lib/testing/kube-apiserver.ts'
-import { FAST, Replica, waitFor } from '../manager/replicas.ts'
+import { Replica, shardArgs, waitFor } from '../manager/replicas.ts'
 import { envtestSkipReason, inEnvtestTier } from './availability.ts'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
@@ -88,20 +88,7 @@ if (inEnvtestTier()) {
       for (const n of names) await put(n)
       const spawnShard = (name: string) => {
         const r = new Replica(
-          [
-            `--kubeconfig=${kubeconfig}`,
-            '--health-probe-bind-address=0',
-            '--metrics-bind-address=0',
-            `--namespace=${ns}`,
-            '--leader-elect',
-            `--leader-election-namespace=${ns}`,
-            `--leader-elect-lease-duration=${FAST.leaseMs}ms`,
-            `--leader-elect-renew-deadline=${FAST.renewMs}ms`,
-            `--leader-elect-retry-period=${FAST.retryMs}ms`,
-            `--ring=${ns}`,
-            `--shard-name=${name}`,
-            '--reconcile-delay=20ms',
-          ],
+          shardArgs(kubeconfig, { namespace: ns, name }),
           {},
           'examples/sharded-operator.ts',
         )

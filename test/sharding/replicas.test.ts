@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { type ApiServer, startApiServer } from '../../lib/testing/apiserver/index.ts'
 import { drainLabel, shardLabel } from '../../lib/sharding/labels.ts'
-import { FAST, kubeconfigFile, Replica, siteCrd, waitFor } from '../manager/replicas.ts'
+import { FAST, kubeconfigFile, Replica, shardArgs, siteCrd, waitFor } from '../manager/replicas.ts'
 
 let server: ApiServer
 let kubeconfig: string
@@ -25,20 +25,7 @@ function reconcilesOf(r: Replica): (Reconcile & { shard: string })[] {
 }
 
 function shard(ns: string, name: string): Replica {
-  const args = [
-    `--kubeconfig=${kubeconfig}`,
-    '--health-probe-bind-address=0',
-    '--metrics-bind-address=0',
-    `--namespace=${ns}`,
-    '--leader-elect',
-    `--leader-election-namespace=${ns}`,
-    `--leader-elect-lease-duration=${FAST.leaseMs}ms`,
-    `--leader-elect-renew-deadline=${FAST.renewMs}ms`,
-    `--leader-elect-retry-period=${FAST.retryMs}ms`,
-    `--ring=${ns}`,
-    `--shard-name=${name}`,
-    '--reconcile-delay=20ms',
-  ]
+  const args = shardArgs(kubeconfig, { namespace: ns, name })
   const r = new Replica(args, {}, 'examples/sharded-operator.ts')
   running.push(r)
   return r
