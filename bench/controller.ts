@@ -1,6 +1,8 @@
 /**
  * The whole controller against controller-runtime (issue #16 §3): the same small controller
- * built twice — kubevisor's reconcile builder (this file, run as a child with `child`) and
+ * built twice — kubevisor's reconcile builder (`bench/controller-kubevisor.ts`, which loads
+ * kubevisor from the built `dist/` as an installed package does; `--kubevisor-from source`
+ * for the TypeScript sources) and
  * controller-runtime v0.22 (bench/controller-runtime/, its own pinned go.mod, built here
  * through the Go module proxy into ~/.cache/kubevisor/bench/, cached by the hash of its
  * sources) — run one after the other, each as its own OS process, against the same real
@@ -33,26 +35,22 @@
  *   counts them; start-up CPU apart.
  *
  *   ./dev node --conditions=source bench/controller.ts [--objects 1000] [--rounds 1] [--concurrency 2] [--in-flight 32]
- *     [--limits none,qps] [--qps 100] [--burst 150] [--first kubevisor] [--json FILE]
+ *     [--limits none,qps] [--qps 100] [--burst 150] [--first kubevisor] [--kubevisor-from dist|source] [--json FILE]
  *
  * Skipped (exit 0, with the reason) when the envtest binaries or Go are missing.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { homedir, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { KubeConfig } from '@kubernetes/client-node'
+import type { KubeConfig } from '@kubernetes/client-node'
 import { noreply, ok } from '../lib/actor/index.ts'
-import { ThrottledTransport } from '../lib/api/throttle.ts'
-import { Client, createOrUpdate, setControllerReference } from '../lib/client/index.ts'
-import { controller, predicates } from '../lib/dispatch/index.ts'
-import { InformerFactory } from '../lib/informer/index.ts'
+import { Client } from '../lib/client/index.ts'
 import { createLogger } from '../lib/log.ts'
-import { Supervisor } from '../lib/supervisor/index.ts'
 import { EnvtestAssetsNotFoundError, findEnvtestAssets, startKubeApiServer } from '../lib/testing/kube-apiserver.ts'
 import type { KubeObject } from '../lib/watch/index.ts'
 import { Watcher, type WatcherBehaviour } from '../lib/watcher/watcher.ts'
@@ -80,78 +78,11 @@ const siteCrd = {
   },
 }
 
-// ---------------------------------------------------------------------------------------
-// The kubevisor controller (child process).
-
-async function child(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { kubeconfig: { type: 'string' }, namespace: { type: 'string' }, concurrency: { type: 'string' }, qps: { type: 'string' }, burst: { type: 'string' }, stats: { type: 'string' } } })
-  const kubeConfig = new KubeConfig()
-  kubeConfig.loadFromFile(values.kubeconfig as string)
-  const namespace = values.namespace as string
-  const logger = createLogger({ level: process.env.BENCH_DEBUG ? 'debug' : 'error' })
-  // Client-side throttling as client-go's rest.Config QPS/Burst; qps -1 means none (as client-go).
-  const qps = Number(values.qps ?? -1)
-  const transport = qps > 0 ? new ThrottledTransport(kubeConfig, { qps, burst: Number(values.burst ?? 1) }) : undefined
-  const client = new Client(kubeConfig, { logger, transport })
-  const informers = new InformerFactory({ kubeConfig, logger })
-  const siteInformer = informers.informer<Site>({ apiVersion: 'example.com/v1', kind: 'Site', namespace })
-  const configMapInformer = informers.informer<ConfigMap>({ apiVersion: 'v1', kind: 'ConfigMap', namespace })
-  const sites = siteInformer.store
-  const configMaps = configMapInformer.store
-  let reconciles = 0
-  let errors = 0
-  const sitePages = controller('site-pages', { informers, logger })
-    .for({ apiVersion: 'example.com/v1', kind: 'Site', namespace }, { predicates: [predicates.generationChanged] })
-    .owns({ apiVersion: 'v1', kind: 'ConfigMap', namespace })
-    .withOptions({ maxConcurrentReconciles: Number(values.concurrency ?? 2) })
-    .build(async ({ namespace: ns = namespace, name }) => {
-      reconciles++
-      const site = sites.get({ namespace: ns, name })
-      if (!site) return // the ConfigMap is left to the garbage collector
-      try {
-        await createOrUpdate(
-          client,
-          { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `site-${name}`, namespace: ns } } as ConfigMap,
-          (cm) => {
-            setControllerReference(site, cm)
-            cm.data = { ...site.spec?.pages }
-          },
-          { store: configMaps },
-        )
-      } catch (err) {
-        errors++
-        throw err
-      }
-    })
-  const stats = () => {
-    const m = process.memoryUsage()
-    console.log(JSON.stringify({ stats: { reconciles, errors, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external } }))
-  }
-  const root = await Supervisor.start([informers.childSpec(), sitePages.childSpec()], { logger })
-  await Promise.all([sites.synced, configMaps.synced])
-  console.log(JSON.stringify({ ready: true }))
-  const timer = setInterval(stats, Number(values.stats ?? 1000))
-  process.once('SIGTERM', async () => {
-    clearInterval(timer)
-    await Supervisor.stop(root, 'shutdown')
-    stats()
-    process.exit(0)
-  })
-}
-
-/** The fixed cost: this file's modules (kubevisor, client-node) loaded, a KubeConfig made, nothing running. */
-async function idle(): Promise<void> {
-  new KubeConfig().loadFromOptions({ clusters: [], users: [], contexts: [] })
-  await sleep(1000)
-  const m = process.memoryUsage()
-  console.log(JSON.stringify({ rss: m.rss, heapUsed: m.heapUsed }))
-}
-
 /** RSS and heap of {@link idle} in a fresh process, and of a bare Node process. */
 function fixedCost(): { idle: { rss: number; heapUsed: number }; bare: { rss: number; heapUsed: number } } {
   const run = (args: string[]) => JSON.parse(spawnSync(process.execPath, args, { encoding: 'utf8' }).stdout.trim().split('\n').at(-1) as string)
   return {
-    idle: run([...nodeArgs(), '--conditions=source', fileURLToPath(import.meta.url), 'idle']),
+    idle: run([...kubevisorArgs(), 'idle']),
     bare: run(['-e', 'setTimeout(() => { const m = process.memoryUsage(); console.log(JSON.stringify({ rss: m.rss, heapUsed: m.heapUsed })) }, 1000)']),
   }
 }
@@ -272,6 +203,34 @@ class RunFailedError extends Error {}
 /** Extra Node flags for the kubevisor child, e.g. BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' to profile it. */
 const nodeArgs = () => (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)
 
+/**
+ * Where the kubevisor child loads kubevisor from: `dist` (default: the built JavaScript, what
+ * an installed package runs) or `source` (the TypeScript sources through Node's type
+ * stripping, as the tests run).
+ */
+let kubevisorFrom: 'dist' | 'source' = 'dist'
+
+/** The Node arguments that start `bench/controller-kubevisor.ts`. */
+const kubevisorArgs = () => [...nodeArgs(), ...(kubevisorFrom === 'source' ? ['--conditions=source'] : []), join(here, 'controller-kubevisor.ts')]
+
+/** Builds `dist/` when any file under `lib/` is newer than it (`npm run build`). */
+function ensureBuilt(): void {
+  const root = join(here, '..')
+  const newest = (dir: string): number => {
+    let t = 0
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name)
+      t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs)
+    }
+    return t
+  }
+  const built = existsSync(join(root, 'dist', 'index.js')) ? statSync(join(root, 'dist', 'index.js')).mtimeMs : 0
+  if (built > newest(join(root, 'lib'))) return
+  console.log('building dist/ (npm run build) for the kubevisor controller …')
+  const r = spawnSync('npm', ['run', 'build'], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] })
+  if (r.status !== 0) throw new Error(`npm run build failed (exit ${r.status})`)
+}
+
 async function runOne(opts: { impl: 'kubevisor' | 'controller-runtime'; goBinary: string; kubeconfigPath: string; kubeConfig: KubeConfig; client: Client; namespace: string; objects: number; concurrency: number; limit: Limit; inFlight: number; timeoutMs: number }): Promise<RunResult> {
   const { client, namespace, objects } = opts
   await client.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } })
@@ -300,7 +259,7 @@ async function runOne(opts: { impl: 'kubevisor' | 'controller-runtime'; goBinary
   const args = ['--kubeconfig', opts.kubeconfigPath, '--namespace', namespace, '--concurrency', String(opts.concurrency), `--qps=${opts.limit?.qps ?? -1}`, `--burst=${opts.limit?.burst ?? 0}`]
   const proc =
     opts.impl === 'kubevisor'
-      ? new ControllerProcess(process.execPath, [...nodeArgs(), '--conditions=source', fileURLToPath(import.meta.url), 'child', ...args])
+      ? new ControllerProcess(process.execPath, [...kubevisorArgs(), 'controller', ...args])
       : new ControllerProcess(opts.goBinary, args)
   try {
     let exitedEarly = false
@@ -397,7 +356,7 @@ const range = (xs: number[], digits = 0) => {
 async function harness(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
-    options: { objects: { type: 'string' }, rounds: { type: 'string' }, concurrency: { type: 'string' }, 'in-flight': { type: 'string' }, timeout: { type: 'string' }, json: { type: 'string' }, qps: { type: 'string' }, burst: { type: 'string' }, limits: { type: 'string' }, first: { type: 'string' } },
+    options: { objects: { type: 'string' }, rounds: { type: 'string' }, concurrency: { type: 'string' }, 'in-flight': { type: 'string' }, timeout: { type: 'string' }, json: { type: 'string' }, qps: { type: 'string' }, burst: { type: 'string' }, limits: { type: 'string' }, first: { type: 'string' }, 'kubevisor-from': { type: 'string' } },
   })
   const objects = Number(values.objects ?? 1000)
   const rounds = Number(values.rounds ?? 1)
@@ -415,6 +374,10 @@ async function harness(argv: string[]): Promise<void> {
     return
   }
   const goBinary = buildGo()
+  const from = values['kubevisor-from'] ?? 'dist'
+  if (from !== 'dist' && from !== 'source') throw new TypeError(`--kubevisor-from must be dist or source, not ${JSON.stringify(from)}`)
+  kubevisorFrom = from
+  if (kubevisorFrom === 'dist') ensureBuilt()
   const fixed = fixedCost()
   const server = await startKubeApiServer({ logger: createLogger({ level: 'warn' }) })
   const dir = mkdtempSync(join(tmpdir(), 'kubevisor-crbench-'))
@@ -500,6 +463,4 @@ function median(rs: RunResult[], pick: (r: RunResult) => number): RunResult {
   return sorted[Math.floor((sorted.length - 1) / 2)] as RunResult
 }
 
-if (process.argv[2] === 'child') await child(process.argv.slice(3))
-else if (process.argv[2] === 'idle') await idle()
-else await harness(process.argv.slice(2))
+await harness(process.argv.slice(2))
