@@ -64,12 +64,15 @@ export class MutateKeyChangedError extends KubevisorError {
  */
 export async function createOrUpdate<T extends ObjectLike>(client: Client, object: T, mutate: MutateFn<T>, options: CreateOrUpdateOptions<T> = {}): Promise<MutateResult<T>> {
   const key = refOf(object)
-  const current = await read(client, key, options)
-  if (current === undefined) {
+  const found = await read(client, key, options)
+  if (found === undefined) {
     await mutateChecked(mutate, key, object)
     return { result: 'created', object: await client.create(object, options) }
   }
-  const before = structuredClone(current)
+  const { current } = found
+  // From a store, the cached object itself is the unchanged before-image (`current` is a
+  // copy of it and the store never changes an object in place): one copy per call, not two.
+  const before = found.cached ?? structuredClone(current)
   await mutateChecked(mutate, key, current)
   if (jsonEqual(before, current)) return { result: 'unchanged', object: current }
   return { result: 'updated', object: await client.update(current, options) }
@@ -85,11 +88,12 @@ export async function createOrUpdate<T extends ObjectLike>(client: Client, objec
  */
 export async function createOrPatch<T extends ObjectLike>(client: Client, object: T, mutate: MutateFn<T>, options: CreateOrUpdateOptions<T> = {}): Promise<MutateResult<T>> {
   const key = refOf(object)
-  const current = await read(client, key, options)
-  if (current === undefined) {
+  const found = await read(client, key, options)
+  if (found === undefined) {
     await mutateChecked(mutate, key, object)
     return { result: 'created', object: await client.create(object, options) }
   }
+  const { current } = found
   const before = toJson(current)
   await mutateChecked(mutate, key, current)
   const after = toJson(current)
@@ -113,13 +117,17 @@ export async function createOrPatch<T extends ObjectLike>(client: Client, object
   return { result, object: written }
 }
 
-async function read<T extends ObjectLike>(client: Client, key: ObjectRef, options: CreateOrUpdateOptions<T>): Promise<T | undefined> {
+/**
+ * The live object (`current`, the caller's to change) and, when it came from a store, the
+ * cached object it was copied from (never to be changed).
+ */
+async function read<T extends ObjectLike>(client: Client, key: ObjectRef, options: CreateOrUpdateOptions<T>): Promise<{ current: T; cached?: T } | undefined> {
   if (options.store !== undefined) {
     const cached = options.store.get({ namespace: key.namespace, name: key.name })
-    return cached === undefined ? undefined : structuredClone(cached)
+    return cached === undefined ? undefined : { current: structuredClone(cached), cached }
   }
   try {
-    return await client.get<T>(key, options)
+    return { current: await client.get<T>(key, options) }
   } catch (err) {
     if (isNotFound(err)) return undefined
     throw err
