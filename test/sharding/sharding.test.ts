@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test'
 import { createLogger } from '../../lib/log.ts'
 import { Manager } from '../../lib/manager/manager.ts'
 import { drainLabel, InvalidShardingError, shardLabel, validateShardName } from '../../lib/sharding/labels.ts'
+import { Ring, type RingObject, ringKeyOf } from '../../lib/sharding/ring.ts'
 import { Sharding } from '../../lib/sharding/shard.ts'
 import { type ApiServer, startApiServer } from '../../lib/testing/apiserver/index.ts'
 
@@ -112,6 +113,33 @@ describe('Sharding (in-process Managers, embedded API server)', () => {
       for (const r of replicas) {
         const cached = r.mgr.informers.informer(r.sharding.target({ ...CM, namespace: ns })).store.list()
         assert.equal(cached.length, counts.get(r.name), `${r.name} caches ${cached.length}`)
+      }
+      // The leader's sharder watches the ring's objects metadata-only (timebertt's sharder,
+      // controller-runtime's builder.OnlyMetadata): PartialObjectMetadata, no managedFields;
+      // only the shard Leases are full. The others' sharders never ran.
+      const leaders = replicas.filter((r) => r.mgr.status().isLeader)
+      assert.equal(leaders.length, 1)
+      const sharderInformers = (leaders[0] as Replica).sharding.sharder.informers?.informers ?? []
+      for (const r of replicas.filter((x) => !leaders.includes(x))) assert.equal(r.sharding.sharder.informers, undefined, `${r.name} ran a sharder`)
+      const objectInformers = sharderInformers.filter((i) => i.target.kind !== 'Lease')
+      assert.deepEqual(
+        objectInformers.map((i) => [i.target.kind, i.target.metadataOnly]),
+        [['ConfigMap', true]],
+      )
+      const metas = objectInformers[0]?.store.list() ?? []
+      assert.equal(metas.length, N)
+      for (const m of metas) {
+        assert.equal(m.kind, 'PartialObjectMetadata')
+        assert.equal(m.data, undefined)
+        assert.equal(m.metadata?.managedFields, undefined)
+      }
+      assert.ok(sharderInformers.find((i) => i.target.kind === 'Lease')?.store.list().every((l) => l.spec !== undefined), 'shard Leases are full')
+      // Placed by the object's own key (group/kind/namespace/name of a ConfigMap, as a webhook
+      // would compute it from the full object), not by the PartialObjectMetadata wrapper's kind.
+      const ring = new Ring(['s-a', 's-b', 's-c'])
+      for (let i = 0; i < N; i++) {
+        const full = server.get({ ...CM, namespace: ns, name: `o-${i}` })
+        assert.equal(full?.metadata.labels?.[label], ring.shardFor(ringKeyOf(full as RingObject)), `o-${i}`)
       }
 
       // Objects change while a 4th shard joins.
