@@ -25,7 +25,8 @@
  * sharder does and controller-runtime's `builder.OnlyMetadata` offers): the server sends
  * names, labels and owner references without `spec`, `status` or `data`, and its caches
  * (its own informer factory, which runs on the leader only) keep them without
- * `managedFields`. Only the shard Leases are watched in full (their state is in `spec`).
+ * `managedFields` and annotations (see {@link sharderTransform}). Only the shard Leases are
+ * watched in full (their state is in `spec`).
  * A `PartialObjectMetadata`'s `apiVersion` and `kind` are the wrapper's, so every ring key
  * and every label write takes them from the ring's target, never from the cached object.
  */
@@ -64,7 +65,7 @@ export interface SharderOptions {
   virtualNodes?: number
   /**
    * An InformerFactory for the sharder, run by the caller (tests); default its own on
-   * `kubeConfig`, dropping `managedFields`, which the sharder runs. The sharder asks it for
+   * `kubeConfig` with {@link sharderTransform}, which the sharder runs. The sharder asks it for
    * metadata-only targets of the ring's kinds and the full shard Leases.
    */
   informers?: InformerFactory
@@ -80,6 +81,21 @@ export interface RingStatus {
   shards: Record<string, ShardState>
   /** The shards objects are assigned to (the `ready` ones), sorted. */
   ring: string[]
+}
+
+/**
+ * What the sharder's caches keep: `managedFields` go (as `dropManagedFields`), and so do a
+ * sharded object's annotations, which the sharder never reads and which can be as large as
+ * the object itself (`kubectl apply` keeps the whole object in
+ * `kubectl.kubernetes.io/last-applied-configuration`). The shard Leases keep theirs: the
+ * sharder writes a Lease back in full when it marks its shard dead. Fields are set to
+ * `undefined` rather than deleted (see `dropManagedFields`: `delete` costs more heap).
+ */
+function sharderTransform(object: KubeObject): KubeObject {
+  dropManagedFields(object)
+  const meta = object.metadata
+  if (object.kind === 'PartialObjectMetadata' && meta !== undefined && meta.annotations !== undefined) meta.annotations = undefined
+  return object
 }
 
 const OWNER_INDEX = 'sharding-owner'
@@ -147,7 +163,7 @@ export class Sharder {
       type: 'supervisor',
       start: (env) => {
         const informers =
-          this.#opts.informers ?? new InformerFactory({ kubeConfig: this.#opts.kubeConfig, logger: this.#log, clock: this.#opts.clock, transform: dropManagedFields })
+          this.#opts.informers ?? new InformerFactory({ kubeConfig: this.#opts.kubeConfig, logger: this.#log, clock: this.#opts.clock, transform: sharderTransform })
         this.#informers = informers
         // A new term starts from the Leases it reads, not from the last term's ring.
         this.#signature = ''

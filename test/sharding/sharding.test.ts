@@ -96,7 +96,9 @@ describe('Sharding (in-process Managers, embedded API server)', () => {
     const ns = 'ring-a'
     server.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } })
     const N = 60
-    for (let i = 0; i < N; i++) server.create({ ...CM, metadata: { name: `o-${i}`, namespace: ns }, data: { v: '0' } })
+    // Annotations as `kubectl apply` leaves them (the whole object again): the sharder does not keep them.
+    const applied = (i: number) => ({ 'kubectl.kubernetes.io/last-applied-configuration': JSON.stringify({ ...CM, metadata: { name: `o-${i}` }, data: { v: '0', pad: 'p'.repeat(512) } }) })
+    for (let i = 0; i < N; i++) server.create({ ...CM, metadata: { name: `o-${i}`, namespace: ns, annotations: applied(i) }, data: { v: '0' } })
     const intervals: Interval[] = []
     const replicas = ['s-a', 's-b', 's-c'].map((n) => replica(ns, n, intervals))
     await Promise.all(replicas.map((r) => r.mgr.start()))
@@ -115,7 +117,7 @@ describe('Sharding (in-process Managers, embedded API server)', () => {
         assert.equal(cached.length, counts.get(r.name), `${r.name} caches ${cached.length}`)
       }
       // The leader's sharder watches the ring's objects metadata-only (timebertt's sharder,
-      // controller-runtime's builder.OnlyMetadata): PartialObjectMetadata, no managedFields;
+      // controller-runtime's builder.OnlyMetadata): PartialObjectMetadata, no managedFields or annotations;
       // only the shard Leases are full. The others' sharders never ran.
       const leaders = replicas.filter((r) => r.mgr.status().isLeader)
       assert.equal(leaders.length, 1)
@@ -132,6 +134,8 @@ describe('Sharding (in-process Managers, embedded API server)', () => {
         assert.equal(m.kind, 'PartialObjectMetadata')
         assert.equal(m.data, undefined)
         assert.equal(m.metadata?.managedFields, undefined)
+        assert.equal(m.metadata?.annotations, undefined)
+        assert.equal(typeof m.metadata?.labels?.[label], 'string')
       }
       assert.ok(sharderInformers.find((i) => i.target.kind === 'Lease')?.store.list().every((l) => l.spec !== undefined), 'shard Leases are full')
       // Placed by the object's own key (group/kind/namespace/name of a ConfigMap, as a webhook
