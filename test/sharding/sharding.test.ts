@@ -36,9 +36,12 @@ interface Replica {
   mgr: Manager
   sharding: Sharding
   name: string
+  /** Its controller's `for` target. */
+  target: ReturnType<Sharding['target']>
 }
 
-function replica(ns: string, name: string, intervals: Interval[]): Replica {
+/** A shard; `metadataOnly`: its controller watches its objects as PartialObjectMetadata. */
+function replica(ns: string, name: string, intervals: Interval[], metadataOnly = false): Replica {
   const mgr = new Manager({
     kubeConfig: server.kubeConfig,
     logger: silent,
@@ -51,9 +54,10 @@ function replica(ns: string, name: string, intervals: Interval[]): Replica {
     ...TIMING,
     logger: silent,
   })
+  const target = sharding.target({ ...CM, namespace: ns, metadataOnly })
   sharding
     .controller('cm')
-    .for(sharding.target({ ...CM, namespace: ns }))
+    .for(target)
     .withOptions({ maxConcurrentReconciles: 4 })
     .build(async ({ name: object }, { signal }) => {
       const start = Date.now()
@@ -61,7 +65,7 @@ function replica(ns: string, name: string, intervals: Interval[]): Replica {
       signal.throwIfAborted()
       intervals.push({ object, shard: name, start, end: Date.now() })
     })
-  return { mgr, sharding, name }
+  return { mgr, sharding, name, target }
 }
 
 function labelsOf(ns: string, name: string): Record<string, string> {
@@ -100,7 +104,8 @@ describe('Sharding (in-process Managers, embedded API server)', () => {
     const applied = (i: number) => ({ 'kubectl.kubernetes.io/last-applied-configuration': JSON.stringify({ ...CM, metadata: { name: `o-${i}` }, data: { v: '0', pad: 'p'.repeat(512) } }) })
     for (let i = 0; i < N; i++) server.create({ ...CM, metadata: { name: `o-${i}`, namespace: ns, annotations: applied(i) }, data: { v: '0' } })
     const intervals: Interval[] = []
-    const replicas = ['s-a', 's-b', 's-c'].map((n) => replica(ns, n, intervals))
+    // s-b's controller watches metadata-only: its drain acknowledgements must still reach the ConfigMaps.
+    const replicas = ['s-a', 's-b', 's-c'].map((n) => replica(ns, n, intervals, n === 's-b'))
     await Promise.all(replicas.map((r) => r.mgr.start()))
     try {
       const label = shardLabel(ns)
@@ -113,7 +118,7 @@ describe('Sharding (in-process Managers, embedded API server)', () => {
       assert.equal(counts.size, 3, `all three shards got objects: ${JSON.stringify([...counts])}`)
       // Each shard's cache holds its own objects only.
       for (const r of replicas) {
-        const cached = r.mgr.informers.informer(r.sharding.target({ ...CM, namespace: ns })).store.list()
+        const cached = r.mgr.informers.informer(r.target).store.list()
         assert.equal(cached.length, counts.get(r.name), `${r.name} caches ${cached.length}`)
       }
       // The leader's sharder watches the ring's objects metadata-only (timebertt's sharder,
@@ -146,6 +151,7 @@ describe('Sharding (in-process Managers, embedded API server)', () => {
         assert.equal(full?.metadata.labels?.[label], ring.shardFor(ringKeyOf(full as RingObject)), `o-${i}`)
       }
 
+      const before = Array.from({ length: N }, (_, i) => labelsOf(ns, `o-${i}`)[label])
       // Objects change while a 4th shard joins.
       const d = replica(ns, 's-d', intervals)
       replicas.push(d)
@@ -166,6 +172,8 @@ describe('Sharding (in-process Managers, embedded API server)', () => {
       await waitFor('no drain label left, all assigned', () => assignedToLive() && Array.from({ length: N }, (_, i) => labelsOf(ns, `o-${i}`)[drainLabel(ns)]).every((x) => x === undefined))
       const moved = Array.from({ length: N }, (_, i) => labelsOf(ns, `o-${i}`)[label]).filter((s) => s === 's-d').length
       assert.ok(moved > 0 && moved <= N / 2, `${moved} of ${N} moved to the new shard`)
+      const fromB = before.filter((s, i) => s === 's-b' && labelsOf(ns, `o-${i}`)[label] === 's-d').length
+      assert.ok(fromB > 0, 'the metadata-only shard s-b handed objects over (acknowledged drains)')
       // Every last change was reconciled after it was made, by the object's shard.
       await waitFor('the last version of each changed object reconciled by its shard', () =>
         Array.from({ length: N }, (_, i) => i)
