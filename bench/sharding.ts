@@ -3,27 +3,45 @@
  * 3 and 5 replicas of `examples/sharded-operator.ts` as separate processes against one
  * embedded API server (in this process), and for the peer a user would otherwise run, one
  * replica of the unsharded `examples/operator.ts` (leader election, everything in one
- * process).
+ * process) with the same concurrency and reconcile delay.
  *
  * Workload: `--sites` Sites (default 2,000) with `--page-bytes` of pages each (default
  * 2,048), so the caches (Sites and their ConfigMaps) dominate a replica's heap. Each
- * reconcile first awaits a simulated 20 ms API call (`--reconcile-delay=20ms`), 4 at once
- * per replica, then writes the ConfigMap.
+ * reconcile first awaits a simulated API call (`--reconcile-delay`, default 20ms), then
+ * writes the ConfigMap; `--concurrency` reconciles at once per replica (default 4; 1 is
+ * controller-runtime's default `MaxConcurrentReconciles`). Both flags are passed to every
+ * replica (`--concurrency`, `--reconcile-delay` of the examples).
  *
  * Per replica count N it reports:
- * - **heap**: each replica's heap after a full GC (SIGUSR2 → its `usage` log line) once
- *   converged, minus the heap of an idle replica with empty caches: the cache heap. Target:
- *   each of N shards ≤ 1.2/N of the single replica's cache heap.
- * - **CPU**: each replica's CPU time over the whole run.
+ * - **cache heap**: the heap the cached objects hold. Each replica logs its heap after a
+ *   full GC on SIGUSR2 (its `usage` line). Once converged, the heap is taken (`converged`);
+ *   then every Site is deleted (the operator's finalizer removes each ConfigMap), and once
+ *   the API server holds no Site and no ConfigMap and the replica's caches — its shard's
+ *   and, on the leader, its sharder's — report 0 objects, the heap is taken again
+ *   (`emptied`): the same process, after the same work, with empty caches. Cache heap =
+ *   converged − emptied. Target: each of N shards ≤ 1.2/N of the single replica's.
+ *   For comparison the old figure is printed beside it: converged − `idle`, the heap of the
+ *   replica before it had seen any object. That baseline is taken before the process did
+ *   any work, so code the JIT compiled, the queue's and workers' structures, metrics
+ *   children and the like land in it as if they were cache (the README once fitted a
+ *   ≈ 2.6 MB per-process term to it that does not divide with N). `emptied − idle` is that
+ *   residue. The leader (L) also holds its sharder's metadata-only caches of every Site and
+ *   ConfigMap.
+ * - **CPU**: each replica's CPU time from its start until converged (before the deletion).
  * - **reconciles/s**: every Site is changed at once; the time until every ConfigMap holds
  *   the new revision gives Sites reconciled per second. Target: ≥ 0.8 × N of one replica's.
- *   The ceiling is N × 4 / 20 ms = N × 200/s (the reconcile's own wait).
- * - **handover** (N = 3): a 4th replica joins — time from its shard Lease being held
- *   (its log) until every Site is on a live shard, drained and reconciled with the current
- *   revision by it; a replica is killed with `kill -9` — time until its Sites were
- *   reconciled elsewhere (bound: 2 × lease duration + the sharder's reaction).
+ *   The ceiling is N × concurrency / reconcile delay (N × 200/s with 4 and 20 ms, N × 50/s
+ *   with 1 and 20 ms) — reachable only while the cores keep up.
+ *   With N = 3 the Sites are then created again and the heap once converged minus the
+ *   emptied heap is printed as a check (it should give the cache heap again).
+ * - **handover** (N = 3, after the Sites are created again): a 4th replica joins — time
+ *   from its shard Lease being held (its log) until every Site is on a live shard, drained
+ *   and reconciled with the current revision by it; a replica is killed with `kill -9` —
+ *   time until its Sites were reconciled elsewhere (bound: 2 × lease duration + the
+ *   sharder's reaction).
  *
  *   nice -n 10 ./dev node --conditions=source --expose-gc bench/sharding.ts [--sites 2000] [--counts 1,2,3,5]
+ *     [--concurrency 4] [--reconcile-delay 20ms] [--page-bytes 2048] [--no-peer]
  *
  * Lease timings are the tests' short ones (2 s / 1.5 s / 0.3 s) so the run takes minutes.
  */
@@ -33,16 +51,36 @@ import { kubeconfigFile, Replica, shardArgs, siteCrd, waitFor } from '../test/ma
 import { formatTable, machine } from './support.ts'
 
 const { values } = parseArgs({
+  allowNegative: true,
   options: {
     sites: { type: 'string', default: '2000' },
     'page-bytes': { type: 'string', default: '2048' },
     counts: { type: 'string', default: '1,2,3,5' },
     peer: { type: 'boolean', default: true },
+    concurrency: { type: 'string', default: '4' },
+    'reconcile-delay': { type: 'string', default: '20ms' },
   },
 })
-const SITES = Number(values.sites)
-const PAGE = 'x'.repeat(Number(values['page-bytes']))
-const COUNTS = String(values.counts).split(',').map(Number)
+
+/** A whole number ≥ `min` from a flag, or exit with a message. */
+function wholeFlag(name: string, text: string, min: number): number {
+  const n = Number(text)
+  if (!Number.isInteger(n) || n < min) throw new TypeError(`--${name} must be a whole number ≥ ${min}, got ${JSON.stringify(text)}`)
+  return n
+}
+
+const SITES = wholeFlag('sites', String(values.sites), 1)
+const PAGE = 'x'.repeat(wholeFlag('page-bytes', String(values['page-bytes']), 0))
+const COUNTS = String(values.counts).split(',').map((c) => wholeFlag('counts', c, 1))
+const CONCURRENCY = wholeFlag('concurrency', String(values.concurrency), 1)
+const DELAY = String(values['reconcile-delay'])
+const DELAY_MS = (() => {
+  const m = /^(\d+(?:\.\d+)?)(ms|s)$/.exec(DELAY)
+  if (!m) throw new TypeError(`--reconcile-delay must be a duration such as 20ms or 0.5s, got ${JSON.stringify(DELAY)}`)
+  return Number(m[1]) * (m[2] === 's' ? 1000 : 1)
+})()
+/** Reconciles per second one replica can reach at most: its concurrency over the simulated call. */
+const CEILING = DELAY_MS > 0 ? (CONCURRENCY * 1000) / DELAY_MS : Number.POSITIVE_INFINITY
 const TIMING = { leaseMs: 2_000, renewMs: 1_500, retryMs: 300 }
 
 const server = await startApiServer()
@@ -51,16 +89,26 @@ server.create(siteCrd() as never)
 const env = { NODE_OPTIONS: '--expose-gc', KUBEVISOR_LOG_LEVEL: 'info' }
 
 function spawnShard(ns: string, name: string, script = 'examples/sharded-operator.ts'): Replica {
-  const args = shardArgs(kubeconfig, { namespace: ns, name, timing: TIMING, ring: script.includes('sharded') })
+  const args = shardArgs(kubeconfig, { namespace: ns, name, timing: TIMING, ring: script.includes('sharded'), concurrency: CONCURRENCY, reconcileDelay: DELAY })
   if (!script.includes('sharded')) args.push(`--leader-election-id=site-operator-${ns}`)
   return new Replica(args, env, script)
 }
 
-async function usage(r: Replica): Promise<{ heapUsed: number; cpuMs: number; sites: number }> {
+/** A replica's `usage` line (examples/sharded-operator.ts on SIGUSR2). */
+interface Usage {
+  heapUsed: number
+  cpuMs: number
+  sites: number
+  configMaps: number
+  /** Objects in its sharder's caches (the leader's; 0 elsewhere). */
+  sharderObjects: number
+}
+
+async function usage(r: Replica): Promise<Usage> {
   const before = r.lines.length
   r.kill('SIGUSR2')
   await waitFor('a usage line', () => r.lines.slice(before).some((l) => l.usage !== undefined), 20_000, () => r.dump())
-  return r.lines.slice(before).find((l) => l.usage !== undefined)?.usage as { heapUsed: number; cpuMs: number; sites: number }
+  return r.lines.slice(before).find((l) => l.usage !== undefined)?.usage as Usage
 }
 
 function setSites(ns: string, rev: number): void {
@@ -82,14 +130,45 @@ function converged(ns: string, rev: number, live?: Set<string>): boolean {
   return true
 }
 
+/**
+ * Deletes every Site (the replicas' finalizer deletes each ConfigMap), waits until the API
+ * server holds none of either and every replica's caches are empty, and returns each
+ * replica's heap then: the `emptied` baseline.
+ */
+async function emptied(ns: string, replicas: Replica[]): Promise<Usage[]> {
+  for (const site of server.list('example.com/v1', 'Site', ns)) server.delete({ apiVersion: 'example.com/v1', kind: 'Site', namespace: ns, name: site.metadata.name as string })
+  await waitFor('every Site and ConfigMap gone', () => server.list('example.com/v1', 'Site', ns).length === 0 && server.list('v1', 'ConfigMap', ns).filter((c) => c.metadata.name?.startsWith('site-')).length === 0, 600_000)
+  let last: Usage[] = []
+  await waitFor(
+    'empty caches',
+    async () => {
+      await new Promise((r) => setTimeout(r, 250))
+      last = await Promise.all(replicas.map(usage))
+      return last.every((u) => u.sites === 0 && u.configMaps === 0 && u.sharderObjects === 0)
+    },
+    60_000,
+    () => JSON.stringify(last),
+  )
+  return last
+}
+
 interface Row {
   label: string
   n: number
+  /** converged − emptied, MB (the heap the cached objects hold). */
   cacheHeapMb: number[]
+  /** converged − idle, MB (the old figure). */
+  oldCacheHeapMb: number[]
   cpuMs: number[]
   perSec: number
   sites: number[]
+  /** Index of the replica that ran the sharder. */
+  leader: number
+  /** Each replica's emptied heap, bytes. */
+  emptiedHeap: number[]
 }
+
+const MB = 2 ** 20
 
 async function run(n: number, script = 'examples/sharded-operator.ts', label = `sharded × ${n}`): Promise<{ row: Row; replicas: Replica[]; ns: string }> {
   const ns = `bench-${label.replace(/[^a-z0-9]/g, '')}-${n}`
@@ -97,7 +176,7 @@ async function run(n: number, script = 'examples/sharded-operator.ts', label = `
   const replicas = Array.from({ length: n }, (_, i) => spawnShard(ns, `${ns}-r${i}`, script))
   await waitFor('replicas up', () => replicas.every((r) => r.lines.some((l) => /manager started/.test(l.msg))), 60_000)
   await new Promise((r) => setTimeout(r, 1_500))
-  // The idle heap: empty caches (the unsharded peer has no usage dump: throughput only).
+  // The idle heap: before any object (the unsharded peer has no usage dump: throughput only).
   const sharded = script.includes('sharded')
   const idle = sharded ? await Promise.all(replicas.map(usage)) : []
   setSites(ns, 1)
@@ -108,14 +187,22 @@ async function run(n: number, script = 'examples/sharded-operator.ts', label = `
   await waitFor('second convergence', () => converged(ns, 2), 600_000)
   const perSec = SITES / ((Date.now() - t0) / 1000)
   await new Promise((r) => setTimeout(r, 500))
-  const full = sharded ? await Promise.all(replicas.map(usage)) : [{ heapUsed: Number.NaN, cpuMs: Number.NaN, sites: SITES }]
+  if (!sharded) {
+    const row: Row = { label, n, cacheHeapMb: [Number.NaN], oldCacheHeapMb: [Number.NaN], cpuMs: [Number.NaN], perSec, sites: [SITES], leader: -1, emptiedHeap: [] }
+    return { row, replicas, ns }
+  }
+  const full = await Promise.all(replicas.map(usage))
+  const empty = await emptied(ns, replicas)
   const row: Row = {
     label,
     n,
-    cacheHeapMb: full.map((u, i) => (u.heapUsed - (idle[i]?.heapUsed ?? 0)) / 2 ** 20),
+    cacheHeapMb: full.map((u, i) => (u.heapUsed - (empty[i] as Usage).heapUsed) / MB),
+    oldCacheHeapMb: full.map((u, i) => (u.heapUsed - (idle[i] as Usage).heapUsed) / MB),
     cpuMs: full.map((u) => u.cpuMs),
     perSec,
-    sites: full.map((u) => u.sites ?? SITES),
+    sites: full.map((u) => u.sites),
+    leader: full.findIndex((u) => u.sharderObjects > 0),
+    emptiedHeap: empty.map((u) => u.heapUsed),
   }
   return { row, replicas, ns }
 }
@@ -136,7 +223,16 @@ for (const n of COUNTS) {
   const { row, replicas, ns } = await run(n)
   rows.push(row)
   if (n === 3) {
-    // A 4th replica joins.
+    // The Sites again (the cache heap deleted them), then a 4th replica joins.
+    setSites(ns, 3)
+    await waitFor('convergence with the Sites created again', () => converged(ns, 3), 600_000)
+    // The check on the emptied baseline: full again, the same objects on the same shards, each
+    // replica's heap minus its emptied heap should be its cache heap again (not more: no work left behind).
+    await new Promise((r) => setTimeout(r, 500))
+    const refilled = await Promise.all(replicas.map(usage))
+    handover.push(
+      `refill check (N = 3): converged again after the Sites were created anew − emptied = ${refilled.map((u, i) => ((u.heapUsed - (row.emptiedHeap[i] as number)) / MB).toFixed(1)).join(' / ')} MB (first time ${row.cacheHeapMb.map((m) => m.toFixed(1)).join(' / ')} MB) for ${refilled.map((u) => u.sites).join(' / ')} Sites`,
+    )
     const joiner = spawnShard(ns, `${ns}-r3`)
     replicas.push(joiner)
     await waitFor('the joiner to hold its lease', () => joiner.find(/holding the shard lease/) !== undefined, 60_000, () => joiner.dump())
@@ -158,43 +254,66 @@ for (const n of COUNTS) {
     )
     const moved = sites().filter((l) => l[label] === joiner.identity).length
     handover.push(`join: ${moved} of ${SITES} Sites (ideal ${Math.round(SITES / 4)}) drained, acknowledged, reassigned and reconciled by the 4th replica ${Date.now() - heldAt} ms after its shard Lease was held`)
-    setSites(ns, 3)
-    await waitFor('converged with the joiner', () => converged(ns, 3, live()), 120_000)
+    setSites(ns, 4)
+    await waitFor('converged with the joiner', () => converged(ns, 4, live()), 120_000)
     // kill -9 one of the first three.
     const victim = replicas[1] as Replica
-    const victimSites = new Set((await usage(victim)) && victim.lines.filter((l) => l.reconcile).map((l) => (l.reconcile as { object: string }).object))
+    const victimSites = (await usage(victim)).sites
     const killedAt = victim.kill('SIGKILL')
     await victim.exited
-    setSites(ns, 4)
-    await waitFor('converged without the victim', () => converged(ns, 4, live()), 120_000)
-    handover.push(`kill -9: every Site reconciled on the remaining shards ${Date.now() - killedAt} ms after the kill (bound 2 × lease ${2 * TIMING.leaseMs} ms + sharder reaction; the victim held ~${victimSites.size} Sites)`)
+    setSites(ns, 5)
+    await waitFor('converged without the victim', () => converged(ns, 5, live()), 120_000)
+    handover.push(`kill -9: every Site reconciled on the remaining shards ${Date.now() - killedAt} ms after the kill (bound 2 × lease ${2 * TIMING.leaseMs} ms + sharder reaction; the victim held ${victimSites} Sites)`)
   }
   await stop(replicas)
 }
 await server.close()
 
-const single = rows.find((r) => r.label === 'sharded × 1') as Row
-const singleCache = single.cacheHeapMb[0] as number
+const single = rows.find((r) => r.label === 'sharded × 1')
+const singleCache = single?.cacheHeapMb[0] ?? Number.NaN
+const singleOld = single?.oldCacheHeapMb[0] ?? Number.NaN
+const mb = (r: Row, list: number[]) => list.map((m, i) => `${m.toFixed(1)}${i === r.leader && r.n > 1 ? ' (L)' : ''}`).join(' / ')
+const ceiling = (n: number) => (Number.isFinite(CEILING) ? Math.round(n * CEILING) : '—')
 console.log(
   formatTable({
-    title: `Sharding: ${SITES} Sites × ${PAGE.length} B pages, 20 ms simulated API call per reconcile, 4 concurrent per replica`,
-    columns: ['replicas', 'cache heap per replica (MB)', 'max / single', 'target ≤ 1.2/N', 'CPU per replica (ms)', 'Sites per replica', 'reconciles/s', '× single', 'target ≥ 0.8 N', 'ceiling N × 200/s'],
+    title: `Sharding: ${SITES} Sites × ${PAGE.length} B pages, ${DELAY} simulated API call per reconcile, ${CONCURRENCY} concurrent per replica`,
+    columns: [
+      'replicas',
+      'cache heap per replica (MB): converged − emptied',
+      'max / single',
+      'target ≤ 1.2/N',
+      'old figure: converged − idle (MB)',
+      'old max / single',
+      'CPU per replica (ms)',
+      'Sites per replica',
+      'reconciles/s',
+      '× single',
+      'target ≥ 0.8 N',
+      `ceiling N × ${Number.isFinite(CEILING) ? Math.round(CEILING) : '∞'}/s`,
+    ],
     rows: rows.map((r) => {
-      const max = Math.max(...r.cacheHeapMb)
-      const measured = !Number.isNaN(max)
+      const measured = !Number.isNaN(Math.max(...r.cacheHeapMb))
       return [
         r.label,
-        measured ? r.cacheHeapMb.map((m) => m.toFixed(1)).join(' / ') : '— (no usage dump)',
-        measured ? (max / singleCache).toFixed(2) : '—',
+        measured ? mb(r, r.cacheHeapMb) : '— (no usage dump)',
+        measured && single ? (Math.max(...r.cacheHeapMb) / singleCache).toFixed(2) : '—',
         (1.2 / r.n).toFixed(2),
+        measured ? mb(r, r.oldCacheHeapMb) : '—',
+        measured && single ? (Math.max(...r.oldCacheHeapMb) / singleOld).toFixed(2) : '—',
         measured ? r.cpuMs.map((c) => Math.round(c)).join(' / ') : '—',
         r.sites.join(' / '),
         Math.round(r.perSec),
-        (r.perSec / single.perSec).toFixed(2),
+        single ? (r.perSec / single.perSec).toFixed(2) : '—',
         (0.8 * r.n).toFixed(1),
-        r.n * 200,
+        ceiling(r.n),
       ]
     }),
-    notes: [...handover, machine(), 'The API server runs in the benchmark process on the same cores as every replica.'],
+    notes: [
+      ...handover,
+      '(L): the replica that ran the sharder (its metadata-only caches of every Site and ConfigMap are in its figure).',
+      'Cache heap: heap after a full GC once converged, minus the same process\'s heap after every Site was deleted and its caches emptied (old figure: minus its heap before it had seen any object).',
+      machine(),
+      'The API server runs in the benchmark process on the same cores as every replica.',
+    ],
   }),
 )

@@ -11,7 +11,8 @@
  * kube-controller-manager's names (`--leader-elect-lease-duration=15s`, ...), and for this
  * operator: `--namespace` (watch one namespace), `--heartbeat=<duration>` (re-reconcile
  * each Site that often, writing a heartbeat — used by the failover tests),
- * `--reconcile-delay=<duration>` (a slow reconcile, for the shutdown tests).
+ * `--reconcile-delay=<duration>` (a slow reconcile, for the shutdown tests), `--concurrency=<n>`
+ * (Sites reconciled at once, controller-runtime's `MaxConcurrentReconciles`; default 2).
  *
  * Every write of a ConfigMap records the writer's identity (annotation
  * `example.com/written-by`) and is logged with its start and end time, so tests can check
@@ -23,7 +24,7 @@
 import { readFileSync } from 'node:fs'
 import { KubeConfig, loadAllYaml, type V1ConfigMap } from '@kubernetes/client-node'
 import * as prom from 'prom-client'
-import { Client, createLogger, ignoreNotFound, type KubeObject, type Logger, Manager, type ManagerFlags, type Plain, parseManagerFlags, type ReconcileResult } from 'kubevisor'
+import { Client, createLogger, ignoreNotFound, InvalidFlagError, type KubeObject, type Logger, Manager, type ManagerFlags, type Plain, parseManagerFlags, type ReconcileResult } from 'kubevisor'
 
 interface Site extends KubeObject {
   spec?: { pages?: Record<string, string> }
@@ -36,6 +37,7 @@ const flags = parseManagerFlags(process.argv.slice(2), {
   namespace: { type: 'string' },
   heartbeat: { type: 'string' },
   'reconcile-delay': { type: 'string' },
+  concurrency: { type: 'string', default: '2' },
   demo: { type: 'boolean', default: false },
 })
 const logger = createLogger({ base: { app: 'site-operator' } })
@@ -45,6 +47,8 @@ function buildOperator(kubeConfig: KubeConfig, flags: ManagerFlags & { values: R
   const namespace = flags.values.namespace as string | undefined
   const heartbeatMs = flags.values.heartbeat ? parseDuration(flags.values.heartbeat as string) : undefined
   const delayMs = flags.values['reconcile-delay'] ? parseDuration(flags.values['reconcile-delay'] as string) : 0
+  const concurrency = Number(flags.values.concurrency ?? '2')
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new InvalidFlagError(`--concurrency must be a whole number ≥ 1, got ${JSON.stringify(flags.values.concurrency)}`)
   const mgr = new Manager({
     kubeConfig,
     logger: log,
@@ -83,7 +87,7 @@ function buildOperator(kubeConfig: KubeConfig, flags: ManagerFlags & { values: R
     .controller('site')
     .for(siteTarget)
     .owns(configMapTarget)
-    .withOptions({ maxConcurrentReconciles: 2 })
+    .withOptions({ maxConcurrentReconciles: concurrency })
     .build(async ({ namespace: ns = 'default', name }, { log: rlog, signal }): Promise<ReconcileResult | undefined> => {
       rlog.info({ reconcile: 'begin', at: Date.now() }, 'reconcile begins')
       try {

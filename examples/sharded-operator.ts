@@ -11,10 +11,13 @@
  * Flags: a kubebuilder project's, plus `--namespace` (watch one namespace), `--ring`
  * (default `sites`), `--shard-name` (default host name + random suffix),
  * `--reconcile-delay=<duration>` (each reconcile first awaits this long: a simulated API
- * call, for the benchmark). The shard Lease uses the leader-election timings.
+ * call, for the benchmark), `--concurrency=<n>` (Sites reconciled at once per replica,
+ * controller-runtime's `MaxConcurrentReconciles`; default 4). The shard Lease uses the
+ * leader-election timings.
  *
- * On SIGUSR2 it logs its heap (after a full GC when run with `--expose-gc`), CPU time and
- * the number of objects in its caches (`bench/sharding.ts` reads it).
+ * On SIGUSR2 it logs its heap (after a full GC when run with `--expose-gc`), CPU time, the
+ * number of objects in its caches and in its sharder's (the leader's; 0 elsewhere)
+ * (`bench/sharding.ts` reads it).
  *
  * Every reconcile that finds its Site is logged with its start and end time, the Site's
  * `spec.pages.rev` it saw, and the shard's name, so tests can check that no two replicas
@@ -26,7 +29,7 @@
 import { readFileSync } from 'node:fs'
 import { KubeConfig, loadAllYaml, type V1ConfigMap } from '@kubernetes/client-node'
 import * as prom from 'prom-client'
-import { Client, createLogger, ignoreNotFound, type KubeObject, type Logger, Manager, type ManagerFlags, type Plain, parseManagerFlags, Sharding } from 'kubevisor'
+import { Client, createLogger, ignoreNotFound, InvalidFlagError, type KubeObject, type Logger, Manager, type ManagerFlags, type Plain, parseManagerFlags, Sharding } from 'kubevisor'
 
 interface Site extends KubeObject {
   spec?: { pages?: Record<string, string> }
@@ -40,6 +43,7 @@ const flags = parseManagerFlags(process.argv.slice(2), {
   ring: { type: 'string', default: 'sites' },
   'shard-name': { type: 'string' },
   'reconcile-delay': { type: 'string' },
+  concurrency: { type: 'string', default: '4' },
   demo: { type: 'boolean', default: false },
 })
 const logger = createLogger({ base: { app: 'sharded-site-operator' } })
@@ -50,10 +54,18 @@ function parseDuration(text: string): number {
   return Number(m[1]) * (m[2] === 'ms' ? 1 : m[2] === 's' ? 1000 : 60_000)
 }
 
+/** `--concurrency`: a whole number of reconciles at once, at least 1. */
+function parseConcurrency(text: string): number {
+  const n = Number(text)
+  if (!Number.isInteger(n) || n < 1) throw new InvalidFlagError(`--concurrency must be a whole number ≥ 1, got ${JSON.stringify(text)}`)
+  return n
+}
+
 /** Builds the Manager, the sharding and the Site controller of one replica. */
 function buildOperator(kubeConfig: KubeConfig, flags: ManagerFlags & { values: Record<string, unknown> }, log: Logger): { mgr: Manager; sharding: Sharding } {
   const namespace = flags.values.namespace as string | undefined
   const delayMs = flags.values['reconcile-delay'] ? parseDuration(flags.values['reconcile-delay'] as string) : 0
+  const concurrency = parseConcurrency(String(flags.values.concurrency ?? '4'))
   const leaseNamespace = flags.leaderElectionNamespace ?? 'default'
   const timing = { leaseDurationMs: flags.leaseDurationMs, renewDeadlineMs: flags.renewDeadlineMs, retryPeriodMs: flags.retryPeriodMs }
   const shardName = flags.values['shard-name'] as string | undefined
@@ -88,7 +100,7 @@ function buildOperator(kubeConfig: KubeConfig, flags: ManagerFlags & { values: R
     .controller('site')
     .for(siteTarget)
     .owns(configMapTarget)
-    .withOptions({ maxConcurrentReconciles: 4 })
+    .withOptions({ maxConcurrentReconciles: concurrency })
     .build(async ({ namespace: ns = 'default', name }, { signal }) => {
       const site = sites.get({ namespace: ns, name })
       if (!site) return undefined
@@ -141,7 +153,8 @@ function buildOperator(kubeConfig: KubeConfig, flags: ManagerFlags & { values: R
     ;(globalThis as { gc?: () => void }).gc?.()
     const { heapUsed } = process.memoryUsage()
     const { user, system } = process.cpuUsage()
-    log.info({ identity: mgr.identity, usage: { heapUsed, cpuMs: (user + system) / 1000, sites: sites.list().length, configMaps: configMaps.list().length } }, 'usage')
+    const sharderObjects = (sharding.sharder.informers?.informers ?? []).filter((i) => i.target.kind !== 'Lease').reduce((n, i) => n + i.store.list().length, 0)
+    log.info({ identity: mgr.identity, usage: { heapUsed, cpuMs: (user + system) / 1000, sites: sites.list().length, configMaps: configMaps.list().length, sharderObjects } }, 'usage')
   })
   mgr.addHealthzCheck('ping', () => {})
   mgr.addReadyzCheck('shard-lease', () => {

@@ -31,6 +31,7 @@ import { LeaderElector, validateLeaderElection } from '../manager/leaderelection
 import { type LeaderElectionRecord, leaseSpecToRecord, microTime, type ObservedRecord, type ResourceLock, recordToLeaseSpec } from '../manager/resourcelock.ts'
 import type { ChildSpec } from '../supervisor/index.ts'
 import { type Clock, sleep, systemClock } from '../time/clock.ts'
+import { InvalidShardingError, validateShardName } from './labels.ts'
 
 /** The label on a shard's Lease naming its ring (timebertt: `alpha.sharding.timebertt.dev/controllerring`). */
 export const RING_LABEL = 'sharding.kubevisor.dev/ring'
@@ -103,7 +104,9 @@ export class ShardLeaseLock implements ResourceLock {
   #lease: ShardLeaseObject | undefined
 
   constructor(kubeConfig: KubeConfig, options: ShardLeaseLockOptions) {
-    if (!options.namespace || !options.ring || !options.identity) throw new TypeError('a ShardLeaseLock needs a namespace, a ring and an identity')
+    if (!options.namespace || !options.ring || !options.identity) throw new InvalidShardingError('a ShardLeaseLock needs a namespace, a ring and an identity')
+    // The identity names the Lease and is a label value on the ring's objects: checked here, not by a 422 later.
+    validateShardName(options.identity)
     this.#client = new Client(kubeConfig, { maxRetries: 0, timeoutMs: 0 })
     this.#opts = options
   }
@@ -186,7 +189,7 @@ export class ShardLease {
     this.#timing = validateLeaderElection(options)
     if (options.lock) this.#lock = options.lock
     else {
-      if (!options.kubeConfig || !options.namespace || !options.ring || !options.identity) throw new TypeError('a ShardLease needs a lock, or a kubeConfig, namespace, ring and identity')
+      if (!options.kubeConfig || !options.namespace || !options.ring || !options.identity) throw new InvalidShardingError('a ShardLease needs a lock, or a kubeConfig, namespace, ring and identity')
       this.#lock = new ShardLeaseLock(options.kubeConfig, { namespace: options.namespace, ring: options.ring, identity: options.identity })
     }
     this.#clock = options.clock ?? systemClock

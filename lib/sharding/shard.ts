@@ -173,13 +173,17 @@ export class Sharding {
         context.log.debug('shard lease not held: not reconciling')
         return { requeueAfter: this.#retryMs }
       }
-      const object = informer()?.store.get(request)
+      const source = informer()
+      const object = source?.store.get(request)
       const labels = (object?.metadata?.labels ?? {}) as Record<string, string>
       if (!object || labels[this.shardLabel] !== this.shardName) return undefined
       if (labels[this.drainLabel] !== undefined) {
+        // The watched kind, not the object's: a metadata-only `for` caches PartialObjectMetadata.
+        const apiVersion = (source?.target.apiVersion ?? object.apiVersion) as string
+        const kind = (source?.target.kind ?? object.kind) as string
         try {
           await this.#client.patch(
-            { apiVersion: object.apiVersion as string, kind: object.kind as string, namespace: object.metadata?.namespace, name: object.metadata?.name as string },
+            { apiVersion, kind, namespace: object.metadata?.namespace, name: object.metadata?.name as string },
             { metadata: { labels: { [this.shardLabel]: null, [this.drainLabel]: null }, resourceVersion: object.metadata?.resourceVersion } },
             { signal: context.signal },
           )

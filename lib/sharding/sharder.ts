@@ -21,10 +21,14 @@
  * looked at again; so is every object each `syncPeriodMs` (what a missed event would
  * otherwise leave unassigned).
  *
- * Its caches hold the whole ring's objects, stripped to `metadata` (a transform on its own
- * informer factory, which runs on the leader only). The wire still carries full objects:
- * {@link SharderOptions.metadataOnly} is where a metadata-only watch (PartialObjectMetadata)
- * plugs in once the watch layer offers one.
+ * It watches the ring's objects **metadata-only** (`PartialObjectMetadata`, as timebertt's
+ * sharder does and controller-runtime's `builder.OnlyMetadata` offers): the server sends
+ * names, labels and owner references without `spec`, `status` or `data`, and its caches
+ * (its own informer factory, which runs on the leader only) keep them without
+ * `managedFields` and annotations (see {@link sharderTransform}). Only the shard Leases are
+ * watched in full (their state is in `spec`).
+ * A `PartialObjectMetadata`'s `apiVersion` and `kind` are the wrapper's, so every ring key
+ * and every label write takes them from the ring's target, never from the cached object.
  */
 import type { KubeConfig } from '@kubernetes/client-node'
 import { GenServer, noreply, ok } from '../actor/index.ts'
@@ -39,7 +43,7 @@ import { defaultLogger, type Logger } from '../log.ts'
 import { type ChildSpec, supervisor } from '../supervisor/index.ts'
 import { ItemExponentialFailureRateLimiter } from '../queue/index.ts'
 import { type Clock, systemClock } from '../time/clock.ts'
-import type { KubeObject } from '../watch/object.ts'
+import { dropManagedFields, type KubeObject } from '../watch/object.ts'
 import { drainLabel, type RingSpec, shardLabel, validateRing } from './labels.ts'
 import { groupOf, Ring, type RingObject, ringKeyOf } from './ring.ts'
 import { DEFAULT_ORPHAN_AFTER_MS, markShardDead, RING_LABEL, type ShardLeaseObject, type ShardState, shardState } from './shard-lease.ts'
@@ -60,12 +64,10 @@ export interface SharderOptions {
   /** Virtual nodes per shard on the ring (default the ring's). */
   virtualNodes?: number
   /**
-   * Watch the sharded objects metadata-only. Today the sharder's caches keep `metadata`
-   * only either way (a transform), and this option must stay false until the watch layer
-   * offers PartialObjectMetadata watches; it is the one switch to flip then.
+   * An InformerFactory for the sharder, run by the caller (tests); default its own on
+   * `kubeConfig` with {@link sharderTransform}, which the sharder runs. The sharder asks it for
+   * metadata-only targets of the ring's kinds and the full shard Leases.
    */
-  metadataOnly?: false
-  /** An InformerFactory for the sharder (tests); default its own on `kubeConfig`, keeping metadata only. */
   informers?: InformerFactory
   clock?: Clock
   /** Wall-clock ms: Lease renew times are wall-clock times. Default `Date.now`. */
@@ -81,12 +83,19 @@ export interface RingStatus {
   ring: string[]
 }
 
-/** Keeps `metadata` only (without managedFields): the sharder reads names, labels and owner references. */
-function metadataOnly(object: KubeObject): KubeObject {
-  // The shard Leases (same factory) keep their spec: their state is read from it.
-  if (object.kind === 'Lease' && object.apiVersion === 'coordination.k8s.io/v1') return object
-  const { managedFields: _, ...metadata } = (object.metadata ?? {}) as Record<string, unknown>
-  return { apiVersion: object.apiVersion, kind: object.kind, metadata } as KubeObject
+/**
+ * What the sharder's caches keep: `managedFields` go (as `dropManagedFields`), and so do a
+ * sharded object's annotations, which the sharder never reads and which can be as large as
+ * the object itself (`kubectl apply` keeps the whole object in
+ * `kubectl.kubernetes.io/last-applied-configuration`). The shard Leases keep theirs: the
+ * sharder writes a Lease back in full when it marks its shard dead. Fields are set to
+ * `undefined` rather than deleted (see `dropManagedFields`: `delete` costs more heap).
+ */
+function sharderTransform(object: KubeObject): KubeObject {
+  dropManagedFields(object)
+  const meta = object.metadata
+  if (object.kind === 'PartialObjectMetadata' && meta !== undefined && meta.annotations !== undefined) meta.annotations = undefined
+  return object
 }
 
 const OWNER_INDEX = 'sharding-owner'
@@ -128,6 +137,14 @@ export class Sharder {
     this.#leaseTarget = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', namespace: this.ring.leaseNamespace, labelSelector: `${RING_LABEL}=${this.ring.name}` }
   }
 
+  /**
+   * The sharder's informers (its caches) while it runs or last ran on this replica — the
+   * leader — for status pages and tests; `undefined` before its first start.
+   */
+  get informers(): InformerFactory | undefined {
+    return this.#informers
+  }
+
   /** The ring's shards and their states, as of now (empty before the sharder runs). */
   status(): RingStatus {
     const leases = this.#informers?.informer<ShardLeaseObject & KubeObject>(this.#leaseTarget).store.list() ?? []
@@ -146,7 +163,7 @@ export class Sharder {
       type: 'supervisor',
       start: (env) => {
         const informers =
-          this.#opts.informers ?? new InformerFactory({ kubeConfig: this.#opts.kubeConfig, logger: this.#log, clock: this.#opts.clock, transform: metadataOnly })
+          this.#opts.informers ?? new InformerFactory({ kubeConfig: this.#opts.kubeConfig, logger: this.#log, clock: this.#opts.clock, transform: sharderTransform })
         this.#informers = informers
         // A new term starts from the Leases it reads, not from the last term's ring.
         this.#signature = ''
@@ -167,12 +184,15 @@ export class Sharder {
     }
   }
 
-  #resource(): InformerTarget {
-    return { apiVersion: this.ring.resource.apiVersion, kind: this.ring.resource.kind, namespace: this.ring.resource.namespace, namespaced: this.ring.resource.namespaced }
+  /** The sharded kind, metadata-only. */
+  #resource(): InformerTarget & { apiVersion: string; kind: string } {
+    const r = this.ring.resource
+    return { apiVersion: r.apiVersion as string, kind: r.kind as string, namespace: r.namespace, namespaced: r.namespaced, metadataOnly: true }
   }
 
-  #controlledTargets(): InformerTarget[] {
-    return (this.ring.controlled ?? []).map((t) => ({ apiVersion: t.apiVersion, kind: t.kind, namespace: t.namespace, namespaced: t.namespaced }))
+  /** The controlled kinds, metadata-only. */
+  #controlledTargets(): (InformerTarget & { apiVersion: string; kind: string })[] {
+    return (this.ring.controlled ?? []).map((t) => ({ apiVersion: t.apiVersion as string, kind: t.kind as string, namespace: t.namespace, namespaced: t.namespaced, metadataOnly: true }))
   }
 
   /** Every sharded object's request, for a ring change or a resync. */
@@ -232,7 +252,7 @@ export class Sharder {
 
   #objectsController(informers: InformerFactory, objects: EventChannel<Request>): Controller {
     const resource = this.#resource()
-    const owner = { apiVersion: resource.apiVersion as string, kind: resource.kind as string }
+    const owner = { apiVersion: resource.apiVersion, kind: resource.kind }
     const ownerGroup = groupOf(owner.apiVersion)
     const indexers = {
       [OWNER_INDEX]: (o: KubeObject) => {
@@ -266,7 +286,8 @@ export class Sharder {
       const labels = labelsOf(object).labels ?? {}
       const current = labels[this.#shardLabel]
       const draining = labels[this.#drainLabel] !== undefined
-      const desired = this.#ring.shardFor(ringKeyOf(object as RingObject, undefined, owner))
+      // Keyed by the ring's kind: the cached object's apiVersion/kind are PartialObjectMetadata's.
+      const desired = this.#ring.shardFor(ringKeyOf({ apiVersion: owner.apiVersion, kind: owner.kind, metadata: object.metadata } as RingObject))
       const state = current ? this.status().shards[current] : undefined
       let assigned = current
       if (!current || state === undefined || state === 'dead' || state === 'orphaned') {
@@ -291,13 +312,15 @@ export class Sharder {
     })
   }
 
-  /** A merge patch of labels pinned to the resourceVersion the decision was made on. */
-  /** Whether the write went through (false on a conflict or when the object is gone). */
-  async #label(object: KubeObject, labels: Record<string, string | null>, signal: AbortSignal, target?: InformerTarget): Promise<boolean> {
-    const t = target ?? this.#resource()
+  /**
+   * A merge patch of labels pinned to the resourceVersion the decision was made on, to the
+   * object of `target`'s kind (the cached object is a PartialObjectMetadata). Whether the
+   * write went through (false on a conflict or when the object is gone).
+   */
+  async #label(object: KubeObject, labels: Record<string, string | null>, signal: AbortSignal, target: { apiVersion: string; kind: string } = this.#resource()): Promise<boolean> {
     return this.#client
       .patch(
-      { apiVersion: (object.apiVersion ?? t.apiVersion) as string, kind: (object.kind ?? t.kind) as string, namespace: object.metadata?.namespace, name: object.metadata?.name as string },
+        { apiVersion: target.apiVersion, kind: target.kind, namespace: object.metadata?.namespace, name: object.metadata?.name as string },
         { metadata: { labels, resourceVersion: object.metadata?.resourceVersion } },
         { signal },
       )

@@ -131,10 +131,14 @@ export function replicaArgs(
 /**
  * The sharded operator's flags for a test shard (`examples/sharded-operator.ts`): leader
  * election in `namespace` (the sharder runs on the leader), the ring named after the
- * namespace, a 20 ms simulated API call per reconcile. `ring: false` leaves the ring flags
- * out (the unsharded operator, for comparison runs).
+ * namespace, a simulated API call per reconcile (`reconcileDelay`, default `20ms`), and
+ * `concurrency` reconciles at once when given (the example's default otherwise). `ring:
+ * false` leaves the ring flags out (the unsharded operator, for comparison runs).
  */
-export function shardArgs(kubeconfig: string, opts: { namespace: string; name: string; timing?: typeof FAST; ring?: boolean }): string[] {
+export function shardArgs(
+  kubeconfig: string,
+  opts: { namespace: string; name: string; timing?: typeof FAST; ring?: boolean; concurrency?: number; reconcileDelay?: string },
+): string[] {
   const timing = opts.timing ?? FAST
   const args = [
     `--kubeconfig=${kubeconfig}`,
@@ -148,7 +152,8 @@ export function shardArgs(kubeconfig: string, opts: { namespace: string; name: s
     `--leader-elect-retry-period=${timing.retryMs}ms`,
   ]
   if (opts.ring !== false) args.push(`--ring=${opts.namespace}`, `--shard-name=${opts.name}`)
-  return [...args, '--reconcile-delay=20ms']
+  if (opts.concurrency !== undefined) args.push(`--concurrency=${opts.concurrency}`)
+  return [...args, `--reconcile-delay=${opts.reconcileDelay ?? '20ms'}`]
 }
 
 /** Writes a kubeconfig to a temporary file. */

@@ -209,4 +209,30 @@ describe('replicas of examples/sharded-operator.ts (separate processes, embedded
     for (const r of replicas) if (r.alive) r.kill('SIGTERM')
     for (const r of replicas) await r.exited
   })
+  test('--concurrency N: a shard reconciles at most N Sites at once and reaches N (controller-runtime MaxConcurrentReconciles); a bad value is a typed flag error', async () => {
+    const ns = 'concurrency'
+    server.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } })
+    for (let i = 0; i < 12; i++) server.create({ apiVersion: 'example.com/v1', kind: 'Site', metadata: { name: `c${i}`, namespace: ns }, spec: { pages: { 'index.html': 'x' } } } as never)
+    const r = new Replica(shardArgs(kubeconfig, { namespace: ns, name: 'c0', concurrency: 2, reconcileDelay: '150ms' }), {}, 'examples/sharded-operator.ts')
+    running.push(r)
+    await waitFor('every Site reconciled', () => new Set(reconcilesOf(r).map((x) => x.object)).size === 12, 30_000, () => r.dump())
+    // The most intervals open at one instant (an interval's end before another's start: not overlapping).
+    const edges = reconcilesOf(r).flatMap((x) => [
+      [x.start, 1],
+      [x.end, -1],
+    ]) as [number, number][]
+    edges.sort((a, b) => a[0] - b[0] || a[1] - b[1])
+    let open = 0
+    let most = 0
+    for (const [, d] of edges) most = Math.max(most, (open += d))
+    assert.equal(most, 2, r.dump())
+    r.kill('SIGTERM')
+    await r.exited
+
+    const bad = new Replica(shardArgs(kubeconfig, { namespace: ns, name: 'c1', concurrency: 0 }), {}, 'examples/sharded-operator.ts')
+    running.push(bad)
+    assert.notEqual((await bad.exited).code, 0)
+    assert.match(bad.stderr, /ERR_INVALID_FLAG|InvalidFlagError/)
+    assert.match(bad.stderr, /--concurrency must be a whole number/)
+  })
 })

@@ -1,9 +1,11 @@
 // Shard Leases (timebertt/kubernetes-controller-sharding pkg/shard/lease): the states the
 // sharder reads, and a shard holding, losing, re-acquiring and releasing its Lease on a fake clock.
 import assert from 'node:assert/strict'
+import { KubeConfig } from '@kubernetes/client-node'
 import { describe, test } from 'node:test'
 import { createLogger } from '../../lib/log.ts'
 import { microTime } from '../../lib/manager/resourcelock.ts'
+import { InvalidShardingError } from '../../lib/sharding/labels.ts'
 import { RING_LABEL, ShardLease, ShardLeaseLock, shardState } from '../../lib/sharding/shard-lease.ts'
 import { startApiServer } from '../../lib/testing/apiserver/index.ts'
 import { FakeClock } from '../../lib/testing/fake-clock.ts'
@@ -120,7 +122,9 @@ describe('ShardLease (fake clock, in-memory lock)', () => {
     assert.equal(await waiting, false)
     assert.ok(shard.signal.aborted)
     assert.throws(() => new ShardLease({ lock: new MemoryLock(new MemoryLease(), 'x'), leaseDurationMs: 1_000, renewDeadlineMs: 2_000 }), { code: 'ERR_INVALID_LEADER_ELECTION' })
-    assert.throws(() => new ShardLease({ logger: silent }), TypeError)
+    assert.throws(() => new ShardLease({ logger: silent }), InvalidShardingError)
+    assert.throws(() => new ShardLeaseLock(new KubeConfig(), { namespace: 'default', ring: 'sites', identity: '' }), { code: 'ERR_INVALID_SHARDING' })
+    assert.throws(() => new ShardLeaseLock(new KubeConfig(), { namespace: 'default', ring: 'sites', identity: 'Shard_A' }), InvalidShardingError)
   })
 })
 

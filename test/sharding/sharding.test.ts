@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test'
 import { createLogger } from '../../lib/log.ts'
 import { Manager } from '../../lib/manager/manager.ts'
 import { drainLabel, InvalidShardingError, shardLabel, validateShardName } from '../../lib/sharding/labels.ts'
+import { Ring, type RingObject, ringKeyOf } from '../../lib/sharding/ring.ts'
 import { Sharding } from '../../lib/sharding/shard.ts'
 import { type ApiServer, startApiServer } from '../../lib/testing/apiserver/index.ts'
 
@@ -35,9 +36,12 @@ interface Replica {
   mgr: Manager
   sharding: Sharding
   name: string
+  /** Its controller's `for` target. */
+  target: ReturnType<Sharding['target']>
 }
 
-function replica(ns: string, name: string, intervals: Interval[]): Replica {
+/** A shard; `metadataOnly`: its controller watches its objects as PartialObjectMetadata. */
+function replica(ns: string, name: string, intervals: Interval[], metadataOnly = false): Replica {
   const mgr = new Manager({
     kubeConfig: server.kubeConfig,
     logger: silent,
@@ -50,9 +54,10 @@ function replica(ns: string, name: string, intervals: Interval[]): Replica {
     ...TIMING,
     logger: silent,
   })
+  const target = sharding.target({ ...CM, namespace: ns, metadataOnly })
   sharding
     .controller('cm')
-    .for(sharding.target({ ...CM, namespace: ns }))
+    .for(target)
     .withOptions({ maxConcurrentReconciles: 4 })
     .build(async ({ name: object }, { signal }) => {
       const start = Date.now()
@@ -60,7 +65,7 @@ function replica(ns: string, name: string, intervals: Interval[]): Replica {
       signal.throwIfAborted()
       intervals.push({ object, shard: name, start, end: Date.now() })
     })
-  return { mgr, sharding, name }
+  return { mgr, sharding, name, target }
 }
 
 function labelsOf(ns: string, name: string): Record<string, string> {
@@ -95,9 +100,12 @@ describe('Sharding (in-process Managers, embedded API server)', () => {
     const ns = 'ring-a'
     server.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } })
     const N = 60
-    for (let i = 0; i < N; i++) server.create({ ...CM, metadata: { name: `o-${i}`, namespace: ns }, data: { v: '0' } })
+    // Annotations as `kubectl apply` leaves them (the whole object again): the sharder does not keep them.
+    const applied = (i: number) => ({ 'kubectl.kubernetes.io/last-applied-configuration': JSON.stringify({ ...CM, metadata: { name: `o-${i}` }, data: { v: '0', pad: 'p'.repeat(512) } }) })
+    for (let i = 0; i < N; i++) server.create({ ...CM, metadata: { name: `o-${i}`, namespace: ns, annotations: applied(i) }, data: { v: '0' } })
     const intervals: Interval[] = []
-    const replicas = ['s-a', 's-b', 's-c'].map((n) => replica(ns, n, intervals))
+    // s-b's controller watches metadata-only: its drain acknowledgements must still reach the ConfigMaps.
+    const replicas = ['s-a', 's-b', 's-c'].map((n) => replica(ns, n, intervals, n === 's-b'))
     await Promise.all(replicas.map((r) => r.mgr.start()))
     try {
       const label = shardLabel(ns)
@@ -110,10 +118,40 @@ describe('Sharding (in-process Managers, embedded API server)', () => {
       assert.equal(counts.size, 3, `all three shards got objects: ${JSON.stringify([...counts])}`)
       // Each shard's cache holds its own objects only.
       for (const r of replicas) {
-        const cached = r.mgr.informers.informer(r.sharding.target({ ...CM, namespace: ns })).store.list()
+        const cached = r.mgr.informers.informer(r.target).store.list()
         assert.equal(cached.length, counts.get(r.name), `${r.name} caches ${cached.length}`)
       }
+      // The leader's sharder watches the ring's objects metadata-only (timebertt's sharder,
+      // controller-runtime's builder.OnlyMetadata): PartialObjectMetadata, no managedFields or annotations;
+      // only the shard Leases are full. The others' sharders never ran.
+      const leaders = replicas.filter((r) => r.mgr.status().isLeader)
+      assert.equal(leaders.length, 1)
+      const sharderInformers = (leaders[0] as Replica).sharding.sharder.informers?.informers ?? []
+      for (const r of replicas.filter((x) => !leaders.includes(x))) assert.equal(r.sharding.sharder.informers, undefined, `${r.name} ran a sharder`)
+      const objectInformers = sharderInformers.filter((i) => i.target.kind !== 'Lease')
+      assert.deepEqual(
+        objectInformers.map((i) => [i.target.kind, i.target.metadataOnly]),
+        [['ConfigMap', true]],
+      )
+      const metas = objectInformers[0]?.store.list() ?? []
+      assert.equal(metas.length, N)
+      for (const m of metas) {
+        assert.equal(m.kind, 'PartialObjectMetadata')
+        assert.equal(m.data, undefined)
+        assert.equal(m.metadata?.managedFields, undefined)
+        assert.equal(m.metadata?.annotations, undefined)
+        assert.equal(typeof m.metadata?.labels?.[label], 'string')
+      }
+      assert.ok(sharderInformers.find((i) => i.target.kind === 'Lease')?.store.list().every((l) => l.spec !== undefined), 'shard Leases are full')
+      // Placed by the object's own key (group/kind/namespace/name of a ConfigMap, as a webhook
+      // would compute it from the full object), not by the PartialObjectMetadata wrapper's kind.
+      const ring = new Ring(['s-a', 's-b', 's-c'])
+      for (let i = 0; i < N; i++) {
+        const full = server.get({ ...CM, namespace: ns, name: `o-${i}` })
+        assert.equal(full?.metadata.labels?.[label], ring.shardFor(ringKeyOf(full as RingObject)), `o-${i}`)
+      }
 
+      const before = Array.from({ length: N }, (_, i) => labelsOf(ns, `o-${i}`)[label])
       // Objects change while a 4th shard joins.
       const d = replica(ns, 's-d', intervals)
       replicas.push(d)
@@ -134,6 +172,8 @@ describe('Sharding (in-process Managers, embedded API server)', () => {
       await waitFor('no drain label left, all assigned', () => assignedToLive() && Array.from({ length: N }, (_, i) => labelsOf(ns, `o-${i}`)[drainLabel(ns)]).every((x) => x === undefined))
       const moved = Array.from({ length: N }, (_, i) => labelsOf(ns, `o-${i}`)[label]).filter((s) => s === 's-d').length
       assert.ok(moved > 0 && moved <= N / 2, `${moved} of ${N} moved to the new shard`)
+      const fromB = before.filter((s, i) => s === 's-b' && labelsOf(ns, `o-${i}`)[label] === 's-d').length
+      assert.ok(fromB > 0, 'the metadata-only shard s-b handed objects over (acknowledged drains)')
       // Every last change was reconciled after it was made, by the object's shard.
       await waitFor('the last version of each changed object reconciled by its shard', () =>
         Array.from({ length: N }, (_, i) => i)
