@@ -12,7 +12,7 @@ import { machine } from './support.ts'
 const dir = fileURLToPath(new URL('.', import.meta.url))
 const million = process.argv.includes('--million')
 const filters = process.argv.slice(2).filter((a) => a !== '--million')
-const skip = new Set(['run.ts', 'support.ts', ...(million ? [] : ['million.ts'])])
+const skip = new Set(['run.ts', 'support.ts', 'controller-kubevisor.ts', ...(million ? [] : ['million.ts'])])
 const files = readdirSync(dir)
   .filter((f) => f.endsWith('.ts') && !skip.has(f))
   .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)))
