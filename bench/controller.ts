@@ -457,7 +457,7 @@ function printTable(title: string, kv: RunResult[], cr: RunResult[], limit: Limi
         row('reconcile errors (conflicts, requeued)', (r) => r.errors, 0, 'lower'),
       ],
       notes: [
-        `${machine()}; ${rounds} round(s), ranges over the rounds; kubevisor loaded from ${kubevisorFrom === 'dist' ? 'dist/ (built JavaScript)' : 'the TypeScript sources'}${values['compile-cache'] ? ', with a warmed Node compile cache (NODE_COMPILE_CACHE)' : ''}; maxConcurrentReconciles ${concurrency} on both; default controller rate limiter on both; ${inFlight} harness writes in flight.`,
+        `${machine()}; ${rounds} round(s), ranges over the rounds; kubevisor loaded from ${kubevisorFrom === 'dist' ? 'dist/ (built JavaScript)' : 'the TypeScript sources'}${process.env.NODE_COMPILE_CACHE ? ', with Node\'s compile cache (NODE_COMPILE_CACHE)' : ''}; maxConcurrentReconciles ${concurrency} on both; default controller rate limiter on both; ${inFlight} harness writes in flight.`,
         limit
           ? `Client-side limit ${limit.qps} qps / burst ${limit.burst}: controller-runtime's rest.Config QPS/Burst (one token bucket per resource type; all writes are ConfigMaps), kubevisor's Client through a ThrottledTransport (its informers' list/watch are not throttled: four requests).`
           : 'No client-side limit: controller-runtime with rest.Config QPS -1 (client-go: none), kubevisor\'s Client without a ThrottledTransport.',
