@@ -273,6 +273,18 @@ export {
   parseManagerFlags,
   type ResourceLock,
 } from './manager/index.ts'
+export {
+  type AdmissionContext,
+  type AdmissionHandler,
+  type AdmissionRequest,
+  type AdmissionResult,
+  DEFAULT_WEBHOOK_CERT_DIR,
+  DEFAULT_WEBHOOK_PORT,
+  InvalidWebhookError,
+  type JsonPatchOperation,
+  WebhookServer,
+  type WebhookServerOptions,
+} from './manager/index.ts'
 export { prometheusReconcileMetrics, type ReconcileMetricsProvider } from './dispatch/index.ts'
 export {
   DEFAULT_VIRTUAL_NODES,
@@ -290,4 +302,7 @@ export {
   type ShardState,
   shardLabel,
   shardState,
+  ShardingWebhook,
+  type ShardingWebhookConfigurationOptions,
+  shardingWebhookConfiguration,
 } from './sharding/index.ts'

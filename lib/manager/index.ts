@@ -34,3 +34,19 @@ export {
 } from './manager.ts'
 export { type LeaderElectionRecord, LeaseLock, type LeaseLockOptions, type ObservedRecord, type ResourceLock } from './resourcelock.ts'
 export { InvalidBindAddressError, parseBindAddress } from './server.ts'
+export {
+  type AdmissionContext,
+  type AdmissionHandler,
+  type AdmissionRequest,
+  type AdmissionResult,
+  DEFAULT_CERT_POLL_INTERVAL_MS,
+  DEFAULT_WEBHOOK_CERT_DIR,
+  DEFAULT_WEBHOOK_PORT,
+  type GroupVersionKind,
+  InvalidWebhookError,
+  type JsonPatchOperation,
+  MAX_ADMISSION_REVIEW_BYTES,
+  parseReview,
+  WebhookServer,
+  type WebhookServerOptions,
+} from './webhook.ts'
