@@ -170,7 +170,11 @@ export interface ShardingWebhookConfigurationOptions {
   failurePolicy?: 'Ignore' | 'Fail'
   /** Seconds the API server waits for the webhook. Default 10 (kube's default, its maximum is 30). */
   timeoutSeconds?: number
-  /** Only these namespaces. Default: every namespace, or the ring's namespace if its kind names one. */
+  /**
+   * Which namespaces' writes call the webhook. Default: the ring's namespace if its kinds
+   * name one, else every namespace but `kube-system` (as timebertt's default: the cluster's
+   * own writes never wait on an operator's webhook).
+   */
   namespaceSelector?: LabelSelector
   /** The resource (plural) names of the ring's kinds, by kind; default client-go's guess (`UnsafeGuessKindToResource`: `Site` → `sites`, `Policy` → `policies`). */
   resources?: Record<string, string>
@@ -231,10 +235,11 @@ export function shardingWebhookConfiguration(options: ShardingWebhookConfigurati
     sideEffects: 'None',
     timeoutSeconds,
   }
-  const namespaceSelector =
+  webhook.namespaceSelector =
     options.namespaceSelector ??
-    (namespaces.length === 1 && namespaces[0] ? { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: [namespaces[0]] }] } : undefined)
-  if (namespaceSelector) webhook.namespaceSelector = namespaceSelector
+    (namespaces.length === 1 && namespaces[0]
+      ? { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: [namespaces[0]] }] }
+      : { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system'] }] })
   return {
     apiVersion: 'admissionregistration.k8s.io/v1',
     kind: 'MutatingWebhookConfiguration',
