@@ -333,15 +333,18 @@ export class WebhookServer {
     if (typeof parsed === 'string') return this.#bad(res, url.pathname, parsed)
     const request = parsed
     const timeoutMs = timeoutOf(url.searchParams.get('timeout'))
-    const signals = [this.#closing.signal, ...(timeoutMs !== undefined ? [AbortSignal.timeout(timeoutMs)] : [])]
+    const timeout = new AbortController()
+    const timer = timeoutMs !== undefined ? this.#clock.setTimeout(() => timeout.abort(new InvalidWebhookError(`the API server's timeout of ${timeoutMs} ms ran out`)), timeoutMs) : undefined
     const log = this.#log.child({ webhook: url.pathname, uid: request.uid })
     let result: AdmissionResult
     try {
-      result = await handler(request, { signal: AbortSignal.any(signals), log })
+      result = await handler(request, { signal: AbortSignal.any([this.#closing.signal, timeout.signal]), log })
       if (!result || typeof result.allowed !== 'boolean') throw new InvalidWebhookError('the handler returned no AdmissionResult ({ allowed: boolean, ... })')
     } catch (err) {
       log.error({ err }, 'webhook handler failed')
       result = { allowed: false, status: { code: 500, message: (err as Error)?.message ?? String(err) } }
+    } finally {
+      if (timer !== undefined) this.#clock.clearTimeout(timer)
     }
     const response: Record<string, unknown> = { uid: request.uid, allowed: result.allowed }
     if (result.status) response.status = result.status
