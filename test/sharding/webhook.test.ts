@@ -32,6 +32,12 @@ function review(object: Record<string, unknown> | null, over: Partial<AdmissionR
   return { uid: 'u-1', kind, resource: { group: kind.group, version: 'v1', resource: `${kind.kind.toLowerCase()}s` }, name: meta.name, namespace: meta.namespace, operation: 'CREATE', object, ...over }
 }
 
+/** The shard a result's patch assigns (it must have one). */
+function assigned(r: { patch?: { value?: unknown }[] }): string | undefined {
+  assert.ok(r.patch?.[0], 'a patch')
+  return (r.patch[0].value as Record<string, string>)[label]
+}
+
 describe('shardingAdmission (pure)', () => {
   test('CREATE of a Site without labels: adds /metadata/labels with the ring shard of its key, as the sharder computes it', () => {
     const r = shardingAdmission(review(site('blog')), spec, ring)
@@ -49,7 +55,7 @@ describe('shardingAdmission (pure)', () => {
   test('the namespace comes from the request when the object has none (a create into the URL namespace)', () => {
     const obj = { apiVersion: 'example.com/v1', kind: 'Site', metadata: { name: 'blog' } }
     const r = shardingAdmission(review(obj, { namespace: 'web' }), spec, ring)
-    assert.equal((r.patch?.[0]?.value as Record<string, string>)[label], ring.shardFor(ringKeyOf(site('blog', undefined, 'web'))))
+    assert.equal(assigned(r), ring.shardFor(ringKeyOf(site('blog', undefined, 'web'))))
   })
 
   test('UPDATE of an object without the shard label is assigned (timebertt); with it, left alone', () => {
@@ -70,7 +76,7 @@ describe('shardingAdmission (pure)', () => {
       metadata: { name: 'site-blog', namespace: 'web', ownerReferences: [{ apiVersion: 'example.com/v1', kind: 'Site', name: 'blog', uid: 'x', controller: true }] },
     }
     const r = shardingAdmission(review(owned), spec, ring)
-    assert.equal((r.patch?.[0]?.value as Record<string, string>)[label], ring.shardFor(ringKeyOf(site('blog'))))
+    assert.equal(assigned(r), ring.shardFor(ringKeyOf(site('blog'))))
     const notController = { ...owned, metadata: { ...owned.metadata, ownerReferences: [{ ...owned.metadata.ownerReferences[0], controller: false }] } }
     assert.deepEqual(shardingAdmission(review(notController), spec, ring), { allowed: true })
     const plain = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'loose', namespace: 'web' } }
@@ -113,7 +119,7 @@ describe('ShardingWebhook', () => {
     assert.deepEqual(first.shards, ['shard-a', 'shard-b'])
     assert.equal(webhook.currentRing(), first, 'same set: same Ring object')
     const r = await webhook.handle(review(site('blog')), { signal: new AbortController().signal, log: logger })
-    assert.equal((r.patch?.[0]?.value as Record<string, string>)[label], new Ring(['shard-a', 'shard-b']).shardFor(ringKeyOf(site('blog'))))
+    assert.equal(assigned(r), new Ring(['shard-a', 'shard-b']).shardFor(ringKeyOf(site('blog'))))
     leases = [lease('shard-a', 1), lease('shard-b', 2), lease('shard-c', 1)]
     assert.deepEqual(webhook.currentRing().shards, ['shard-a', 'shard-b', 'shard-c'])
     leases = []
