@@ -11,7 +11,10 @@
  * Flags: a kubebuilder project's, plus `--namespace` (watch one namespace), `--ring`
  * (default `sites`), `--shard-name` (default host name + random suffix),
  * `--reconcile-delay=<duration>` (each reconcile first awaits this long: a simulated API
- * call, for the benchmark). The shard Lease uses the leader-election timings.
+ * call, for the benchmark), `--webhook` (serve the ring's mutating admission webhook on
+ * `--webhook-port`, default 9443, with `tls.crt`/`tls.key` from `--webhook-cert-dir`; deploy
+ * deploy/sharding-webhook.yaml with it; off by default). The shard Lease uses the
+ * leader-election timings.
  *
  * On SIGUSR2 it logs its heap (after a full GC when run with `--expose-gc`), CPU time and
  * the number of objects in its caches (`bench/sharding.ts` reads it).
@@ -41,6 +44,7 @@ const flags = parseManagerFlags(process.argv.slice(2), {
   'shard-name': { type: 'string' },
   'reconcile-delay': { type: 'string' },
   demo: { type: 'boolean', default: false },
+  webhook: { type: 'boolean', default: false },
 })
 const logger = createLogger({ base: { app: 'sharded-site-operator' } })
 
@@ -67,6 +71,8 @@ function buildOperator(kubeConfig: KubeConfig, flags: ManagerFlags & { values: R
     healthProbeBindAddress: flags.healthProbeBindAddress,
     metricsBindAddress: flags.metricsBindAddress,
     gracefulShutdownTimeoutMs: flags.gracefulShutdownTimeoutMs,
+    // Every replica serves the webhook (not only the leader): new Sites arrive at their shard already labelled.
+    webhook: flags.values.webhook ? { port: flags.webhookPort, certDir: flags.webhookCertDir } : undefined,
     leaderElection: flags.leaderElect && { id: flags.leaderElectionId ?? `${ring}-sharder`, namespace: leaseNamespace, identity, releaseOnCancel: true, ...timing },
   })
   const sharding = new Sharding(mgr, {
@@ -74,6 +80,7 @@ function buildOperator(kubeConfig: KubeConfig, flags: ManagerFlags & { values: R
     shardName: identity,
     ring: { name: ring, leaseNamespace, resource: { apiVersion: 'example.com/v1', kind: 'Site', namespace }, controlled: [{ apiVersion: 'v1', kind: 'ConfigMap', namespace }] },
     ...timing,
+    webhook: flags.values.webhook === true,
     logger: log,
   })
   const client = new Client(kubeConfig, { fieldManager: 'sharded-site-operator', logger: log })
