@@ -59,49 +59,98 @@ export class InvalidWebhookError extends KubevisorError {
   }
 }
 
-/** `metav1.GroupVersionKind` / `GroupVersionResource` as an AdmissionRequest carries them. */
+/** `metav1.GroupVersionKind` as an AdmissionRequest carries it. */
 export interface GroupVersionKind {
+  /** The API group (`''` for the core group). */
   group: string
+  /** The version (`v1`). */
   version: string
+  /** The kind (`ConfigMap`). */
   kind: string
+}
+
+/** `metav1.GroupVersionResource` as an AdmissionRequest carries it. */
+export interface GroupVersionResource {
+  /** The API group (`''` for the core group). */
+  group: string
+  /** The version (`v1`). */
+  version: string
+  /** The resource, plural (`configmaps`). */
+  resource: string
+}
+
+/** Who made the request (`authentication/v1` `UserInfo`). */
+export interface AdmissionUserInfo {
+  /** The user's name. */
+  username?: string
+  /** The user's uid. */
+  uid?: string
+  /** The user's groups. */
+  groups?: string[]
+  /** Further attributes from the authenticator. */
+  extra?: Record<string, string[]>
 }
 
 /** The `request` of an `admission.k8s.io/v1` AdmissionReview (the fields kube-apiserver sends). */
 export interface AdmissionRequest {
   /** Echoed in the response: it ties the answer to the call. */
   uid: string
+  /** The kind of the object as the webhook is asked about it (after `matchPolicy: Equivalent` conversion). */
   kind: GroupVersionKind
-  resource: { group: string; version: string; resource: string }
+  /** The resource being written. */
+  resource: GroupVersionResource
+  /** `status`, `scale`, ... when a subresource is written. */
   subResource?: string
+  /** The kind the client wrote, when it differs from `kind`. */
   requestKind?: GroupVersionKind
-  requestResource?: { group: string; version: string; resource: string }
+  /** The resource the client wrote to, when it differs from `resource`. */
+  requestResource?: GroupVersionResource
   /** The object's name; empty on a create with `generateName` (the name is generated after admission). */
   name?: string
   /** The namespace of the request (the object's own `metadata.namespace` may be empty on create). */
   namespace?: string
+  /** What is being done. */
   operation: 'CREATE' | 'UPDATE' | 'DELETE' | 'CONNECT'
-  userInfo?: { username?: string; uid?: string; groups?: string[]; extra?: Record<string, string[]> }
+  /** Who does it. */
+  userInfo?: AdmissionUserInfo
   /** The object as it will be stored (CREATE, UPDATE). */
   object?: Record<string, unknown> | null
   /** The stored object (UPDATE, DELETE). */
   oldObject?: Record<string, unknown> | null
+  /** A dry run: nothing is persisted (webhooks with side effects must not act). */
   dryRun?: boolean
+  /** The operation's options (`CreateOptions`, `UpdateOptions`, `DeleteOptions`). */
   options?: Record<string, unknown> | null
 }
 
 /** One JSON Patch (RFC 6902) operation. */
 export interface JsonPatchOperation {
+  /** The operation. */
   op: 'add' | 'remove' | 'replace' | 'move' | 'copy' | 'test'
+  /** A JSON Pointer (RFC 6901: `/` in a key is written `~1`, `~` is `~0`). */
   path: string
+  /** The value (`add`, `replace`, `test`). */
   value?: unknown
+  /** The source pointer (`move`, `copy`). */
   from?: string
+}
+
+/** The `status` of an admission response (a `metav1.Status`'s fields). */
+export interface AdmissionStatus {
+  /** An HTTP status code (kube-apiserver answers a denial with it; below 400 becomes 400). */
+  code?: number
+  /** The message the client sees. */
+  message?: string
+  /** A machine-readable reason (`Forbidden`, ...). */
+  reason?: string
 }
 
 /** What an {@link AdmissionHandler} decides (controller-runtime `admission.Response`, without the uid). */
 export interface AdmissionResult {
+  /** Whether the write may proceed. */
   allowed: boolean
   /** Why (a denial's message goes to the client). */
-  status?: { code?: number; message?: string; reason?: string }
+  status?: AdmissionStatus
   /** A mutation, as JSON Patch operations on `request.object`; sent base64 with `patchType: JSONPatch`. */
   patch?: JsonPatchOperation[]
   /** Warnings shown to the client (kubectl prints them). */
@@ -112,6 +161,7 @@ export interface AdmissionResult {
 export interface AdmissionContext {
   /** Aborted when the API server's `timeout` runs out or the server stops. */
   signal: AbortSignal
+  /** A logger naming the webhook path and the request uid. */
   log: Logger
 }
 
@@ -134,6 +184,7 @@ export interface WebhookServerOptions {
   certPollIntervalMs?: number
   /** The poll timer's clock. Default the system clock. */
   clock?: Clock
+  /** Where it logs (the Manager passes its own). Default kubevisor's default logger. */
   logger?: Logger
 }
 

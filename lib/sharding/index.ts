@@ -18,11 +18,12 @@ export {
   shardState,
 } from './shard-lease.ts'
 export {
-  type LabelSelector,
   ShardingWebhook,
   type ShardingWebhookConfigurationOptions,
   type ShardingWebhookOptions,
   shardingAdmission,
   shardingWebhookConfiguration,
   shardingWebhookPath,
+  type WebhookClientConfig,
+  type WebhookServiceReference,
 } from './webhook.ts'

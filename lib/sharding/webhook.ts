@@ -24,6 +24,7 @@
  * periodic resync if it missed that.
  */
 import { defaultLogger, type Logger } from '../log.ts'
+import type { LabelSelectorSpec } from '../selector/labels.ts'
 import type { AdmissionHandler, AdmissionRequest, AdmissionResult, JsonPatchOperation } from '../manager/webhook.ts'
 import { drainLabel, InvalidShardingError, type RingSpec, SHARDING_DOMAIN, type ShardedTarget, shardLabel, validateRing } from './labels.ts'
 import { controllerRefOf, groupOf, Ring, type RingObject, ringKeyOf } from './ring.ts'
@@ -82,6 +83,7 @@ export function shardingAdmission(request: AdmissionRequest, spec: RingSpec, rin
 
 /** Options of {@link ShardingWebhook}. */
 export interface ShardingWebhookOptions {
+  /** The ring whose objects it labels. */
   ring: RingSpec
   /**
    * The ring's shard Leases now, from a cache: a store of an informer on
@@ -95,6 +97,7 @@ export interface ShardingWebhookOptions {
   orphanAfterMs?: number
   /** Wall-clock ms for Lease times; default `Date.now`. */
   wallClock?: () => number
+  /** Default kubevisor's default logger. */
   logger?: Logger
 }
 
@@ -147,14 +150,33 @@ export class ShardingWebhook {
   }
 }
 
-/** A label selector (`metav1.LabelSelector`). */
-export interface LabelSelector {
-  matchLabels?: Record<string, string>
-  matchExpressions?: { key: string; operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist'; values?: string[] }[]
+/**
+ * How the API server reaches the webhook (`WebhookClientConfig` without `caBundle`, which is
+ * its own option): `{ service }` in the cluster, or `{ url }`.
+ */
+export type WebhookClientConfig = {
+  /** A Service in the cluster. */
+  service: WebhookServiceReference
+} | {
+  /** `https://host:port/path`: a webhook outside the cluster, or in tests. */
+  url: string
+}
+
+/** A webhook's Service (`admissionregistration.k8s.io/v1` `ServiceReference`). */
+export interface WebhookServiceReference {
+  /** The Service's namespace. */
+  namespace: string
+  /** The Service's name. */
+  name: string
+  /** The Service port. Default 443. */
+  port?: number
+  /** The path. Default {@link shardingWebhookPath}. */
+  path?: string
 }
 
 /** Options of {@link shardingWebhookConfiguration}. */
 export interface ShardingWebhookConfigurationOptions {
+  /** The ring whose kinds the webhook labels. */
   ring: RingSpec
   /** The object's name. Default `sharding-<ring>`. */
   name?: string
@@ -163,7 +185,7 @@ export interface ShardingWebhookConfigurationOptions {
    * {@link shardingWebhookPath}, port 443), or a `url` (`https://host:port/path`, for a
    * webhook outside the cluster or tests).
    */
-  clientConfig: { service: { namespace: string; name: string; port?: number; path?: string } } | { url: string }
+  clientConfig: WebhookClientConfig
   /** The CA that signed the serving certificate (PEM). Leave it out when cert-manager's CA injector fills it. */
   caBundle?: string
   /** `Ignore` (default: the sharder catches what the webhook misses) or `Fail` (writes fail while no replica answers). */
@@ -175,7 +197,7 @@ export interface ShardingWebhookConfigurationOptions {
    * name one, else every namespace but `kube-system` (as timebertt's default: the cluster's
    * own writes never wait on an operator's webhook).
    */
-  namespaceSelector?: LabelSelector
+  namespaceSelector?: LabelSelectorSpec
   /** The resource (plural) names of the ring's kinds, by kind; default client-go's guess (`UnsafeGuessKindToResource`: `Site` → `sites`, `Policy` → `policies`). */
   resources?: Record<string, string>
 }
