@@ -17,10 +17,10 @@
  *   cannot be reached (there is no Service network here) and counts as a failed call.
  * - The answer: `allowed: false` rejects the write with the webhook's status code (400
  *   when below 400) and `admission webhook "<name>" denied the request: <message>`; a
- *   `JSONPatch` is applied to the object. A failed call (refused, timeout, non-200, a
- *   review with another uid, a patch that does not apply) is ignored under
- *   `failurePolicy: Ignore`, and is a 500 `failed calling webhook "<name>": ...` under
- *   `Fail` (the default).
+ *   `JSONPatch` is applied to the object, and one that does not apply is a 500 whatever the
+ *   failure policy. A failed call (refused, timeout, non-200, a review with another uid,
+ *   another patch type) is ignored under `failurePolicy: Ignore`, and is a 500
+ *   `failed calling webhook "<name>": ...` under `Fail` (the default).
  *
  * Not done: validating webhooks, reinvocation, `matchConditions`, `matchPolicy`
  * conversions (one version per kind here), server-side apply (not admitted), and
@@ -121,13 +121,17 @@ export async function admit(source: AdmissionSource, hooks: { webhook: MutatingW
     }
     if (response.allowed !== true) throw denied(webhook.name, response.status)
     if (response.patch) {
+      if (response.patchType !== 'JSONPatch') {
+        // A failed call (ErrCallingWebhook): the failure policy decides.
+        if ((webhook.failurePolicy ?? 'Fail') === 'Ignore') continue
+        throw internalError(`failed calling webhook "${webhook.name}": unsupported patch type ${JSON.stringify(response.patchType)}`)
+      }
       try {
-        if (response.patchType !== 'JSONPatch') throw new Error(`unsupported patchType ${JSON.stringify(response.patchType)}`)
         const ops = JSON.parse(Buffer.from(String(response.patch), 'base64').toString('utf8'))
         object = jsonPatch(object, ops) as Record<string, any>
       } catch (err) {
-        if ((webhook.failurePolicy ?? 'Fail') === 'Ignore') continue
-        throw internalError(`failed calling webhook "${webhook.name}": JSON patch: ${(err as Error).message}`)
+        // kube-apiserver: a patch that does not decode or apply is an internal error whatever the failure policy.
+        throw internalError((err as Error).message)
       }
     }
   }
