@@ -271,6 +271,8 @@ export class WebhookServer {
         resolve()
       })
     })
+    // After listening, a server error (e.g. out of file descriptors on accept) is logged, never thrown.
+    server.on('error', (err) => this.#log.error({ err }, 'webhook server error'))
     this.#server = server
     this.#pem = pem
     try {
