@@ -12,7 +12,9 @@
  * (default `sites`), `--shard-name` (default host name + random suffix),
  * `--reconcile-delay=<duration>` (each reconcile first awaits this long: a simulated API
  * call, for the benchmark), `--concurrency=<n>` (Sites reconciled at once per replica,
- * controller-runtime's `MaxConcurrentReconciles`; default 4). The shard Lease uses the
+ * controller-runtime's `MaxConcurrentReconciles`; default 4), `--webhook` (serve the ring's
+ * mutating admission webhook on `--webhook-port`, default 9443, with `tls.crt`/`tls.key` from
+ * `--webhook-cert-dir`; deploy deploy/sharding-webhook.yaml with it; off by default). The shard Lease uses the
  * leader-election timings.
  *
  * On SIGUSR2 it logs its heap (after a full GC when run with `--expose-gc`), CPU time, the
@@ -45,6 +47,7 @@ const flags = parseManagerFlags(process.argv.slice(2), {
   'reconcile-delay': { type: 'string' },
   concurrency: { type: 'string', default: '4' },
   demo: { type: 'boolean', default: false },
+  webhook: { type: 'boolean', default: false },
 })
 const logger = createLogger({ base: { app: 'sharded-site-operator' } })
 
@@ -79,6 +82,8 @@ function buildOperator(kubeConfig: KubeConfig, flags: ManagerFlags & { values: R
     healthProbeBindAddress: flags.healthProbeBindAddress,
     metricsBindAddress: flags.metricsBindAddress,
     gracefulShutdownTimeoutMs: flags.gracefulShutdownTimeoutMs,
+    // Every replica serves the webhook (not only the leader): new Sites arrive at their shard already labelled.
+    webhook: flags.values.webhook ? { port: flags.webhookPort, certDir: flags.webhookCertDir } : undefined,
     leaderElection: flags.leaderElect && { id: flags.leaderElectionId ?? `${ring}-sharder`, namespace: leaseNamespace, identity, releaseOnCancel: true, ...timing },
   })
   const sharding = new Sharding(mgr, {
@@ -86,6 +91,7 @@ function buildOperator(kubeConfig: KubeConfig, flags: ManagerFlags & { values: R
     shardName: identity,
     ring: { name: ring, leaseNamespace, resource: { apiVersion: 'example.com/v1', kind: 'Site', namespace }, controlled: [{ apiVersion: 'v1', kind: 'ConfigMap', namespace }] },
     ...timing,
+    webhook: flags.values.webhook === true,
     logger: log,
   })
   const client = new Client(kubeConfig, { fieldManager: 'sharded-site-operator', logger: log })

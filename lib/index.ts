@@ -273,6 +273,23 @@ export {
   parseManagerFlags,
   type ResourceLock,
 } from './manager/index.ts'
+export {
+  type AdmissionContext,
+  type AdmissionHandler,
+  type AdmissionRequest,
+  type AdmissionResult,
+  type AdmissionStatus,
+  type AdmissionUserInfo,
+  DEFAULT_CERT_POLL_INTERVAL_MS,
+  DEFAULT_WEBHOOK_CERT_DIR,
+  DEFAULT_WEBHOOK_PORT,
+  type GroupVersionKind,
+  type GroupVersionResource,
+  InvalidWebhookError,
+  type JsonPatchOperation,
+  WebhookServer,
+  type WebhookServerOptions,
+} from './manager/index.ts'
 export { prometheusReconcileMetrics, type ReconcileMetricsProvider } from './dispatch/index.ts'
 export {
   DEFAULT_VIRTUAL_NODES,
@@ -290,4 +307,11 @@ export {
   type ShardState,
   shardLabel,
   shardState,
+  ShardingWebhook,
+  type ShardingWebhookConfigurationOptions,
+  shardingWebhookConfiguration,
+  shardingWebhookPath,
+  type ShardingWebhookOptions,
+  type WebhookClientConfig,
+  type WebhookServiceReference,
 } from './sharding/index.ts'

@@ -4,12 +4,14 @@
  * `--health-probe-bind-address`, plus the lease timings under kube-controller-manager's
  * names (`--leader-elect-lease-duration=15s`, `--leader-elect-renew-deadline=10s`,
  * `--leader-elect-retry-period=2s`, `--leader-elect-release-on-cancel`) and
- * `--graceful-shutdown-timeout=30s`, durations in Go's syntax.
+ * `--graceful-shutdown-timeout=30s`, durations in Go's syntax, and the webhook server's
+ * `--webhook-port` (9443) and `--webhook-cert-dir` (controller-runtime's `CertDir`).
  */
 import { parseArgs } from 'node:util'
 import { KubevisorError } from '../errors.ts'
 import { LEADER_ELECTION_DEFAULTS } from './leaderelection.ts'
 import { DEFAULT_GRACEFUL_SHUTDOWN_TIMEOUT_MS } from './manager.ts'
+import { DEFAULT_WEBHOOK_CERT_DIR, DEFAULT_WEBHOOK_PORT } from './webhook.ts'
 
 /** A flag that cannot be parsed (`ERR_INVALID_FLAG`). */
 export class InvalidFlagError extends KubevisorError {
@@ -42,6 +44,10 @@ export interface ManagerFlags {
   healthProbeBindAddress: string
   /** `--graceful-shutdown-timeout` in ms (default `30s`): how long a signal's shutdown may take before the process exits non-zero. */
   gracefulShutdownTimeoutMs: number
+  /** `--webhook-port` (default 9443): the admission webhook server's port. */
+  webhookPort: number
+  /** `--webhook-cert-dir` (default `/tmp/k8s-webhook-server/serving-certs`): where `tls.crt` and `tls.key` are. */
+  webhookCertDir: string
   /** Arguments that are not flags. */
   positionals: string[]
 }
@@ -94,6 +100,8 @@ export function parseManagerFlags(argv: string[] = process.argv.slice(2), extra:
         'metrics-bind-address': { type: 'string', default: ':8080' },
         'health-probe-bind-address': { type: 'string', default: ':8081' },
         'graceful-shutdown-timeout': { type: 'string', default: `${DEFAULT_GRACEFUL_SHUTDOWN_TIMEOUT_MS / 1000}s` },
+        'webhook-port': { type: 'string', default: String(DEFAULT_WEBHOOK_PORT) },
+        'webhook-cert-dir': { type: 'string', default: DEFAULT_WEBHOOK_CERT_DIR },
         ...extra,
       },
     })
@@ -101,6 +109,8 @@ export function parseManagerFlags(argv: string[] = process.argv.slice(2), extra:
     throw new InvalidFlagError((err as Error).message, { cause: err })
   }
   const v = parsed.values as Record<string, string | boolean | undefined>
+  const webhookPort = Number(v['webhook-port'])
+  if (!/^\d{1,5}$/.test(String(v['webhook-port'])) || webhookPort > 65535) throw new InvalidFlagError(`--webhook-port must be a port number 0..65535, got ${JSON.stringify(v['webhook-port'])}`)
   return {
     kubeconfig: v.kubeconfig as string | undefined,
     leaderElect: v['leader-elect'] === true,
@@ -113,6 +123,8 @@ export function parseManagerFlags(argv: string[] = process.argv.slice(2), extra:
     metricsBindAddress: v['metrics-bind-address'] as string,
     healthProbeBindAddress: v['health-probe-bind-address'] as string,
     gracefulShutdownTimeoutMs: parseDuration(v['graceful-shutdown-timeout'] as string),
+    webhookPort,
+    webhookCertDir: v['webhook-cert-dir'] as string,
     positionals: parsed.positionals,
     values: v,
   }

@@ -34,3 +34,22 @@ export {
 } from './manager.ts'
 export { type LeaderElectionRecord, LeaseLock, type LeaseLockOptions, type ObservedRecord, type ResourceLock } from './resourcelock.ts'
 export { InvalidBindAddressError, parseBindAddress } from './server.ts'
+export {
+  type AdmissionContext,
+  type AdmissionHandler,
+  type AdmissionRequest,
+  type AdmissionResult,
+  type AdmissionStatus,
+  type AdmissionUserInfo,
+  DEFAULT_CERT_POLL_INTERVAL_MS,
+  DEFAULT_WEBHOOK_CERT_DIR,
+  DEFAULT_WEBHOOK_PORT,
+  type GroupVersionKind,
+  type GroupVersionResource,
+  InvalidWebhookError,
+  type JsonPatchOperation,
+  MAX_ADMISSION_REVIEW_BYTES,
+  parseReview,
+  WebhookServer,
+  type WebhookServerOptions,
+} from './webhook.ts'

@@ -7,6 +7,7 @@
  * ```
  * manager (Supervisor, one_for_one)
  * ├── http               health probes and /metrics           every replica
+ * ├── webhook            admission webhooks (HTTPS), when configured  every replica
  * ├── informers          the shared caches                    every replica
  * ├── <always-on children>  added with needLeaderElection: false
  * ├── leader-election    the elector on a Lease               every replica
@@ -40,6 +41,7 @@ import {
 } from './leaderelection.ts'
 import { LeaseLock, type ResourceLock } from './resourcelock.ts'
 import { type Listening, listen, parseBindAddress } from './server.ts'
+import { type AdmissionHandler, WebhookServer, type WebhookServerOptions } from './webhook.ts'
 
 /** controller-runtime's `GracefulShutdownTimeout` default: 30 s. */
 export const DEFAULT_GRACEFUL_SHUTDOWN_TIMEOUT_MS = 30_000
@@ -140,6 +142,13 @@ export interface ManagerOptions {
    * RBAC) does not hold the lease while doing nothing. Default 120 000.
    */
   cacheSyncTimeoutMs?: number
+  /**
+   * The admission webhook server (controller-runtime's `WebhookServer`): HTTPS on
+   * `port` (default 9443) with `tls.crt`/`tls.key` from `certDir`, reloaded when they
+   * change; it runs on every replica, not only the leader. Off when absent. Register
+   * webhooks with {@link Manager.registerWebhook}.
+   */
+  webhook?: WebhookServerOptions
 }
 
 /** Options of {@link Manager.add}. */
@@ -200,6 +209,8 @@ export class Manager {
   readonly identity: string
   /** The metrics registry, when `prometheus` was given. */
   readonly registry: ManagerPromRegistry | undefined
+  /** The admission webhook server, when `webhook` options were given. */
+  readonly webhookServer: WebhookServer | undefined
   readonly #opts: ManagerOptions
   readonly #log: Logger
   readonly #clock: Clock
@@ -238,6 +249,7 @@ export class Manager {
     parseBindAddress(options.healthProbeBindAddress)
     if (parseBindAddress(options.metricsBindAddress) && !options.prometheus) throw new InvalidManagerError('metricsBindAddress needs the prom-client module as `prometheus`')
 
+    if (options.webhook) this.webhookServer = new WebhookServer({ clock: options.clock, logger: this.#log, ...options.webhook })
     let watchMetrics: WatchMetrics | undefined
     const prom = options.prometheus
     if (prom) {
@@ -297,9 +309,20 @@ export class Manager {
     const isController = typeof (child as Controller).childSpec === 'function'
     const spec = isController ? (child as Controller).childSpec() : (child as ChildSpec)
     const ids = new Set([...this.#alwaysOn, ...this.#leaderOnly.map((c) => c.spec)].map((s) => s.id))
-    if (ids.has(spec.id) || ['http', 'informers', 'leader-election', 'leader'].includes(spec.id)) throw new InvalidManagerError(`a child with id ${JSON.stringify(spec.id)} exists (or is reserved)`)
+    if (ids.has(spec.id) || ['http', 'webhook', 'informers', 'leader-election', 'leader'].includes(spec.id)) throw new InvalidManagerError(`a child with id ${JSON.stringify(spec.id)} exists (or is reserved)`)
     if (options.needLeaderElection ?? true) this.#leaderOnly.push({ spec, controller: isController ? (child as Controller) : undefined })
     else this.#alwaysOn.push(spec)
+  }
+
+  /**
+   * Serves an admission webhook at `path` on the Manager's webhook server
+   * (controller-runtime `mgr.GetWebhookServer().Register`). Needs the `webhook` option;
+   * paths are registered before `start()`.
+   */
+  registerWebhook(path: string, handler: AdmissionHandler): void {
+    if (!this.webhookServer) throw new InvalidManagerError('registerWebhook needs the Manager\'s `webhook` option (port and certDir)')
+    if (this.#phase !== 'new') throw new InvalidManagerError('webhooks are registered before the Manager starts')
+    this.webhookServer.register(path, handler)
   }
 
   /** A liveness check under `/healthz/<name>` (controller-runtime `AddHealthzCheck`). */
@@ -341,7 +364,9 @@ export class Manager {
       const problem = this.#cacheProblem()
       if (problem) throw new Error(problem)
     })
-    const children: ChildSpec[] = [this.#httpSpec(), this.informers.childSpec('informers'), ...this.#alwaysOn]
+    const webhook = this.webhookServer
+    if (webhook && !this.#readyz.has('webhook')) this.#readyz.set('webhook', () => webhook.checkServing())
+    const children: ChildSpec[] = [this.#httpSpec(), ...(webhook ? [webhookSpec(webhook)] : []), this.informers.childSpec('informers'), ...this.#alwaysOn]
     if (this.#le) children.push(this.#electorSpec())
     try {
       this.#root = await Supervisor.start(children, { strategy: 'one_for_one', logger: this.#log, clock: this.#opts.clock })
@@ -610,6 +635,20 @@ const ElectorProcess: Behaviour<ElectorArg, ElectorState> = {
     state.abort.abort()
     await state.running
   },
+}
+
+/** The webhook server as a child: listening once init returns, stopped in terminate. */
+function webhookSpec(server: WebhookServer): ChildSpec {
+  const behaviour: Behaviour<WebhookServer, WebhookServer> = {
+    async init(s) {
+      await s.start()
+      return ok(s)
+    },
+    async terminate(_reason, s) {
+      await s.stop()
+    },
+  }
+  return { id: 'webhook', start: (env) => GenServer.start(behaviour, server, env) }
 }
 
 interface HttpArg {

@@ -3,7 +3,7 @@
  * (the design of timebertt/kubernetes-controller-sharding). Start with {@link Sharding}.
  */
 export { defaultShardName, drainLabel, InvalidShardingError, type RingSpec, SHARDING_DOMAIN, type ShardedTarget, shardLabel, validateRing, validateShardName } from './labels.ts'
-export { DEFAULT_VIRTUAL_NODES, groupOf, hash32, InvalidRingError, objectKey, Ring, ringKeyOf } from './ring.ts'
+export { controllerRefOf, DEFAULT_VIRTUAL_NODES, groupOf, hash32, InvalidRingError, objectKey, Ring, ringKeyOf } from './ring.ts'
 export { DEFAULT_SHARDER_SYNC_PERIOD_MS, type RingStatus, Sharder, type SharderOptions } from './sharder.ts'
 export { Sharding, type ShardingOptions } from './shard.ts'
 export {
@@ -17,3 +17,13 @@ export {
   type ShardState,
   shardState,
 } from './shard-lease.ts'
+export {
+  ShardingWebhook,
+  type ShardingWebhookConfigurationOptions,
+  type ShardingWebhookOptions,
+  shardingAdmission,
+  shardingWebhookConfiguration,
+  shardingWebhookPath,
+  type WebhookClientConfig,
+  type WebhookServiceReference,
+} from './webhook.ts'

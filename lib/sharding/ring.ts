@@ -87,6 +87,17 @@ export interface RingObject {
 }
 
 /**
+ * The object's controller owner reference (`controller: true`) when it is of the kind
+ * `owner` (same group and kind; any version), else `undefined`. An object of a
+ * `controlled` kind is sharded only through such an owner: the sharder labels it from its
+ * owner's reconcile, the webhook with the owner's shard.
+ */
+export function controllerRefOf(object: RingObject, owner: { apiVersion: string; kind: string }): { apiVersion: string; kind: string; name: string } | undefined {
+  const group = groupOf(owner.apiVersion)
+  return object.metadata?.ownerReferences?.find((r) => r.controller === true && r.kind === owner.kind && groupOf(r.apiVersion) === group)
+}
+
+/**
  * The ring key of an object as the sharder assigns it: an object whose controller owner
  * (`ownerReferences[].controller: true`) is of the sharded kind `owner` follows its owner
  * (same namespace: owner references do not cross namespaces), so an operator's
@@ -97,9 +108,8 @@ export interface RingObject {
 export function ringKeyOf(object: RingObject, owner?: { apiVersion: string; kind: string }, type?: { apiVersion: string; kind: string }): string {
   const meta = object.metadata ?? {}
   if (owner) {
-    const group = groupOf(owner.apiVersion)
-    const ref = meta.ownerReferences?.find((r) => r.controller === true && r.kind === owner.kind && groupOf(r.apiVersion) === group)
-    if (ref) return objectKey({ group, kind: owner.kind, namespace: meta.namespace, name: ref.name })
+    const ref = controllerRefOf(object, owner)
+    if (ref) return objectKey({ group: groupOf(owner.apiVersion), kind: owner.kind, namespace: meta.namespace, name: ref.name })
   }
   const apiVersion = object.apiVersion ?? type?.apiVersion
   const kind = object.kind ?? type?.kind

@@ -30,7 +30,9 @@ import type { Clock } from '../time/clock.ts'
 import { drainLabel, defaultShardName, type RingSpec, shardLabel, validateRing, validateShardName } from './labels.ts'
 import type { DEFAULT_VIRTUAL_NODES } from './ring.ts'
 import { Sharder } from './sharder.ts'
-import { ShardLease, ShardLeaseLock, type ShardLeaseTiming } from './shard-lease.ts'
+import { RING_LABEL, ShardLease, ShardLeaseLock, type ShardLeaseObject, type ShardLeaseTiming } from './shard-lease.ts'
+import { ShardingWebhook } from './webhook.ts'
+import type { KubeObject } from '../watch/object.ts'
 
 /** Options of {@link Sharding}. */
 export interface ShardingOptions extends ShardLeaseTiming {
@@ -52,6 +54,12 @@ export interface ShardingOptions extends ShardLeaseTiming {
   wallClock?: () => number
   /** Default kubevisor's default logger. */
   logger?: Logger
+  /**
+   * Serve the ring's mutating admission webhook ({@link ShardingWebhook}) on the Manager's
+   * webhook server (the Manager needs its `webhook` option), at `/webhooks/sharding/<ring>`.
+   * Default false. Deploy its configuration with `shardingWebhookConfiguration`.
+   */
+  webhook?: boolean
 }
 
 /**
@@ -87,6 +95,8 @@ export class Sharding {
   readonly lease: ShardLease
   /** The sharder (runs on the leader only). */
   readonly sharder: Sharder
+  /** The admission webhook, when the `webhook` option is set. */
+  readonly webhook: ShardingWebhook | undefined
   /** `shard.sharding.kubevisor.dev/<ring>`. */
   readonly shardLabel: string
   /** `drain.sharding.kubevisor.dev/<ring>`. */
@@ -134,6 +144,24 @@ export class Sharding {
     // so a clean shutdown releases it only once nothing is in flight; the sharder then moves the objects at once.
     mgr.add(this.lease.childSpec(`shard-lease:${this.ring.name}`), { needLeaderElection: false })
     mgr.add(this.sharder.childSpec(), { needLeaderElection: true })
+    if (options.webhook) {
+      // Made before start, so the Leases are cached on every replica and readiness waits for them.
+      const leases = mgr.informers.informer<ShardLeaseObject & KubeObject>({
+        apiVersion: 'coordination.k8s.io/v1',
+        kind: 'Lease',
+        namespace: this.ring.leaseNamespace,
+        labelSelector: `${RING_LABEL}=${this.ring.name}`,
+      }).store
+      this.webhook = new ShardingWebhook({
+        ring: this.ring,
+        leases: () => leases.list(),
+        virtualNodes: options.virtualNodes,
+        orphanAfterMs: options.orphanAfterMs,
+        wallClock: options.wallClock,
+        logger: options.logger,
+      })
+      mgr.registerWebhook(this.webhook.path, this.webhook.handle)
+    }
   }
 
   /** `target` restricted to this shard's objects (its label selector; an existing selector is kept, ANDed). */

@@ -45,7 +45,7 @@ import { ItemExponentialFailureRateLimiter } from '../queue/index.ts'
 import { type Clock, systemClock } from '../time/clock.ts'
 import { dropManagedFields, type KubeObject } from '../watch/object.ts'
 import { drainLabel, type RingSpec, shardLabel, validateRing } from './labels.ts'
-import { groupOf, Ring, type RingObject, ringKeyOf } from './ring.ts'
+import { controllerRefOf, Ring, type RingObject, ringKeyOf } from './ring.ts'
 import { DEFAULT_ORPHAN_AFTER_MS, markShardDead, RING_LABEL, type ShardLeaseObject, type ShardState, shardState } from './shard-lease.ts'
 
 /** How often every object is looked at again without an event (timebertt's sharder resyncs every 5 minutes). */
@@ -253,10 +253,9 @@ export class Sharder {
   #objectsController(informers: InformerFactory, objects: EventChannel<Request>): Controller {
     const resource = this.#resource()
     const owner = { apiVersion: resource.apiVersion, kind: resource.kind }
-    const ownerGroup = groupOf(owner.apiVersion)
     const indexers = {
       [OWNER_INDEX]: (o: KubeObject) => {
-        const ref = (labelsOf(o).ownerReferences ?? []).find((r) => r.controller === true && r.kind === owner.kind && groupOf(r.apiVersion) === ownerGroup)
+        const ref = controllerRefOf(o as RingObject, owner)
         return ref ? [`${o.metadata?.namespace ?? ''}/${ref.name}`] : []
       },
     }

@@ -165,6 +165,8 @@ export function builtinResources(): ResourceDef[] {
       scale: { specReplicasPath: '.spec.replicas', statusReplicasPath: '.status.replicas' },
     }),
     def({ group: 'coordination.k8s.io', version: 'v1', plural: 'leases', kind: 'Lease', namespaced: true }),
+    // Called on writes by admission.ts (mutating webhooks, as kube-apiserver's MutatingAdmissionWebhook).
+    def({ group: 'admissionregistration.k8s.io', version: 'v1', plural: 'mutatingwebhookconfigurations', kind: 'MutatingWebhookConfiguration', namespaced: false }),
     def({
       group: 'events.k8s.io',
       version: 'v1',

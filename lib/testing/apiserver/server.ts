@@ -32,6 +32,7 @@ import {
   isReview,
   requestAttributes,
   review,
+  type UserInfo,
 } from './authz.ts'
 import { handleKubeletSubresource, KUBELET_SUBRESOURCES } from './kubelet.ts'
 import { handleScale } from './scale.ts'
@@ -57,6 +58,7 @@ import { generateTls } from './tls.ts'
 import type { KubeObject, KubeObjectInput } from './types.ts'
 import { type WatchInfo, WatchStream, wantsProtobufWatch } from './watch.ts'
 import { ClusterControllers } from './gc.ts'
+import { type AdmissionSource, admit, matchingWebhooks } from './admission.ts'
 
 /** Options of {@link startApiServer}; every field is optional. */
 export interface ApiServerOptions {
@@ -418,6 +420,24 @@ class EmbeddedApiServer implements ApiServer {
   readonly #faults = new RequestFaults()
   readonly #watches = new Set<WatchStream>()
   readonly #openApiV2 = new OpenApiV2Cache()
+  /** What mutating admission reads: the stored webhook configurations and namespace labels. */
+  readonly #admissionSource: AdmissionSource = {
+    configurations: () => {
+      const d = this.#registry.lookup('admissionregistration.k8s.io', 'v1', 'mutatingwebhookconfigurations')
+      const key = d ? resourceKey(d) : undefined
+      if (!key || this.#store.count(key) === 0) return []
+      const snap = this.#store.snapshot(key)
+      return snap.keys.flatMap((k) => {
+        const o = snap.objects.get(k)
+        return o ? [o as Record<string, any>] : []
+      })
+    },
+    namespaceLabels: (name) => {
+      const d = this.#registry.lookup('', 'v1', 'namespaces')
+      const ns = d ? this.#store.get(resourceKey(d), name) : undefined
+      return ns ? ((ns.metadata.labels ?? {}) as Record<string, string>) : undefined
+    },
+  }
   #watchSeq = 0
   #waiters: Array<{ count: number; match: WatchMatcher | undefined; resolve: (w: WatchInfo[]) => void }> = []
   #stats: ApiServerStats = { requests: 0, watchesOpened: 0, watchesOpen: 0, watchEventsSent: 0, watchesClosedSlow: 0 }
@@ -873,7 +893,7 @@ class EmbeddedApiServer implements ApiServer {
           req.resume()
           throw methodNotAllowed()
         }
-        const body = await this.#readObject(req, def)
+        const body = await this.#admit(def, 'CREATE', ns, undefined, await this.#readObject(req, def), undefined, dryRun, user)
         const created = this.#rest.create(def, ns, body, write)
         return this.#sendObject(req, res, 201, objectJson(created), created, warningHeaders(write.warnings))
       }
@@ -905,18 +925,22 @@ class EmbeddedApiServer implements ApiServer {
         return table ? this.#sendJson(res, 200, body) : this.#sendObject(req, res, 200, body, obj)
       }
       case 'PUT': {
-        const body = await this.#readObject(req, def)
+        const given = await this.#readObject(req, def)
+        const body = await this.#admit(def, 'UPDATE', ns, sub, given, () => this.#rest.get(def, ns, name), dryRun, user)
         const updated = this.#rest.update(def, ns, name, body, { ...write, subresource: sub })
         return this.#sendObject(req, res, 200, objectJson(updated), updated, warningHeaders(write.warnings))
       }
       case 'PATCH': {
         const raw = await readBody(req, this.#opts.maxBodyBytes)
-        const { object, created } = this.#rest.patch(def, ns, name, req.headers['content-type'] ?? '', raw, {
+        const patchOptions = {
           ...write,
           subresource: sub,
           // Apply names its manager explicitly; other patches default to the User-Agent's.
           fieldManager: q.get('fieldManager') || (/apply-patch/.test(req.headers['content-type'] ?? '') ? undefined : write.fieldManager),
-        })
+        }
+        const mutated = await this.#admitPatch(def, ns, name, sub, req.headers['content-type'] ?? '', raw, patchOptions, user)
+        if (mutated) return this.#sendObject(req, res, 200, objectJson(mutated), mutated, warningHeaders(write.warnings))
+        const { object, created } = this.#rest.patch(def, ns, name, req.headers['content-type'] ?? '', raw, patchOptions)
         return this.#sendObject(req, res, created ? 201 : 200, objectJson(object), object, warningHeaders(write.warnings))
       }
       case 'DELETE': {
@@ -964,6 +988,60 @@ class EmbeddedApiServer implements ApiServer {
   }
 
   /** The object of a create/update body: JSON, or protobuf from typed Go clients (protobuf.ts). */
+  /** Mutating admission webhooks (admission.ts) on a create or update body; the body itself when none matches. */
+  async #admit(
+    def: ResourceDef,
+    operation: 'CREATE' | 'UPDATE',
+    ns: string | undefined,
+    sub: string | undefined,
+    body: unknown,
+    old: (() => KubeObject) | undefined,
+    dryRun: boolean,
+    user: UserInfo,
+  ): Promise<unknown> {
+    const hooks = matchingWebhooks(this.#admissionSource, { def, operation, subresource: sub })
+    if (hooks.length === 0 || !body || typeof body !== 'object' || Array.isArray(body)) return body
+    const object = structuredClone(body) as Record<string, any>
+    object.metadata = { ...(object.metadata ?? {}) }
+    if (def.namespaced && ns) object.metadata.namespace = ns
+    let oldObject: KubeObject | undefined
+    try {
+      oldObject = old?.()
+    } catch {
+      // Not found: the update fails in the REST layer with its own error.
+      return body
+    }
+    const name = object.metadata.name ?? ''
+    return admit(this.#admissionSource, hooks, { def, operation, namespace: ns, name, subresource: sub, object, oldObject, dryRun, user })
+  }
+
+  /**
+   * A patch (not apply) that mutating webhooks match: its result is computed without
+   * writing, admitted, and written as an update pinned to the object it was computed on
+   * (retried up to 5 times when another write came first and the patch pinned no
+   * resourceVersion). `undefined` when no webhook matches or none changed the result:
+   * the caller patches as usual.
+   */
+  async #admitPatch(def: ResourceDef, ns: string | undefined, name: string, sub: 'status' | undefined, type: string, raw: string, options: WriteOptions & { subresource?: 'status' }, user: UserInfo): Promise<KubeObject | undefined> {
+    if (/apply-patch/.test(type)) return undefined
+    const hooks = matchingWebhooks(this.#admissionSource, { def, operation: 'UPDATE', subresource: sub })
+    if (hooks.length === 0) return undefined
+    const pinned = /"resourceVersion"/.test(raw)
+    for (let attempt = 0; ; attempt++) {
+      const old = this.#rest.get(def, ns, name)
+      const candidate = this.#rest.patch(def, ns, name, type, raw, { ...options, dryRun: true, warnings: [] }).object as Record<string, any>
+      const mutated = await admit(this.#admissionSource, hooks, { def, operation: 'UPDATE', namespace: ns, name, subresource: sub, object: candidate, oldObject: old, dryRun: options.dryRun === true, user })
+      if (mutated === candidate) return undefined
+      const { managedFields: _, ...metadata } = mutated.metadata ?? {}
+      const body = { ...mutated, metadata: { ...metadata, resourceVersion: old.metadata.resourceVersion } }
+      try {
+        return this.#rest.update(def, ns, name, body, { ...options, patched: true })
+      } catch (err) {
+        if (pinned || attempt >= 4 || !(err instanceof ApiServerStatusError) || err.status.code !== 409) throw err
+      }
+    }
+  }
+
   async #readObject(req: IncomingMessage, def: ResourceDef): Promise<unknown> {
     this.#checkBodyType(req)
     if (bodyType(req) === PROTOBUF_CONTENT_TYPE) return decodeProtobuf(await readBodyBytes(req, this.#opts.maxBodyBytes))
