@@ -220,7 +220,9 @@ describe('inspectWatcher (on the embedded API server)', () => {
     assert.equal(forceRelist(w.supervisor), true)
     await eventually(() => (inspectWatcher(w.supervisor)?.counters.relists ?? 0) === 1, 10_000, 'a relist')
 
-    server.injectWatchError()
+    // After the relist the watch reopens: inject only once the server has it open (the
+    // injection returns how many watches got it), or a loaded machine races it.
+    await eventually(() => server.injectWatchError({ match: { namespace: ns } }) > 0, 10_000, 'an open watch to inject a 410 into')
     await eventually(() => (inspectWatcher(w.supervisor)?.counters.gone ?? 0) >= 1, 10_000, 'a 410 counted')
     assert.match(inspectWatcher(w.supervisor)?.lastProblem?.message ?? '', /410/)
 
