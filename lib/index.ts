@@ -301,6 +301,7 @@ export {
   type RingSpec,
   type RingStatus,
   Sharder,
+  type SharderOptions,
   Sharding,
   type ShardingOptions,
   ShardLease,

@@ -126,8 +126,8 @@ describe('Sharding (in-process Managers, embedded API server)', () => {
       // only the shard Leases are full. The others' sharders never ran.
       const leaders = replicas.filter((r) => r.mgr.status().isLeader)
       assert.equal(leaders.length, 1)
-      const sharderInformers = (leaders[0] as Replica).sharding.sharder.informers?.informers ?? []
-      for (const r of replicas.filter((x) => !leaders.includes(x))) assert.equal(r.sharding.sharder.informers, undefined, `${r.name} ran a sharder`)
+      const sharderInformers = (leaders[0] as Replica).sharding.sharder?.informers?.informers ?? []
+      for (const r of replicas.filter((x) => !leaders.includes(x))) assert.equal(r.sharding.sharder?.informers, undefined, `${r.name} ran a sharder`)
       const objectInformers = sharderInformers.filter((i) => i.target.kind !== 'Lease')
       assert.deepEqual(
         objectInformers.map((i) => [i.target.kind, i.target.metadataOnly]),
