@@ -108,16 +108,35 @@ describe('the sharder as its own process (examples/sharded-operator.ts --role=sh
     // Exactly one shard reconciled each Site: the one it is labelled with.
     for (const n of names) assert.deepEqual([...new Set(all().filter((x) => x.object === `${ns}/${n}`).map((x) => x.shard))], [siteShard(n)], `${n}: reconciled by its shard only`)
 
+    // Every ConfigMap written by its Site's shard (the first reconcile only adds the finalizer).
+    const written = (n: string) =>
+      (server.get({ apiVersion: 'v1', kind: 'ConfigMap', namespace: ns, name: `site-${n}` })?.metadata.annotations as Record<string, string> | undefined)?.['example.com/written-by']
+    await waitFor('every ConfigMap written by its shard', () => names.every((n) => written(n) !== undefined && written(n) === siteShard(n)), 30_000, dump)
+
     // Caches: the shards hold their own Sites and no sharder caches; the sharder holds every Site and ConfigMap (metadata) and no shard cache.
-    const shardUsage = await Promise.all(shards.map(usage))
-    for (const [i, u] of shardUsage.entries()) {
-      assert.equal(u.sharderObjects, 0, `${shards[i]?.identity}: no sharder caches`)
-      assert.equal(u.sites, names.filter((n) => siteShard(n) === shards[i]?.identity).length, `${shards[i]?.identity}: its own Sites cached`)
-    }
-    const sharderUsage = await usage(sharder)
+    let shardUsage: Usage[] = []
+    await waitFor(
+      'each shard caching its own Sites',
+      async () => {
+        shardUsage = await Promise.all(shards.map(usage))
+        return shardUsage.every((u, i) => u.sites === names.filter((n) => siteShard(n) === shards[i]?.identity).length)
+      },
+      10_000,
+      () => JSON.stringify(shardUsage),
+    )
+    for (const [i, u] of shardUsage.entries()) assert.equal(u.sharderObjects, 0, `${shards[i]?.identity}: no sharder caches`)
+    let sharderUsage = await usage(sharder)
+    await waitFor(
+      'the sharder caching every Site and ConfigMap',
+      async () => {
+        sharderUsage = await usage(sharder)
+        return sharderUsage.sharderObjects >= 2 * N
+      },
+      10_000,
+      () => JSON.stringify(sharderUsage),
+    )
     assert.equal(sharderUsage.sites, 0, 'no Site in a shard cache of the sharder process')
     assert.equal(sharderUsage.configMaps, 0)
-    assert.ok(sharderUsage.sharderObjects >= 2 * N, `the sharder caches every Site and ConfigMap: ${sharderUsage.sharderObjects}`)
     console.log(`usage: shards ${shardUsage.map((u) => `${(u.heapUsed / 2 ** 20).toFixed(1)} MB/${u.sites} Sites`).join(', ')}; sharder ${(sharderUsage.heapUsed / 2 ** 20).toFixed(1)} MB, ${sharderUsage.sharderObjects} objects`)
 
     // kill -9 a shard while Sites change: its Sites move to the other two once its Lease is found dead.
