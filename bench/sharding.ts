@@ -40,8 +40,13 @@
  *   time until its Sites were reconciled elsewhere (bound: 2 × lease duration + the
  *   sharder's reaction).
  *
+ * - **`--sharder-process`**: the sharder in its own process (timebertt's deployment shape):
+ *   every replica runs with `--role=shard` and one extra process with `--role=sharder`. The
+ *   heap, CPU and Sites columns then hold the shards only; the sharder process's cache heap
+ *   (converged − emptied, the same way) and CPU are printed in a note per N.
+ *
  *   nice -n 10 ./dev node --conditions=source --expose-gc bench/sharding.ts [--sites 2000] [--counts 1,2,3,5]
- *     [--concurrency 4] [--reconcile-delay 20ms] [--page-bytes 2048] [--no-peer]
+ *     [--concurrency 4] [--reconcile-delay 20ms] [--page-bytes 2048] [--no-peer] [--sharder-process]
  *
  * Lease timings are the tests' short ones (2 s / 1.5 s / 0.3 s) so the run takes minutes.
  */
@@ -59,6 +64,7 @@ const { values } = parseArgs({
     peer: { type: 'boolean', default: true },
     concurrency: { type: 'string', default: '4' },
     'reconcile-delay': { type: 'string', default: '20ms' },
+    'sharder-process': { type: 'boolean', default: false },
   },
 })
 
@@ -82,14 +88,25 @@ const DELAY_MS = (() => {
 /** Reconciles per second one replica can reach at most: its concurrency over the simulated call. */
 const CEILING = DELAY_MS > 0 ? (CONCURRENCY * 1000) / DELAY_MS : Number.POSITIVE_INFINITY
 const TIMING = { leaseMs: 2_000, renewMs: 1_500, retryMs: 300 }
+/** The sharder in its own process: shards run `--role=shard`, one more process `--role=sharder`. */
+const SHARDER_PROCESS = values['sharder-process'] === true
 
 const server = await startApiServer()
 const kubeconfig = kubeconfigFile(server.kubeConfigYaml())
 server.create(siteCrd() as never)
 const env = { NODE_OPTIONS: '--expose-gc', KUBEVISOR_LOG_LEVEL: 'info' }
 
-function spawnShard(ns: string, name: string, script = 'examples/sharded-operator.ts'): Replica {
-  const args = shardArgs(kubeconfig, { namespace: ns, name, timing: TIMING, ring: script.includes('sharded'), concurrency: CONCURRENCY, reconcileDelay: DELAY })
+function spawnShard(ns: string, name: string, script = 'examples/sharded-operator.ts', role?: 'shard' | 'sharder'): Replica {
+  const sharded = script.includes('sharded')
+  const args = shardArgs(kubeconfig, {
+    namespace: ns,
+    name,
+    timing: TIMING,
+    ring: sharded,
+    concurrency: CONCURRENCY,
+    reconcileDelay: DELAY,
+    role: role ?? (sharded && SHARDER_PROCESS ? 'shard' : undefined),
+  })
   if (!script.includes('sharded')) args.push(`--leader-election-id=site-operator-${ns}`)
   return new Replica(args, env, script)
 }
@@ -166,15 +183,19 @@ interface Row {
   leader: number
   /** Each replica's emptied heap, bytes. */
   emptiedHeap: number[]
+  /** With `--sharder-process`: the sharder process's cache heap (MB, converged − emptied) and CPU (ms, until converged). */
+  sharder?: { cacheHeapMb: number; cpuMs: number; objects: number }
 }
 
 const MB = 2 ** 20
 
-async function run(n: number, script = 'examples/sharded-operator.ts', label = `sharded × ${n}`): Promise<{ row: Row; replicas: Replica[]; ns: string }> {
+async function run(n: number, script = 'examples/sharded-operator.ts', label = `sharded × ${n}`): Promise<{ row: Row; replicas: Replica[]; ns: string; sharder?: Replica }> {
   const ns = `bench-${label.replace(/[^a-z0-9]/g, '')}-${n}`
   server.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } })
   const replicas = Array.from({ length: n }, (_, i) => spawnShard(ns, `${ns}-r${i}`, script))
-  await waitFor('replicas up', () => replicas.every((r) => r.lines.some((l) => /manager started/.test(l.msg))), 60_000)
+  const sharder = script.includes('sharded') && SHARDER_PROCESS ? spawnShard(ns, `${ns}-sharder`, script, 'sharder') : undefined
+  const everyone = sharder ? [...replicas, sharder] : replicas
+  await waitFor('replicas up', () => everyone.every((r) => r.lines.some((l) => /manager started/.test(l.msg))), 60_000)
   await new Promise((r) => setTimeout(r, 1_500))
   // The idle heap: before any object (the unsharded peer has no usage dump: throughput only).
   const sharded = script.includes('sharded')
@@ -192,7 +213,10 @@ async function run(n: number, script = 'examples/sharded-operator.ts', label = `
     return { row, replicas, ns }
   }
   const full = await Promise.all(replicas.map(usage))
-  const empty = await emptied(ns, replicas)
+  const sharderFull = sharder ? await usage(sharder) : undefined
+  const emptiedAll = await emptied(ns, everyone)
+  const empty = emptiedAll.slice(0, replicas.length)
+  const sharderEmpty = sharder ? (emptiedAll[replicas.length] as Usage) : undefined
   const row: Row = {
     label,
     n,
@@ -203,8 +227,12 @@ async function run(n: number, script = 'examples/sharded-operator.ts', label = `
     sites: full.map((u) => u.sites),
     leader: full.findIndex((u) => u.sharderObjects > 0),
     emptiedHeap: empty.map((u) => u.heapUsed),
+    sharder:
+      sharderFull && sharderEmpty
+        ? { cacheHeapMb: (sharderFull.heapUsed - sharderEmpty.heapUsed) / MB, cpuMs: sharderFull.cpuMs, objects: sharderFull.sharderObjects }
+        : undefined,
   }
-  return { row, replicas, ns }
+  return { row, replicas, ns, sharder }
 }
 
 async function stop(replicas: Replica[]): Promise<void> {
@@ -220,7 +248,7 @@ if (values.peer) {
   await stop(peer.replicas)
 }
 for (const n of COUNTS) {
-  const { row, replicas, ns } = await run(n)
+  const { row, replicas, ns, sharder } = await run(n)
   rows.push(row)
   if (n === 3) {
     // The Sites again (the cache heap deleted them), then a 4th replica joins.
@@ -265,7 +293,7 @@ for (const n of COUNTS) {
     await waitFor('converged without the victim', () => converged(ns, 5, live()), 120_000)
     handover.push(`kill -9: every Site reconciled on the remaining shards ${Date.now() - killedAt} ms after the kill (bound 2 × lease ${2 * TIMING.leaseMs} ms + sharder reaction; the victim held ${victimSites} Sites)`)
   }
-  await stop(replicas)
+  await stop(sharder ? [...replicas, sharder] : replicas)
 }
 await server.close()
 
@@ -310,7 +338,16 @@ console.log(
     }),
     notes: [
       ...handover,
-      '(L): the replica that ran the sharder (its metadata-only caches of every Site and ConfigMap are in its figure).',
+      ...rows.flatMap((r) =>
+        r.sharder
+          ? [
+              `sharder process (N = ${r.n}, --sharder-process): cache heap ${r.sharder.cacheHeapMb.toFixed(1)} MB (converged − emptied, ${r.sharder.objects} objects metadata-only), CPU ${Math.round(r.sharder.cpuMs)} ms until converged; not a shard row: the shards (--role=shard) hold no sharder caches`,
+            ]
+          : [],
+      ),
+      SHARDER_PROCESS
+        ? 'With --sharder-process every replica runs --role=shard and the sharder runs in one more process (--role=sharder): no (L) row.'
+        : '(L): the replica that ran the sharder (its metadata-only caches of every Site and ConfigMap are in its figure).',
       'Cache heap: heap after a full GC once converged, minus the same process\'s heap after every Site was deleted and its caches emptied (old figure: minus its heap before it had seen any object).',
       machine(),
       'The API server runs in the benchmark process on the same cores as every replica.',

@@ -17,8 +17,17 @@
  * `--webhook-cert-dir`; deploy deploy/sharding-webhook.yaml with it; off by default). The shard Lease uses the
  * leader-election timings.
  *
+ * `--role=all|shard|sharder` (default `all`) picks the deployment shape:
+ * - `all`: every replica is a shard, and the leader (`--leader-elect`) also runs the sharder;
+ * - `shard`: a shard only (`Sharding`'s `sharder: false`; no leader election), for replicas
+ *   whose sharder runs in its own Deployment, as timebertt/kubernetes-controller-sharding's;
+ * - `sharder`: the sharder only, under leader election (run two for high availability): no
+ *   shard Lease, no Site controller, no webhook.
+ * Any other value is an `InvalidFlagError`.
+ *
  * On SIGUSR2 it logs its heap (after a full GC when run with `--expose-gc`), CPU time, the
- * number of objects in its caches and in its sharder's (the leader's; 0 elsewhere)
+ * number of objects in its caches and in its sharder's (the leader's; 0 elsewhere and in
+ * the `shard` role; the `sharder` role has no shard caches: 0 Sites and ConfigMaps)
  * (`bench/sharding.ts` reads it).
  *
  * Every reconcile that finds its Site is logged with its start and end time, the Site's
@@ -31,7 +40,21 @@
 import { readFileSync } from 'node:fs'
 import { KubeConfig, loadAllYaml, type V1ConfigMap } from '@kubernetes/client-node'
 import * as prom from 'prom-client'
-import { Client, createLogger, ignoreNotFound, InvalidFlagError, type KubeObject, type Logger, Manager, type ManagerFlags, type Plain, parseManagerFlags, Sharding } from 'kubevisor'
+import {
+  Client,
+  createLogger,
+  ignoreNotFound,
+  InvalidFlagError,
+  type KubeObject,
+  type Logger,
+  Manager,
+  type ManagerFlags,
+  type Plain,
+  parseManagerFlags,
+  type RingSpec,
+  Sharder,
+  Sharding,
+} from 'kubevisor'
 
 interface Site extends KubeObject {
   spec?: { pages?: Record<string, string> }
@@ -48,8 +71,11 @@ const flags = parseManagerFlags(process.argv.slice(2), {
   concurrency: { type: 'string', default: '4' },
   demo: { type: 'boolean', default: false },
   webhook: { type: 'boolean', default: false },
+  role: { type: 'string', default: 'all' },
 })
 const logger = createLogger({ base: { app: 'sharded-site-operator' } })
+// Checked first, so a bad value fails at once in every mode.
+const role = parseRole(String(flags.values.role))
 
 function parseDuration(text: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(text)
@@ -64,19 +90,75 @@ function parseConcurrency(text: string): number {
   return n
 }
 
-/** Builds the Manager, the sharding and the Site controller of one replica. */
-function buildOperator(kubeConfig: KubeConfig, flags: ManagerFlags & { values: Record<string, unknown> }, log: Logger): { mgr: Manager; sharding: Sharding } {
+/** What a process of this example runs (see the header). */
+type Role = 'all' | 'shard' | 'sharder'
+
+/** `--role`: `all`, `shard` or `sharder`. */
+function parseRole(text: string): Role {
+  if (text === 'all' || text === 'shard' || text === 'sharder') return text
+  throw new InvalidFlagError(`--role must be all, shard or sharder, got ${JSON.stringify(text)}`)
+}
+
+/** The ring of `--ring`, its Leases in the leader-election namespace. */
+function ringOf(flags: ManagerFlags & { values: Record<string, unknown> }): RingSpec {
+  const namespace = flags.values.namespace as string | undefined
+  return {
+    name: flags.values.ring as string,
+    leaseNamespace: flags.leaderElectionNamespace ?? 'default',
+    resource: { apiVersion: 'example.com/v1', kind: 'Site', namespace },
+    controlled: [{ apiVersion: 'v1', kind: 'ConfigMap', namespace }],
+  }
+}
+
+/**
+ * The `sharder` role: a Manager whose only child is the ring's sharder, leader-only (so of
+ * several such processes one assigns at a time). No shard Lease, no controller, no webhook.
+ */
+function buildSharder(kubeConfig: KubeConfig, flags: ManagerFlags & { values: Record<string, unknown> }, log: Logger): { mgr: Manager; sharder: Sharder } {
+  const ring = ringOf(flags)
+  const identity = (flags.values['shard-name'] as string | undefined) ?? Sharding.defaultShardName()
+  const timing = { leaseDurationMs: flags.leaseDurationMs, renewDeadlineMs: flags.renewDeadlineMs, retryPeriodMs: flags.retryPeriodMs }
+  const mgr = new Manager({
+    kubeConfig,
+    identity,
+    logger: log,
+    prometheus: prom,
+    healthProbeBindAddress: flags.healthProbeBindAddress,
+    metricsBindAddress: flags.metricsBindAddress,
+    gracefulShutdownTimeoutMs: flags.gracefulShutdownTimeoutMs,
+    leaderElection: flags.leaderElect && { id: flags.leaderElectionId ?? `${ring.name}-sharder`, namespace: ring.leaseNamespace, identity, releaseOnCancel: true, ...timing },
+  })
+  const sharder = new Sharder({ kubeConfig, ring, identity: mgr.identity, logger: log })
+  mgr.add(sharder.childSpec(), { needLeaderElection: true })
+  process.on('SIGUSR2', () => {
+    ;(globalThis as { gc?: () => void }).gc?.()
+    const { heapUsed } = process.memoryUsage()
+    const { user, system } = process.cpuUsage()
+    const sharderObjects = (sharder.informers?.informers ?? []).filter((i) => i.target.kind !== 'Lease').reduce((n, i) => n + i.store.list().length, 0)
+    // Objects in the Manager's own caches (a shard's would be there): none, as nothing here asks for them.
+    const shardCached = (kind: string) => mgr.informers.informers.filter((i) => i.target.kind === kind).reduce((n, i) => n + i.store.list().length, 0)
+    log.info({ identity: mgr.identity, role: 'sharder', usage: { heapUsed, cpuMs: (user + system) / 1000, sites: shardCached('Site'), configMaps: shardCached('ConfigMap'), sharderObjects } }, 'usage')
+  })
+  mgr.addHealthzCheck('ping', () => {})
+  return { mgr, sharder }
+}
+
+/** Builds the Manager, the sharding and the Site controller of one replica (`role` `all` or `shard`). */
+function buildOperator(kubeConfig: KubeConfig, flags: ManagerFlags & { values: Record<string, unknown> }, log: Logger, role: Role = 'all'): { mgr: Manager; sharding: Sharding } {
   const namespace = flags.values.namespace as string | undefined
   const delayMs = flags.values['reconcile-delay'] ? parseDuration(flags.values['reconcile-delay'] as string) : 0
   const concurrency = parseConcurrency(String(flags.values.concurrency ?? '4'))
-  const leaseNamespace = flags.leaderElectionNamespace ?? 'default'
   const timing = { leaseDurationMs: flags.leaseDurationMs, renewDeadlineMs: flags.renewDeadlineMs, retryPeriodMs: flags.retryPeriodMs }
   const shardName = flags.values['shard-name'] as string | undefined
-  const ring = flags.values.ring as string
+  const ring = ringOf(flags)
+  const leaseNamespace = ring.leaseNamespace
   // The shard name doubles as the Manager's identity, so every log line names the shard.
   const identity = shardName ?? Sharding.defaultShardName()
+  // A `shard` runs nothing leader-only: no leader election (its shard Lease is its membership).
+  const leaderElect = role === 'all' && flags.leaderElect
   const mgr = new Manager({
     kubeConfig,
+    identity,
     logger: log,
     prometheus: prom,
     healthProbeBindAddress: flags.healthProbeBindAddress,
@@ -84,14 +166,15 @@ function buildOperator(kubeConfig: KubeConfig, flags: ManagerFlags & { values: R
     gracefulShutdownTimeoutMs: flags.gracefulShutdownTimeoutMs,
     // Every replica serves the webhook (not only the leader): new Sites arrive at their shard already labelled.
     webhook: flags.values.webhook ? { port: flags.webhookPort, certDir: flags.webhookCertDir } : undefined,
-    leaderElection: flags.leaderElect && { id: flags.leaderElectionId ?? `${ring}-sharder`, namespace: leaseNamespace, identity, releaseOnCancel: true, ...timing },
+    leaderElection: leaderElect && { id: flags.leaderElectionId ?? `${ring.name}-sharder`, namespace: leaseNamespace, identity, releaseOnCancel: true, ...timing },
   })
   const sharding = new Sharding(mgr, {
     kubeConfig,
     shardName: identity,
-    ring: { name: ring, leaseNamespace, resource: { apiVersion: 'example.com/v1', kind: 'Site', namespace }, controlled: [{ apiVersion: 'v1', kind: 'ConfigMap', namespace }] },
+    ring,
     ...timing,
     webhook: flags.values.webhook === true,
+    sharder: role === 'all',
     logger: log,
   })
   const client = new Client(kubeConfig, { fieldManager: 'sharded-site-operator', logger: log })
@@ -159,7 +242,7 @@ function buildOperator(kubeConfig: KubeConfig, flags: ManagerFlags & { values: R
     ;(globalThis as { gc?: () => void }).gc?.()
     const { heapUsed } = process.memoryUsage()
     const { user, system } = process.cpuUsage()
-    const sharderObjects = (sharding.sharder.informers?.informers ?? []).filter((i) => i.target.kind !== 'Lease').reduce((n, i) => n + i.store.list().length, 0)
+    const sharderObjects = (sharding.sharder?.informers?.informers ?? []).filter((i) => i.target.kind !== 'Lease').reduce((n, i) => n + i.store.list().length, 0)
     log.info({ identity: mgr.identity, usage: { heapUsed, cpuMs: (user + system) / 1000, sites: sites.list().length, configMaps: configMaps.list().length, sharderObjects } }, 'usage')
   })
   mgr.addHealthzCheck('ping', () => {})
@@ -218,5 +301,5 @@ if (flags.values.demo || process.env.KUBEVISOR_DEMO_SECONDS || (!flags.kubeconfi
   const kubeConfig = new KubeConfig()
   if (flags.kubeconfig) kubeConfig.loadFromFile(flags.kubeconfig)
   else kubeConfig.loadFromDefault()
-  await buildOperator(kubeConfig, flags, logger).mgr.run()
+  await (role === 'sharder' ? buildSharder(kubeConfig, flags, logger) : buildOperator(kubeConfig, flags, logger, role)).mgr.run()
 }

@@ -292,6 +292,7 @@ export {
 } from './manager/index.ts'
 export { prometheusReconcileMetrics, type ReconcileMetricsProvider } from './dispatch/index.ts'
 export {
+  DEFAULT_SHARDER_SYNC_PERIOD_MS,
   DEFAULT_VIRTUAL_NODES,
   drainLabel,
   InvalidRingError,
@@ -301,6 +302,7 @@ export {
   type RingSpec,
   type RingStatus,
   Sharder,
+  type SharderOptions,
   Sharding,
   type ShardingOptions,
   ShardLease,

@@ -120,6 +120,11 @@ export interface ManagerOptions {
   kubeConfig?: KubeConfig
   /** The shared informers; default: a factory on `kubeConfig` (with watch metrics when `prometheus` is set). */
   informers?: InformerFactory
+  /**
+   * This replica's identity (logs, status), e.g. a shard's name when it runs without leader
+   * election; `leaderElection.identity` wins when set. Default `<hostname>_<uuid>`.
+   */
+  identity?: string
   /** Where the Manager, its tree and its controllers log (as a child logger with `identity`). Default the shared logger, level from `$KUBEVISOR_LOG_LEVEL` (default `info`). */
   logger?: Logger
   /** Time for leader election, the shutdown deadline, the supervision tree and the informers it creates (tests pass a `FakeClock`). Default the system clock. */
@@ -237,7 +242,7 @@ export class Manager {
 
   constructor(options: ManagerOptions) {
     this.#opts = options
-    this.identity = options.leaderElection ? (options.leaderElection.identity ?? defaultIdentity()) : defaultIdentity()
+    this.identity = (options.leaderElection || undefined)?.identity ?? options.identity ?? defaultIdentity()
     this.#log = (options.logger ?? defaultLogger()).child({ identity: this.identity })
     this.#clock = options.clock ?? systemClock
     this.#graceMs = options.gracefulShutdownTimeoutMs ?? DEFAULT_GRACEFUL_SHUTDOWN_TIMEOUT_MS

@@ -6,7 +6,8 @@
  * Every replica runs, always-on (not leader-only): its shard Lease ({@link ShardLease}) and
  * its controllers, whose watches select `shard.sharding.kubevisor.dev/<ring>=<me>`, so its
  * caches hold its own objects only and an object whose label moves away arrives as a
- * delete. The leader also runs the {@link Sharder}.
+ * delete. The leader also runs the {@link Sharder}, unless `sharder: false` (the sharder
+ * then runs in its own process, as timebertt's sharder Deployment).
  *
  * Each reconcile of a shard goes through a wrapper that, like timebertt's:
  * - skips objects this shard's cache does not hold with its own label (not assigned here,
@@ -60,6 +61,27 @@ export interface ShardingOptions extends ShardLeaseTiming {
    * Default false. Deploy its configuration with `shardingWebhookConfiguration`.
    */
   webhook?: boolean
+  /**
+   * Run the ring's {@link Sharder} on this Manager, as a leader-only child. Default `true`:
+   * the leading replica is also the sharder, and so caches the metadata of every object of
+   * the ring (about 1 KB each) besides its own shard's objects.
+   *
+   * With `false` this replica runs its shard only (its Lease, label-selected watches and
+   * drain acknowledgements) and no sharder, as timebertt/kubernetes-controller-sharding's
+   * shards do; {@link Sharding.sharder} is then `undefined`. The sharder must then run
+   * elsewhere — one more Deployment: a Manager with leader election whose only child is
+   * the sharder:
+   *
+   * ```ts
+   * const mgr = new Manager({ kubeConfig, leaderElection: { id: 'sites-sharder', namespace: 'ops' } })
+   * mgr.add(new Sharder({ kubeConfig, ring, identity: mgr.identity }).childSpec(), { needLeaderElection: true })
+   * await mgr.run()
+   * ```
+   *
+   * Without a sharder running somewhere, no object is ever assigned (nor handed over when a
+   * shard dies): every shard then reconciles nothing.
+   */
+  sharder?: boolean
 }
 
 /**
@@ -93,8 +115,8 @@ export class Sharding {
   readonly ring: RingSpec
   /** This replica's membership. */
   readonly lease: ShardLease
-  /** The sharder (runs on the leader only). */
-  readonly sharder: Sharder
+  /** The sharder (runs on the leader only); `undefined` with `sharder: false` (it runs in another process). */
+  readonly sharder: Sharder | undefined
   /** The admission webhook, when the `webhook` option is set. */
   readonly webhook: ShardingWebhook | undefined
   /** `shard.sharding.kubevisor.dev/<ring>`. */
@@ -129,7 +151,7 @@ export class Sharding {
       wallClock: options.wallClock,
       logger: options.logger,
     })
-    this.sharder = new Sharder({
+    this.sharder = options.sharder === false ? undefined : new Sharder({
       kubeConfig: options.kubeConfig,
       ring: this.ring,
       identity: mgr.identity,
@@ -143,7 +165,7 @@ export class Sharding {
     // The Lease starts before this replica's controllers and stops after them (children stop in reverse order),
     // so a clean shutdown releases it only once nothing is in flight; the sharder then moves the objects at once.
     mgr.add(this.lease.childSpec(`shard-lease:${this.ring.name}`), { needLeaderElection: false })
-    mgr.add(this.sharder.childSpec(), { needLeaderElection: true })
+    if (this.sharder) mgr.add(this.sharder.childSpec(), { needLeaderElection: true })
     if (options.webhook) {
       // Made before start, so the Leases are cached on every replica and readiness waits for them.
       const leases = mgr.informers.informer<ShardLeaseObject & KubeObject>({

@@ -53,7 +53,9 @@ export const DEFAULT_SHARDER_SYNC_PERIOD_MS = 5 * 60_000
 
 /** Options of {@link Sharder}. */
 export interface SharderOptions {
+  /** The cluster: the ring's objects (watched metadata-only, labelled) and its shard Leases. */
   kubeConfig: KubeConfig
+  /** The ring to keep assigned (the shards' `Sharding` must be given the same). */
   ring: RingSpec
   /** Who acquires dead shards' Leases (the Manager's identity). */
   identity: string
@@ -65,13 +67,15 @@ export interface SharderOptions {
   virtualNodes?: number
   /**
    * An InformerFactory for the sharder, run by the caller (tests); default its own on
-   * `kubeConfig` with {@link sharderTransform}, which the sharder runs. The sharder asks it for
+   * `kubeConfig` with the sharder's transform (no `managedFields`, no annotations), which the sharder runs. The sharder asks it for
    * metadata-only targets of the ring's kinds and the full shard Leases.
    */
   informers?: InformerFactory
+  /** Timers (requeues, the resync); default the system clock. */
   clock?: Clock
   /** Wall-clock ms: Lease renew times are wall-clock times. Default `Date.now`. */
   wallClock?: () => number
+  /** Default kubevisor's default logger. */
   logger?: Logger
 }
 

@@ -133,11 +133,13 @@ export function replicaArgs(
  * election in `namespace` (the sharder runs on the leader), the ring named after the
  * namespace, a simulated API call per reconcile (`reconcileDelay`, default `20ms`), and
  * `concurrency` reconciles at once when given (the example's default otherwise). `ring:
- * false` leaves the ring flags out (the unsharded operator, for comparison runs).
+ * false` leaves the ring flags out (the unsharded operator, for comparison runs). `role`
+ * (the example's `--role`; left out when not given: `all`): `shard` for a shard without a
+ * sharder, `sharder` for the sharder-only process (`name` is then its identity).
  */
 export function shardArgs(
   kubeconfig: string,
-  opts: { namespace: string; name: string; timing?: typeof FAST; ring?: boolean; concurrency?: number; reconcileDelay?: string },
+  opts: { namespace: string; name: string; timing?: typeof FAST; ring?: boolean; concurrency?: number; reconcileDelay?: string; role?: 'all' | 'shard' | 'sharder' | (string & {}) },
 ): string[] {
   const timing = opts.timing ?? FAST
   const args = [
@@ -153,6 +155,7 @@ export function shardArgs(
   ]
   if (opts.ring !== false) args.push(`--ring=${opts.namespace}`, `--shard-name=${opts.name}`)
   if (opts.concurrency !== undefined) args.push(`--concurrency=${opts.concurrency}`)
+  if (opts.role !== undefined) args.push(`--role=${opts.role}`)
   return [...args, `--reconcile-delay=${opts.reconcileDelay ?? '20ms'}`]
 }
 

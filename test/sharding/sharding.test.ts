@@ -9,6 +9,7 @@ import { Manager } from '../../lib/manager/manager.ts'
 import { drainLabel, InvalidShardingError, shardLabel, validateShardName } from '../../lib/sharding/labels.ts'
 import { Ring, type RingObject, ringKeyOf } from '../../lib/sharding/ring.ts'
 import { Sharding } from '../../lib/sharding/shard.ts'
+import { Sharder } from '../../lib/sharding/sharder.ts'
 import { type ApiServer, startApiServer } from '../../lib/testing/apiserver/index.ts'
 
 const silent = createLogger({ level: process.env.KUBEVISOR_TEST_LOG ?? 'silent' })
@@ -126,8 +127,8 @@ describe('Sharding (in-process Managers, embedded API server)', () => {
       // only the shard Leases are full. The others' sharders never ran.
       const leaders = replicas.filter((r) => r.mgr.status().isLeader)
       assert.equal(leaders.length, 1)
-      const sharderInformers = (leaders[0] as Replica).sharding.sharder.informers?.informers ?? []
-      for (const r of replicas.filter((x) => !leaders.includes(x))) assert.equal(r.sharding.sharder.informers, undefined, `${r.name} ran a sharder`)
+      const sharderInformers = (leaders[0] as Replica).sharding.sharder?.informers?.informers ?? []
+      for (const r of replicas.filter((x) => !leaders.includes(x))) assert.equal(r.sharding.sharder?.informers, undefined, `${r.name} ran a sharder`)
       const objectInformers = sharderInformers.filter((i) => i.target.kind !== 'Lease')
       assert.deepEqual(
         objectInformers.map((i) => [i.target.kind, i.target.metadataOnly]),
@@ -194,6 +195,43 @@ describe('Sharding (in-process Managers, embedded API server)', () => {
       assert.ok(changes > 0)
     } finally {
       await Promise.all(replicas.map((r) => r.mgr.stop()))
+    }
+  })
+
+  test('sharder: false (timebertt\'s separate sharder Deployment): the shard runs without a sharder and assigns nothing; a Manager whose only child is the Sharder assigns its objects', async () => {
+    const ns = 'ring-split'
+    server.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } })
+    for (const n of ['x', 'y', 'z']) server.create({ ...CM, metadata: { name: n, namespace: ns } } as never)
+    const ring = { name: ns, leaseNamespace: ns, resource: { ...CM, namespace: ns } }
+    // The shard: no leader election (nothing leader-only to run), its name as the Manager's identity.
+    const mgr = new Manager({ kubeConfig: server.kubeConfig, identity: 'solo', logger: silent })
+    assert.equal(mgr.identity, 'solo')
+    const sharding = new Sharding(mgr, { kubeConfig: server.kubeConfig, shardName: 'solo', ring, ...TIMING, sharder: false, logger: silent })
+    assert.equal(sharding.sharder, undefined)
+    const intervals: Interval[] = []
+    const target = sharding.target({ ...CM, namespace: ns })
+    sharding
+      .controller('cm')
+      .for(target)
+      .build(async ({ name: object }) => {
+        intervals.push({ object, shard: 'solo', start: Date.now(), end: Date.now() })
+      })
+    const sharderMgr = new Manager({ kubeConfig: server.kubeConfig, logger: silent, leaderElection: { id: `${ns}-sharder`, namespace: ns, releaseOnCancel: true, ...TIMING } })
+    const sharder = new Sharder({ kubeConfig: server.kubeConfig, ring, identity: sharderMgr.identity, logger: silent })
+    sharderMgr.add(sharder.childSpec(), { needLeaderElection: true })
+    try {
+      await mgr.start()
+      await waitFor('the shard Lease held', () => sharding.lease.holding)
+      await new Promise((r) => setTimeout(r, 500))
+      assert.deepEqual(['x', 'y', 'z'].map((n) => labelsOf(ns, n)[shardLabel(ns)]), [undefined, undefined, undefined], 'nothing assigned without a sharder')
+      assert.equal(intervals.length, 0, 'nothing reconciled without a sharder')
+      await sharderMgr.start()
+      await waitFor('every object assigned to the shard and reconciled', () => ['x', 'y', 'z'].every((n) => labelsOf(ns, n)[shardLabel(ns)] === 'solo' && intervals.some((i) => i.object === n)))
+      assert.deepEqual(Object.keys(sharder.status().shards), ['solo'])
+      assert.equal(sharderMgr.status().isLeader, true)
+    } finally {
+      await sharderMgr.stop()
+      await mgr.stop()
     }
   })
 
