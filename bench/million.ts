@@ -17,6 +17,7 @@
 //
 //   ./dev npm run bench:million                       # 10k, 100k, 1M (~10 min, ~6 GB peak)
 //   ./dev node --conditions=source --expose-gc --max-old-space-size=6144 bench/million.ts --sizes=10000,100000
+//   ./dev node --conditions=source --expose-gc --max-old-space-size=6144 bench/million.ts --kind=pod   # 10k and 200k pods
 import { type ChildProcess, fork } from 'node:child_process'
 import { once } from 'node:events'
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -24,7 +25,7 @@ import http from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { CoreV1Api, KubeConfig, makeInformer, type V1ConfigMap } from '@kubernetes/client-node'
+import { CoreV1Api, KubeConfig, makeInformer, type V1ConfigMap, type V1Pod } from '@kubernetes/client-node'
 import { noreply, ok } from '../lib/actor/index.ts'
 import { InformerFactory } from '../lib/informer/index.ts'
 import { createLogger } from '../lib/log.ts'
@@ -32,9 +33,17 @@ import type { ApiServer } from '../lib/testing/apiserver/server.ts'
 import { startApiServer } from '../lib/testing/index.ts'
 import type { KubeObject } from '../lib/watch/index.ts'
 import { Watcher, type WatcherBehaviour } from '../lib/watcher/watcher.ts'
+import { makePod } from './fixtures/pods.ts'
 import { type BenchTable, formatNumber, formatTable, gc, machine } from './support.ts'
 
 const NAMESPACE = 'million'
+/**
+ * What is stored: `--kind=configmap` (default; ~500 B each) or `--kind=pod` (the ~3.9 KB
+ * pods of `bench/fixtures/pods.ts`, with managedFields; default sizes 10k and 200k).
+ */
+const KIND_ARG = process.argv.find((a) => a.startsWith('--kind='))?.slice('--kind='.length) ?? 'configmap'
+if (KIND_ARG !== 'configmap' && KIND_ARG !== 'pod') throw new TypeError(`--kind must be configmap or pod, not ${JSON.stringify(KIND_ARG)}`)
+const KIND = KIND_ARG === 'pod' ? { kind: 'Pod', plural: 'pods', label: 'pods of ~3.9 KB (bench/fixtures/pods.ts)' } : { kind: 'ConfigMap', plural: 'configmaps', label: 'ConfigMaps of ~500 B' }
 /** Events of the steady-state burst. */
 const CHURN = 20_000
 /** Changes of each kind in the relist-after-410 check. */
@@ -64,6 +73,18 @@ function configMap(i: number, version = 0): KubeObject {
   }
 }
 
+/** The `i`-th stored object of the run's kind, at `version`. */
+function object(i: number, version = 0): KubeObject {
+  if (KIND.kind === 'ConfigMap') return configMap(i, version)
+  const pod = makePod(i, 0, NAMESPACE) as KubeObject
+  const meta = pod.metadata as Record<string, unknown>
+  delete meta.resourceVersion
+  delete meta.uid
+  delete meta.generateName
+  meta.annotations = { ...(meta.annotations as object), 'bench.kubevisor.dev/version': String(version) }
+  return pod
+}
+
 async function serve(): Promise<void> {
   let api: ApiServer | undefined
   let count = 0
@@ -71,10 +92,11 @@ async function serve(): Promise<void> {
   /** Every modification writes a new version (an update that changes nothing is a no-op, no event). */
   let version = 0
   const reply = (id: number, result: unknown) => process.send!({ id, result })
-  const ref = (i: number) => ({ apiVersion: 'v1', kind: 'ConfigMap', namespace: NAMESPACE, name: configMap(i).metadata!.name! })
+  const ref = (i: number) => ({ apiVersion: 'v1', kind: KIND.kind, namespace: NAMESPACE, name: object(i).metadata!.name! })
   const modify = (i: number, version: number) => {
     const cur = api!.get(ref(i), { zeroCopy: true })!
-    api!.update({ ...cur, metadata: { ...cur.metadata }, data: { ...(cur.data as object), version: String(version) } }, { zeroCopy: true })
+    if (KIND.kind === 'ConfigMap') api!.update({ ...cur, metadata: { ...cur.metadata }, data: { ...(cur.data as object), version: String(version) } }, { zeroCopy: true })
+    else api!.update({ ...cur, metadata: { ...cur.metadata, annotations: { ...cur.metadata?.annotations, 'bench.kubevisor.dev/version': String(version) } } }, { zeroCopy: true })
   }
   process.on('message', async (req: Request) => {
     if (req.type === 'load') {
@@ -86,7 +108,7 @@ async function serve(): Promise<void> {
       api = await startApiServer({ historySize: CHURN * 2, maxWatchBacklog: CHURN * 4 })
       api.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: NAMESPACE } })
       const t0 = performance.now()
-      for (let i = 0; i < req.count; i++) api.create(configMap(i), { zeroCopy: true })
+      for (let i = 0; i < req.count; i++) api.create(object(i), { zeroCopy: true })
       count = req.count
       next = req.count
       reply(req.id, { url: api.url, loadMs: performance.now() - t0, resourceVersion: api.resourceVersion })
@@ -115,11 +137,12 @@ async function serve(): Promise<void> {
         deleted.push(ref(i).name)
         api!.delete(ref(i))
       }
-      for (let k = 0; k < req.changes; k++) api!.create(configMap(next++), { zeroCopy: true })
+      for (let k = 0; k < req.changes; k++) api!.create(object(next++), { zeroCopy: true })
       api!.compact()
       reply(req.id, { resourceVersion: api!.resourceVersion, deleted })
     } else if (req.type === 'marker') {
-      api!.create({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: req.name, namespace: NAMESPACE } })
+      const marker = object(next++)
+      api!.create({ ...marker, metadata: { ...marker.metadata, name: req.name } })
       reply(req.id, { resourceVersion: api!.resourceVersion })
     } else if (req.type === 'heap') {
       gc()
@@ -136,7 +159,7 @@ interface ServerHandle {
 }
 
 async function startServer(): Promise<ServerHandle> {
-  const child = fork(fileURLToPath(import.meta.url), ['--serve'], {
+  const child = fork(fileURLToPath(import.meta.url), ['--serve', `--kind=${KIND_ARG}`], {
     // MILLION_SERVER_FLAGS: extra node flags for the server, e.g. `--cpu-prof` to profile it.
     execArgv: ['--conditions=source', '--expose-gc', '--max-old-space-size=4096', ...(process.env.MILLION_SERVER_FLAGS?.split(' ').filter(Boolean) ?? [])],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -297,7 +320,7 @@ async function runWatcher(server: ServerHandle, url: string, n: number, mode: 'l
   const tally: Tally = { created: 0, modified: 0, deleted: 0, synced: false, lastRv: undefined, burstStartedAt: 0, lastModifiedAt: 0, burstCpuStart: 0, lastModifiedCpu: 0, deletedNames: new Set(), markers: new Set(), counters: undefined }
   const base = heapUsed()
   const t0 = performance.now()
-  const ref = await Watcher.start(Counting, tally, { kubeConfig: kubeConfig(url), apiVersion: 'v1', kind: 'ConfigMap', namespace: NAMESPACE, store: true, initialList: mode, logger })
+  const ref = await Watcher.start(Counting, tally, { kubeConfig: kubeConfig(url), apiVersion: 'v1', kind: KIND.kind, namespace: NAMESPACE, store: true, initialList: mode, logger })
   let store: { size: number; get(key: string): KubeObject | undefined } | undefined
   try {
     await until(() => tally.synced, 30 * 60_000, 'sync')
@@ -388,7 +411,7 @@ async function runBare(server: ServerHandle, url: string, n: number): Promise<{ 
   let cont: string | undefined
   let listRv: string | undefined
   do {
-    const page = await getJson(`${url}/api/v1/namespaces/${NAMESPACE}/configmaps?limit=500${cont ? `&continue=${encodeURIComponent(cont)}` : ''}`)
+    const page = await getJson(`${url}/api/v1/namespaces/${NAMESPACE}/${KIND.plural}?limit=500${cont ? `&continue=${encodeURIComponent(cont)}` : ''}`)
     listRv ??= page.metadata.resourceVersion
     for (const o of page.items) map.set(`${o.metadata?.namespace}/${o.metadata?.name}`, o)
     cont = page.metadata.continue || undefined
@@ -402,7 +425,7 @@ async function runBare(server: ServerHandle, url: string, n: number): Promise<{ 
   let modified = 0
   let firstAt = 0
   let lastAt = 0
-  const watch = http.get(`${url}/api/v1/namespaces/${NAMESPACE}/configmaps?watch=1&resourceVersion=${listRv}`)
+  const watch = http.get(`${url}/api/v1/namespaces/${NAMESPACE}/${KIND.plural}?watch=1&resourceVersion=${listRv}`)
   const [res] = (await once(watch, 'response')) as [http.IncomingMessage]
   let rest = ''
   res.setEncoding('utf8')
@@ -467,7 +490,7 @@ async function runSharedInformer(url: string, n: number): Promise<{ syncMs: numb
   const factory = new InformerFactory({ kubeConfig: kubeConfig(url), logger })
   const t0 = performance.now()
   try {
-    const informer = factory.informer({ apiVersion: 'v1', kind: 'ConfigMap', namespace: NAMESPACE })
+    const informer = factory.informer({ apiVersion: 'v1', kind: KIND.kind, namespace: NAMESPACE })
     informer.hold()
     await informer.store.synced
     const syncMs = performance.now() - t0
@@ -485,7 +508,10 @@ async function runClientNode(url: string, n: number): Promise<{ syncMs: number; 
   const base = heapUsed()
   const kc = kubeConfig(url)
   const api = kc.makeApiClient(CoreV1Api)
-  const informer = makeInformer<V1ConfigMap>(kc, `/api/v1/namespaces/${NAMESPACE}/configmaps`, () => api.listNamespacedConfigMap({ namespace: NAMESPACE }))
+  const informer =
+    KIND.kind === 'ConfigMap'
+      ? makeInformer<V1ConfigMap | V1Pod>(kc, `/api/v1/namespaces/${NAMESPACE}/configmaps`, () => api.listNamespacedConfigMap({ namespace: NAMESPACE }))
+      : makeInformer<V1ConfigMap | V1Pod>(kc, `/api/v1/namespaces/${NAMESPACE}/pods`, () => api.listNamespacedPod({ namespace: NAMESPACE }))
   const t0 = performance.now()
   let added = 0
   try {
@@ -514,7 +540,7 @@ const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`
 
 async function main(): Promise<void> {
   const arg = process.argv.find((a) => a.startsWith('--sizes='))
-  const sizes = arg ? arg.slice('--sizes='.length).split(',').map(Number) : [10_000, 100_000, 1_000_000]
+  const sizes = arg ? arg.slice('--sizes='.length).split(',').map(Number) : KIND.kind === 'Pod' ? [10_000, 200_000] : [10_000, 100_000, 1_000_000]
   const skipPeer = process.argv.includes('--no-peer')
   const modesArg = process.argv.find((a) => a.startsWith('--modes='))
   const modes = (modesArg ? modesArg.slice('--modes='.length).split(',') : ['list', 'stream']) as ('list' | 'stream')[]
@@ -573,7 +599,7 @@ async function main(): Promise<void> {
     await server.close()
   }
   const table: BenchTable = {
-    title: `A million objects: ConfigMaps of ~500 B in one namespace, embedded API server in a child process`,
+    title: `A million objects: ${KIND.label} in one namespace, embedded API server in a child process`,
     columns: ['objects', 'consumer', 'sync s', 'heap B/object', 'heap/obj vs smallest (≤ 1.05×)', 'events/s stored, live', 'live vs smallest', 'events per CPU-second of the watcher, live (vs smallest)', 'server commit rate, events/s (same burst)', 'events/s stored, burst waiting', 'burst waiting vs smallest (≥ 0.8×)', `relist after 410 (${CHANGES} mod + ${CHANGES} del + ${CHANGES} new, exact)`],
     rows,
     notes: [
