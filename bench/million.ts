@@ -81,6 +81,9 @@ function object(i: number, version = 0): KubeObject {
   delete meta.resourceVersion
   delete meta.uid
   delete meta.generateName
+  // Unscheduled: a scheduled pod's DELETE waits for its kubelet (graceful deletion, as in
+  // kube-apiserver), and the relist check needs the deletes to happen.
+  delete (pod.spec as Record<string, unknown>).nodeName
   meta.annotations = { ...(meta.annotations as object), 'bench.kubevisor.dev/version': String(version) }
   return pod
 }
