@@ -128,8 +128,14 @@ async function usage(r: Replica): Promise<Usage> {
   return r.lines.slice(before).find((l) => l.usage !== undefined)?.usage as Usage
 }
 
-function setSites(ns: string, rev: number): void {
+/**
+ * Creates or changes every Site, yielding to the event loop every 250 writes: the API server
+ * runs in this process, and one synchronous loop over 10,000 Sites would hold back the shard
+ * Leases' renewals past the tests' 1.5 s renew deadline.
+ */
+async function setSites(ns: string, rev: number): Promise<void> {
   for (let i = 0; i < SITES; i++) {
+    if (i % 250 === 249) await new Promise((r) => setImmediate(r))
     const name = `s${i}`
     const spec = { pages: { 'index.html': PAGE, rev: String(rev) } }
     const cur = server.get({ apiVersion: 'example.com/v1', kind: 'Site', namespace: ns, name })
@@ -153,7 +159,11 @@ function converged(ns: string, rev: number, live?: Set<string>): boolean {
  * replica's heap then: the `emptied` baseline.
  */
 async function emptied(ns: string, replicas: Replica[]): Promise<Usage[]> {
-  for (const site of server.list('example.com/v1', 'Site', ns)) server.delete({ apiVersion: 'example.com/v1', kind: 'Site', namespace: ns, name: site.metadata.name as string })
+  let deleted = 0
+  for (const site of server.list('example.com/v1', 'Site', ns)) {
+    server.delete({ apiVersion: 'example.com/v1', kind: 'Site', namespace: ns, name: site.metadata.name as string })
+    if (++deleted % 250 === 0) await new Promise((r) => setImmediate(r))
+  }
   await waitFor('every Site and ConfigMap gone', () => server.list('example.com/v1', 'Site', ns).length === 0 && server.list('v1', 'ConfigMap', ns).filter((c) => c.metadata.name?.startsWith('site-')).length === 0, 600_000)
   let last: Usage[] = []
   await waitFor(
@@ -200,11 +210,11 @@ async function run(n: number, script = 'examples/sharded-operator.ts', label = `
   // The idle heap: before any object (the unsharded peer has no usage dump: throughput only).
   const sharded = script.includes('sharded')
   const idle = sharded ? await Promise.all(replicas.map(usage)) : []
-  setSites(ns, 1)
+  await setSites(ns, 1)
   await waitFor('first convergence', () => converged(ns, 1), 600_000)
   // Every Site changes at once: reconciles per second until all ConfigMaps hold rev 2.
   const t0 = Date.now()
-  setSites(ns, 2)
+  await setSites(ns, 2)
   await waitFor('second convergence', () => converged(ns, 2), 600_000)
   const perSec = SITES / ((Date.now() - t0) / 1000)
   await new Promise((r) => setTimeout(r, 500))
@@ -252,7 +262,7 @@ for (const n of COUNTS) {
   rows.push(row)
   if (n === 3) {
     // The Sites again (the cache heap deleted them), then a 4th replica joins.
-    setSites(ns, 3)
+    await setSites(ns, 3)
     await waitFor('convergence with the Sites created again', () => converged(ns, 3), 600_000)
     // The check on the emptied baseline: full again, the same objects on the same shards, each
     // replica's heap minus its emptied heap should be its cache heap again (not more: no work left behind).
@@ -282,14 +292,14 @@ for (const n of COUNTS) {
     )
     const moved = sites().filter((l) => l[label] === joiner.identity).length
     handover.push(`join: ${moved} of ${SITES} Sites (ideal ${Math.round(SITES / 4)}) drained, acknowledged, reassigned and reconciled by the 4th replica ${Date.now() - heldAt} ms after its shard Lease was held`)
-    setSites(ns, 4)
+    await setSites(ns, 4)
     await waitFor('converged with the joiner', () => converged(ns, 4, live()), 120_000)
     // kill -9 one of the first three.
     const victim = replicas[1] as Replica
     const victimSites = (await usage(victim)).sites
     const killedAt = victim.kill('SIGKILL')
     await victim.exited
-    setSites(ns, 5)
+    await setSites(ns, 5)
     await waitFor('converged without the victim', () => converged(ns, 5, live()), 120_000)
     handover.push(`kill -9: every Site reconciled on the remaining shards ${Date.now() - killedAt} ms after the kill (bound 2 × lease ${2 * TIMING.leaseMs} ms + sharder reaction; the victim held ${victimSites} Sites)`)
   }
