@@ -52,7 +52,7 @@
  */
 import { parseArgs } from 'node:util'
 import { startApiServer } from '../lib/testing/index.ts'
-import { kubeconfigFile, Replica, shardArgs, siteCrd, waitFor } from '../test/manager/replicas.ts'
+import { kubeconfigFile, Replica, type ShardUsage as Usage, shardArgs, shardUsage as usage, siteCrd, waitFor } from '../test/manager/replicas.ts'
 import { formatTable, machine } from './support.ts'
 
 const { values } = parseArgs({
@@ -112,21 +112,7 @@ function spawnShard(ns: string, name: string, script = 'examples/sharded-operato
 }
 
 /** A replica's `usage` line (examples/sharded-operator.ts on SIGUSR2). */
-interface Usage {
-  heapUsed: number
-  cpuMs: number
-  sites: number
-  configMaps: number
-  /** Objects in its sharder's caches (the leader's; 0 elsewhere). */
-  sharderObjects: number
-}
 
-async function usage(r: Replica): Promise<Usage> {
-  const before = r.lines.length
-  r.kill('SIGUSR2')
-  await waitFor('a usage line', () => r.lines.slice(before).some((l) => l.usage !== undefined), 20_000, () => r.dump())
-  return r.lines.slice(before).find((l) => l.usage !== undefined)?.usage as Usage
-}
 
 /**
  * Creates or changes every Site, yielding to the event loop every 250 writes: the API server

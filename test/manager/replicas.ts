@@ -327,3 +327,59 @@ export async function takenScenario(cluster: Cluster, ns: string, replica: (args
   const lastWrite = Math.max(0, ...taken.writes.map((w) => w.end))
   assert.ok(lastWrite <= exit.at)
 }
+
+/** One reconcile of examples/sharded-operator.ts as it logs it, with the shard that ran it. */
+export interface ShardReconcile {
+  object: string
+  start: number
+  end: number
+  rev?: string
+  shard: string
+}
+
+/** Every reconcile `r` has logged so far (`reconcile` log lines), with its shard's identity. */
+export function shardReconciles(r: Replica): ShardReconcile[] {
+  return r.lines.flatMap((l) => (l.reconcile ? [{ ...(l.reconcile as Omit<ShardReconcile, 'shard'>), shard: String(l.identity) }] : []))
+}
+
+/** The `usage` line examples/sharded-operator.ts logs on SIGUSR2. */
+export interface ShardUsage {
+  heapUsed: number
+  cpuMs: number
+  sites: number
+  configMaps: number
+  /** Objects in its sharder's caches (the leader's or the sharder process's; 0 elsewhere). */
+  sharderObjects: number
+}
+
+/** Sends SIGUSR2 and returns the `usage` line it answers with (heap after a full GC with --expose-gc, CPU, cached objects). */
+export async function shardUsage(r: Replica, ms = 20_000): Promise<ShardUsage> {
+  const before = r.lines.length
+  r.kill('SIGUSR2')
+  await waitFor('a usage line', () => r.lines.slice(before).some((l) => l.usage !== undefined), ms, () => r.dump())
+  return r.lines.slice(before).find((l) => l.usage !== undefined)?.usage as ShardUsage
+}
+
+/** The in-process object API of an embedded API server, as far as {@link siteWriter} needs it. */
+interface SiteStore {
+  get(ref: { apiVersion: string; kind: string; namespace: string; name: string }): { metadata: object } | undefined
+  create(object: never): unknown
+  update(object: never): unknown
+}
+
+/**
+ * Writes Sites of namespace `ns` straight into an embedded API server: `put(name)` creates
+ * the Site, or changes it, with the next `spec.pages.rev` (1, 2, …), which `rev` remembers.
+ */
+export function siteWriter(server: SiteStore, ns: string): { put(name: string): void; rev: Map<string, number> } {
+  const rev = new Map<string, number>()
+  const put = (name: string) => {
+    const next = (rev.get(name) ?? 0) + 1
+    const cur = server.get({ apiVersion: 'example.com/v1', kind: 'Site', namespace: ns, name })
+    const spec = { pages: { 'index.html': `<h1>${name}</h1>`, rev: String(next) } }
+    if (cur) server.update({ ...cur, spec } as never)
+    else server.create({ apiVersion: 'example.com/v1', kind: 'Site', metadata: { name, namespace: ns }, spec } as never)
+    rev.set(name, next)
+  }
+  return { put, rev }
+}

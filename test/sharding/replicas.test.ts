@@ -7,22 +7,11 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { type ApiServer, startApiServer } from '../../lib/testing/apiserver/index.ts'
 import { drainLabel, shardLabel } from '../../lib/sharding/labels.ts'
-import { FAST, kubeconfigFile, Replica, shardArgs, siteCrd, waitFor } from '../manager/replicas.ts'
+import { FAST, kubeconfigFile, Replica, type ShardReconcile, shardArgs, shardReconciles, siteCrd, siteWriter, waitFor } from '../manager/replicas.ts'
 
 let server: ApiServer
 let kubeconfig: string
 const running: Replica[] = []
-
-interface Reconcile {
-  object: string
-  start: number
-  end: number
-  rev?: string
-}
-
-function reconcilesOf(r: Replica): (Reconcile & { shard: string })[] {
-  return r.lines.flatMap((l) => (l.reconcile ? [{ ...(l.reconcile as Reconcile), shard: String(l.identity) }] : []))
-}
 
 function shard(ns: string, name: string): Replica {
   const args = shardArgs(kubeconfig, { namespace: ns, name })
@@ -48,15 +37,11 @@ describe('replicas of examples/sharded-operator.ts (separate processes, embedded
     server.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } })
     const N = 30
     const names = Array.from({ length: N }, (_, i) => `s${i}`)
-    const rev = new Map<string, number>()
+    const sites = siteWriter(server, ns)
+    const rev = sites.rev
     const changedAt = new Map<string, number>()
     const put = (name: string) => {
-      const next = (rev.get(name) ?? 0) + 1
-      const cur = server.get({ apiVersion: 'example.com/v1', kind: 'Site', namespace: ns, name })
-      const spec = { pages: { 'index.html': `<h1>${name}</h1>`, rev: String(next) } }
-      if (cur) server.update({ ...cur, spec } as never)
-      else server.create({ apiVersion: 'example.com/v1', kind: 'Site', metadata: { name, namespace: ns }, spec } as never)
-      rev.set(name, next)
+      sites.put(name)
       changedAt.set(name, Date.now())
     }
     for (const n of names) put(n)
@@ -64,7 +49,7 @@ describe('replicas of examples/sharded-operator.ts (separate processes, embedded
     const siteShard = (n: string) => server.get({ apiVersion: 'example.com/v1', kind: 'Site', namespace: ns, name: n })?.metadata.labels?.[label] as string | undefined
     const replicas = ['r0', 'r1', 'r2'].map((n) => shard(ns, n))
     const alive = () => replicas.filter((r) => r.alive)
-    const all = () => replicas.flatMap(reconcilesOf)
+    const all = () => replicas.flatMap(shardReconciles)
     /** Whether a replica ever led the sharder (its shard Lease acquisitions log the same message). */
     const leads = (r: Replica) => r.lines.some((l) => l.msg === 'successfully acquired lease' && l.lease === `${ns}/${ns}-sharder`)
     const dump = () => replicas.map((r) => r.dump()).join('\n---\n')
@@ -118,13 +103,13 @@ describe('replicas of examples/sharded-operator.ts (separate processes, embedded
     await waitFor('2 shards converged, each holding Sites', () => converged() && new Set(names.map(siteShard)).size === 2, 60_000, dump)
 
     // No two replicas' reconciles of one Site overlap in time.
-    const byObject = new Map<string, (Reconcile & { shard: string })[]>()
+    const byObject = new Map<string, ShardReconcile[]>()
     for (const x of all()) byObject.set(x.object, [...(byObject.get(x.object) ?? []), x])
     let handovers = 0
     for (const [object, list] of byObject) {
       list.sort((a, b) => a.start - b.start)
       for (let i = 1; i < list.length; i++) {
-        const cur = list[i] as Reconcile & { shard: string }
+        const cur = list[i] as ShardReconcile
         if ((list[i - 1] as { shard: string }).shard !== cur.shard) handovers++
         const clash = list.slice(0, i).find((p) => p.shard !== cur.shard && p.end > cur.start)
         assert.equal(clash, undefined, `${object}: ${cur.shard} began at ${cur.start} while ${clash?.shard} reconciled until ${clash?.end}`)
@@ -146,20 +131,12 @@ describe('replicas of examples/sharded-operator.ts (separate processes, embedded
     server.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } })
     const N = 24
     const names = Array.from({ length: N }, (_, i) => `s${i}`)
-    const rev = new Map<string, number>()
-    const put = (name: string) => {
-      const next = (rev.get(name) ?? 0) + 1
-      const cur = server.get({ apiVersion: 'example.com/v1', kind: 'Site', namespace: ns, name })
-      const spec = { pages: { 'index.html': `<h1>${name}</h1>`, rev: String(next) } }
-      if (cur) server.update({ ...cur, spec } as never)
-      else server.create({ apiVersion: 'example.com/v1', kind: 'Site', metadata: { name, namespace: ns }, spec } as never)
-      rev.set(name, next)
-    }
+    const { put, rev } = siteWriter(server, ns)
     for (const n of names) put(n)
     const label = shardLabel(ns)
     const siteShard = (n: string) => server.get({ apiVersion: 'example.com/v1', kind: 'Site', namespace: ns, name: n })?.metadata.labels?.[label] as string | undefined
     const replicas = ['t0', 't1', 't2'].map((n) => shard(ns, n))
-    const all = () => replicas.flatMap(reconcilesOf)
+    const all = () => replicas.flatMap(shardReconciles)
     const dump = () => replicas.map((r) => r.dump()).join('\n---\n')
     const leads = (r: Replica) => r.lines.some((l) => l.msg === 'successfully acquired lease' && l.lease === `${ns}/${ns}-sharder`)
     const converged = (live: Set<string>) =>
@@ -177,7 +154,7 @@ describe('replicas of examples/sharded-operator.ts (separate processes, embedded
     const itsSites = names.filter((n) => siteShard(n) === victim.identity)
     assert.ok(itsSites.length > 0)
     // Nothing in flight on it (a reconcile running across a pause is the documented limit, not tested here): 500 ms without one.
-    await waitFor('the victim idle', () => Date.now() - Math.max(0, ...reconcilesOf(victim).map((x) => x.end)) > 500, 10_000, dump)
+    await waitFor('the victim idle', () => Date.now() - Math.max(0, ...shardReconciles(victim).map((x) => x.end)) > 500, 10_000, dump)
     const stoppedAt = victim.kill('SIGSTOP')
     for (const n of itsSites) put(n)
     const others = new Set([...everyone].filter((x) => x !== victim.identity))
@@ -193,14 +170,14 @@ describe('replicas of examples/sharded-operator.ts (separate processes, embedded
     await waitFor('the resumed shard to hold Sites again, all converged', () => names.some((n) => siteShard(n) === victim.identity) && converged(everyone), 60_000, dump)
     // It reconciled none of its old Sites between the stall and getting Sites back through a handover.
     const rejoinedAt = Math.min(...victim.lines.filter((l) => /holding the shard lease/.test(l.msg)).map((l) => l.time).filter((t) => t > resumedAt))
-    const stale = reconcilesOf(victim).filter((x) => x.start >= stoppedAt && x.start < rejoinedAt)
+    const stale = shardReconciles(victim).filter((x) => x.start >= stoppedAt && x.start < rejoinedAt)
     assert.deepEqual(stale, [], `no reconcile by the stalled shard between the stall (${stoppedAt}), the resume (${resumedAt}) and holding its Lease again (${rejoinedAt})`)
-    const byObject = new Map<string, (Reconcile & { shard: string })[]>()
+    const byObject = new Map<string, ShardReconcile[]>()
     for (const x of all()) byObject.set(x.object, [...(byObject.get(x.object) ?? []), x])
     for (const [object, list] of byObject) {
       list.sort((a, b) => a.start - b.start)
       for (let i = 1; i < list.length; i++) {
-        const cur = list[i] as Reconcile & { shard: string }
+        const cur = list[i] as ShardReconcile
         const clash = list.slice(0, i).find((p) => p.shard !== cur.shard && p.end > cur.start)
         assert.equal(clash, undefined, `${object}: ${cur.shard} began at ${cur.start} while ${clash?.shard} reconciled until ${clash?.end}`)
       }
@@ -215,9 +192,9 @@ describe('replicas of examples/sharded-operator.ts (separate processes, embedded
     for (let i = 0; i < 12; i++) server.create({ apiVersion: 'example.com/v1', kind: 'Site', metadata: { name: `c${i}`, namespace: ns }, spec: { pages: { 'index.html': 'x' } } } as never)
     const r = new Replica(shardArgs(kubeconfig, { namespace: ns, name: 'c0', concurrency: 2, reconcileDelay: '150ms' }), {}, 'examples/sharded-operator.ts')
     running.push(r)
-    await waitFor('every Site reconciled', () => new Set(reconcilesOf(r).map((x) => x.object)).size === 12, 30_000, () => r.dump())
+    await waitFor('every Site reconciled', () => new Set(shardReconciles(r).map((x) => x.object)).size === 12, 30_000, () => r.dump())
     // The most intervals open at one instant (an interval's end before another's start: not overlapping).
-    const edges = reconcilesOf(r).flatMap((x) => [
+    const edges = shardReconciles(r).flatMap((x) => [
       [x.start, 1],
       [x.end, -1],
     ]) as [number, number][]

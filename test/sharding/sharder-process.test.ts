@@ -9,43 +9,16 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { type ApiServer, startApiServer } from '../../lib/testing/apiserver/index.ts'
 import { drainLabel, shardLabel } from '../../lib/sharding/labels.ts'
-import { FAST, kubeconfigFile, Replica, shardArgs, siteCrd, waitFor } from '../manager/replicas.ts'
+import { FAST, kubeconfigFile, Replica, type ShardReconcile, type ShardUsage as Usage, shardArgs, shardReconciles, shardUsage as usage, siteCrd, siteWriter, waitFor } from '../manager/replicas.ts'
 
 let server: ApiServer
 let kubeconfig: string
 const running: Replica[] = []
 
-interface Reconcile {
-  object: string
-  start: number
-  end: number
-  rev?: string
-  shard: string
-}
-
-interface Usage {
-  heapUsed: number
-  cpuMs: number
-  sites: number
-  configMaps: number
-  sharderObjects: number
-}
-
-function reconcilesOf(r: Replica): Reconcile[] {
-  return r.lines.flatMap((l) => (l.reconcile ? [{ ...(l.reconcile as Omit<Reconcile, 'shard'>), shard: String(l.identity) }] : []))
-}
-
 function spawn(ns: string, name: string, role: 'shard' | 'sharder' | string): Replica {
   const r = new Replica(shardArgs(kubeconfig, { namespace: ns, name, role }), {}, 'examples/sharded-operator.ts')
   running.push(r)
   return r
-}
-
-async function usage(r: Replica): Promise<Usage> {
-  const before = r.lines.length
-  r.kill('SIGUSR2')
-  await waitFor('a usage line', () => r.lines.slice(before).some((l) => l.usage !== undefined), 20_000, () => r.dump())
-  return r.lines.slice(before).find((l) => l.usage !== undefined)?.usage as Usage
 }
 
 describe('the sharder as its own process (examples/sharded-operator.ts --role=sharder + --role=shard replicas, embedded API server)', () => {
@@ -65,21 +38,13 @@ describe('the sharder as its own process (examples/sharded-operator.ts --role=sh
     server.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } })
     const N = 24
     const names = Array.from({ length: N }, (_, i) => `s${i}`)
-    const rev = new Map<string, number>()
-    const put = (name: string) => {
-      const next = (rev.get(name) ?? 0) + 1
-      const cur = server.get({ apiVersion: 'example.com/v1', kind: 'Site', namespace: ns, name })
-      const spec = { pages: { 'index.html': `<h1>${name}</h1>`, rev: String(next) } }
-      if (cur) server.update({ ...cur, spec } as never)
-      else server.create({ apiVersion: 'example.com/v1', kind: 'Site', metadata: { name, namespace: ns }, spec } as never)
-      rev.set(name, next)
-    }
+    const { put, rev } = siteWriter(server, ns)
     for (const n of names) put(n)
     const label = shardLabel(ns)
     const siteShard = (n: string) => server.get({ apiVersion: 'example.com/v1', kind: 'Site', namespace: ns, name: n })?.metadata.labels?.[label] as string | undefined
     const shards = ['p0', 'p1', 'p2'].map((n) => spawn(ns, n, 'shard'))
     const everyone: Replica[] = [...shards]
-    const all = () => shards.flatMap(reconcilesOf)
+    const all = () => shards.flatMap(shardReconciles)
     const dump = () => everyone.map((r) => r.dump()).join('\n---\n')
     const converged = (live: Set<string>) =>
       names.every((n) => {
@@ -104,7 +69,7 @@ describe('the sharder as its own process (examples/sharded-operator.ts --role=sh
     await waitFor('the sharder to lead', () => sharder.lines.some((l) => l.msg === 'successfully acquired lease' && l.lease === `${ns}/${ns}-sharder`), 10_000, dump)
     assert.equal(sharder.find(/holding the shard lease/), undefined, 'the sharder process holds no shard Lease')
     assert.equal(server.get({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', namespace: ns, name: 'sharder-0' }), undefined, 'no shard Lease named after the sharder')
-    assert.deepEqual(reconcilesOf(sharder), [], 'the sharder process reconciles nothing')
+    assert.deepEqual(shardReconciles(sharder), [], 'the sharder process reconciles nothing')
     // Exactly one shard reconciled each Site: the one it is labelled with.
     for (const n of names) assert.deepEqual([...new Set(all().filter((x) => x.object === `${ns}/${n}`).map((x) => x.shard))], [siteShard(n)], `${n}: reconciled by its shard only`)
 
@@ -169,14 +134,14 @@ describe('the sharder as its own process (examples/sharded-operator.ts --role=sh
     assert.ok(movedAfter < 2 * FAST.leaseMs + 3_000, `moved ${movedAfter} ms after the kill`)
 
     // No two shards' reconciles of one Site overlap in time.
-    const byObject = new Map<string, Reconcile[]>()
+    const byObject = new Map<string, ShardReconcile[]>()
     for (const x of all()) byObject.set(x.object, [...(byObject.get(x.object) ?? []), x])
     let handovers = 0
     for (const [object, list] of byObject) {
       list.sort((a, b) => a.start - b.start)
       for (let i = 1; i < list.length; i++) {
-        const cur = list[i] as Reconcile
-        if ((list[i - 1] as Reconcile).shard !== cur.shard) handovers++
+        const cur = list[i] as ShardReconcile
+        if ((list[i - 1] as ShardReconcile).shard !== cur.shard) handovers++
         const clash = list.slice(0, i).find((p) => p.shard !== cur.shard && p.end > cur.start)
         assert.equal(clash, undefined, `${object}: ${cur.shard} began at ${cur.start} while ${clash?.shard} reconciled until ${clash?.end}`)
       }
