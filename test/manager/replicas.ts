@@ -353,10 +353,10 @@ export interface ShardUsage {
 }
 
 /** Sends SIGUSR2 and returns the `usage` line it answers with (heap after a full GC with --expose-gc, CPU, cached objects). */
-export async function shardUsage(r: Replica, ms = 20_000): Promise<ShardUsage> {
+export async function shardUsage(r: Replica): Promise<ShardUsage> {
   const before = r.lines.length
   r.kill('SIGUSR2')
-  await waitFor('a usage line', () => r.lines.slice(before).some((l) => l.usage !== undefined), ms, () => r.dump())
+  await waitFor('a usage line', () => r.lines.slice(before).some((l) => l.usage !== undefined), 20_000, () => r.dump())
   return r.lines.slice(before).find((l) => l.usage !== undefined)?.usage as ShardUsage
 }
 
