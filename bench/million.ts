@@ -18,7 +18,6 @@
 //   ./dev npm run bench:million                       # 10k, 100k, 1M (~10 min, ~6 GB peak)
 //   ./dev node --conditions=source --expose-gc --max-old-space-size=6144 bench/million.ts --sizes=10000,100000
 //   ./dev node --conditions=source --expose-gc --max-old-space-size=6144 bench/million.ts --kind=pod   # 10k and 200k pods
-import { type ChildProcess, fork } from 'node:child_process'
 import { once } from 'node:events'
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
@@ -34,7 +33,7 @@ import { startApiServer } from '../lib/testing/index.ts'
 import type { KubeObject } from '../lib/watch/index.ts'
 import { Watcher, type WatcherBehaviour } from '../lib/watcher/watcher.ts'
 import { makePod } from './fixtures/pods.ts'
-import { type BenchTable, formatNumber, formatTable, gc, machine } from './support.ts'
+import { type BenchTable, type ForkedServer, forkServer, formatNumber, formatTable, gc, machine, serveRequests } from './support.ts'
 
 const NAMESPACE = 'million'
 /**
@@ -94,14 +93,14 @@ async function serve(): Promise<void> {
   let next = 0
   /** Every modification writes a new version (an update that changes nothing is a no-op, no event). */
   let version = 0
-  const reply = (id: number, result: unknown) => process.send!({ id, result })
   const ref = (i: number) => ({ apiVersion: 'v1', kind: KIND.kind, namespace: NAMESPACE, name: object(i).metadata!.name! })
   const modify = (i: number, version: number) => {
     const cur = api!.get(ref(i), { zeroCopy: true })!
     if (KIND.kind === 'ConfigMap') api!.update({ ...cur, metadata: { ...cur.metadata }, data: { ...(cur.data as object), version: String(version) } }, { zeroCopy: true })
     else api!.update({ ...cur, metadata: { ...cur.metadata, annotations: { ...cur.metadata?.annotations, 'bench.kubevisor.dev/version': String(version) } } }, { zeroCopy: true })
   }
-  process.on('message', async (req: Request) => {
+  serveRequests(async (raw) => {
+    const req = raw as unknown as Request
     if (req.type === 'load') {
       await api?.close()
       api = undefined
@@ -114,23 +113,21 @@ async function serve(): Promise<void> {
       for (let i = 0; i < req.count; i++) api.create(object(i), { zeroCopy: true })
       count = req.count
       next = req.count
-      reply(req.id, { url: api.url, loadMs: performance.now() - t0, resourceVersion: api.resourceVersion })
-    } else if (req.type === 'churn') {
+      return { url: api.url, loadMs: performance.now() - t0, resourceVersion: api.resourceVersion }
+    }
+    if (req.type === 'churn') {
       // As fast as the server commits, in slices so its watches keep writing.
-      let done = 0
       const t0 = performance.now()
       const cpu0 = process.cpuUsage()
-      const slice = () => {
+      for (let done = 0; done < req.count; ) {
         for (const end = Math.min(req.count, done + 500); done < end; done++) modify((done * 7919) % count, ++version)
-        if (done < req.count) setImmediate(slice)
-        else {
-          const cpu = process.cpuUsage(cpu0)
-          if (req.flag) writeFileSync(req.flag, '')
-          reply(req.id, { resourceVersion: api!.resourceVersion, commitMs: performance.now() - t0, commitCpuMs: (cpu.user + cpu.system) / 1000 })
-        }
+        if (done < req.count) await new Promise((r) => setImmediate(r))
       }
-      slice()
-    } else if (req.type === 'gone') {
+      const cpu = process.cpuUsage(cpu0)
+      if (req.flag) writeFileSync(req.flag, '')
+      return { resourceVersion: api!.resourceVersion, commitMs: performance.now() - t0, commitCpuMs: (cpu.user + cpu.system) / 1000 }
+    }
+    if (req.type === 'gone') {
       // Disconnected watcher, real changes, compaction: its next watch gets 410 Gone.
       api!.dropWatches()
       for (let k = 0; k < req.changes; k++) modify((k * 2 * 7919) % count, ++version)
@@ -142,65 +139,22 @@ async function serve(): Promise<void> {
       }
       for (let k = 0; k < req.changes; k++) api!.create(object(next++), { zeroCopy: true })
       api!.compact()
-      reply(req.id, { resourceVersion: api!.resourceVersion, deleted })
-    } else if (req.type === 'marker') {
+      return { resourceVersion: api!.resourceVersion, deleted }
+    }
+    if (req.type === 'marker') {
       const marker = object(next++)
       api!.create({ ...marker, metadata: { ...marker.metadata, name: req.name } })
-      reply(req.id, { resourceVersion: api!.resourceVersion })
-    } else if (req.type === 'heap') {
-      gc()
-      reply(req.id, { heapUsed: process.memoryUsage().heapUsed, rss: process.memoryUsage().rss })
+      return { resourceVersion: api!.resourceVersion }
     }
+    if (req.type !== 'heap') throw new TypeError(`million server: unknown request ${JSON.stringify(raw)}`)
+    gc()
+    return { heapUsed: process.memoryUsage().heapUsed, rss: process.memoryUsage().rss }
   })
-  process.send!({ type: 'ready' })
 }
 
-interface ServerHandle {
-  child: ChildProcess
-  ask<T>(req: Record<string, unknown> & { type: Request['type'] }): Promise<T>
-  close(): Promise<void>
-}
-
-async function startServer(): Promise<ServerHandle> {
-  const child = fork(fileURLToPath(import.meta.url), ['--serve', `--kind=${KIND_ARG}`], {
-    // MILLION_SERVER_FLAGS: extra node flags for the server, e.g. `--cpu-prof` to profile it.
-    execArgv: ['--conditions=source', '--expose-gc', '--max-old-space-size=4096', ...(process.env.MILLION_SERVER_FLAGS?.split(' ').filter(Boolean) ?? [])],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  })
-  const pending = new Map<number, (r: unknown) => void>()
-  let nextId = 1
-  await new Promise<void>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`million server exited early (${code})`)))
-    child.on('message', (msg: { type?: string; id?: number; result?: unknown }) => {
-      if (msg.type === 'ready') resolve()
-      else pending.get(msg.id!)?.(msg.result)
-    })
-  })
-  child.removeAllListeners('exit')
-  child.once('exit', (code, signal) => {
-    if (code !== 0 && signal !== 'SIGTERM') {
-      console.error(`million server died (${code ?? signal})`)
-      process.exit(1)
-    }
-  })
-  return {
-    child,
-    ask: <T>(req: Record<string, unknown>) =>
-      new Promise<T>((resolve) => {
-        const id = nextId++
-        pending.set(id, (r) => {
-          pending.delete(id)
-          resolve(r as T)
-        })
-        child.send({ ...req, id })
-      }),
-    close: async () => {
-      child.removeAllListeners('exit')
-      const exited = once(child, 'exit')
-      child.kill('SIGTERM')
-      await exited
-    },
-  }
+/** The server child: `--max-old-space-size=4096`; MILLION_SERVER_FLAGS adds node flags, e.g. `--cpu-prof` to profile it. */
+function startServer(): Promise<ForkedServer> {
+  return forkServer(fileURLToPath(import.meta.url), ['--serve', `--kind=${KIND_ARG}`], ['--max-old-space-size=4096', ...(process.env.MILLION_SERVER_FLAGS?.split(' ').filter(Boolean) ?? [])], 'million server')
 }
 
 // --- the client (this process) ---------------------------------------------------------
@@ -319,7 +273,7 @@ interface WatcherFigures {
   relistCounters: string
 }
 
-async function runWatcher(server: ServerHandle, url: string, n: number, mode: 'list' | 'stream'): Promise<WatcherFigures> {
+async function runWatcher(server: ForkedServer, url: string, n: number, mode: 'list' | 'stream'): Promise<WatcherFigures> {
   const tally: Tally = { created: 0, modified: 0, deleted: 0, synced: false, lastRv: undefined, burstStartedAt: 0, lastModifiedAt: 0, burstCpuStart: 0, lastModifiedCpu: 0, deletedNames: new Set(), markers: new Set(), counters: undefined }
   const base = heapUsed()
   const t0 = performance.now()
@@ -407,7 +361,7 @@ function getJson(url: string): Promise<{ metadata: { continue?: string; resource
 }
 
 /** The ceiling: paged GETs, `JSON.parse`, a `Map` by namespace/name. */
-async function runBare(server: ServerHandle, url: string, n: number): Promise<{ syncMs: number; bytesPerObject: number; drainedPerSec: number }> {
+async function runBare(server: ForkedServer, url: string, n: number): Promise<{ syncMs: number; bytesPerObject: number; drainedPerSec: number }> {
   const base = heapUsed()
   const t0 = performance.now()
   let map: Map<string, KubeObject> | undefined = new Map()
@@ -463,7 +417,7 @@ async function runBare(server: ServerHandle, url: string, n: number): Promise<{ 
  * takes them as fast as it can. Returns the best events/s, from the first to the last
  * MODIFIED event read (`times()`); `reset()` clears the first time between bursts.
  */
-async function heldBursts(server: ServerHandle, count: () => number, times: () => [number, number], reset: () => void, who: string): Promise<number> {
+async function heldBursts(server: ForkedServer, count: () => number, times: () => [number, number], reset: () => void, who: string): Promise<number> {
   let best = 0
   const flagDir = mkdtempSync(join(tmpdir(), 'kubevisor-million-'))
   try {

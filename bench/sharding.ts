@@ -1,7 +1,8 @@
 /**
  * Scaling out with sharding (a benchmark script, not a test): the same workload with 1, 2,
  * 3 and 5 replicas of `examples/sharded-operator.ts` as separate processes against one
- * embedded API server (in this process), and for the peer a user would otherwise run, one
+ * embedded API server (in a child process, so the harness's own reads and writes never hold
+ * back the replicas' watches and Lease renewals), and for the peer a user would otherwise run, one
  * replica of the unsharded `examples/operator.ts` (leader election, everything in one
  * process) with the same concurrency and reconcile delay.
  *
@@ -46,14 +47,18 @@
  *   (converged − emptied, the same way) and CPU are printed in a note per N.
  *
  *   nice -n 10 ./dev node --conditions=source --expose-gc bench/sharding.ts [--sites 2000] [--counts 1,2,3,5]
- *     [--concurrency 4] [--reconcile-delay 20ms] [--page-bytes 2048] [--no-peer] [--sharder-process]
+ *     [--concurrency 4] [--reconcile-delay 20ms] [--page-bytes 2048] [--no-peer] [--sharder-process] [--lease 2s]
  *
- * Lease timings are the tests' short ones (2 s / 1.5 s / 0.3 s) so the run takes minutes.
+ * Lease timings default to the tests' short ones (2 s / 1.5 s / 0.3 s) so the run takes
+ * minutes; `--lease` sets the duration (renew deadline 3/4, retry 3/20 of it) for large runs.
  */
+import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import type { ApiServer } from '../lib/testing/apiserver/server.ts'
 import { startApiServer } from '../lib/testing/index.ts'
+import type { KubeObject } from '../lib/watch/index.ts'
 import { kubeconfigFile, Replica, type ShardUsage as Usage, shardArgs, shardUsage as usage, siteCrd, waitFor } from '../test/manager/replicas.ts'
-import { formatTable, machine } from './support.ts'
+import { forkServer, formatTable, machine, type ServerRequest, serveRequests } from './support.ts'
 
 const { values } = parseArgs({
   allowNegative: true,
@@ -65,6 +70,8 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '4' },
     'reconcile-delay': { type: 'string', default: '20ms' },
     'sharder-process': { type: 'boolean', default: false },
+    lease: { type: 'string', default: '2s' },
+    serve: { type: 'boolean', default: false },
   },
 })
 
@@ -80,20 +87,113 @@ const PAGE = 'x'.repeat(wholeFlag('page-bytes', String(values['page-bytes']), 0)
 const COUNTS = String(values.counts).split(',').map((c) => wholeFlag('counts', c, 1))
 const CONCURRENCY = wholeFlag('concurrency', String(values.concurrency), 1)
 const DELAY = String(values['reconcile-delay'])
-const DELAY_MS = (() => {
-  const m = /^(\d+(?:\.\d+)?)(ms|s)$/.exec(DELAY)
-  if (!m) throw new TypeError(`--reconcile-delay must be a duration such as 20ms or 0.5s, got ${JSON.stringify(DELAY)}`)
+/** Milliseconds of a duration flag such as `20ms` or `0.5s`, or exit with a message. */
+function durationFlag(name: string, text: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s)$/.exec(text)
+  if (!m) throw new TypeError(`--${name} must be a duration such as 20ms or 0.5s, got ${JSON.stringify(text)}`)
   return Number(m[1]) * (m[2] === 's' ? 1000 : 1)
-})()
+}
+const DELAY_MS = durationFlag('reconcile-delay', DELAY)
 /** Reconciles per second one replica can reach at most: its concurrency over the simulated call. */
 const CEILING = DELAY_MS > 0 ? (CONCURRENCY * 1000) / DELAY_MS : Number.POSITIVE_INFINITY
-const TIMING = { leaseMs: 2_000, renewMs: 1_500, retryMs: 300 }
+/**
+ * Shard and leader Leases: `--lease` (default 2s, the tests' short timings) with the renew
+ * deadline at 3/4 and the retry period at 3/20 of it, the ratios of controller-runtime's
+ * defaults (15 s / 10 s / 2 s is 2/3 and 2/15; the tests' 2 s / 1.5 s / 0.3 s keep a little
+ * more room to renew).
+ */
+const LEASE_MS = durationFlag('lease', String(values.lease))
+const TIMING = { leaseMs: LEASE_MS, renewMs: Math.round(LEASE_MS * 0.75), retryMs: Math.round(LEASE_MS * 0.15) }
 /** The sharder in its own process: shards run `--role=shard`, one more process `--role=sharder`. */
 const SHARDER_PROCESS = values['sharder-process'] === true
 
-const server = await startApiServer()
-const kubeconfig = kubeconfigFile(server.kubeConfigYaml())
-server.create(siteCrd() as never)
+// --- the API server (a child process) --------------------------------------------------
+
+/**
+ * The child: the embedded API server and the harness's reads and writes of it, done in
+ * process (no HTTP), in slices of 250 with a turn of the event loop between them so the
+ * server keeps answering the replicas' watches and Lease renewals while 10,000 Sites are
+ * written or checked.
+ */
+async function serve(): Promise<void> {
+  // History to cover a rewrite of every Site and ConfigMap twice (a watch that reconnects resumes, no 410).
+  const api: ApiServer = await startApiServer({ historySize: Math.max(10_000, SITES * 4) })
+  api.create(siteCrd() as never)
+  const site = (ns: string, i: number) => ({ apiVersion: 'example.com/v1', kind: 'Site', namespace: ns, name: `s${i}` })
+  const turn = (i: number) => (i % 250 === 249 ? new Promise((r) => setImmediate(r)) : undefined)
+  serveRequests(async (req) => {
+    const ns = req.ns as string
+    switch (req.type) {
+      case 'kubeconfig':
+        return api.kubeConfigYaml()
+      case 'namespace':
+        api.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } })
+        return true
+      case 'setSites': {
+        // Creates or changes every Site.
+        for (let i = 0; i < SITES; i++) {
+          await turn(i)
+          const spec = { pages: { 'index.html': PAGE, rev: String(req.rev) } }
+          const cur = api.get(site(ns, i), { zeroCopy: true })
+          if (cur) api.update({ ...cur, spec } as KubeObject)
+          else api.create({ apiVersion: 'example.com/v1', kind: 'Site', metadata: { name: `s${i}`, namespace: ns }, spec } as KubeObject)
+        }
+        return true
+      }
+      case 'converged': {
+        // Every Site's ConfigMap holds the revision (written by a live replica when `live` is given).
+        const live = req.live ? new Set(req.live as string[]) : undefined
+        for (let i = 0; i < SITES; i++) {
+          await turn(i)
+          const cm = api.get({ apiVersion: 'v1', kind: 'ConfigMap', namespace: ns, name: `site-s${i}` }, { zeroCopy: true }) as { data?: Record<string, string>; metadata: { annotations?: Record<string, string> } } | undefined
+          if (cm?.data?.rev !== String(req.rev)) return false
+          if (live && !live.has(cm.metadata.annotations?.['example.com/written-by'] as string)) return false
+        }
+        return true
+      }
+      case 'deleteSites': {
+        let deleted = 0
+        for (const s of api.list('example.com/v1', 'Site', ns)) {
+          await turn(deleted++)
+          api.delete({ apiVersion: 'example.com/v1', kind: 'Site', namespace: ns, name: s.metadata.name as string })
+        }
+        return true
+      }
+      case 'gone':
+        return api.list('example.com/v1', 'Site', ns).length === 0 && api.list('v1', 'ConfigMap', ns).filter((c) => c.metadata.name?.startsWith('site-')).length === 0
+      case 'assignment': {
+        // Sites per shard label value, and how many are unassigned or draining.
+        const label = `shard.sharding.kubevisor.dev/${ns}`
+        const drain = `drain.sharding.kubevisor.dev/${ns}`
+        const byShard: Record<string, number> = {}
+        let unassigned = 0
+        let draining = 0
+        for (let i = 0; i < SITES; i++) {
+          await turn(i)
+          const labels = api.get(site(ns, i), { zeroCopy: true })?.metadata?.labels ?? {}
+          const shard = labels[label]
+          if (shard === undefined) unassigned++
+          else byShard[shard] = (byShard[shard] ?? 0) + 1
+          if (labels[drain] !== undefined) draining++
+        }
+        return { byShard, unassigned, draining }
+      }
+      default:
+        throw new TypeError(`sharding server: unknown request ${JSON.stringify(req)}`)
+    }
+  })
+}
+
+if (values.serve) {
+  await serve()
+} else {
+  await main()
+}
+
+async function main(): Promise<void> {
+const server = await forkServer(fileURLToPath(import.meta.url), ['--serve', ...process.argv.slice(2)], [], 'sharding API server')
+const ask = <T>(req: ServerRequest) => server.ask<T>(req)
+const kubeconfig = kubeconfigFile(await ask<string>({ type: 'kubeconfig' }))
 const env = { NODE_OPTIONS: '--expose-gc', KUBEVISOR_LOG_LEVEL: 'info' }
 
 function spawnShard(ns: string, name: string, script = 'examples/sharded-operator.ts', role?: 'shard' | 'sharder'): Replica {
@@ -111,33 +211,11 @@ function spawnShard(ns: string, name: string, script = 'examples/sharded-operato
   return new Replica(args, env, script)
 }
 
-/** A replica's `usage` line (examples/sharded-operator.ts on SIGUSR2). */
-
-
-/**
- * Creates or changes every Site, yielding to the event loop every 250 writes: the API server
- * runs in this process, and one synchronous loop over 10,000 Sites would hold back the shard
- * Leases' renewals past the tests' 1.5 s renew deadline.
- */
-async function setSites(ns: string, rev: number): Promise<void> {
-  for (let i = 0; i < SITES; i++) {
-    if (i % 250 === 249) await new Promise((r) => setImmediate(r))
-    const name = `s${i}`
-    const spec = { pages: { 'index.html': PAGE, rev: String(rev) } }
-    const cur = server.get({ apiVersion: 'example.com/v1', kind: 'Site', namespace: ns, name })
-    if (cur) server.update({ ...cur, spec } as never)
-    else server.create({ apiVersion: 'example.com/v1', kind: 'Site', metadata: { name, namespace: ns }, spec } as never)
-  }
-}
-
-function converged(ns: string, rev: number, live?: Set<string>): boolean {
-  for (let i = 0; i < SITES; i++) {
-    const cm = server.get({ apiVersion: 'v1', kind: 'ConfigMap', namespace: ns, name: `site-s${i}` }) as { data?: Record<string, string>; metadata: { annotations?: Record<string, string> } } | undefined
-    if (cm?.data?.rev !== String(rev)) return false
-    if (live && !live.has(cm.metadata.annotations?.['example.com/written-by'] as string)) return false
-  }
-  return true
-}
+/** Creates or changes every Site (in the server's process). */
+const setSites = (ns: string, rev: number) => ask<boolean>({ type: 'setSites', ns, rev })
+/** Polled every 250 ms: each check reads every ConfigMap (in the server's process). */
+const converged = (what: string, ns: string, rev: number, live?: () => Set<string>) =>
+  waitFor(what, () => ask<boolean>({ type: 'converged', ns, rev, live: live ? [...live()] : undefined }), 600_000, undefined, 250)
 
 /**
  * Deletes every Site (the replicas' finalizer deletes each ConfigMap), waits until the API
@@ -145,12 +223,8 @@ function converged(ns: string, rev: number, live?: Set<string>): boolean {
  * replica's heap then: the `emptied` baseline.
  */
 async function emptied(ns: string, replicas: Replica[]): Promise<Usage[]> {
-  let deleted = 0
-  for (const site of server.list('example.com/v1', 'Site', ns)) {
-    server.delete({ apiVersion: 'example.com/v1', kind: 'Site', namespace: ns, name: site.metadata.name as string })
-    if (++deleted % 250 === 0) await new Promise((r) => setImmediate(r))
-  }
-  await waitFor('every Site and ConfigMap gone', () => server.list('example.com/v1', 'Site', ns).length === 0 && server.list('v1', 'ConfigMap', ns).filter((c) => c.metadata.name?.startsWith('site-')).length === 0, 600_000)
+  await ask({ type: 'deleteSites', ns })
+  await waitFor('every Site and ConfigMap gone', () => ask<boolean>({ type: 'gone', ns }), 600_000, undefined, 250)
   let last: Usage[] = []
   await waitFor(
     'empty caches',
@@ -187,7 +261,7 @@ const MB = 2 ** 20
 
 async function run(n: number, script = 'examples/sharded-operator.ts', label = `sharded × ${n}`): Promise<{ row: Row; replicas: Replica[]; ns: string; sharder?: Replica }> {
   const ns = `bench-${label.replace(/[^a-z0-9]/g, '')}-${n}`
-  server.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } })
+  await ask({ type: 'namespace', ns })
   const replicas = Array.from({ length: n }, (_, i) => spawnShard(ns, `${ns}-r${i}`, script))
   const sharder = script.includes('sharded') && SHARDER_PROCESS ? spawnShard(ns, `${ns}-sharder`, script, 'sharder') : undefined
   const everyone = sharder ? [...replicas, sharder] : replicas
@@ -197,11 +271,11 @@ async function run(n: number, script = 'examples/sharded-operator.ts', label = `
   const sharded = script.includes('sharded')
   const idle = sharded ? await Promise.all(replicas.map(usage)) : []
   await setSites(ns, 1)
-  await waitFor('first convergence', () => converged(ns, 1), 600_000)
+  await converged('first convergence', ns, 1)
   // Every Site changes at once: reconciles per second until all ConfigMaps hold rev 2.
   const t0 = Date.now()
   await setSites(ns, 2)
-  await waitFor('second convergence', () => converged(ns, 2), 600_000)
+  await converged('second convergence', ns, 2)
   const perSec = SITES / ((Date.now() - t0) / 1000)
   await new Promise((r) => setTimeout(r, 500))
   if (!sharded) {
@@ -249,7 +323,7 @@ for (const n of COUNTS) {
   if (n === 3) {
     // The Sites again (the cache heap deleted them), then a 4th replica joins.
     await setSites(ns, 3)
-    await waitFor('convergence with the Sites created again', () => converged(ns, 3), 600_000)
+    await converged('convergence with the Sites created again', ns, 3)
     // The check on the emptied baseline: full again, the same objects on the same shards, each
     // replica's heap minus its emptied heap should be its cache heap again (not more: no work left behind).
     await new Promise((r) => setTimeout(r, 500))
@@ -262,31 +336,32 @@ for (const n of COUNTS) {
     await waitFor('the joiner to hold its lease', () => joiner.find(/holding the shard lease/) !== undefined, 60_000, () => joiner.dump())
     const heldAt = joiner.find(/holding the shard lease/)?.time as number
     const live = () => new Set(replicas.filter((r) => r.alive).map((r) => r.identity as string))
-    const label = `shard.sharding.kubevisor.dev/${ns}`
-    const drain = `drain.sharding.kubevisor.dev/${ns}`
-    const sites = () => Array.from({ length: SITES }, (_, i) => server.get({ apiVersion: 'example.com/v1', kind: 'Site', namespace: ns, name: `s${i}` })?.metadata.labels ?? {})
-    // Handed over: the joiner holds Sites, none is draining or unassigned, and each of the joiner's Sites was reconciled by it.
+    type Assignment = { byShard: Record<string, number>; unassigned: number; draining: number }
+    let moved = 0
+    // Handed over: the joiner holds Sites, none is draining or unassigned, and each of the
+    // joiner's Sites was reconciled by it (polled every 100 ms: the figure's resolution).
     await waitFor(
       'the handover to the joiner',
-      () => {
-        const all = sites()
-        const mine = all.filter((l) => l[label] === joiner.identity).length
+      async () => {
+        const a = await ask<Assignment>({ type: 'assignment', ns })
+        moved = a.byShard[joiner.identity as string] ?? 0
         const done = new Set(joiner.lines.filter((l) => l.reconcile).map((l) => (l.reconcile as { object: string }).object)).size
-        return mine > 0 && done >= mine && all.every((l) => l[label] !== undefined && l[drain] === undefined)
+        return moved > 0 && done >= moved && a.unassigned === 0 && a.draining === 0
       },
       120_000,
+      undefined,
+      100,
     )
-    const moved = sites().filter((l) => l[label] === joiner.identity).length
     handover.push(`join: ${moved} of ${SITES} Sites (ideal ${Math.round(SITES / 4)}) drained, acknowledged, reassigned and reconciled by the 4th replica ${Date.now() - heldAt} ms after its shard Lease was held`)
     await setSites(ns, 4)
-    await waitFor('converged with the joiner', () => converged(ns, 4, live()), 120_000)
+    await converged('converged with the joiner', ns, 4, live)
     // kill -9 one of the first three.
     const victim = replicas[1] as Replica
     const victimSites = (await usage(victim)).sites
     const killedAt = victim.kill('SIGKILL')
     await victim.exited
     await setSites(ns, 5)
-    await waitFor('converged without the victim', () => converged(ns, 5, live()), 120_000)
+    await converged('converged without the victim', ns, 5, live)
     handover.push(`kill -9: every Site reconciled on the remaining shards ${Date.now() - killedAt} ms after the kill (bound 2 × lease ${2 * TIMING.leaseMs} ms + sharder reaction; the victim held ${victimSites} Sites)`)
   }
   await stop(sharder ? [...replicas, sharder] : replicas)
@@ -346,7 +421,8 @@ console.log(
         : '(L): the replica that ran the sharder (its metadata-only caches of every Site and ConfigMap are in its figure).',
       'Cache heap: heap after a full GC once converged, minus the same process\'s heap after every Site was deleted and its caches emptied (old figure: minus its heap before it had seen any object).',
       machine(),
-      'The API server runs in the benchmark process on the same cores as every replica.',
+      `The API server runs in its own process (the harness's reads and writes of it too, in slices of 250) on the same cores as every replica; leases ${TIMING.leaseMs} / ${TIMING.renewMs} / ${TIMING.retryMs} ms (duration / renew deadline / retry).`,
     ],
   }),
 )
+}

@@ -1,4 +1,6 @@
 /** Shared helpers for benchmark scripts. Benchmarks print tables; they never assert. */
+import { type ChildProcess, fork } from 'node:child_process'
+import { once } from 'node:events'
 import { StringDecoder } from 'node:string_decoder'
 
 export interface BenchTable {
@@ -71,4 +73,72 @@ export function bareLines(onEvent: (event: { type: string; object: { metadata?: 
     }
     rest = s.slice(start)
   }
+}
+
+/** A request to a benchmark's child process: its `type` names the operation. */
+export type ServerRequest = { type: string } & Record<string, unknown>
+
+/** A benchmark's API server in a child process (see {@link forkServer}). */
+export interface ForkedServer {
+  child: ChildProcess
+  /** Sends a request and resolves with the child's answer (requests may overlap). */
+  ask<T>(req: ServerRequest): Promise<T>
+  /** Stops the child (SIGTERM) and waits for it to exit. */
+  close(): Promise<void>
+}
+
+/**
+ * Forks `script` (a benchmark that calls {@link serveRequests} when it finds one of `args`)
+ * so that the embedded API server runs in its own process: its heap is not the measured
+ * process's, and the harness's work cannot hold back the server's event loop (nor the
+ * Lease renewals of the replicas it serves). The benchmark exits if the child dies.
+ */
+export async function forkServer(script: string, args: string[], execArgv: string[], label: string): Promise<ForkedServer> {
+  const child = fork(script, args, { execArgv: ['--conditions=source', '--expose-gc', ...execArgv], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  const pending = new Map<number, (r: unknown) => void>()
+  let nextId = 1
+  await new Promise<void>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`${label} exited early (${code})`)))
+    child.on('message', (msg: { type?: string; id?: number; result?: unknown }) => {
+      if (msg.type === 'ready') resolve()
+      else pending.get(msg.id as number)?.(msg.result)
+    })
+  })
+  child.removeAllListeners('exit')
+  child.once('exit', (code, signal) => {
+    if (code !== 0 && signal !== 'SIGTERM') {
+      console.error(`${label} died (${code ?? signal})`)
+      process.exit(1)
+    }
+  })
+  return {
+    child,
+    ask: <T>(req: ServerRequest) =>
+      new Promise<T>((resolve) => {
+        const id = nextId++
+        pending.set(id, (r) => {
+          pending.delete(id)
+          resolve(r as T)
+        })
+        child.send({ ...req, id })
+      }),
+    close: async () => {
+      child.removeAllListeners('exit')
+      const exited = once(child, 'exit')
+      child.kill('SIGTERM')
+      await exited
+    },
+  }
+}
+
+/**
+ * The child's side of {@link forkServer}: answers each request with what `handle` returns
+ * (or resolves to), then tells the parent it is ready. A request that throws ends the child.
+ */
+export function serveRequests(handle: (req: ServerRequest) => unknown): void {
+  process.on('message', async (req: ServerRequest & { id: number }) => {
+    const result = await handle(req)
+    process.send?.({ id: req.id, result })
+  })
+  process.send?.({ type: 'ready' })
 }

@@ -172,11 +172,12 @@ export function siteCrd(): Record<string, unknown> {
   return loadAllYaml(readFileSync(join(root, 'deploy/crd.yaml'), 'utf8'))[0] as Record<string, unknown>
 }
 
-export async function waitFor(what: string, check: () => boolean | Promise<boolean>, ms = 20_000, dump?: () => string): Promise<void> {
+/** Polls `check` every `everyMs` until it holds; throws naming `what` (and `dump()`) after `ms`. */
+export async function waitFor(what: string, check: () => boolean | Promise<boolean>, ms = 20_000, dump?: () => string, everyMs = 25): Promise<void> {
   const end = Date.now() + ms
   while (!(await check())) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}${dump ? `\n${dump()}` : ''}`)
-    await new Promise((r) => setTimeout(r, 25))
+    await new Promise((r) => setTimeout(r, everyMs))
   }
 }
 
