@@ -24,7 +24,7 @@
 import { readFileSync } from 'node:fs'
 import { KubeConfig, loadAllYaml, type V1ConfigMap } from '@kubernetes/client-node'
 import * as prom from 'prom-client'
-import { Client, createLogger, ignoreNotFound, InvalidFlagError, type KubeObject, type Logger, Manager, type ManagerFlags, type Plain, parseManagerFlags, type ReconcileResult } from 'kubevisor'
+import { Client, createLogger, ignoreNotFound, InvalidFlagError, type KubeObject, type Logger, Manager, type ManagerFlags, type Plain, parseDuration, parseManagerFlags, type ReconcileResult } from 'kubevisor'
 
 interface Site extends KubeObject {
   spec?: { pages?: Record<string, string> }
@@ -142,11 +142,6 @@ function buildOperator(kubeConfig: KubeConfig, flags: ManagerFlags & { values: R
   return mgr
 }
 
-function parseDuration(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(text)
-  if (!m) throw new TypeError(`invalid duration ${text}`)
-  return Number(m[1]) * (m[2] === 'ms' ? 1 : m[2] === 's' ? 1000 : 60_000)
-}
 
 /** The demo: the embedded API server, the CRD from deploy/, one Site, one leader. */
 async function demo(): Promise<void> {

@@ -50,6 +50,7 @@ import {
   Manager,
   type ManagerFlags,
   type Plain,
+  parseDuration,
   parseManagerFlags,
   type RingSpec,
   Sharder,
@@ -77,11 +78,6 @@ const logger = createLogger({ base: { app: 'sharded-site-operator' } })
 // Checked first, so a bad value fails at once in every mode.
 const role = parseRole(String(flags.values.role))
 
-function parseDuration(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(text)
-  if (!m) throw new TypeError(`invalid duration ${text}`)
-  return Number(m[1]) * (m[2] === 'ms' ? 1 : m[2] === 's' ? 1000 : 60_000)
-}
 
 /** `--concurrency`: a whole number of reconciles at once, at least 1. */
 function parseConcurrency(text: string): number {
@@ -296,6 +292,8 @@ async function demo(): Promise<void> {
 
 const inCluster = Boolean(process.env.KUBERNETES_SERVICE_HOST)
 if (flags.values.demo || process.env.KUBEVISOR_DEMO_SECONDS || (!flags.kubeconfig && !inCluster && !process.env.KUBECONFIG)) {
+  // The demo runs every role in one process: a --role for a cluster run is a mistake, not a hint.
+  if (role !== 'all') throw new InvalidFlagError(`--role=${role} needs a cluster (--kubeconfig, KUBECONFIG or in-cluster); the demo runs every role in one process`)
   await demo()
 } else {
   const kubeConfig = new KubeConfig()

@@ -270,6 +270,7 @@ export {
   type ManagerLeaderElectionOptions,
   type ManagerOptions,
   type ManagerStatus,
+  parseDuration,
   parseManagerFlags,
   type ResourceLock,
 } from './manager/index.ts'
@@ -292,6 +293,7 @@ export {
 } from './manager/index.ts'
 export { prometheusReconcileMetrics, type ReconcileMetricsProvider } from './dispatch/index.ts'
 export {
+  DEFAULT_SHARDER_CONCURRENCY,
   DEFAULT_SHARDER_SYNC_PERIOD_MS,
   DEFAULT_VIRTUAL_NODES,
   drainLabel,

@@ -31,20 +31,15 @@ import { hostname } from 'node:os'
 import { KubevisorError } from '../errors.ts'
 import { defaultLogger, type Logger } from '../log.ts'
 import { type Clock, systemClock } from '../time/clock.ts'
-import { type LeaderElectionRecord, microTime, type ResourceLock } from './resourcelock.ts'
+import { InvalidLeaderElectionError, type LeaderElectionRecord, microTime, type ResourceLock } from './resourcelock.ts'
+
+export { InvalidLeaderElectionError }
 
 /** client-go `JitterFactor`: acquire retries wait `retryPeriod × (1 + rand × 1.2)`. */
 export const JITTER_FACTOR = 1.2
 
 /** controller-runtime's defaults (`pkg/manager/manager.go`): 15 s / 10 s / 2 s. */
 export const LEADER_ELECTION_DEFAULTS = Object.freeze({ leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 })
-
-/** A leader election configuration that client-go would refuse (`ERR_INVALID_LEADER_ELECTION`). */
-export class InvalidLeaderElectionError extends KubevisorError {
-  constructor(message: string) {
-    super('ERR_INVALID_LEADER_ELECTION', message)
-  }
-}
 
 /** The lease was lost while leading (`ERR_LEADER_ELECTION_LOST`): leader-only work must stop. */
 export class LeaderElectionLostError extends KubevisorError {

@@ -9,6 +9,7 @@
 import type { KubeConfig } from '@kubernetes/client-node'
 import { isNotFound } from '../api/errors.ts'
 import { Client } from '../client/client.ts'
+import { KubevisorError } from '../errors.ts'
 
 /**
  * What the lock holds (client-go `LeaderElectionRecord`). Times are RFC 3339 strings with
@@ -120,6 +121,16 @@ export interface LeaseLockOptions {
 }
 
 /**
+ * A leader election configuration that client-go would refuse, or a lock without a
+ * namespace, name or identity (`ERR_INVALID_LEADER_ELECTION`).
+ */
+export class InvalidLeaderElectionError extends KubevisorError {
+  constructor(message: string) {
+    super('ERR_INVALID_LEADER_ELECTION', message)
+  }
+}
+
+/**
  * A {@link ResourceLock} on a `coordination.k8s.io/v1` Lease (client-go `LeaseLock`):
  * `get` reads the Lease, `create` POSTs one, `update` PUTs the Lease last read or written
  * with its `resourceVersion`, so a concurrent writer makes it fail with 409 Conflict.
@@ -136,8 +147,8 @@ export class LeaseLock implements ResourceLock {
   #lease: Lease | undefined
 
   constructor(kubeConfig: KubeConfig, options: LeaseLockOptions) {
-    if (!options.namespace || !options.name) throw new TypeError('a LeaseLock needs a namespace and a name')
-    if (!options.identity) throw new TypeError('a LeaseLock needs an identity')
+    if (!options.namespace || !options.name) throw new InvalidLeaderElectionError('a LeaseLock needs a namespace and a name')
+    if (!options.identity) throw new InvalidLeaderElectionError('a LeaseLock needs an identity')
     // No client-side timeout of its own: the elector's signal carries the renew deadline.
     this.#client = new Client(kubeConfig, { maxRetries: 0, timeoutMs: 0 })
     this.#opts = options

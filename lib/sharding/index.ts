@@ -4,7 +4,7 @@
  */
 export { defaultShardName, drainLabel, InvalidShardingError, type RingSpec, SHARDING_DOMAIN, type ShardedTarget, shardLabel, validateRing, validateShardName } from './labels.ts'
 export { controllerRefOf, DEFAULT_VIRTUAL_NODES, groupOf, hash32, InvalidRingError, objectKey, Ring, ringKeyOf } from './ring.ts'
-export { DEFAULT_SHARDER_SYNC_PERIOD_MS, type RingStatus, Sharder, type SharderOptions } from './sharder.ts'
+export { DEFAULT_SHARDER_CONCURRENCY, DEFAULT_SHARDER_SYNC_PERIOD_MS, type RingStatus, Sharder, type SharderOptions } from './sharder.ts'
 export { Sharding, type ShardingOptions } from './shard.ts'
 export {
   DEFAULT_ORPHAN_AFTER_MS,

@@ -47,6 +47,8 @@ export interface ShardingOptions extends ShardLeaseTiming {
   syncPeriodMs?: number
   /** Dead shard Leases are deleted after this long. Default 1 minute. */
   orphanAfterMs?: number
+  /** Objects the sharder labels at once (see {@link SharderOptions.concurrency}). */
+  sharderConcurrency?: number
   /** Virtual nodes per shard on the ring (default {@link DEFAULT_VIRTUAL_NODES}). */
   virtualNodes?: number
   /** Timers (lease renewals); default the system clock. */
@@ -158,6 +160,7 @@ export class Sharding {
       syncPeriodMs: options.syncPeriodMs,
       orphanAfterMs: options.orphanAfterMs,
       virtualNodes: options.virtualNodes,
+      concurrency: options.sharderConcurrency,
       clock: options.clock,
       wallClock: options.wallClock,
       logger: options.logger,

@@ -44,12 +44,14 @@ import { type ChildSpec, supervisor } from '../supervisor/index.ts'
 import { ItemExponentialFailureRateLimiter } from '../queue/index.ts'
 import { type Clock, systemClock } from '../time/clock.ts'
 import { dropManagedFields, type KubeObject } from '../watch/object.ts'
-import { drainLabel, type RingSpec, shardLabel, validateRing } from './labels.ts'
+import { drainLabel, InvalidShardingError, type RingSpec, shardLabel, validateRing } from './labels.ts'
 import { controllerRefOf, Ring, type RingObject, ringKeyOf } from './ring.ts'
 import { DEFAULT_ORPHAN_AFTER_MS, markShardDead, RING_LABEL, type ShardLeaseObject, type ShardState, shardState } from './shard-lease.ts'
 
 /** How often every object is looked at again without an event (timebertt's sharder resyncs every 5 minutes). */
 export const DEFAULT_SHARDER_SYNC_PERIOD_MS = 5 * 60_000
+/** Objects the sharder labels at once, by default. */
+export const DEFAULT_SHARDER_CONCURRENCY = 8
 
 /** Options of {@link Sharder}. */
 export interface SharderOptions {
@@ -65,6 +67,12 @@ export interface SharderOptions {
   orphanAfterMs?: number
   /** Virtual nodes per shard on the ring (default the ring's). */
   virtualNodes?: number
+  /**
+   * Objects labelled at once (the sharder controller's `maxConcurrentReconciles`; default
+   * {@link DEFAULT_SHARDER_CONCURRENCY}). Each reconcile is one PATCH; a handover of many
+   * objects goes this many PATCHes at a time.
+   */
+  concurrency?: number
   /**
    * An InformerFactory for the sharder, run by the caller (tests); default its own on
    * `kubeConfig` with the sharder's transform (no `managedFields`, no annotations), which the sharder runs. The sharder asks it for
@@ -120,6 +128,7 @@ export class Sharder {
   readonly #client: Client
   readonly #log: Logger
   readonly #clock: Clock
+  readonly #concurrency: number
   readonly #wall: () => number
   readonly #shardLabel: string
   readonly #drainLabel: string
@@ -131,6 +140,9 @@ export class Sharder {
 
   constructor(options: SharderOptions) {
     this.ring = validateRing(options.ring)
+    const concurrency = options.concurrency ?? DEFAULT_SHARDER_CONCURRENCY
+    if (!Number.isInteger(concurrency) || concurrency < 1) throw new InvalidShardingError(`a sharder's concurrency must be an integer >= 1, got ${String(options.concurrency)}`)
+    this.#concurrency = concurrency
     this.#opts = options
     this.#client = new Client(options.kubeConfig, { fieldManager: `kubevisor-sharder-${this.ring.name}`, logger: options.logger })
     this.#log = (options.logger ?? defaultLogger()).child({ sharder: this.ring.name })
@@ -283,7 +295,7 @@ export class Sharder {
     // A conflict is not retried on a timer: it means the cache is behind, and the event that
     // brings the newer version enqueues the object again. Other failures back off per object
     // only (no overall 10 qps bucket: a handover of thousands of objects must not queue behind it).
-    return builder.withOptions({ maxConcurrentReconciles: 8, rateLimiter: new ItemExponentialFailureRateLimiter<string>(5, 30_000) }).build(async (request, { signal }) => {
+    return builder.withOptions({ maxConcurrentReconciles: this.#concurrency, rateLimiter: new ItemExponentialFailureRateLimiter<string>(5, 30_000) }).build(async (request, { signal }) => {
       const object = informers.informer(resource).store.get(request)
       if (!object) return undefined
       const labels = labelsOf(object).labels ?? {}

@@ -4,7 +4,8 @@ import { Writable } from 'node:stream'
 import { describe, test } from 'node:test'
 import { createLogger } from '../../lib/log.ts'
 import { InvalidLeaderElectionError, LEADER_ELECTION_DEFAULTS, LeaderElector, type StoppedLeadingReason, validateLeaderElection } from '../../lib/manager/leaderelection.ts'
-import { microTime } from '../../lib/manager/resourcelock.ts'
+import { KubeConfig } from '@kubernetes/client-node'
+import { LeaseLock, microTime } from '../../lib/manager/resourcelock.ts'
 import { FakeClock } from '../../lib/testing/fake-clock.ts'
 import { MemoryLease, MemoryLock } from './support.ts'
 
@@ -68,6 +69,14 @@ describe('leader election configuration (client-go NewLeaderElector checks)', ()
     assert.throws(() => validateLeaderElection({ leaseDurationMs: 10_000, renewDeadlineMs: 10_000 }), /leaseDuration must be greater than renewDeadline/)
     assert.throws(() => validateLeaderElection({ retryPeriodMs: 0 }), InvalidLeaderElectionError)
     assert.throws(() => validateLeaderElection({ leaseDurationMs: Number.NaN }), InvalidLeaderElectionError)
+  })
+  test('a LeaseLock without a namespace, name or identity is refused with the typed error', () => {
+    const kc = new KubeConfig()
+    kc.loadFromOptions({ clusters: [{ name: 'c', server: 'http://127.0.0.1:1' }], users: [{ name: 'u' }], contexts: [{ name: 'x', cluster: 'c', user: 'u' }], currentContext: 'x' })
+    assert.throws(() => new LeaseLock(kc, { namespace: '', name: 'lock', identity: 'me' }), InvalidLeaderElectionError)
+    assert.throws(() => new LeaseLock(kc, { namespace: 'ns', name: '', identity: 'me' }), InvalidLeaderElectionError)
+    assert.throws(() => new LeaseLock(kc, { namespace: 'ns', name: 'lock', identity: '' }), /needs an identity/)
+    assert.ok(new LeaseLock(kc, { namespace: 'ns', name: 'lock', identity: 'me' }))
   })
   test('MicroTime has six fractional digits, as a Lease’s acquireTime/renewTime', () => {
     assert.equal(microTime(Date.UTC(2026, 0, 2, 3, 4, 5, 678)), '2026-01-02T03:04:05.678000Z')

@@ -159,4 +159,20 @@ describe('the sharder as its own process (examples/sharded-operator.ts --role=sh
     assert.match(bad.stderr, /ERR_INVALID_FLAG|InvalidFlagError/)
     assert.match(bad.stderr, /--role must be all, shard or sharder/)
   })
+
+  test('--demo with --role=shard: a typed flag error, not a demo that ignores the role', async () => {
+    const bad = new Replica(['--demo', '--role=shard'], {}, 'examples/sharded-operator.ts')
+    running.push(bad)
+    assert.notEqual((await bad.exited).code, 0)
+    assert.match(bad.stderr, /ERR_INVALID_FLAG|InvalidFlagError/)
+    assert.match(bad.stderr, /--role=shard needs a cluster/)
+  })
+
+  test('a bad --reconcile-delay: a typed flag error (the Manager flags\' Go durations)', async () => {
+    const bad = new Replica([...shardArgs(kubeconfig, { namespace: 'x1', name: 'x1-a', role: 'shard' }), '--reconcile-delay=soon'], {}, 'examples/sharded-operator.ts')
+    running.push(bad)
+    assert.notEqual((await bad.exited).code, 0)
+    assert.match(bad.stderr, /ERR_INVALID_FLAG|InvalidFlagError/)
+    assert.match(bad.stderr, /invalid duration "soon"/)
+  })
 })

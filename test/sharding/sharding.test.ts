@@ -217,7 +217,8 @@ describe('Sharding (in-process Managers, embedded API server)', () => {
         intervals.push({ object, shard: 'solo', start: Date.now(), end: Date.now() })
       })
     const sharderMgr = new Manager({ kubeConfig: server.kubeConfig, logger: silent, leaderElection: { id: `${ns}-sharder`, namespace: ns, releaseOnCancel: true, ...TIMING } })
-    const sharder = new Sharder({ kubeConfig: server.kubeConfig, ring, identity: sharderMgr.identity, logger: silent })
+    // One label PATCH at a time (the default is DEFAULT_SHARDER_CONCURRENCY).
+    const sharder = new Sharder({ kubeConfig: server.kubeConfig, ring, identity: sharderMgr.identity, concurrency: 1, logger: silent })
     sharderMgr.add(sharder.childSpec(), { needLeaderElection: true })
     try {
       await mgr.start()
@@ -241,5 +242,10 @@ describe('Sharding (in-process Managers, embedded API server)', () => {
     const mgr = new Manager({ kubeConfig: server.kubeConfig, logger: silent })
     assert.throws(() => new Sharding(mgr, { kubeConfig: server.kubeConfig, shardName: 'ok', ring: { name: 'Bad Ring', leaseNamespace: 'x', resource: CM } }), InvalidShardingError)
     assert.throws(() => new Sharding(mgr, { kubeConfig: server.kubeConfig, shardName: 'ok', ring: { name: 'r', leaseNamespace: '', resource: CM } }), InvalidShardingError)
+    const ring = { name: 'r', leaseNamespace: 'x', resource: CM }
+    for (const concurrency of [0, 1.5, Number.NaN]) {
+      assert.throws(() => new Sharder({ kubeConfig: server.kubeConfig, ring, identity: 'me', concurrency }), InvalidShardingError)
+      assert.throws(() => new Sharding(mgr, { kubeConfig: server.kubeConfig, shardName: 'ok', ring, sharderConcurrency: concurrency }), /concurrency must be an integer >= 1/)
+    }
   })
 })
