@@ -1242,7 +1242,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     store.observe({ onEvent: (ev) => c.observe(ev) })
     clusterControllers = c
   }
-  const tls = options.tls ? generateTls() : undefined
+  const tls = options.tls ? await generateTls() : undefined
   let api: EmbeddedApiServer | undefined
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     if (!api) {
