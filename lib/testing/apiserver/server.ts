@@ -64,7 +64,10 @@ import { type AdmissionSource, admit, matchingWebhooks } from './admission.ts'
 export interface ApiServerOptions {
   /** TCP port on 127.0.0.1; default 0 (a free port). */
   port?: number
-  /** Serve HTTPS with a generated CA (the returned kubeConfig trusts it). Default false. */
+  /**
+   * Serve HTTPS with a generated CA (the returned kubeConfig trusts it): ECDSA P-256, a server
+   * certificate for `127.0.0.1` and `localhost`, valid one year. Default false.
+   */
   tls?: boolean
   /** Require `Authorization: Bearer <token>` (401 otherwise). Default: no authentication. */
   token?: string
