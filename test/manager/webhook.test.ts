@@ -17,14 +17,15 @@ import { InvalidManagerError, Manager } from '../../lib/manager/manager.ts'
 import { microTime } from '../../lib/manager/resourcelock.ts'
 import { type AdmissionRequest, WebhookServer } from '../../lib/manager/webhook.ts'
 import { type ApiServer, startApiServer } from '../../lib/testing/apiserver/index.ts'
-import { generateTls } from '../../lib/testing/apiserver/tls.ts'
+import { type GeneratedTls, generateTls } from '../../lib/testing/apiserver/tls.ts'
 import { FakeClock } from '../../lib/testing/fake-clock.ts'
 
 const logger = createLogger({ level: 'silent' })
 
-function certDir(tls = generateTls()): { dir: string; ca: string; write(t: ReturnType<typeof generateTls>): void } {
+async function certDir(tls?: GeneratedTls): Promise<{ dir: string; ca: string; write(t: GeneratedTls): void }> {
+  tls ??= await generateTls()
   const dir = mkdtempSync(join(tmpdir(), 'kubevisor-webhook-'))
-  const write = (t: ReturnType<typeof generateTls>) => {
+  const write = (t: GeneratedTls) => {
     writeFileSync(join(dir, 'tls.crt'), t.cert)
     writeFileSync(join(dir, 'tls.key'), t.key)
   }
@@ -76,7 +77,7 @@ function trusts(port: number, ca: string): Promise<boolean> {
 }
 
 describe('WebhookServer', () => {
-  let certs: ReturnType<typeof certDir>
+  let certs: Awaited<ReturnType<typeof certDir>>
   let server: WebhookServer
   let port: number
   const clock = new FakeClock(0)
@@ -84,7 +85,7 @@ describe('WebhookServer', () => {
   let release: (() => void) | undefined
 
   before(async () => {
-    certs = certDir()
+    certs = await certDir()
     server = new WebhookServer({ host: '127.0.0.1', port: 0, certDir: certs.dir, certPollIntervalMs: 0, clock, logger })
     server.register('/mutate', (request, { signal }) => {
       seen = { request, signal }
@@ -181,15 +182,15 @@ describe('WebhookServer certificates (controller-runtime certwatcher)', () => {
   test('a missing or mismatched pair fails the start with a typed error', async () => {
     const empty = mkdtempSync(join(tmpdir(), 'kubevisor-webhook-empty-'))
     await assert.rejects(new WebhookServer({ host: '127.0.0.1', port: 0, certDir: empty, logger }).start(), { code: 'ERR_INVALID_WEBHOOK', message: /cannot read/ })
-    writeFileSync(join(empty, 'tls.crt'), generateTls().cert)
-    writeFileSync(join(empty, 'tls.key'), generateTls().key)
+    writeFileSync(join(empty, 'tls.crt'), (await generateTls()).cert)
+    writeFileSync(join(empty, 'tls.key'), (await generateTls()).key)
     await assert.rejects(new WebhookServer({ host: '127.0.0.1', port: 0, certDir: empty, logger }).start(), { code: 'ERR_INVALID_WEBHOOK', message: /does not load/ })
     rmSync(empty, { recursive: true, force: true })
   })
 
   test('a rotated pair is served to new connections: explicitly, on the poll timer, and on a directory change; a bad pair keeps the old one', async () => {
-    const first = generateTls()
-    const certs = certDir(first)
+    const first = await generateTls()
+    const certs = await certDir(first)
     const clock = new FakeClock(0)
     const server = new WebhookServer({ host: '127.0.0.1', port: 0, certDir: certs.dir, certPollIntervalMs: 10_000, clock, logger })
     await server.start()
@@ -198,7 +199,7 @@ describe('WebhookServer certificates (controller-runtime certwatcher)', () => {
       assert.equal(await server.reloadCertificate(), false, 'unchanged files: nothing to do')
 
       // A key that does not match the certificate (a half-written rotation): the old pair stays.
-      const second = generateTls()
+      const second = await generateTls()
       writeFileSync(join(certs.dir, 'tls.crt'), second.cert)
       assert.equal(await server.reloadCertificate(), false)
       assert.equal(await trusts(server.port, first.caCert), true)
@@ -209,7 +210,7 @@ describe('WebhookServer certificates (controller-runtime certwatcher)', () => {
       assert.equal(await trusts(server.port, first.caCert), false)
 
       // The 10 s poll (FakeClock: no real wait for the timer).
-      const third = generateTls()
+      const third = await generateTls()
       certs.write(third)
       await clock.advance(10_000)
       for (let i = 0; i < 100 && !(await trusts(server.port, third.caCert)); i++) await new Promise((r) => setTimeout(r, 10))
@@ -220,7 +221,7 @@ describe('WebhookServer certificates (controller-runtime certwatcher)', () => {
       const watched = new WebhookServer({ host: '127.0.0.1', port: 0, certDir: certs.dir, certPollIntervalMs: 0, logger })
       await watched.start()
       try {
-        const fourth = generateTls()
+        const fourth = await generateTls()
         certs.write(fourth)
         let ok = false
         for (let i = 0; i < 200 && !ok; i++) {
@@ -259,7 +260,7 @@ describe('Manager webhook server', () => {
 
   test('runs as the always-on `webhook` child on a non-leader replica, with a `webhook` readyz check; registerWebhook needs the option', async () => {
     assert.throws(() => new Manager({ kubeConfig: api.kubeConfig, logger }).registerWebhook('/x', () => ({ allowed: true })), InvalidManagerError)
-    const certs = certDir()
+    const certs = await certDir()
     // Leader election on a lock nobody can take: this replica never leads, the webhook serves anyway.
     const lines: Record<string, unknown>[] = []
     const captured = createLogger({

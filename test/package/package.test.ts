@@ -215,7 +215,7 @@ describe('the published package (npm pack, installed from the tarball into an em
         }
       })
 
-      test('ESM import of kubevisor and kubevisor/testing loads dist/, also with --conditions=source, and runs', async () => {
+      test('ESM import of kubevisor and kubevisor/testing loads dist/, also with --conditions=source, and runs (HTTP and HTTPS)', async () => {
         const node = await runtime.node()
         writeFileSync(
           join(consumer, 'esm.mjs'),
@@ -225,9 +225,14 @@ const server = await testing.startApiServer()
 const res = await fetch(server.url + '/api/v1/namespaces')
 const namespaces = (await res.json()).items.map((n) => n.metadata.name)
 await server.close()
+// HTTPS: the certificates come from a runtime dependency (pkijs), loaded on first use.
+const secure = await testing.startApiServer({ tls: true })
+const { get } = await import('node:https')
+const secureStatus = await new Promise((resolve, reject) => get(secure.url + '/version', { ca: secure.caCert }, (r) => resolve(r.resume().statusCode)).on('error', reject))
+await secure.close()
 console.log(JSON.stringify({
   main: import.meta.resolve('kubevisor'), testing: import.meta.resolve('kubevisor/testing'),
-  mainNames: Object.keys(main), testingNames: Object.keys(testing), namespaces,
+  mainNames: Object.keys(main), testingNames: Object.keys(testing), namespaces, secureStatus,
   error: new main.KubevisorError('ERR_X', 'x') instanceof Error,
 }))
 `,
@@ -240,6 +245,7 @@ console.log(JSON.stringify({
           assert.deepEqual(got.mainNames.sort(), Object.keys(sourceMain).sort(), 'every runtime export of lib/index.ts')
           assert.deepEqual(got.testingNames.sort(), Object.keys(sourceTesting).sort(), 'every runtime export of lib/testing/index.ts')
           assert.ok(got.namespaces.includes('default'))
+          assert.equal(got.secureStatus, 200, 'startApiServer({ tls: true }) serves HTTPS with its generated CA')
           assert.equal(got.error, true)
         }
       })

@@ -12,7 +12,7 @@ import { createLogger } from '../../lib/log.ts'
 import { shardLabel } from '../../lib/sharding/labels.ts'
 import { shardingWebhookConfiguration } from '../../lib/sharding/webhook.ts'
 import { type ApiServer, startApiServer } from '../../lib/testing/apiserver/index.ts'
-import { generateTls } from '../../lib/testing/apiserver/tls.ts'
+import { type GeneratedTls, generateTls } from '../../lib/testing/apiserver/tls.ts'
 import { kubeconfigFile, Replica, shardArgs, siteCrd, waitFor } from '../manager/replicas.ts'
 
 const logger = createLogger({ level: 'silent' })
@@ -22,9 +22,10 @@ describe('examples/sharded-operator.ts --webhook (separate processes, embedded A
   let kubeconfig: string
   let certDir: string
   const running: Replica[] = []
-  const tls = generateTls()
+  let tls: GeneratedTls
 
   before(async () => {
+    tls = await generateTls()
     server = await startApiServer()
     kubeconfig = kubeconfigFile(server.kubeConfigYaml())
     server.create(siteCrd() as never)

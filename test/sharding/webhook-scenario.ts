@@ -68,7 +68,7 @@ export async function shardingWebhookScenario(kubeConfig: KubeConfig, ns: string
     metadata: { name: 'sites-sharder', namespace: ns },
     spec: { holderIdentity: 'elsewhere', leaseDurationSeconds: 3600, renewTime: microTime(Date.now()) },
   })
-  const tls = generateTls()
+  const tls = await generateTls()
   const certDir = mkdtempSync(join(tmpdir(), 'kubevisor-envtest-webhook-'))
   writeFileSync(join(certDir, 'tls.crt'), tls.cert)
   writeFileSync(join(certDir, 'tls.key'), tls.key)
@@ -169,7 +169,7 @@ export async function admissionScenario(kubeConfig: KubeConfig): Promise<void> {
   const ns = 'admission'
   await client.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { admitted: 'yes' } } })
   await client.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'elsewhere' } })
-  const tls = generateTls()
+  const tls = await generateTls()
   const dir = mkdtempSync(join(tmpdir(), 'kubevisor-admission-'))
   writeFileSync(join(dir, 'tls.crt'), tls.cert)
   writeFileSync(join(dir, 'tls.key'), tls.key)

@@ -64,7 +64,10 @@ import { type AdmissionSource, admit, matchingWebhooks } from './admission.ts'
 export interface ApiServerOptions {
   /** TCP port on 127.0.0.1; default 0 (a free port). */
   port?: number
-  /** Serve HTTPS with a generated CA (the returned kubeConfig trusts it). Default false. */
+  /**
+   * Serve HTTPS with a generated CA (the returned kubeConfig trusts it): ECDSA P-256, a server
+   * certificate for `127.0.0.1` and `localhost`, valid one year. Default false.
+   */
   tls?: boolean
   /** Require `Authorization: Bearer <token>` (401 otherwise). Default: no authentication. */
   token?: string
@@ -1242,7 +1245,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     store.observe({ onEvent: (ev) => c.observe(ev) })
     clusterControllers = c
   }
-  const tls = options.tls ? generateTls() : undefined
+  const tls = options.tls ? await generateTls() : undefined
   let api: EmbeddedApiServer | undefined
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     if (!api) {

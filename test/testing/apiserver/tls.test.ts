@@ -2,12 +2,12 @@
 // from the returned kubeConfig; a missing or wrong token is 401 Unauthorized with the
 // authentication filter's Status (apiserver pkg/endpoints/handlers/responsewriters).
 import assert from 'node:assert/strict'
-import { X509Certificate } from 'node:crypto'
+import { createPrivateKey, X509Certificate } from 'node:crypto'
 import { request as httpsRequest } from 'node:https'
 import { after, before, describe, test } from 'node:test'
 import { ApiException, CoreV1Api, KubeConfig } from '@kubernetes/client-node'
 import { type ApiServer, startApiServer } from '../../../lib/testing/index.ts'
-import { derUnsignedInteger, generateTls } from '../../../lib/testing/apiserver/tls.ts'
+import { generateTls } from '../../../lib/testing/apiserver/tls.ts'
 
 function get(server: ApiServer, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: any }> {
   return new Promise((resolve, reject) => {
@@ -78,26 +78,25 @@ describe('embedded API server: HTTPS and bearer tokens', () => {
 })
 
 describe('generated certificates', () => {
-  // A random serial starting with 0x00 0x00–0x7f used to be encoded with its redundant
-  // leading zero (1 in 256 certificates), which OpenSSL 3 rejects: "illegal padding".
-  test('serial numbers are minimal DER INTEGERs whatever their random bytes', () => {
-    const cases: [number[], number[]][] = [
-      [[0x00, 0x12, 0x34], [0x02, 0x02, 0x12, 0x34]],
-      [[0x00, 0x00, 0x92], [0x02, 0x02, 0x00, 0x92]],
-      [[0x92, 0x01], [0x02, 0x03, 0x00, 0x92, 0x01]],
-      [[0x7f, 0xff], [0x02, 0x02, 0x7f, 0xff]],
-      [[0x00, 0x00], [0x02, 0x01, 0x00]],
-    ]
-    for (const [magnitude, der] of cases) assert.deepEqual([...derUnsignedInteger(Buffer.from(magnitude))], der, `magnitude ${Buffer.from(magnitude).toString('hex')}`)
-  })
-
-  test('the CA and server certificates parse and the server one is issued by the CA', () => {
-    const tls = generateTls()
+  test('a CA and a server certificate for 127.0.0.1 and localhost, ECDSA P-256, one year, with a PKCS#8 key', async () => {
+    const tls = await generateTls()
     const ca = new X509Certificate(tls.caCert)
     const cert = new X509Certificate(tls.cert)
+    assert.equal(ca.ca, true, 'basicConstraints CA:true')
+    assert.equal(cert.ca, false)
+    // OpenSSL's X509_check_issued: names, the CA's keyUsage has keyCertSign, and the
+    // authorityKeyIdentifier matches the CA's subjectKeyIdentifier.
     assert.ok(cert.checkIssued(ca))
     assert.ok(cert.verify(ca.publicKey))
+    assert.ok(ca.verify(ca.publicKey), 'the CA is self-signed')
+    assert.deepEqual(cert.keyUsage, ['1.3.6.1.5.5.7.3.1'], 'extendedKeyUsage serverAuth')
+    assert.equal(cert.subjectAltName, 'IP Address:127.0.0.1, DNS:localhost')
     assert.ok(cert.checkIP('127.0.0.1'))
     assert.equal(cert.checkHost('localhost'), 'localhost')
+    assert.equal(cert.publicKey.asymmetricKeyDetails?.namedCurve, 'prime256v1')
+    assert.equal(cert.validToDate.getTime() - cert.validFromDate.getTime(), (365 * 24 + 1) * 3600_000)
+    assert.match(tls.key, /^-----BEGIN PRIVATE KEY-----\n/)
+    assert.ok(cert.checkPrivateKey(createPrivateKey(tls.key)), 'the key belongs to the server certificate')
+    assert.notEqual(cert.serialNumber, ca.serialNumber)
   })
 })
