@@ -208,14 +208,30 @@ function spawnShard(ns: string, name: string, script = 'examples/sharded-operato
     role: role ?? (sharded && SHARDER_PROCESS ? 'shard' : undefined),
   })
   if (!script.includes('sharded')) args.push(`--leader-election-id=site-operator-${ns}`)
-  return new Replica(args, env, script)
+  const replica = new Replica(args, env, script)
+  // A replica that exits unasked (a shard or the sharder that lost its Lease exits by design)
+  // would leave the run waiting for a convergence that cannot come: say so and stop.
+  replica.exited.then(({ code, signal }) => {
+    if (stopping.has(replica)) return
+    console.error(`sharding: ${name} exited unasked (${code ?? signal}); its log:\n${replica.dump()}`)
+    process.exit(1)
+  })
+  return replica
 }
+
+/** Replicas this script stops or kills on purpose. */
+const stopping = new Set<Replica>()
+const progress = (msg: string) => console.error(`sharding: ${new Date().toISOString().slice(11, 19)} ${msg}`)
+
 
 /** Creates or changes every Site (in the server's process). */
 const setSites = (ns: string, rev: number) => ask<boolean>({ type: 'setSites', ns, rev })
-/** Polled every 250 ms: each check reads every ConfigMap (in the server's process). */
-const converged = (what: string, ns: string, rev: number, live?: () => Set<string>) =>
-  waitFor(what, () => ask<boolean>({ type: 'converged', ns, rev, live: live ? [...live()] : undefined }), 600_000, undefined, 250)
+/** Waits until every ConfigMap holds `rev`, polled every 250 ms (each check reads every ConfigMap in the server's process). */
+async function converged(what: string, ns: string, rev: number, live?: () => Set<string>): Promise<void> {
+  const t0 = Date.now()
+  await waitFor(what, () => ask<boolean>({ type: 'converged', ns, rev, live: live ? [...live()] : undefined }), 600_000, undefined, 250)
+  progress(`${ns}: ${what} in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
+}
 
 /**
  * Deletes every Site (the replicas' finalizer deletes each ConfigMap), waits until the API
@@ -306,6 +322,7 @@ async function run(n: number, script = 'examples/sharded-operator.ts', label = `
 }
 
 async function stop(replicas: Replica[]): Promise<void> {
+  for (const r of replicas) stopping.add(r)
   for (const r of replicas) if (r.alive) r.kill('SIGTERM')
   await Promise.all(replicas.map((r) => r.exited))
 }
@@ -358,6 +375,7 @@ for (const n of COUNTS) {
     // kill -9 one of the first three.
     const victim = replicas[1] as Replica
     const victimSites = (await usage(victim)).sites
+    stopping.add(victim)
     const killedAt = victim.kill('SIGKILL')
     await victim.exited
     await setSites(ns, 5)
