@@ -191,10 +191,10 @@ if (values.serve) {
 }
 
 async function main(): Promise<void> {
-const server = await forkServer(fileURLToPath(import.meta.url), ['--serve', ...process.argv.slice(2)], [], 'sharding API server')
+const server = await forkServer(fileURLToPath(import.meta.url), ['--serve', ...process.argv.slice(2)], process.env.SHARDING_SERVER_FLAGS?.split(' ').filter(Boolean) ?? [], 'sharding API server')
 const ask = <T>(req: ServerRequest) => server.ask<T>(req)
 const kubeconfig = kubeconfigFile(await ask<string>({ type: 'kubeconfig' }))
-const env = { NODE_OPTIONS: '--expose-gc', KUBEVISOR_LOG_LEVEL: 'info' }
+const env = { NODE_OPTIONS: `--expose-gc ${process.env.SHARDING_REPLICA_FLAGS ?? ''}`.trim(), KUBEVISOR_LOG_LEVEL: 'info' }
 
 function spawnShard(ns: string, name: string, script = 'examples/sharded-operator.ts', role?: 'shard' | 'sharder'): Replica {
   const sharded = script.includes('sharded')

@@ -45,6 +45,42 @@ const CONTINUE = 5
 /** How many messages one turn handles before yielding to the event loop (I/O fairness). */
 const BATCH = 512
 
+/**
+ * Fairness across processes, after the BEAM's preemption (a process is scheduled out when
+ * its reductions run out, and the scheduler polls I/O between slices): BATCH bounds one
+ * process's run, but a chain of processes handing each other messages — a worker that
+ * takes its next key as a message, two processes in ping-pong, an async callback that
+ * resolves at once — schedules every run as a microtask, so without this the chain never
+ * yields and timers, sockets and Lease renewals starve until it ends (seen: a sharder's
+ * 10,000 no-op reconciles after a ring change held its lease renewal past the deadline).
+ * Every process's run therefore shares one slice per event-loop turn: once the message
+ * loop has run SLICE_MS in the current turn, runs continue in a later turn (setImmediate).
+ * The slice closes in the turn's check phase, so at most two slices separate two polls.
+ */
+const SLICE_MS = 10
+/** When the current slice began (performance.now()), or -1 when none is open. */
+let sliceStart = -1
+let sliceMessages = 0
+let sliceOver = false
+const closeSlice = () => {
+  sliceStart = -1
+  sliceOver = false
+}
+
+/** Opens the current turn's slice (the first message of the turn); returns false: not spent. */
+function openSlice(): false {
+  sliceStart = performance.now()
+  sliceMessages = 0
+  setImmediate(closeSlice)
+  return false
+}
+
+/** Every 64th message of a slice: whether it has run SLICE_MS (a clock read costs ~30 ns, a cast ~0.1 µs). */
+function sliceElapsed(): boolean {
+  sliceOver = performance.now() - sliceStart > SLICE_MS
+  return sliceOver
+}
+
 let lastId = 0
 let lastRef = 0
 
@@ -518,7 +554,8 @@ export class Process implements ProcessContext {
           if (this.#wantTimeout !== undefined) this.#armTimeout()
           return
         }
-        if (--budget < 0) {
+        // The shared slice, inlined (this runs per message): see SLICE_MS.
+        if (--budget < 0 || (sliceStart < 0 ? openSlice() : sliceOver || ((++sliceMessages & 63) === 0 && sliceElapsed()))) {
           this.#turn = undefined
           setImmediate(this.#drain)
           return

@@ -4,6 +4,7 @@ import { describe, test } from 'node:test'
 import {
   AlreadyStartedError,
   type Behaviour,
+  type Pid,
   BadResultError,
   CallTimeoutError,
   Down,
@@ -583,4 +584,47 @@ describe('timers and names', () => {
     assert.ok(cap.lines.length > 0)
     assert.equal(cap.text().includes('sekret-token-value'), false)
   })
+})
+
+// The BEAM preempts a process when its reductions run out and polls I/O between slices; a
+// chain of processes handing each other messages must likewise let timers and sockets run
+// (lib/actor/process.ts SLICE_MS), or a busy controller starves its own Lease renewals.
+describe('fairness: message chains across processes yield to the event loop', () => {
+  for (const mode of ['sync', 'async'] as const) {
+    test(`a ping-pong of 1,000,000 messages (${mode} callbacks) lets a 1 ms timer fire long before it ends, and loses no message`, async () => {
+      const TOTAL = 1_000_000
+      let handled = 0
+      let finish!: () => void
+      const finished = new Promise<void>((resolve) => {
+        finish = resolve
+      })
+      type S = { peer?: Pid }
+      const handle = (msg: unknown, s: S) => {
+        if (typeof msg === 'object' && msg !== null && 'peer' in msg) return noreply({ peer: (msg as { peer: Pid }).peer })
+        if (++handled === TOTAL) finish()
+        else GenServer.send(s.peer as Pid, 'ping')
+        return noreply(s)
+      }
+      const b: Behaviour<S, S> = { init: (s) => ok(s), handleInfo: mode === 'sync' ? handle : async (m, s) => handle(m, s) }
+      const one = await GenServer.start(b, {}, { logger: silent })
+      const two = await GenServer.start(b, {}, { logger: silent })
+      GenServer.send(one, { peer: two })
+      GenServer.send(two, { peer: one })
+      await new Promise((r) => setTimeout(r, 5))
+      let atTimer = -1
+      const timer = new Promise<void>((resolve) =>
+        setTimeout(() => {
+          atTimer = handled
+          resolve()
+        }, 1),
+      )
+      GenServer.send(one, 'ping')
+      await Promise.all([finished, timer])
+      assert.equal(handled, TOTAL)
+      // Without the shared slice the timer fires only once all 1,000,000 are handled.
+      assert.ok(atTimer >= 0 && atTimer < TOTAL / 2, `the timer fired after ${atTimer} of ${TOTAL} messages`)
+      await GenServer.stop(one)
+      await GenServer.stop(two)
+    })
+  }
 })

@@ -218,4 +218,38 @@ describe('WorkerPool', () => {
     const queue = new RateLimitingQueue<string>({ name: 'bad' })
     await assert.rejects(WorkerPool.start({ name: 'bad', queue, concurrency: 0, handle: () => undefined, logger }), RangeError)
   })
+
+  // client-go's workers are goroutines, preempted by the Go scheduler; ours take each key as a
+  // message, and a run of keys that need no I/O (a resync, a ring change that moves nothing)
+  // must still let timers and sockets run, or the Manager's Lease renewal starves.
+  test('100,000 keys that need no I/O, on 8 workers: a 1 ms timer fires long before they are all handled', async () => {
+    const TOTAL = 100_000
+    const queue = new RateLimitingQueue<number>({ name: 'noio' })
+    let handled = 0
+    let finish!: () => void
+    const finished = new Promise<void>((resolve) => {
+      finish = resolve
+    })
+    const pool = await WorkerPool.start({
+      name: 'noio',
+      queue,
+      concurrency: 8,
+      logger,
+      handle: async () => {
+        if (++handled === TOTAL) finish()
+      },
+    })
+    for (let i = 0; i < TOTAL; i++) queue.add(i)
+    let atTimer = -1
+    const timer = new Promise<void>((resolve) =>
+      setTimeout(() => {
+        atTimer = handled
+        resolve()
+      }, 1),
+    )
+    await Promise.all([finished, timer])
+    assert.equal(handled, TOTAL)
+    assert.ok(atTimer >= 0 && atTimer < TOTAL / 2, `the timer fired after ${atTimer} of ${TOTAL} keys`)
+    await pool.stop()
+  })
 })
