@@ -49,6 +49,11 @@
  *   nice -n 10 ./dev node --conditions=source --expose-gc bench/sharding.ts [--sites 2000] [--counts 1,2,3,5]
  *     [--concurrency 4] [--reconcile-delay 20ms] [--page-bytes 2048] [--no-peer] [--sharder-process] [--lease 2s]
  *
+ * Progress goes to stderr; a replica that exits unasked (one that lost its Lease exits by
+ * design) ends the run with its log. SHARDING_REPLICA_FLAGS and SHARDING_SERVER_FLAGS add
+ * node flags to the replicas and to the API server's process (e.g. `--cpu-prof`, or
+ * `--import=<file>` of an event-loop-delay monitor).
+ *
  * Lease timings default to the tests' short ones (2 s / 1.5 s / 0.3 s) so the run takes
  * minutes; `--lease` sets the duration (renew deadline 3/4, retry 3/20 of it) for large runs.
  */
