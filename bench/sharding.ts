@@ -158,14 +158,14 @@ async function serve(): Promise<void> {
       }
       case 'deleteSites': {
         let deleted = 0
-        for (const s of api.list('example.com/v1', 'Site', ns)) {
+        for (const s of api.list('example.com/v1', 'Site', ns, { zeroCopy: true })) {
           await turn(deleted++)
           api.delete({ apiVersion: 'example.com/v1', kind: 'Site', namespace: ns, name: s.metadata.name as string })
         }
         return true
       }
       case 'gone':
-        return api.list('example.com/v1', 'Site', ns).length === 0 && api.list('v1', 'ConfigMap', ns).filter((c) => c.metadata.name?.startsWith('site-')).length === 0
+        return api.list('example.com/v1', 'Site', ns, { zeroCopy: true }).length === 0 && !api.list('v1', 'ConfigMap', ns, { zeroCopy: true }).some((c) => c.metadata.name?.startsWith('site-'))
       case 'assignment': {
         // Sites per shard label value, and how many are unassigned or draining.
         const label = `shard.sharding.kubevisor.dev/${ns}`

@@ -212,8 +212,8 @@ export interface ApiServer {
   delete(ref: ObjectRef): KubeObject
   /** The current object (a copy), or undefined. */
   get<T extends KubeObject = KubeObject>(ref: ObjectRef, options?: CopyOptions): T | undefined
-  /** Current objects of a kind, optionally in one namespace. */
-  list<T extends KubeObject = KubeObject>(apiVersion: string, kind: string, namespace?: string): T[]
+  /** Current objects of a kind, optionally in one namespace (copies, unless `zeroCopy`). */
+  list<T extends KubeObject = KubeObject>(apiVersion: string, kind: string, namespace?: string, options?: CopyOptions): T[]
 
   /** Open watches matching `match`. */
   watches(match?: WatchMatcher): WatchInfo[]
@@ -577,9 +577,10 @@ class EmbeddedApiServer implements ApiServer {
     }
   }
 
-  list<T extends KubeObject = KubeObject>(apiVersion: string, kind: string, namespace?: string): T[] {
+  list<T extends KubeObject = KubeObject>(apiVersion: string, kind: string, namespace?: string, options: CopyOptions = {}): T[] {
     const def = this.#defFor(apiVersion, kind)
-    return this.#rest.list(def, def.namespaced ? namespace : undefined, {}).items.map((o) => this.#copy<T>(o))
+    const items = this.#rest.list(def, def.namespaced ? namespace : undefined, {}).items
+    return options.zeroCopy ? (items as T[]) : items.map((o) => this.#copy<T>(o))
   }
 
   // ---- faults ----

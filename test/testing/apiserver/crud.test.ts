@@ -438,6 +438,9 @@ describe('embedded API server: verbs through client-node', () => {
     const updated = server.update({ ...created, metadata: { ...created.metadata, labels: { z: '1' } } }, { zeroCopy: true })
     assert.ok(Number(updated.metadata.resourceVersion) > Number(created.metadata.resourceVersion))
     assert.deepEqual(created.metadata.labels, {}, 'the previous stored object is untouched')
+    const listed = server.list('v1', 'Pod', 'default', { zeroCopy: true }).find((p) => p.metadata.name === 'crud-zero')
+    assert.equal(listed, server.get(ref, { zeroCopy: true }), 'list with zeroCopy returns the stored objects')
+    assert.notEqual(server.list('v1', 'Pod', 'default').find((p) => p.metadata.name === 'crud-zero'), listed, 'list copies by default')
   })
 
   test('discovery lists the core and group resources the way client libraries expect', async () => {
