@@ -133,12 +133,15 @@ export async function forkServer(script: string, args: string[], execArgv: strin
 
 /**
  * The child's side of {@link forkServer}: answers each request with what `handle` returns
- * (or resolves to), then tells the parent it is ready. A request that throws ends the child.
+ * (or resolves to), then tells the parent it is ready. A request that throws ends the child;
+ * so does the parent's exit.
  */
 export function serveRequests(handle: (req: ServerRequest) => unknown): void {
   process.on('message', async (req: ServerRequest & { id: number }) => {
     const result = await handle(req)
-    process.send?.({ id: req.id, result })
+    if (process.connected) process.send?.({ id: req.id, result })
   })
+  // The benchmark ended (or died): so does its server.
+  process.on('disconnect', () => process.exit(0))
   process.send?.({ type: 'ready' })
 }
