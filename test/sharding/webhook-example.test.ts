@@ -51,10 +51,11 @@ describe('examples/sharded-operator.ts --webhook (separate processes, embedded A
     }
     const replicas = [spawn('h0'), spawn('h1')]
     const port = (r: Replica) => r.lines.find((l) => l.msg === 'serving webhooks')?.port as number | undefined
+    // The leader Lease, not a replica's own shard Lease (ns/h0, ns/h1), which logs the same message.
+    const leads = (r: Replica) => r.lines.some((l) => l.msg === 'successfully acquired lease' && !/\/h[01]$/.test(String(l.lease)))
     const dump = () => replicas.map((r) => r.dump()).join('\n---\n')
-    await waitFor('both replicas serving webhooks, one leading', () => replicas.every((r) => port(r) !== undefined) && replicas.some((r) => r.lines.some((l) => l.msg === 'successfully acquired lease')), 30_000, dump)
+    await waitFor('both replicas serving webhooks, one leading', () => replicas.every((r) => port(r) !== undefined) && replicas.some((r) => leads(r)), 30_000, dump)
     // The webhook of the replica that does not lead: the sharder elsewhere is not what labels.
-    const leads = (r: Replica) => r.lines.some((l) => l.msg === 'successfully acquired lease')
     const hook = replicas.find((r) => !leads(r)) as Replica
     const ring = { name: ns, leaseNamespace: ns, resource: { apiVersion: 'example.com/v1', kind: 'Site', namespace: ns }, controlled: [{ apiVersion: 'v1', kind: 'ConfigMap', namespace: ns }] }
     await client.create(shardingWebhookConfiguration({ ring, clientConfig: { url: `https://127.0.0.1:${port(hook)}/webhooks/sharding/${ns}` }, caBundle: tls.caCert }) as never)
