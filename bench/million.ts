@@ -33,7 +33,7 @@ import { startApiServer } from '../lib/testing/index.ts'
 import type { KubeObject } from '../lib/watch/index.ts'
 import { Watcher, type WatcherBehaviour } from '../lib/watcher/watcher.ts'
 import { makePod } from './fixtures/pods.ts'
-import { type BenchTable, type ForkedServer, forkServer, formatNumber, formatTable, gc, machine, serveRequests } from './support.ts'
+import { type BenchTable, type ForkedServer, forkServer, formatNumber, formatTable, gc, machine, SOURCE_FLAGS, serveRequests } from './support.ts'
 
 const NAMESPACE = 'million'
 /**
@@ -154,7 +154,10 @@ async function serve(): Promise<void> {
 
 /** The server child: `--max-old-space-size=4096`; MILLION_SERVER_FLAGS adds node flags, e.g. `--cpu-prof` to profile it. */
 function startServer(): Promise<ForkedServer> {
-  return forkServer(fileURLToPath(import.meta.url), ['--serve', `--kind=${KIND_ARG}`], ['--max-old-space-size=4096', ...(process.env.MILLION_SERVER_FLAGS?.split(' ').filter(Boolean) ?? [])], 'million server')
+  return forkServer(fileURLToPath(import.meta.url), ['--serve', `--kind=${KIND_ARG}`], {
+    execArgv: [...SOURCE_FLAGS, '--max-old-space-size=4096', ...(process.env.MILLION_SERVER_FLAGS?.split(' ').filter(Boolean) ?? [])],
+    label: 'million server',
+  })
 }
 
 // --- the client (this process) ---------------------------------------------------------

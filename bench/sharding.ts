@@ -67,7 +67,7 @@ import type { ApiServer } from '../lib/testing/apiserver/server.ts'
 import { startApiServer } from '../lib/testing/index.ts'
 import type { KubeObject } from '../lib/watch/index.ts'
 import { kubeconfigFile, Replica, type ShardUsage as Usage, shardArgs, shardUsage as usage, siteCrd, waitFor } from '../test/manager/replicas.ts'
-import { forkServer, formatTable, machine, type ServerRequest, serveRequests } from './support.ts'
+import { forkServer, formatTable, machine, type ServerRequest, SOURCE_FLAGS, serveRequests } from './support.ts'
 
 const { values } = parseArgs({
   allowNegative: true,
@@ -201,7 +201,10 @@ if (values.serve) {
 }
 
 async function main(): Promise<void> {
-const server = await forkServer(fileURLToPath(import.meta.url), ['--serve', ...process.argv.slice(2)], process.env.SHARDING_SERVER_FLAGS?.split(' ').filter(Boolean) ?? [], 'sharding API server')
+const server = await forkServer(fileURLToPath(import.meta.url), ['--serve', ...process.argv.slice(2)], {
+  execArgv: [...SOURCE_FLAGS, ...(process.env.SHARDING_SERVER_FLAGS?.split(' ').filter(Boolean) ?? [])],
+  label: 'sharding API server',
+})
 const ask = <T>(req: ServerRequest) => server.ask<T>(req)
 const kubeconfig = kubeconfigFile(await ask<string>({ type: 'kubeconfig' }))
 // --no-flush-bytecode (bench/fixtures/pin-bytecode.mjs): code stays put between the heap readings.

@@ -78,29 +78,38 @@ export function bareLines(onEvent: (event: { type: string; object: { metadata?: 
 /** A request to a benchmark's child process: its `type` names the operation. */
 export type ServerRequest = { type: string } & Record<string, unknown>
 
-/** A benchmark's API server in a child process (see {@link forkServer}). */
-export interface ForkedServer {
+/** A benchmark's server in a child process (see {@link forkServer}). */
+export interface ForkedServer<R = unknown> {
   child: ChildProcess
+  /** What the child passed to {@link serveRequests} when it became ready (e.g. its port). */
+  readonly ready: R
   /** Sends a request and resolves with the child's answer (requests may overlap). */
   ask<T>(req: ServerRequest): Promise<T>
   /** Stops the child (SIGTERM) and waits for it to exit. */
   close(): Promise<void>
 }
 
+/** Node flags for a child that imports kubevisor from its sources and measures its heap. */
+export const SOURCE_FLAGS = ['--conditions=source', '--expose-gc']
+
 /**
  * Forks `script` (a benchmark that calls {@link serveRequests} when it finds one of `args`)
- * so that the embedded API server runs in its own process: its heap is not the measured
- * process's, and the harness's work cannot hold back the server's event loop (nor the
- * Lease renewals of the replicas it serves). The benchmark exits if the child dies.
+ * so that a server runs in its own process: its heap is not the measured process's, and
+ * the harness's work cannot hold back the server's event loop (nor the Lease renewals of
+ * the replicas it serves). `execArgv` is the child's whole set of Node flags (none are
+ * inherited, so a profiler or `--expose-gc` of the parent stays in the parent). The
+ * benchmark exits if the child dies unasked.
  */
-export async function forkServer(script: string, args: string[], execArgv: string[], label: string): Promise<ForkedServer> {
-  const child = fork(script, args, { execArgv: ['--conditions=source', '--expose-gc', ...execArgv], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+export async function forkServer<R = unknown>(script: string, args: string[], opts: { execArgv: string[]; label: string }): Promise<ForkedServer<R>> {
+  const { execArgv, label } = opts
+  const child = fork(script, args, { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
   const pending = new Map<number, (r: unknown) => void>()
   let nextId = 1
-  await new Promise<void>((resolve, reject) => {
+  const ready = await new Promise<R>((resolve, reject) => {
+    child.once('error', reject)
     child.once('exit', (code) => reject(new Error(`${label} exited early (${code})`)))
-    child.on('message', (msg: { type?: string; id?: number; result?: unknown }) => {
-      if (msg.type === 'ready') resolve()
+    child.on('message', (msg: { type?: string; ready?: R; id?: number; result?: unknown }) => {
+      if (msg.type === 'ready') resolve(msg.ready as R)
       else pending.get(msg.id as number)?.(msg.result)
     })
   })
@@ -113,6 +122,7 @@ export async function forkServer(script: string, args: string[], execArgv: strin
   })
   return {
     child,
+    ready,
     ask: <T>(req: ServerRequest) =>
       new Promise<T>((resolve) => {
         const id = nextId++
@@ -133,15 +143,15 @@ export async function forkServer(script: string, args: string[], execArgv: strin
 
 /**
  * The child's side of {@link forkServer}: answers each request with what `handle` returns
- * (or resolves to), then tells the parent it is ready. A request that throws ends the child;
- * so does the parent's exit.
+ * (or resolves to), then tells the parent it is ready, passing `ready` (e.g. its port). A
+ * request that throws ends the child; so does the parent's exit.
  */
-export function serveRequests(handle: (req: ServerRequest) => unknown): void {
+export function serveRequests(handle: (req: ServerRequest) => unknown, ready?: unknown): void {
   process.on('message', async (req: ServerRequest & { id: number }) => {
     const result = await handle(req)
     if (process.connected) process.send?.({ id: req.id, result })
   })
   // The benchmark ended (or died): so does its server.
   process.on('disconnect', () => process.exit(0))
-  process.send?.({ type: 'ready' })
+  process.send?.({ type: 'ready', ready })
 }

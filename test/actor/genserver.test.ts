@@ -26,6 +26,7 @@ import {
   stop,
 } from '../../lib/actor/index.ts'
 import { FakeClock, settle } from '../../lib/testing/fake-clock.ts'
+import { countAtTimer } from '../support/fairness.ts'
 import { captureLogger, silent } from '../support/log.ts'
 
 const logger = silent
@@ -611,15 +612,9 @@ describe('fairness: message chains across processes yield to the event loop', ()
       GenServer.send(one, { peer: two })
       GenServer.send(two, { peer: one })
       await new Promise((r) => setTimeout(r, 5))
-      let atTimer = -1
-      const timer = new Promise<void>((resolve) =>
-        setTimeout(() => {
-          atTimer = handled
-          resolve()
-        }, 1),
-      )
+      const timer = countAtTimer(() => handled)
       GenServer.send(one, 'ping')
-      await Promise.all([finished, timer])
+      const [, atTimer] = await Promise.all([finished, timer])
       assert.equal(handled, TOTAL)
       // Without the shared slice the timer fires only once all 1,000,000 are handled.
       assert.ok(atTimer >= 0 && atTimer < TOTAL / 2, `the timer fired after ${atTimer} of ${TOTAL} messages`)

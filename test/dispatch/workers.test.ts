@@ -5,6 +5,7 @@ import { TerminalError, WorkerPool } from '../../lib/dispatch/workers.ts'
 import { ItemExponentialFailureRateLimiter, RateLimitingQueue } from '../../lib/queue/index.ts'
 import { Supervisor } from '../../lib/supervisor/index.ts'
 import { FakeClock, settle } from '../../lib/testing/fake-clock.ts'
+import { countAtTimer } from '../support/fairness.ts'
 import { captureLogger, silent as logger } from '../support/log.ts'
 import { eventually } from '../support/mirror.ts'
 
@@ -240,14 +241,7 @@ describe('WorkerPool', () => {
       },
     })
     for (let i = 0; i < TOTAL; i++) queue.add(i)
-    let atTimer = -1
-    const timer = new Promise<void>((resolve) =>
-      setTimeout(() => {
-        atTimer = handled
-        resolve()
-      }, 1),
-    )
-    await Promise.all([finished, timer])
+    const [, atTimer] = await Promise.all([finished, countAtTimer(() => handled)])
     assert.equal(handled, TOTAL)
     assert.ok(atTimer >= 0 && atTimer < TOTAL / 2, `the timer fired after ${atTimer} of ${TOTAL} keys`)
     await pool.stop()
