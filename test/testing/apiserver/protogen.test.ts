@@ -1,32 +1,23 @@
 // Drift check of the generated protobuf/OpenAPI data: testing/protogen regenerates it from
 // the pinned Kubernetes Go modules into a temporary directory, and every committed file
 // must match byte for byte. Needs Go and the module cache that the envtest build fills
-// (~/.cache/kubevisor/envtest/go, offline: GOPROXY=off); skips, saying so, without them,
+// (~/.cache/kubevisor/envtest/go, offline: GOPROXY=off; test/support/protogen-go.ts asks Go
+// whether it holds everything); skips, saying so, without them,
 // unless KUBEVISOR_PROTOGEN_REQUIRED=1 (.ci/run's protogen stage), where it fails instead.
 // Warm: a few seconds; cold (empty build cache): minutes, so the timeout is generous.
 import assert from 'node:assert/strict'
-import { execFile, execFileSync } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
-import { homedir, tmpdir } from 'node:os'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
+import { protogenBuildable, protogenDir, protogenGoEnv } from '../../support/protogen-go.ts'
 
 const root = join(import.meta.dirname, '..', '..', '..')
-const cache = join(process.env.KUBEVISOR_CACHE ?? join(homedir(), '.cache', 'kubevisor'), 'envtest', 'go')
-
-function goAvailable(): boolean {
-  try {
-    execFileSync('go', ['version'], { stdio: 'ignore' })
-    return existsSync(join(cache, 'mod', 'k8s.io', 'kubernetes@v1.34.4'))
-  } catch {
-    return false
-  }
-}
-
 const required = process.env.KUBEVISOR_PROTOGEN_REQUIRED === '1'
-const available = goAvailable()
+const available = protogenBuildable(['.'])
 if (!available && !required) {
-  console.log('# protogen drift check SKIPPED: no Go or no module cache at ~/.cache/kubevisor/envtest/go (run .ci/run)')
+  console.log('# protogen drift check SKIPPED: no Go, or the module cache at ~/.cache/kubevisor/envtest/go lacks what testing/protogen needs (npm run envtest:build fills it)')
 }
 
 const generated = [
@@ -48,15 +39,8 @@ test(
           'nice',
           ['-n', '10', 'go', 'run', '.', '-out', out],
           {
-            cwd: join(root, 'testing', 'protogen'),
-            env: {
-              ...process.env,
-              GOMODCACHE: process.env.GOMODCACHE ?? join(cache, 'mod'),
-              GOCACHE: process.env.GOCACHE ?? join(cache, 'build'),
-              GOFLAGS: '-mod=mod -modcacherw',
-              GOPROXY: 'off',
-              CGO_ENABLED: '0',
-            },
+            cwd: protogenDir,
+            env: protogenGoEnv(),
             timeout: 15 * 60_000,
           },
           (err, _stdout, stderr) => (err ? reject(new Error(`go run testing/protogen failed: ${stderr}`)) : resolve()),

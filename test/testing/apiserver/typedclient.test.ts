@@ -2,27 +2,21 @@
 // Go program testing/protogen/typedclient creates, gets, lists, updates (and is refused a
 // stale update), watches, scales a Deployment, asks a SelfSubjectAccessReview and deletes
 // with uid preconditions, exiting non-zero at the first difference. Needs Go and the
-// envtest module cache (offline, GOPROXY=off); skips, saying so, without them unless
+// envtest module cache (offline, GOPROXY=off; test/support/protogen-go.ts); skips, saying so, without them unless
 // KUBEVISOR_PROTOGEN_REQUIRED=1.
 import assert from 'node:assert/strict'
-import { execFile, execFileSync } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { homedir, tmpdir } from 'node:os'
+import { execFile } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { startApiServer } from '../../../lib/testing/index.ts'
+import { protogenBuildable, protogenGoEnv } from '../../support/protogen-go.ts'
 
 const root = join(import.meta.dirname, '..', '..', '..')
-const cache = join(process.env.KUBEVISOR_CACHE ?? join(homedir(), '.cache', 'kubevisor'), 'envtest', 'go')
-let available = false
-try {
-  execFileSync('go', ['version'], { stdio: 'ignore' })
-  available = existsSync(join(cache, 'mod', 'k8s.io', 'client-go@v0.34.4'))
-} catch {
-  available = false
-}
+const available = protogenBuildable(['./typedclient'])
 const required = process.env.KUBEVISOR_PROTOGEN_REQUIRED === '1'
-if (!available && !required) console.log('# typed client-go test SKIPPED: no Go or no module cache at ~/.cache/kubevisor/envtest/go')
+if (!available && !required) console.log('# typed client-go test SKIPPED: no Go, or the module cache at ~/.cache/kubevisor/envtest/go lacks what testing/protogen/typedclient needs')
 
 const go = (args: string[], cwd: string) =>
   new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
@@ -32,14 +26,7 @@ const go = (args: string[], cwd: string) =>
       {
         cwd,
         timeout: 15 * 60_000,
-        env: {
-          ...process.env,
-          GOMODCACHE: process.env.GOMODCACHE ?? join(cache, 'mod'),
-          GOCACHE: process.env.GOCACHE ?? join(cache, 'build'),
-          GOFLAGS: '-mod=mod -modcacherw',
-          GOPROXY: 'off',
-          CGO_ENABLED: '0',
-        },
+        env: protogenGoEnv(),
       },
       (err, stdout, stderr) => resolve({ code: err ? ((err as any).code ?? 1) : 0, stdout, stderr }),
     ),
