@@ -455,6 +455,9 @@ console.log(
             ]
           : [],
       ),
+      ...rows
+        .filter((r) => r.emptiedHeap.length > 0)
+        .map((r) => `${r.label}: each replica's own heap, with its caches empty (the emptied reading, what it carries besides its objects): ${r.emptiedHeap.map((b) => (b / MB).toFixed(1)).join(' / ')} MB`),
       SHARDER_PROCESS
         ? 'With --sharder-process every replica runs --role=shard and the sharder runs in one more process (--role=sharder): no (L) row.'
         : '(L): the replica that ran the sharder (its metadata-only caches of every Site and ConfigMap are in its figure).',
