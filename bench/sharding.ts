@@ -31,7 +31,9 @@
  *   (`bench/fixtures/pin-bytecode.mjs`): otherwise code compiled for the burst of changes
  *   just before the `converged` reading is flushed by the `emptied` one and counted as
  *   cache (measured: up to 11 MB per shard at 10,000 Sites, N = 3; with flushing off the
- *   first reading and the refill check agree within 1 MB on two of three shards).
+ *   first reading and the refill check agree within 1 MB on two of three shards). Each
+ *   replica's `emptied` heap itself (what a process carries besides its objects) is printed
+ *   in a note, for sizing pods.
  * - **CPU**: each replica's CPU time from its start until converged (before the deletion).
  * - **reconciles/s**: every Site is changed at once; the time until every ConfigMap holds
  *   the new revision gives Sites reconciled per second. Target: ≥ 0.8 × N of one replica's.
