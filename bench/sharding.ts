@@ -28,7 +28,7 @@
  *   ≈ 2.6 MB per-process term to it that does not divide with N). `emptied − idle` is that
  *   residue. The leader (L) also holds its sharder's metadata-only caches of every Site and
  *   ConfigMap. Every replica runs with V8's bytecode flushing off
- *   (`bench/fixtures/pin-bytecode.mjs`): otherwise code compiled for the burst of changes
+ *   (`bench/fixtures/pin-bytecode.mjs`): otherwise, most likely, code compiled for the burst of changes
  *   just before the `converged` reading is flushed by the `emptied` one and counted as
  *   cache (measured: up to 11 MB per shard at 10,000 Sites, N = 3; with flushing off the
  *   first reading and the refill check differ by at most 3.1 MB on 12 of 15 shards over five
