@@ -11,9 +11,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { startApiServer } from '../../../lib/testing/index.ts'
-import { protogenBuildable, protogenGoEnv } from '../../support/protogen-go.ts'
+import { protogenBuildable, protogenDir, protogenGoEnv } from '../../support/protogen-go.ts'
 
-const root = join(import.meta.dirname, '..', '..', '..')
 const available = protogenBuildable(['./typedclient'])
 const required = process.env.KUBEVISOR_PROTOGEN_REQUIRED === '1'
 if (!available && !required) console.log('# typed client-go test SKIPPED: no Go, or the module cache at ~/.cache/kubevisor/envtest/go lacks what testing/protogen/typedclient needs')
@@ -41,7 +40,7 @@ test(
     const server = await startApiServer()
     try {
       const bin = join(dir, 'typedclient')
-      const build = await go(['build', '-o', bin, './typedclient'], join(root, 'testing', 'protogen'))
+      const build = await go(['build', '-o', bin, './typedclient'], protogenDir)
       assert.equal(build.code, 0, build.stderr)
       const config = join(dir, 'config.yaml')
       writeFileSync(config, server.kubeConfigYaml())
