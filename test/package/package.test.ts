@@ -9,7 +9,9 @@
  *   package.json `engines` claims (fetched as the `node@<version>` package from npm);
  * - `tsc --noEmit` of a consumer under `moduleResolution` `nodenext` and `bundler`, with
  *   `customConditions: ["source"]` (the published exports must not know that condition),
- *   with the TypeScript this repository builds with and with TypeScript 5.
+ *   with the TypeScript this repository builds with and with TypeScript 5;
+ * - the README's ```ts blocks (the installed copy): each typechecks against dist/*.d.ts, and
+ *   each one marked as a program runs from the consumer project.
  *
  * Not part of `npm test`: it needs the registry and takes a minute or two. `.ci/run` runs
  * it as its own stage (`npm run test:package`). The pack happens in a staging copy of the
@@ -27,6 +29,7 @@ import semver from 'semver'
 import * as sourceMain from '../../lib/index.ts'
 import * as sourceTesting from '../../lib/testing/index.ts'
 import { BACKUP } from '../../scripts/pack-manifest.ts'
+import { type ReadmeBlock, RUN_TIMEOUT_MS, seedReadmePods, tsBlocks } from '../support/readme.ts'
 
 const run = promisify(execFile)
 const root = fileURLToPath(new URL('../..', import.meta.url))
@@ -103,6 +106,8 @@ before(async () => {
       // @kubernetes/client-node's declarations import `ws` (through isomorphic-ws) without
       // depending on its types; a consumer with skipLibCheck: false needs them (README).
       '@types/ws',
+      // The optional peer dependency the README's metrics blocks import ("Installing the package").
+      `prom-client@${manifest.peerDependencies['prom-client']}`,
     ],
     consumer,
   )
@@ -365,6 +370,58 @@ export const clock: testing.FakeClock = new testing.FakeClock(0)
       })
     }
   }
+})
+
+// The README as a user reads it on npm (the installed copy), against the installed package:
+// every ```ts block typechecks against dist/*.d.ts without the "source" condition, and every
+// block marked as a complete program runs on this Node from the consumer project, importing
+// dist/ (test/readme/readme.test.ts checks the same blocks against the sources).
+describe('the README\'s ```ts blocks, against the installed package', () => {
+  const readmeDir = join(consumer, 'readme')
+  const fileOf = (b: ReadmeBlock) => join(readmeDir, `readme-L${b.line}.ts`)
+  let blocks: ReadmeBlock[] = []
+  before(() => {
+    blocks = tsBlocks(readFileSync(join(consumer, 'node_modules/kubevisor/README.md'), 'utf8'))
+    mkdirSync(readmeDir, { recursive: true })
+    for (const b of blocks) writeFileSync(fileOf(b), `${b.code}\nexport {}\n`)
+  })
+
+  test('every block typechecks as written against dist/*.d.ts (no "source" condition)', async () => {
+    assert.ok(blocks.length >= 10, `found only ${blocks.length} blocks`)
+    writeFileSync(
+      join(consumer, 'tsconfig.readme.json'),
+      JSON.stringify({
+        compilerOptions: { target: 'es2024', lib: ['es2024', 'esnext.disposable'], module: 'nodenext', moduleResolution: 'nodenext', types: ['node'], strict: true, noEmit: true, skipLibCheck: true },
+        include: ['readme/*.ts'],
+      }),
+    )
+    const { stdout } = await sh(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.readme.json', '--listFiles'], consumer)
+    const fromPackage = stdout.split('\n').filter((f) => f.includes('/node_modules/kubevisor/'))
+    assert.ok(fromPackage.some((f) => f.endsWith('/node_modules/kubevisor/dist/index.d.ts')), 'the blocks import the installed declarations')
+    assert.deepEqual(fromPackage.filter((f) => !/\/node_modules\/kubevisor\/dist\/.+\.d\.ts$/.test(f)), [], 'only declarations from dist/')
+  })
+
+  test('every block marked as a program runs against an embedded API server, importing dist/', { timeout: 6 * RUN_TIMEOUT_MS }, async () => {
+    const programs = blocks.filter((b) => b.runs)
+    assert.ok(programs.length > 0, 'the README marks runnable blocks')
+    for (const b of programs) {
+      const server = await sourceTesting.startApiServer()
+      try {
+        seedReadmePods(server)
+        const kubeconfig = join(readmeDir, `kubeconfig-L${b.line}.yaml`)
+        writeFileSync(kubeconfig, server.kubeConfigYaml())
+        const env = { ...process.env, KUBECONFIG: kubeconfig, KUBEVISOR_LOG_LEVEL: 'warn', NODE_OPTIONS: '' }
+        try {
+          await run(process.execPath, [fileOf(b)], { cwd: consumer, env, timeout: RUN_TIMEOUT_MS })
+        } catch (err) {
+          const e = err as Error & { stdout?: string; stderr?: string }
+          assert.fail(`the program at README.md:${b.line} failed from the installed package:\n${e.stdout ?? ''}${e.stderr ?? e.message}`)
+        }
+      } finally {
+        await server.close()
+      }
+    }
+  })
 })
 
 /** Resolves with the server URL the CLI prints (and its output so far), or rejects with its output if it exits first. */

@@ -20,35 +20,9 @@ import { after, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import * as kubevisor from 'kubevisor'
 import * as testing from 'kubevisor/testing'
+import { type ReadmeBlock, RUN_MARKER, RUN_TIMEOUT_MS, seedReadmePods, TS_FENCE, tsBlocks } from '../support/readme.ts'
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
-const RUN_MARKER = '<!-- readme: runs -->'
-/** An opening fence of TypeScript: ```ts or ```typescript, also indented (inside a list). */
-const TS_FENCE = /^\s*```(?:ts|typescript)\s*$/
-const CLOSING_FENCE = /^\s*```\s*$/
-const RUN_TIMEOUT_MS = 60_000
-
-/** One ```ts block of the README: `line` is the 1-based line of its opening fence. */
-export interface ReadmeBlock {
-  line: number
-  code: string
-  runs: boolean
-}
-
-/** Every ```ts block of `markdown`, in order, with the line of its fence and its run marker. */
-export function tsBlocks(markdown: string): ReadmeBlock[] {
-  const lines = markdown.split('\n')
-  const blocks: ReadmeBlock[] = []
-  for (let i = 0; i < lines.length; i++) {
-    if (!TS_FENCE.test(lines[i] ?? '')) continue
-    const start = i
-    const body: string[] = []
-    for (i++; i < lines.length && !CLOSING_FENCE.test(lines[i] ?? ''); i++) body.push(lines[i] ?? '')
-    if (i >= lines.length) throw new Error(`README.md:${start + 1}: a \`\`\`ts block is never closed`)
-    blocks.push({ line: start + 1, code: body.join('\n'), runs: (lines[start - 1] ?? '').trim() === RUN_MARKER })
-  }
-  return blocks
-}
 
 function run(cmd: string, args: string[], options: { env?: NodeJS.ProcessEnv; timeout?: number; cwd?: string } = {}) {
   return new Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string }>((resolve) => {
@@ -131,11 +105,7 @@ describe('README ```ts blocks', () => {
     test(`README.md:${b.line} runs as a complete program`, { timeout: RUN_TIMEOUT_MS + 10_000 }, async () => {
       const server = await testing.startApiServer()
       try {
-        for (const [phase, name] of [['Running', 'web-0'], ['Running', 'web-1'], ['Pending', 'worker-0']] as const) {
-          server.create({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'default' }, spec: { containers: [{ name: 'c', image: 'busybox' }] } })
-          const pod = server.get({ apiVersion: 'v1', kind: 'Pod', name, namespace: 'default' })
-          server.updateStatus({ ...pod, status: { phase } } as never)
-        }
+        seedReadmePods(server)
         const kubeconfig = join(dir, `kubeconfig-L${b.line}.yaml`)
         await writeFile(kubeconfig, server.kubeConfigYaml())
         const env = { ...process.env, KUBECONFIG: kubeconfig, KUBEVISOR_LOG_LEVEL: 'warn' }
